@@ -1,0 +1,168 @@
+"""Real PostgreSQL and Redis for every test, each test in its own database and key prefix.
+
+VOTING_TEST_DATABASE_URL / VOTING_TEST_REDIS_URL point at servers to use (CI points them
+at the machine's own). Without them the suite starts the embedded servers once, in a
+temporary data dir, exactly as `voting serve` would.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from httpx import ASGITransport, AsyncClient
+
+from voting import db
+from voting.clock import FrozenClock
+from voting.embedded import EmbeddedServers
+from voting.settings import Settings
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-for-itsdangerous"
+
+
+def _with_database(url: str, name: str) -> str:
+    """The same server URL, another database (works for host and Unix-socket URLs)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def _embedded() -> Iterator[EmbeddedServers | None]:
+    if os.environ.get("VOTING_TEST_DATABASE_URL") and os.environ.get("VOTING_TEST_REDIS_URL"):
+        yield None
+        return
+    # Short path: the Redis socket lives inside it.
+    data_dir = Path(tempfile.mkdtemp(prefix="wsis-t-", dir="/tmp"))
+    servers = EmbeddedServers(data_dir)
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(_embedded: EmbeddedServers | None) -> str:
+    url = os.environ.get("VOTING_TEST_DATABASE_URL")
+    if url:
+        return url
+    assert _embedded is not None
+    return _embedded.start_postgres()
+
+
+@pytest.fixture(scope="session")
+def redis_url(_embedded: EmbeddedServers | None) -> str:
+    url = os.environ.get("VOTING_TEST_REDIS_URL")
+    if url:
+        return url
+    assert _embedded is not None
+    return _embedded.start_redis()
+
+
+@pytest.fixture(scope="session")
+async def template_db(pg_admin_url: str) -> AsyncIterator[str]:
+    """A migrated database every test database is copied from (CREATE DATABASE TEMPLATE)."""
+    name = f"wsis_tmpl_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    conn = await db.connect(_with_database(pg_admin_url, name))
+    try:
+        await db.migrate(conn)
+    finally:
+        await conn.close()
+    try:
+        yield name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def empty_database_url(pg_admin_url: str) -> AsyncIterator[str]:
+    """A fresh database with no schema at all (for the migration tests)."""
+    name = f"wsis_t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(pg_admin_url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def database_url(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
+    name = f"wsis_t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    try:
+        yield _with_database(pg_admin_url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await db.connect(database_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = aioredis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path) -> Settings:
+    return Settings(
+        env="test",
+        data_dir=tmp_path,
+        database_url=database_url,
+        redis_url=redis_url,
+        secret_key=TEST_SECRET,
+        redis_prefix=redis_prefix,
+        background_tasks=False,
+        base_url="http://testserver",
+    )
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    from datetime import UTC, datetime
+
+    return FrozenClock(datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FrozenClock) -> AsyncIterator[object]:
+    from voting.app import create_app
+
+    application = create_app(settings, clock=clock)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[AsyncClient]:
+    transport = ASGITransport(app=app)  # type: ignore[arg-type]
+    async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http

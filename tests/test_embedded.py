@@ -1,0 +1,127 @@
+"""The embedded default: the bundled PostgreSQL and Redis, started, used, stopped."""
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import redis
+
+from voting.embedded import EmbeddedServers, _alive
+
+pytestmark = pytest.mark.embedded
+
+
+@pytest.fixture
+def short_dir():
+    # The Redis Unix socket lives under the data dir; keep its path short.
+    path = Path(tempfile.mkdtemp(prefix="wsis-e-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_embedded_servers_start_answer_keep_data_and_stop(short_dir):
+    servers = EmbeddedServers(short_dir).start()
+    try:
+        assert sorted(servers.started) == ["postgres", "redis"]
+        pids = servers.pids()
+        assert len(pids) == 2
+
+        async def talk() -> int:
+            conn = await asyncpg.connect(servers.database_url)
+            try:
+                await conn.execute("CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)")
+                return await conn.fetchval("SELECT n FROM kept")
+            finally:
+                await conn.close()
+
+        assert asyncio.run(talk()) == 42
+        client = redis.Redis.from_url(servers.redis_url)
+        assert client.config_get("appendonly")["appendonly"] == "yes"
+        assert client.config_get("appendfsync")["appendfsync"] == "always"
+        client.set("kept", "yes")
+        client.close()
+
+        # A second user of the same data dir finds the running servers, starts none.
+        other = EmbeddedServers(short_dir).start()
+        assert other.started == []
+        assert other.database_url == servers.database_url
+        other.stop()
+        assert all(_alive(p) for p in pids)
+    finally:
+        servers.stop()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids), "a server process was left behind"
+
+    # Data survives a restart.
+    again = EmbeddedServers(short_dir).start()
+    try:
+
+        async def read() -> int:
+            conn = await asyncpg.connect(again.database_url)
+            try:
+                return await conn.fetchval("SELECT n FROM kept")
+            finally:
+                await conn.close()
+
+        assert asyncio.run(read()) == 42
+        assert redis.Redis.from_url(again.redis_url).get("kept") == b"yes"
+    finally:
+        again.stop()
+    assert again.pids() == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_voting_serve_on_the_embedded_default_stops_cleanly_on_sigterm(short_dir):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOTING_")}
+    env["VOTING_DATA_DIR"] = str(short_dir)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voting.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        body = None
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/contest", timeout=2)
+                body = response.json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert body is not None, "the server did not come up"
+        assert body["slug"] == "demo" and body["current_phase"] == "voting"
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok"
+        servers = EmbeddedServers(short_dir)
+        pids = servers.pids()
+        assert len(pids) == 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    assert f"Listening on http://127.0.0.1:{port}" in output
+    assert "embedded, under the data dir" in output
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids), "voting serve left a server running"

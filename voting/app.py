@@ -1,0 +1,130 @@
+"""create_app(settings): routes, middleware and the lifespan (pools, background tasks)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from . import mail
+from .clock import Clock, SystemClock
+from .security import SESSION_MAX_AGE, Tokens
+from .services import Services
+from .settings import Settings, load_settings
+from .web import api, auth, pages
+from .web.middleware import BodySizeLimit, SecurityHeaders
+from .web.responses import ApiError, error_response
+from .web.templating import Pages
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "web" / "static"
+
+# Background tasks other modules add: each gets the Services and runs until cancelled.
+BackgroundTask = Callable[[Services], Awaitable[None]]
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
+        "accept", ""
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    background: bool | None = None,
+    extra_tasks: list[BackgroundTask] | None = None,
+) -> Starlette:
+    settings = settings or load_settings()
+    services = Services(settings=settings, clock=clock or SystemClock())
+    run_background = settings.background_tasks if background is None else background
+    tasks_to_run: list[BackgroundTask] = [
+        lambda s: mail.sender_loop(s.db, s.settings),
+        *(extra_tasks or []),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await services.open()
+        running: list[asyncio.Task[Any]] = []
+        if run_background:
+            running = [asyncio.create_task(task(services)) for task in tasks_to_run]
+        try:
+            yield
+        finally:
+            for task in running:
+                task.cancel()
+            for task in running:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await services.close()
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        if _wants_json(request):
+            return exc.response()
+        return app.state.pages.render(
+            request, "error.html", {"status": exc.status, "message": exc.message}, exc.status
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        messages = {
+            404: "There is nothing at this address.",
+            405: "This address does not accept that method.",
+        }
+        message = messages.get(exc.status_code, str(exc.detail))
+        if _wants_json(request):
+            return error_response(
+                exc.status_code, "not_found" if exc.status_code == 404 else "http_error", message
+            )
+        return app.state.pages.render(
+            request, "error.html", {"status": exc.status_code, "message": message}, exc.status_code
+        )
+
+    routes: list[BaseRoute] = [
+        *api.routes,
+        *auth.routes,
+        *pages.routes,
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+        Middleware(
+            SessionMiddleware,
+            secret_key=settings.secret_key,
+            session_cookie="wsis_session",
+            max_age=SESSION_MAX_AGE,
+            same_site="lax",
+            https_only=settings.production,
+        ),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={ApiError: api_error, HTTPException: http_error},
+    )
+    app.state.services = services
+    app.state.tokens = Tokens(settings.secret_key)
+    app.state.pages = Pages()
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The factory uvicorn's workers call: settings come from the environment."""
+    return create_app(load_settings())

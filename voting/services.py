@@ -1,0 +1,69 @@
+"""What a running engine holds: settings, clock, pools. One instance per process."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from . import db
+from .clock import Clock, SystemClock
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    pool: asyncpg.Pool | None = None
+    redis: aioredis.Redis | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        if self.pool is None:
+            raise RuntimeError("the database pool is not open")
+        return self.pool
+
+    @property
+    def r(self) -> aioredis.Redis:
+        if self.redis is None:
+            raise RuntimeError("the Redis client is not open")
+        return self.redis
+
+    def key(self, *parts: str) -> str:
+        """A Redis key under this engine's prefix."""
+        return ":".join((self.settings.redis_prefix, *parts))
+
+    async def open(self) -> None:
+        s = self.settings
+        if not s.database_url or not s.redis_url:
+            raise RuntimeError("database and Redis URLs must be resolved before opening")
+        if self.pool is None:
+            self.pool = await db.create_pool(
+                s.database_url, min_size=s.db_pool_min, max_size=s.db_pool_max
+            )
+        if self.redis is None:
+            self.redis = open_redis(s.redis_url, max_connections=s.redis_pool_max)
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+            self.redis = None
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+
+
+def open_redis(url: str, *, max_connections: int = 64, timeout: float = 5.0) -> aioredis.Redis:
+    # BlockingConnectionPool waits for a free connection under a surge; the default pool
+    # raises at its limit instead (DESIGN.md, traps).
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=timeout, health_check_interval=30
+    )
+    return aioredis.Redis(connection_pool=pool)

@@ -1,0 +1,145 @@
+"""Every setting, read from the environment (prefix VOTING_), with safe defaults.
+
+In development a missing secret is generated once and kept in the data dir, and missing
+server URLs mean "start the embedded PostgreSQL and Redis". With VOTING_ENV=production
+the same gaps are start-up errors: a production deployment must say what it uses.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    data_dir: Path = field(default_factory=lambda: Path(".data").resolve())
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    base_url: str = "http://127.0.0.1:8000"
+    # Every Redis key starts with this, so several editions' engines or test runs can
+    # share one Redis without seeing each other's keys.
+    redis_prefix: str = "wsis"
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    redis_pool_max: int = 64
+    smtp_url: str | None = None
+    mail_from: str = "WSIS Prizes <no-reply@wsis.invalid>"
+    # Background tasks (flusher, mail sender) run inside `serve` unless turned off,
+    # e.g. when they run as processes of their own.
+    background_tasks: bool = True
+    max_body_bytes: int = 64 * 1024
+    trust_proxy_headers: bool = False
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    mode = env.get("VOTING_ENV", "development").strip().lower() or "development"
+    if mode not in {"development", "production", "test"}:
+        raise SettingsError(f"VOTING_ENV must be development, production or test, got {mode!r}")
+    data_dir = Path(env.get("VOTING_DATA_DIR") or ".data").expanduser().resolve()
+    database_url = env.get("VOTING_DATABASE_URL") or None
+    redis_url = env.get("VOTING_REDIS_URL") or None
+    secret = env.get("VOTING_SECRET_KEY") or ""
+    if mode == "production":
+        missing = [
+            name
+            for name, value in (
+                ("VOTING_DATABASE_URL", database_url),
+                ("VOTING_REDIS_URL", redis_url),
+                ("VOTING_SECRET_KEY", secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise SettingsError(
+                "VOTING_ENV=production needs " + ", ".join(missing) + " in the environment"
+            )
+        if len(secret) < 32:
+            raise SettingsError("VOTING_SECRET_KEY must be at least 32 characters in production")
+    elif not secret:
+        secret = _development_secret(data_dir)
+    host = env.get("VOTING_HOST") or "127.0.0.1"
+    port = _int(env, "VOTING_PORT", 8000)
+    return Settings(
+        env=mode,
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=redis_url,
+        secret_key=secret,
+        host=host,
+        port=port,
+        workers=_int(env, "VOTING_WORKERS", 1),
+        base_url=(env.get("VOTING_BASE_URL") or f"http://{host}:{port}").rstrip("/"),
+        redis_prefix=env.get("VOTING_REDIS_PREFIX") or "wsis",
+        db_pool_min=_int(env, "VOTING_DB_POOL_MIN", 2),
+        db_pool_max=_int(env, "VOTING_DB_POOL_MAX", 10),
+        redis_pool_max=_int(env, "VOTING_REDIS_POOL_MAX", 64),
+        smtp_url=env.get("VOTING_SMTP_URL") or None,
+        mail_from=env.get("VOTING_MAIL_FROM") or "WSIS Prizes <no-reply@wsis.invalid>",
+        background_tasks=_bool(env, "VOTING_BACKGROUND_TASKS", True),
+        max_body_bytes=_int(env, "VOTING_MAX_BODY_BYTES", 64 * 1024),
+        trust_proxy_headers=_bool(env, "VOTING_TRUST_PROXY_HEADERS", False),
+    )
+
+
+def _development_secret(data_dir: Path) -> str:
+    """Generate the development secret once and keep it, so sessions survive restarts."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    # Write aside, then link into place: link fails if another worker won the race, and
+    # the winner's file is complete by then, so every worker agrees on one secret.
+    tmp = data_dir / f".secret_key.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        secret = path.read_text().strip()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return secret

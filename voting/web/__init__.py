@@ -1,0 +1,1 @@
+"""The HTTP layer: thin handlers over the contest's rules."""

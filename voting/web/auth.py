@@ -1,0 +1,190 @@
+"""Sign-in by email link for nominators and staff; the role checks every page uses.
+
+The link's GET only shows a confirm button and its POST signs in: mail security scanners
+open links (and some submit forms) on the recipient's behalf. Each link is signed for its
+purpose, expires after an hour, and works once.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from .. import accounts, mail
+from ..accounts import User
+from ..emails import InvalidEmail, parse_email
+from ..i18n import gettext
+from ..security import (
+    LINK_MAX_AGE,
+    USER_LINK,
+    TokenError,
+    check_csrf,
+    csrf_token,
+    token_fingerprint,
+)
+from .deps import services
+from .responses import ApiError
+from .templating import language_of
+
+
+def pages(request: Request):
+    request.scope["csrf_token"] = csrf_token(request)
+    return request.app.state.pages
+
+
+def safe_next(raw: str | None) -> str:
+    """Only local paths: a sign-in link must not become an open redirect."""
+    if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
+        return raw
+    return "/dashboard"
+
+
+async def current_user(request: Request) -> User | None:
+    if "user" in request.scope:
+        return request.scope["user"]  # type: ignore[no-any-return]
+    uid = request.session.get("uid")
+    user = None
+    if isinstance(uid, int):
+        async with services(request).db.acquire() as conn:
+            user = await accounts.by_id(conn, uid)
+    request.scope["user"] = user
+    return user
+
+
+async def require_user(request: Request) -> User:
+    user = await current_user(request)
+    if user is None:
+        raise ApiError(401, "not_signed_in", "Sign in first.")
+    return user
+
+
+async def require_role(request: Request, role: str) -> User:
+    user = await require_user(request)
+    if not user.has(role):
+        raise ApiError(403, "forbidden", f"This needs the {role} role.")
+    return user
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+async def signin_form(request: Request) -> Response:
+    return pages(request).render(
+        request, "signin.html", {"next": safe_next(request.query_params.get("next")), "error": ""}
+    )
+
+
+async def signin_request(request: Request) -> Response:
+    form = await _form(request)
+    check_csrf(request, form.get("csrf_token"))
+    next_path = safe_next(form.get("next"))
+    lang = language_of(request)
+    try:
+        address = parse_email(form.get("email", ""))
+    except InvalidEmail as exc:
+        return pages(request).render(
+            request, "signin.html", {"next": next_path, "error": str(exc)}, status=422
+        )
+    svc = services(request)
+    token = request.app.state.tokens.dumps(
+        USER_LINK, {"email": address.normalized, "next": next_path}
+    )
+    link = f"{svc.settings.base_url}/signin/confirm?token={quote(token)}"
+    async with svc.db.acquire() as conn:
+        await mail.enqueue(
+            conn,
+            address.normalized,
+            gettext("Your sign-in link for the WSIS Prizes", lang),
+            gettext(
+                "Open this link within one hour to sign in to the WSIS Prizes:\n\n{link}\n\n"
+                "If you did not ask for it, ignore this message.",
+                lang,
+            ).format(link=link),
+        )
+    return pages(request).render(request, "signin_sent.html", {"email": address.normalized})
+
+
+def _load_link(request: Request, token: str) -> dict[str, str]:
+    try:
+        payload = request.app.state.tokens.loads(USER_LINK, token, LINK_MAX_AGE)
+    except TokenError as exc:
+        raise _LinkProblem(exc.reason) from None
+    if not isinstance(payload, dict) or "email" not in payload:
+        raise _LinkProblem("invalid")
+    return payload
+
+
+class _LinkProblem(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _link_problem_page(request: Request, reason: str) -> Response:
+    return pages(request).render(
+        request, "link_problem.html", {"reason": reason, "again": "/signin"}, status=400
+    )
+
+
+async def confirm_form(request: Request) -> Response:
+    token = request.query_params.get("token", "")
+    try:
+        payload = _load_link(request, token)
+    except _LinkProblem as problem:
+        return _link_problem_page(request, problem.reason)
+    async with services(request).db.acquire() as conn:
+        used = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM used_links WHERE token_hash=$1)",
+            token_fingerprint(token),
+        )
+    if used:
+        return _link_problem_page(request, "used")
+    return pages(request).render(
+        request, "signin_confirm.html", {"token": token, "email": payload["email"]}
+    )
+
+
+async def confirm(request: Request) -> Response:
+    form = await _form(request)
+    check_csrf(request, form.get("csrf_token"))
+    token = form.get("token", "")
+    try:
+        payload = _load_link(request, token)
+    except _LinkProblem as problem:
+        return _link_problem_page(request, problem.reason)
+    async with services(request).db.acquire() as conn, conn.transaction():
+        try:
+            await conn.execute(
+                "INSERT INTO used_links (token_hash, purpose) VALUES ($1, $2)",
+                token_fingerprint(token),
+                USER_LINK,
+            )
+        except asyncpg.UniqueViolationError:
+            return _link_problem_page(request, "used")
+        user = await accounts.get_or_create(conn, payload["email"])
+    # A fresh session on sign-in: nothing from before survives (session fixation).
+    request.session.clear()
+    request.session["uid"] = user.id
+    csrf_token(request)
+    return RedirectResponse(safe_next(payload.get("next")), status_code=303)
+
+
+async def signout(request: Request) -> Response:
+    form = await _form(request)
+    check_csrf(request, form.get("csrf_token"))
+    request.session.clear()
+    return RedirectResponse("/", status_code=303)
+
+
+routes = [
+    Route("/signin", signin_form, methods=["GET"]),
+    Route("/signin", signin_request, methods=["POST"]),
+    Route("/signin/confirm", confirm_form, methods=["GET"]),
+    Route("/signin/confirm", confirm, methods=["POST"]),
+    Route("/signout", signout, methods=["POST"]),
+]

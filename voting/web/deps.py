@@ -1,0 +1,38 @@
+"""Small helpers handlers share: the services, the current edition, parsed bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from .. import edition_store
+from ..contest import Edition
+from ..services import Services
+from .responses import ApiError
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+async def current_edition(request: Request) -> Edition:
+    async with services(request).db.acquire() as conn:
+        edition = await edition_store.current_edition(conn)
+    if edition is None:
+        raise ApiError(404, "no_edition", "No edition is loaded yet (voting edition load FILE).")
+    return edition
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        raise ApiError(400, "empty_body", "The request needs a JSON object body.")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "bad_json", f"The body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, "not_an_object", "The body must be a JSON object.")
+    return data
