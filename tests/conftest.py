@@ -166,3 +166,29 @@ async def client(app: object) -> AsyncIterator[AsyncClient]:
     transport = ASGITransport(app=app)  # type: ignore[arg-type]
     async with AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+@pytest.fixture
+def smtp() -> Iterator[object]:
+    """A real SMTP server on loopback; use `settings_with_smtp` to send to it."""
+    from tests.mailbox import SmtpServer
+
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def mail_app(settings: Settings, clock: FrozenClock, smtp: object) -> AsyncIterator[object]:
+    """The app wired to the loopback SMTP server (deliver with `voting.mail.send_pending`)."""
+    from voting.app import create_app
+
+    application = create_app(settings.with_overrides(smtp_url=smtp.url), clock=clock)  # type: ignore[attr-defined]
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def mail_client(mail_app: object) -> AsyncIterator[AsyncClient]:
+    transport = ASGITransport(app=mail_app)  # type: ignore[arg-type]
+    async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http

@@ -120,7 +120,7 @@ def create_app(
         exception_handlers={ApiError: api_error, HTTPException: http_error},
     )
     app.state.services = services
-    app.state.tokens = Tokens(settings.secret_key)
+    app.state.tokens = Tokens(settings.secret_key, services.clock)
     app.state.pages = Pages()
     return app
 

@@ -12,9 +12,10 @@ import hmac
 import secrets
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from starlette.requests import Request
 
+from .clock import Clock, SystemClock
 from .web.responses import ApiError
 
 # Purposes: each its own salt, so no token passes for another kind.
@@ -33,15 +34,25 @@ class TokenError(ValueError):
         self.reason = reason  # "expired" | "invalid"
 
 
+class _ClockSigner(TimestampSigner):
+    """Signs and checks ages on the engine's clock, not the wall clock."""
+
+    clock: Clock = SystemClock()
+
+    def get_timestamp(self) -> int:
+        return int(self.clock.now().timestamp())
+
+
 class Tokens:
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, clock: Clock | None = None) -> None:
         self._secret = secret
+        self._signer = type("BoundClockSigner", (_ClockSigner,), {"clock": clock or SystemClock()})
         self._serializers: dict[str, URLSafeTimedSerializer] = {}
 
     def _s(self, purpose: str) -> URLSafeTimedSerializer:
         serializer = self._serializers.get(purpose)
         if serializer is None:
-            serializer = URLSafeTimedSerializer(self._secret, salt=purpose)
+            serializer = URLSafeTimedSerializer(self._secret, salt=purpose, signer=self._signer)
             self._serializers[purpose] = serializer
         return serializer
 

@@ -1,0 +1,1 @@
+"""Load rehearsals (locust) and the performance benchmark."""

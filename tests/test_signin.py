@@ -1,0 +1,80 @@
+from urllib.parse import urlsplit
+
+from tests.flows import csrf_from, sign_in
+from voting import accounts
+
+
+async def test_sign_in_through_a_real_smtp_message(mail_client, mail_app, smtp, conn):
+    await sign_in(mail_client, mail_app, smtp, "Minister@Example.ORG")
+    user = await accounts.get_or_create(conn, "minister@example.org")
+    assert user.roles == frozenset()
+    page = await mail_client.get("/")
+    assert "Sign out" in page.text
+
+
+async def test_a_link_works_once_and_says_so_afterwards(mail_client, mail_app, smtp):
+    await sign_in(mail_client, mail_app, smtp, "a@example.org")
+    link = smtp.mailbox.last_link("a@example.org", "/signin/confirm")
+    parts = urlsplit(link)
+    again = await mail_client.get(f"{parts.path}?{parts.query}")
+    assert again.status_code == 400
+    assert "already been used" in again.text
+    assert "/signin" in again.text
+
+
+async def test_a_forged_link_is_refused(client):
+    response = await client.get("/signin/confirm?token=not-a-real-token")
+    assert response.status_code == 400 and "not valid" in response.text
+
+
+async def test_an_expired_link_is_refused(client, app, clock):
+    from datetime import timedelta
+
+    from voting.security import USER_LINK
+
+    token = app.state.tokens.dumps(USER_LINK, {"email": "late@example.org"})
+    clock.advance(timedelta(minutes=59))
+    assert (await client.get(f"/signin/confirm?token={token}")).status_code == 200
+    clock.advance(timedelta(minutes=2))
+    response = await client.get(f"/signin/confirm?token={token}")
+    assert response.status_code == 400 and "expired" in response.text
+
+
+async def test_a_voter_link_cannot_sign_in_a_user(client, app):
+    from voting.security import VOTER_LINK
+
+    token = app.state.tokens.dumps(VOTER_LINK, {"email": "x@example.org"})
+    response = await client.get(f"/signin/confirm?token={token}")
+    assert response.status_code == 400 and "not valid" in response.text
+
+
+async def test_signin_form_without_csrf_is_refused(client):
+    response = await client.post("/signin", data={"email": "a@example.org"})
+    assert response.status_code == 403
+    assert "did not come from this site" in response.text
+
+
+async def test_bad_email_is_shown_on_the_form(client):
+    page = await client.get("/signin")
+    response = await client.post(
+        "/signin", data={"email": "not an address", "csrf_token": csrf_from(page.text)}
+    )
+    assert response.status_code == 422
+    assert 'aria-invalid="true"' in response.text and 'role="alert"' in response.text
+
+
+async def test_next_cannot_redirect_off_site(mail_client, mail_app, smtp):
+    page = await mail_client.get("/signin")
+    await mail_client.post(
+        "/signin",
+        data={
+            "email": "b@example.org",
+            "csrf_token": csrf_from(page.text),
+            "next": "//evil.example/",
+        },
+    )
+    from voting.web.auth import safe_next
+
+    assert safe_next("//evil.example/") == "/dashboard"
+    assert safe_next("https://evil.example/") == "/dashboard"
+    assert safe_next("/categories") == "/categories"
