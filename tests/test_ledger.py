@@ -1,0 +1,188 @@
+"""The flusher and reconciliation against real Redis and PostgreSQL."""
+
+import asyncio
+
+import pytest
+
+from tests.voting_helpers import redis_now, voting_edition
+from voting import db
+from voting.ballot import Ballot
+from voting.ledger import GROUP, Flusher, reconcile, repair
+from voting.security import pseudonym
+from voting.services import open_redis
+
+
+def voter(n: int) -> str:
+    return pseudonym("k", f"voter{n}@example.org")
+
+
+@pytest.fixture
+async def redis_client(redis_url):
+    client = open_redis(redis_url, max_connections=16)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def pool(database_url):
+    p = await db.create_pool(database_url, min_size=1, max_size=4)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+def ballot(redis_client, redis_prefix):
+    return Ballot(redis_client, redis_prefix)
+
+
+def flusher(redis_client, pool, redis_prefix, name="f1", **kw):
+    return Flusher(redis_client, pool, redis_prefix, consumer=name, **kw)
+
+
+async def ledger_receipts(conn, edition_id):
+    rows = await conn.fetch("SELECT receipt FROM votes WHERE edition_id=$1", edition_id)
+    return sorted(r["receipt"] for r in rows)
+
+
+async def test_flush_moves_accepted_votes_into_the_ledger(
+    ballot, conn, redis_client, pool, redis_prefix
+):
+    edition, edition_id = await voting_edition(conn, ballot, await redis_now(redis_client))
+    receipts = []
+    for n in range(30):
+        for category, nomination in (("C1", f"N{n % 4}"), ("C2", "N9")):
+            outcome = await ballot.cast(
+                edition.slug, voter(n), category, nomination, ip="10.0.0.1", user_agent="ua"
+            )
+            receipts.append(outcome.receipt)
+    await ballot.cast(edition.slug, voter(0), "C1", "N3")  # a duplicate: nothing new
+    stats = await flusher(redis_client, pool, redis_prefix).flush_once()
+    assert stats.inserted == 60 and stats.lost == []
+    assert await ledger_receipts(conn, edition_id) == sorted(receipts)
+    row = await conn.fetchrow("SELECT * FROM votes WHERE receipt=$1", receipts[0])
+    assert row["category"] == "C1" and row["ip"] == "10.0.0.1" and row["user_agent"] == "ua"
+    result = await reconcile(redis_client, conn, redis_prefix, edition.slug)
+    assert result.ok and result.pending == 0, result.differences
+    assert result.ledger_counts["N9"] == 30
+
+
+async def test_a_flusher_killed_between_read_and_ack_loses_and_doubles_nothing(
+    ballot, conn, redis_client, pool, redis_prefix
+):
+    edition, edition_id = await voting_edition(conn, ballot, await redis_now(redis_client))
+    receipts = [(await ballot.cast(edition.slug, voter(n), "C1", "N1")).receipt for n in range(40)]
+    crashing = flusher(redis_client, pool, redis_prefix, "crasher")
+
+    async def crash_after_commit(stream, group, *ids):  # the process dies before XACK
+        raise ConnectionError("killed")
+
+    crashing.redis = redis_client
+    original = redis_client.xack
+    redis_client.xack = crash_after_commit
+    with pytest.raises(ConnectionError):
+        await crashing.flush_once(reclaim=False)
+    redis_client.xack = original
+    committed = await ledger_receipts(conn, edition_id)
+    assert 0 < len(committed) <= 40
+    # Also one that was read and never committed: read by the crasher, left pending.
+    for n in range(40, 45):
+        receipts.append((await ballot.cast(edition.slug, voter(n), "C1", "N1")).receipt)
+    keys = ballot.keys(edition.slug)
+    survivor = flusher(redis_client, pool, redis_prefix, "survivor", claim_idle_ms=0)
+    for stream in keys.all_streams():
+        await survivor._ensure_group(stream)
+        await redis_client.xreadgroup(GROUP, "crasher", {stream: ">"}, count=1000)
+    # A new flusher reclaims what the dead one left pending.
+    stats = await survivor.flush_once()
+    assert stats.reclaimed >= 5
+    assert await ledger_receipts(conn, edition_id) == sorted(receipts)
+    for stream in keys.all_streams():
+        assert (await redis_client.xpending(stream, GROUP))["pending"] == 0
+        assert await redis_client.xlen(stream) == 0  # trimmed once committed
+    assert (await reconcile(redis_client, conn, redis_prefix, edition.slug)).ok
+
+
+async def test_an_entry_deleted_before_it_was_flushed_raises_the_alarm(
+    ballot, conn, redis_client, pool, redis_prefix
+):
+    edition, _ = await voting_edition(conn, ballot, await redis_now(redis_client))
+    outcome = await ballot.cast(edition.slug, voter(1), "C1", "N1")
+    keys = ballot.keys(edition.slug)
+    stream = keys.stream(keys.shard_of(voter(1)))
+    f = flusher(redis_client, pool, redis_prefix, claim_idle_ms=0)
+    await f._ensure_group(stream)
+    await redis_client.xreadgroup(GROUP, "dead", {stream: ">"}, count=10)
+    await redis_client.xdel(stream, outcome.stream_id)
+    stats = await f.flush_once()
+    assert stats.lost == [outcome.stream_id]
+    result = await reconcile(redis_client, conn, redis_prefix, edition.slug)
+    assert result.alarms == 1 and not result.ok
+
+
+async def test_several_flushers_at_once_write_each_vote_once(
+    ballot, conn, redis_client, pool, redis_prefix
+):
+    edition, edition_id = await voting_edition(conn, ballot, await redis_now(redis_client))
+    receipts = [(await ballot.cast(edition.slug, voter(n), "C1", "N2")).receipt for n in range(300)]
+    flushers = [flusher(redis_client, pool, redis_prefix, f"f{i}", batch=7) for i in range(3)]
+    await asyncio.gather(*(f.flush_once() for f in flushers))
+    await flushers[0].flush_once()
+    assert await ledger_receipts(conn, edition_id) == sorted(receipts)
+
+
+async def test_the_stream_buffers_while_postgresql_is_away_and_drains_after(
+    ballot, conn, redis_client, redis_prefix, database_url
+):
+    edition, edition_id = await voting_edition(conn, ballot, await redis_now(redis_client))
+    bad_pool = await db.create_pool(database_url, min_size=0, max_size=1)
+    await bad_pool.close()  # a pool that cannot give a connection: PostgreSQL "away"
+    receipts = [(await ballot.cast(edition.slug, voter(n), "C1", "N2")).receipt for n in range(10)]
+    with pytest.raises(Exception):  # noqa: B017 - any failure to reach the database
+        await flusher(redis_client, bad_pool, redis_prefix).flush_once()
+    good_pool = await db.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        await flusher(redis_client, good_pool, redis_prefix, claim_idle_ms=0).flush_once()
+    finally:
+        await good_pool.close()
+    assert await ledger_receipts(conn, edition_id) == sorted(receipts)
+
+
+async def test_reconcile_repair_rebuilds_redis_from_the_ledger(
+    ballot, conn, redis_client, pool, redis_prefix
+):
+    edition, _ = await voting_edition(conn, ballot, await redis_now(redis_client))
+    for n in range(25):
+        await ballot.cast(edition.slug, voter(n), "C1", f"N{n % 3}")
+        await ballot.cast(edition.slug, voter(n), "C2", "N7")
+    await flusher(redis_client, pool, redis_prefix).flush_once()
+    before = await ballot.live_counts(edition.slug)
+    # Redis loses everything of this engine.
+    keys = [k async for k in redis_client.scan_iter(match=f"{redis_prefix}:*")]
+    await redis_client.delete(*keys)
+    broken = await reconcile(redis_client, conn, redis_prefix, edition.slug)
+    assert not broken.ok and broken.differences
+    replayed = await repair(redis_client, conn, redis_prefix, edition.slug)
+    assert replayed == 50
+    assert await ballot.live_counts(edition.slug) == before
+    assert (await reconcile(redis_client, conn, redis_prefix, edition.slug)).ok
+    # The ballots came back too: a voter who voted is still refused a second vote.
+    await ballot.sync_window(edition)
+    assert (await ballot.cast(edition.slug, voter(3), "C1", "N1")).status == "duplicate"
+
+
+async def test_completeness_rule_ledger_counts_match_the_live_counts(
+    ballot, conn, redis_client, pool, redis_prefix
+):
+    edition, _ = await voting_edition(
+        conn, ballot, await redis_now(redis_client), completeness=True
+    )
+    for n in range(10):
+        categories = ("C1", "C2", "C3") if n % 2 else ("C1", "C2")
+        for c in categories:
+            await ballot.cast(edition.slug, voter(n), c, f"{c}-N{n % 2}")
+    await flusher(redis_client, pool, redis_prefix).flush_once()
+    result = await reconcile(redis_client, conn, redis_prefix, edition.slug)
+    assert result.ok, result.differences
+    assert result.ledger_counts == {"C1-N1": 5, "C2-N1": 5, "C3-N1": 5}
+    await repair(redis_client, conn, redis_prefix, edition.slug)
+    assert await ballot.held_counts(edition.slug) == {"C1-N0": 5, "C2-N0": 5}

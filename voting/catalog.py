@@ -1,0 +1,64 @@
+"""What the hot path needs to know without asking PostgreSQL: the current edition and
+its votable nominations, cached in-process and refreshed every few seconds.
+
+Once voting opens, an edition's categories and votable nominations are locked, so the
+cache can only be stale before voting opens, when every vote is refused anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import asyncpg
+
+from . import edition_store
+from .contest import Edition
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    edition: Edition
+    edition_id: int
+    # public id -> category code
+    nominations: dict[str, str]
+
+
+async def votable_nominations(conn: asyncpg.Connection, edition_id: int) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT public_id, category FROM nominations WHERE edition_id=$1 AND status='accepted'",
+        edition_id,
+    )
+    return {r["public_id"]: r["category"] for r in rows}
+
+
+class Catalog:
+    def __init__(self, pool: asyncpg.Pool, ttl: float = 5.0) -> None:
+        self.pool = pool
+        self.ttl = ttl
+        self._snapshot: Snapshot | None = None
+        self._loaded_at = 0.0
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        self._loaded_at = 0.0
+
+    async def current(self) -> Snapshot | None:
+        if self._snapshot is not None and time.monotonic() - self._loaded_at < self.ttl:
+            return self._snapshot
+        async with self._lock:
+            if self._snapshot is not None and time.monotonic() - self._loaded_at < self.ttl:
+                return self._snapshot
+            async with self.pool.acquire() as conn:
+                edition = await edition_store.current_edition(conn)
+                if edition is None:
+                    self._snapshot = None
+                else:
+                    edition_id = await edition_store.edition_id(conn, edition.slug)
+                    assert edition_id is not None
+                    self._snapshot = Snapshot(
+                        edition, edition_id, await votable_nominations(conn, edition_id)
+                    )
+            self._loaded_at = time.monotonic()
+            return self._snapshot

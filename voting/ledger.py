@@ -1,0 +1,382 @@
+"""The durable ledger: the flusher that drains vote streams into PostgreSQL, and
+reconciliation between the Redis counters and the ledger.
+
+The flusher reads each shard's stream through a consumer group, writes a batch with COPY
+into a temporary staging table and `INSERT ... SELECT ... ON CONFLICT DO NOTHING` (plain
+COPY cannot skip duplicates, and a reclaimed entry may already be in the ledger), and
+acknowledges the entries only after the commit. A crashed flusher's pending entries are
+reclaimed with XAUTOCLAIM by any other; the stream is trimmed only below entries already
+committed. An entry XAUTOCLAIM reports as deleted before it was flushed is a lost vote:
+it raises an alarm (log, `ledger_alarms` row, and `voting reconcile` fails).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from .ballot import SHARDS, Keys, from_micros
+
+log = logging.getLogger(__name__)
+
+GROUP = "flushers"
+_COLUMNS = (
+    "edition_id",
+    "voter_id",
+    "category",
+    "nomination",
+    "receipt",
+    "cast_at",
+    "stream_id",
+    "held_at_cast",
+    "ip",
+    "user_agent",
+    "form_age_ms",
+)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _row(edition_id: int, entry_id: str, fields: dict[Any, Any]) -> tuple[Any, ...]:
+    f = {_text(k): _text(v) for k, v in fields.items()}
+    form_age = int(f.get("fa") or -1)
+    return (
+        edition_id,
+        f["v"],
+        f["c"],
+        f["n"],
+        f["r"],
+        from_micros(f["t"]),
+        entry_id,
+        f.get("st") == "held",
+        f.get("ip") or None,
+        f.get("ua") or None,
+        form_age if form_age >= 0 else None,
+    )
+
+
+@dataclass
+class FlushStats:
+    read: int = 0
+    inserted: int = 0
+    reclaimed: int = 0
+    lost: list[str] = field(default_factory=list)
+
+
+class Flusher:
+    """Drains every registered edition's streams. Several may run at once."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        pool: asyncpg.Pool,
+        prefix: str,
+        *,
+        consumer: str | None = None,
+        batch: int = 2000,
+        claim_idle_ms: int = 30_000,
+        shards: int = SHARDS,
+    ) -> None:
+        self.redis = redis
+        self.pool = pool
+        self.prefix = prefix
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.batch = batch
+        self.claim_idle_ms = claim_idle_ms
+        self.shards = shards
+        self._edition_ids: dict[str, int] = {}
+        self._groups_ready: set[str] = set()
+
+    async def editions(self) -> list[str]:
+        members = await self.redis.smembers(Keys(self.prefix, "_", self.shards).registry())
+        return sorted(_text(m) for m in members)
+
+    async def _edition_id(self, slug: str) -> int | None:
+        if slug not in self._edition_ids:
+            async with self.pool.acquire() as conn:
+                found = await conn.fetchval("SELECT id FROM editions WHERE slug=$1", slug)
+            if found is None:
+                return None
+            self._edition_ids[slug] = int(found)
+        return self._edition_ids[slug]
+
+    async def _ensure_group(self, stream: str) -> None:
+        if stream in self._groups_ready:
+            return
+        try:
+            await self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        except redis.exceptions.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._groups_ready.add(stream)
+
+    async def flush_once(self, *, reclaim: bool = True) -> FlushStats:
+        """One pass over every stream: reclaim stale pending entries, read new ones, commit,
+        acknowledge, trim. Returns what it did."""
+        stats = FlushStats()
+        for slug in await self.editions():
+            edition_id = await self._edition_id(slug)
+            if edition_id is None:
+                continue
+            keys = Keys(self.prefix, slug, self.shards)
+            for stream in keys.all_streams():
+                await self._ensure_group(stream)
+                if reclaim:
+                    await self._reclaim(slug, edition_id, stream, stats)
+                while True:
+                    reply = await self.redis.xreadgroup(
+                        GROUP, self.consumer, {stream: ">"}, count=self.batch
+                    )
+                    entries = reply[0][1] if reply else []
+                    if not entries:
+                        break
+                    await self._commit(edition_id, stream, entries, stats)
+                    if len(entries) < self.batch:
+                        break
+                await self._trim(stream)
+        return stats
+
+    async def _reclaim(self, slug: str, edition_id: int, stream: str, stats: FlushStats) -> None:
+        start = "0-0"
+        while True:
+            reply = await self.redis.xautoclaim(
+                stream, GROUP, self.consumer, self.claim_idle_ms, start_id=start, count=self.batch
+            )
+            start = _text(reply[0])
+            claimed = [(eid, fields) for eid, fields in reply[1] if fields]
+            # Redis 7 also lists entries that were deleted before anyone flushed them.
+            deleted = [_text(e) for e in reply[2]] if len(reply) > 2 else []
+            deleted += [_text(eid) for eid, fields in reply[1] if not fields]
+            if deleted:
+                await self._alarm(slug, stream, deleted, stats)
+                await self.redis.xack(stream, GROUP, *deleted)
+            if claimed:
+                stats.reclaimed += len(claimed)
+                await self._commit(edition_id, stream, claimed, stats)
+            if start == "0-0":
+                break
+
+    async def _alarm(self, slug: str, stream: str, entry_ids: list[str], stats: FlushStats) -> None:
+        stats.lost.extend(entry_ids)
+        log.error(
+            "LOST VOTES: stream %s entries %s were deleted before they were flushed",
+            stream,
+            ", ".join(entry_ids),
+        )
+        async with self.pool.acquire() as conn:
+            await conn.executemany(
+                "INSERT INTO ledger_alarms (edition, stream_key, entry_id, kind)"
+                " VALUES ($1, $2, $3, 'deleted-before-flush') ON CONFLICT DO NOTHING",
+                [(slug, stream, e) for e in entry_ids],
+            )
+
+    async def _commit(
+        self,
+        edition_id: int,
+        stream: str,
+        entries: Iterable[tuple[Any, dict[Any, Any]]],
+        stats: FlushStats,
+    ) -> None:
+        rows = []
+        ids = []
+        for entry_id, fields in entries:
+            eid = _text(entry_id)
+            ids.append(eid)
+            rows.append(_row(edition_id, eid, fields))
+        if not rows:
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS votes_staging"
+                " (LIKE votes INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            await conn.copy_records_to_table("votes_staging", records=rows, columns=_COLUMNS)
+            cols = ", ".join(_COLUMNS)
+            result = await conn.execute(
+                f"INSERT INTO votes ({cols}) SELECT {cols} FROM votes_staging"  # noqa: S608
+                " ON CONFLICT DO NOTHING"
+            )
+        stats.read += len(rows)
+        stats.inserted += int(result.split()[-1])
+        # Acknowledge only after the commit: a crash in between leaves the entries pending,
+        # and whoever reclaims them inserts nothing twice (ON CONFLICT DO NOTHING).
+        await self.redis.xack(stream, GROUP, *ids)
+
+    async def _trim(self, stream: str) -> None:
+        """Trim below the oldest entry not yet committed (pending or never delivered)."""
+        groups = await self.redis.xinfo_groups(stream)
+        group = next((g for g in groups if _text(g["name"]) == GROUP), None)
+        if group is None:
+            return
+        floor = _text(group["last-delivered-id"])
+        pending = await self.redis.xpending(stream, GROUP)
+        if pending and pending.get("pending"):
+            floor = min(floor, _text(pending["min"]), key=_id_key)
+            await self.redis.xtrim(stream, minid=floor, approximate=False)
+            return
+        # Everything delivered is committed: keep only what comes after it.
+        ms, seq = _id_key(floor)
+        await self.redis.xtrim(stream, minid=f"{ms}-{seq + 1}", approximate=False)
+
+    async def run(self, interval: float = 0.05) -> None:
+        """Flush forever (the background task and `voting flush`)."""
+        idle = 0
+        while True:
+            try:
+                stats = await self.flush_once(reclaim=idle % 20 == 0)
+                idle = 0 if stats.read else idle + 1
+            except (redis.exceptions.RedisError, asyncpg.PostgresError, OSError) as exc:
+                # PostgreSQL or Redis away: the stream keeps the votes; try again soon.
+                log.warning("flusher: %s; retrying", exc)
+                stats = FlushStats()
+                await asyncio.sleep(1)
+            if not stats.read:
+                await asyncio.sleep(interval)
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+# -- reconciliation ---------------------------------------------------------------------
+
+
+async def ledger_counts(
+    conn: asyncpg.Connection, edition_id: int, *, completeness: bool, ncat: int
+) -> dict[str, int]:
+    """Votes that count per nomination, from the ledger, by the edition's rule.
+
+    Under the completeness rule a vote counts only once its voter has voted in every
+    category; whether it does is derived from the ledger itself, so the answer does not
+    depend on the order in which flushers committed a voter's votes.
+    """
+    if completeness:
+        rows = await conn.fetch(
+            "SELECT v.nomination, count(*) AS n FROM votes v"
+            " JOIN (SELECT voter_id FROM votes WHERE edition_id=$1"
+            "       GROUP BY voter_id HAVING count(*) >= $2) full_ballots USING (voter_id)"
+            " WHERE v.edition_id=$1 GROUP BY v.nomination",
+            edition_id,
+            ncat,
+        )
+    else:
+        rows = await conn.fetch(
+            "SELECT nomination, count(*) AS n FROM votes WHERE edition_id=$1 GROUP BY nomination",
+            edition_id,
+        )
+    return {r["nomination"]: int(r["n"]) for r in rows}
+
+
+@dataclass
+class Reconciliation:
+    redis_counts: dict[str, int]
+    ledger_counts: dict[str, int]
+    pending: int
+    alarms: int
+
+    @property
+    def differences(self) -> dict[str, tuple[int, int]]:
+        names = set(self.redis_counts) | set(self.ledger_counts)
+        return {
+            n: (self.redis_counts.get(n, 0), self.ledger_counts.get(n, 0))
+            for n in sorted(names)
+            if self.redis_counts.get(n, 0) != self.ledger_counts.get(n, 0)
+        }
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences and self.alarms == 0
+
+
+async def stream_backlog(redis: aioredis.Redis, keys: Keys) -> int:
+    """Entries not yet committed to the ledger: pending, or not yet delivered."""
+    total = 0
+    for stream in keys.all_streams():
+        if not await redis.exists(stream):
+            continue
+        total += await redis.xlen(stream)
+    return total
+
+
+async def reconcile(
+    redis: aioredis.Redis, conn: asyncpg.Connection, prefix: str, slug: str
+) -> Reconciliation:
+    from .ballot import Ballot
+
+    row = await conn.fetchrow(
+        "SELECT e.id, e.rules, (SELECT count(*) FROM categories c WHERE c.edition_id=e.id) ncat"
+        " FROM editions e WHERE slug=$1",
+        slug,
+    )
+    if row is None:
+        raise LookupError(f"no edition {slug!r}")
+    ballot = Ballot(redis, prefix)
+    live = await ballot.live_counts(slug)
+    ledger = await ledger_counts(
+        conn,
+        row["id"],
+        completeness=bool(row["rules"].get("completeness_rule")),
+        ncat=int(row["ncat"]),
+    )
+    alarms = await conn.fetchval("SELECT count(*) FROM ledger_alarms WHERE edition=$1", slug)
+    return Reconciliation(live, ledger, await stream_backlog(redis, ballot.keys(slug)), alarms)
+
+
+async def repair(redis: aioredis.Redis, conn: asyncpg.Connection, prefix: str, slug: str) -> int:
+    """Rebuild the ballots and counters of an edition in Redis from the ledger.
+
+    For after a Redis loss: the ballots come back too, so a voter who already voted is
+    still refused a second vote. Returns the number of votes replayed.
+    """
+    from .ballot import Ballot
+
+    row = await conn.fetchrow(
+        "SELECT e.id, e.rules, (SELECT count(*) FROM categories c WHERE c.edition_id=e.id) ncat"
+        " FROM editions e WHERE slug=$1",
+        slug,
+    )
+    if row is None:
+        raise LookupError(f"no edition {slug!r}")
+    keys = Ballot(redis, prefix).keys(slug)
+    completeness = bool(row["rules"].get("completeness_rule"))
+    ncat = int(row["ncat"])
+    for shard in range(keys.shards):
+        await redis.delete(keys.counts(shard), keys.held(shard))
+    ballots: dict[str, list[tuple[str, str, str]]] = {}
+    replayed = 0
+    async with conn.transaction():
+        cursor = conn.cursor(
+            "SELECT voter_id, category, receipt, nomination FROM votes WHERE edition_id=$1",
+            row["id"],
+        )
+        async for vote in cursor:
+            ballots.setdefault(vote["voter_id"], []).append(
+                (vote["category"], vote["receipt"], vote["nomination"])
+            )
+    async with redis.pipeline(transaction=False) as pipe:
+        for voter_id, votes in ballots.items():
+            shard = keys.shard_of(voter_id)
+            ballot_key = keys.ballot(shard, voter_id)
+            pipe.delete(ballot_key)
+            pipe.hset(ballot_key, mapping={c: f"{receipt}|{nom}" for c, receipt, nom in votes})
+            counted = not completeness or len(votes) >= ncat
+            target = keys.counts(shard) if counted else keys.held(shard)
+            for _, _, nomination in votes:
+                pipe.hincrby(target, nomination, 1)
+            replayed += len(votes)
+            if len(pipe) > 5000:
+                await pipe.execute()
+        await pipe.execute()
+    return replayed

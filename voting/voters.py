@@ -1,0 +1,61 @@
+"""Voters: a pseudonymous id from a proven email address, and their signed session.
+
+The id is an HMAC, under the secret key, of the normalized mailbox (lower-case, IDNA
+domain, provider aliasing such as Gmail's dots and +tags removed), so two spellings of one
+mailbox are one voter and the address itself is never stored: it is only in the outbox,
+for the one message that carries the link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from .emails import Address, parse_email
+from .security import pseudonym
+
+
+@dataclass(frozen=True)
+class Voter:
+    id: str
+    domain: str
+    edition: str
+
+    def to_session(self) -> dict[str, str]:
+        return {"id": self.id, "d": self.domain, "e": self.edition}
+
+    @classmethod
+    def from_session(cls, raw: Any) -> Voter | None:
+        if not isinstance(raw, dict):
+            return None
+        try:
+            return cls(str(raw["id"]), str(raw["d"]), str(raw["e"]))
+        except KeyError:
+            return None
+
+
+def identify(secret: str, raw_email: str) -> tuple[str, Address]:
+    """The voter id for an address (raises InvalidEmail), and the parsed address."""
+    address = parse_email(raw_email)
+    return pseudonym(secret, address.mailbox), address
+
+
+async def record_verification(
+    conn: asyncpg.Connection,
+    edition_id: int,
+    voter: Voter,
+    *,
+    ip: str | None,
+    user_agent: str | None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO voters (edition_id, voter_id, domain, ip, user_agent)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (edition_id, voter_id) DO NOTHING",
+        edition_id,
+        voter.id,
+        voter.domain,
+        ip,
+        (user_agent or "")[:256] or None,
+    )

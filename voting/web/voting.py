@@ -1,0 +1,622 @@
+"""Public online voting over HTTP: voter sign-in, the ballot pages, the vote API.
+
+The vote handler does no I/O but the one Redis round trip of the cast script: the session
+and CSRF token are checked in-process, the nomination against the in-process catalog.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from urllib.parse import quote
+
+import asyncpg
+import redis.exceptions
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from .. import edition_store, mail
+from ..ballot import Ballot, Outcome
+from ..catalog import Catalog, Snapshot
+from ..emails import InvalidEmail
+from ..i18n import gettext
+from ..security import (
+    FORM,
+    LINK_MAX_AGE,
+    VOTER_LINK,
+    TokenError,
+    check_csrf,
+    csrf_token,
+    token_fingerprint,
+)
+from ..voters import Voter, identify, record_verification
+from .auth import current_user, pages, require_role
+from .deps import json_body, services
+from .openapi import error_response, json_response
+from .responses import JSON, ApiError
+from .templating import _geneva, language_of
+
+MAX_FORM_AGE = 2 * 60 * 60  # a ballot form is good for two hours
+
+
+class VotingRuntime:
+    """Per-process state of the hot path, built once at start-up."""
+
+    def __init__(self, request_app: Any) -> None:
+        svc = request_app.state.services
+        self.ballot = Ballot(svc.r, svc.settings.redis_prefix)
+        self.catalog = Catalog(svc.db)
+
+
+def runtime(request: Request) -> VotingRuntime:
+    rt = getattr(request.app.state, "voting", None)
+    if rt is None:
+        rt = VotingRuntime(request.app)
+        request.app.state.voting = rt
+    return rt  # type: ignore[no-any-return]
+
+
+def client_ip(request: Request) -> str:
+    if services(request).settings.trust_proxy_headers:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else ""
+
+
+def session_voter(request: Request) -> Voter | None:
+    return Voter.from_session(request.session.get("voter"))
+
+
+async def snapshot(request: Request) -> Snapshot:
+    snap = await runtime(request).catalog.current()
+    if snap is None:
+        raise ApiError(404, "no_edition", "No edition is loaded yet.")
+    return snap
+
+
+def shuffled(voter_key: str, nominations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An order per voter, stable for that voter, unrelated to votes or names."""
+
+    def rank(nomination: dict[str, Any]) -> str:
+        return hashlib.sha256(f"{voter_key}|{nomination['public_id']}".encode()).hexdigest()
+
+    return sorted(nominations, key=rank)
+
+
+# -- sign-in ---------------------------------------------------------------------------
+
+
+async def _send_voter_link(request: Request, raw_email: str) -> str:
+    svc = services(request)
+    snap = await snapshot(request)
+    voter_id, address = identify(svc.settings.secret_key, raw_email)
+    token = request.app.state.tokens.dumps(
+        VOTER_LINK, {"v": voter_id, "d": address.domain, "e": snap.edition.slug}
+    )
+    link = f"{svc.settings.base_url}/vote/confirm?token={quote(token)}"
+    lang = language_of(request)
+    async with svc.db.acquire() as conn:
+        await mail.enqueue(
+            conn,
+            address.normalized,
+            gettext("Confirm your email address to vote in the WSIS Prizes", lang),
+            gettext(
+                "Open this link within one hour to confirm your address and vote:\n\n{link}\n\n"
+                "If you did not ask for it, ignore this message.",
+                lang,
+            ).format(link=link),
+        )
+    return address.normalized
+
+
+async def voter_signin_form(request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, _str(form.get("csrf_token")))
+    try:
+        email = await _send_voter_link(request, _str(form.get("email")) or "")
+    except InvalidEmail as exc:
+        return await _vote_home(request, error=str(exc), status=422)
+    return pages(request).render(request, "signin_sent.html", {"email": email})
+
+
+async def voter_signin_api(request: Request) -> JSON:
+    body = await json_body(request)
+    email = body.get("email")
+    if not isinstance(email, str):
+        raise ApiError(422, "invalid", "Give an email address.", fields={"email": "required"})
+    try:
+        await _send_voter_link(request, email)
+    except InvalidEmail as exc:
+        raise ApiError(422, "invalid", str(exc), fields={"email": str(exc)}) from None
+    return JSON({"status": "sent", "message": "A confirmation link is on its way."}, 202)
+
+
+def _load_voter_link(request: Request, token: str) -> dict[str, str] | str:
+    try:
+        payload = request.app.state.tokens.loads(VOTER_LINK, token, LINK_MAX_AGE)
+    except TokenError as exc:
+        return exc.reason
+    if not isinstance(payload, dict) or not {"v", "d", "e"} <= payload.keys():
+        return "invalid"
+    return payload
+
+
+def _link_problem(request: Request, reason: str) -> Response:
+    return pages(request).render(
+        request, "link_problem.html", {"reason": reason, "again": "/vote"}, status=400
+    )
+
+
+async def voter_confirm_form(request: Request) -> Response:
+    token = request.query_params.get("token", "")
+    payload = _load_voter_link(request, token)
+    if isinstance(payload, str):
+        return _link_problem(request, payload)
+    async with services(request).db.acquire() as conn:
+        used = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM used_links WHERE token_hash=$1)",
+            token_fingerprint(token),
+        )
+    if used:
+        return _link_problem(request, "used")
+    return pages(request).render(
+        request,
+        "voting/confirm.html",
+        {"token": token},
+    )
+
+
+async def voter_confirm(request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, _str(form.get("csrf_token")))
+    token = _str(form.get("token")) or ""
+    payload = _load_voter_link(request, token)
+    if isinstance(payload, str):
+        return _link_problem(request, payload)
+    voter = Voter(payload["v"], payload["d"], payload["e"])
+    svc = services(request)
+    async with svc.db.acquire() as conn, conn.transaction():
+        edition_id = await edition_store.edition_id(conn, voter.edition)
+        if edition_id is None:
+            return _link_problem(request, "invalid")
+        try:
+            await conn.execute(
+                "INSERT INTO used_links (token_hash, purpose) VALUES ($1, $2)",
+                token_fingerprint(token),
+                VOTER_LINK,
+            )
+        except asyncpg.UniqueViolationError:
+            return _link_problem(request, "used")
+        await record_verification(
+            conn,
+            edition_id,
+            voter,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+        )
+    request.session["voter"] = voter.to_session()
+    csrf_token(request)
+    return RedirectResponse("/vote", status_code=303)
+
+
+# -- casting ---------------------------------------------------------------------------
+
+
+def _closed_message(outcome: Outcome, request: Request) -> str:
+    lang = language_of(request)
+    when = _geneva(outcome.boundary)
+    if outcome.status == "early":
+        return gettext("Voting has not opened yet. It opens on {when}.", lang).format(when=when)
+    return gettext("Voting is closed. It closed on {when}.", lang).format(when=when)
+
+
+async def cast(
+    request: Request, voter: Voter, nomination: str, form_token: str | None
+) -> tuple[Outcome, Snapshot, str]:
+    """Validate in-process, then cast with one Redis round trip. Raises ApiError."""
+    if not isinstance(nomination, str) or not nomination or len(nomination) > 64:
+        raise ApiError(
+            422, "invalid", "Say which nomination you vote for.", fields={"nomination": "required"}
+        )
+    snap = await snapshot(request)
+    if voter.edition != snap.edition.slug:
+        raise ApiError(
+            401, "not_signed_in", "Your voter session is for another edition; sign in again."
+        )
+    category = snap.nominations.get(nomination)
+    if category is None:
+        raise ApiError(
+            404, "no_such_nomination", f"There is no nomination {nomination!r} open to votes."
+        )
+    form_age_ms = -1
+    if form_token:
+        try:
+            _, signed_at = request.app.state.tokens.loads_with_age(FORM, form_token, MAX_FORM_AGE)
+            now = services(request).clock.now().timestamp()
+            form_age_ms = max(0, int((now - signed_at) * 1000))
+        except TokenError:
+            form_age_ms = -2  # a forged or expired form token: recorded for the fraud checks
+    rt = runtime(request)
+    try:
+        outcome = await rt.ballot.cast(
+            snap.edition.slug,
+            voter.id,
+            category,
+            nomination,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent", ""),
+            form_age_ms=form_age_ms,
+        )
+        if outcome.status == "nowindow":
+            # Redis lost its copy of the window (a wipe): restore it from PostgreSQL.
+            await rt.ballot.sync_window(snap.edition)
+            outcome = await rt.ballot.cast(
+                snap.edition.slug,
+                voter.id,
+                category,
+                nomination,
+                ip=client_ip(request),
+                user_agent=request.headers.get("user-agent", ""),
+                form_age_ms=form_age_ms,
+            )
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise ApiError(
+            503,
+            "unavailable",
+            "Voting is briefly unavailable; your vote was NOT recorded. Try again in a moment.",
+            headers={"Retry-After": "2"},
+        ) from exc
+    except redis.exceptions.ResponseError as exc:
+        if str(exc).startswith("OOM"):
+            raise ApiError(
+                503,
+                "unavailable",
+                "Voting is briefly unavailable; your vote was NOT recorded. Try again soon.",
+                headers={"Retry-After": "5"},
+            ) from exc
+        raise
+    return outcome, snap, category
+
+
+def _outcome_error(outcome: Outcome, request: Request, category: str) -> ApiError | None:
+    if outcome.status == "accepted":
+        return None
+    if outcome.status == "duplicate":
+        return ApiError(
+            409,
+            "already_voted",
+            "You have already voted in this category; a vote is final.",
+            extra={
+                "receipt": outcome.receipt,
+                "category": category,
+                "nomination": outcome.nomination,
+            },
+        )
+    if outcome.status in {"early", "closed"}:
+        return ApiError(
+            403,
+            "voting_closed" if outcome.status == "closed" else "voting_not_open",
+            _closed_message(outcome, request),
+            extra={"instant": outcome.boundary.isoformat() if outcome.boundary else None},
+        )
+    return ApiError(
+        503, "unavailable", "Voting is briefly unavailable.", headers={"Retry-After": "2"}
+    )
+
+
+async def vote_api(request: Request) -> JSON:
+    voter = session_voter(request)
+    if voter is None:
+        raise ApiError(401, "not_signed_in", "Confirm your email address before voting.")
+    check_csrf(request)
+    body = await json_body(request)
+    nomination = body.get("nomination")
+    outcome, snap, category = await cast(
+        request, voter, nomination, _opt_str(body.get("form_token"))
+    )
+    if "category" in body and body["category"] != category:
+        # Checked after the catalog lookup so the message can name the right category.
+        raise ApiError(
+            422,
+            "wrong_category",
+            f"Nomination {nomination} is in category {category}, not {body['category']}.",
+            fields={"category": f"must be {category}"},
+        )
+    problem = _outcome_error(outcome, request, category)
+    if problem is not None:
+        raise problem
+    return JSON(
+        {
+            "receipt": outcome.receipt,
+            "edition": snap.edition.slug,
+            "category": category,
+            "nomination": nomination,
+            "cast_at": outcome.cast_at,
+            "counted": outcome.state != "held",
+        },
+        202,
+    )
+
+
+async def my_votes_api(request: Request) -> JSON:
+    voter = session_voter(request)
+    if voter is None:
+        raise ApiError(401, "not_signed_in", "Confirm your email address first.")
+    ballot = await runtime(request).ballot.ballot_of(voter.edition, voter.id)
+    return JSON(
+        {
+            "edition": voter.edition,
+            "csrf_token": csrf_token(request),
+            "votes": [
+                {"category": c, "receipt": r, "nomination": n}
+                for c, (r, n) in sorted(ballot.items())
+            ],
+        }
+    )
+
+
+async def session_api(request: Request) -> JSON:
+    voter = session_voter(request)
+    return JSON({"voter": voter is not None, "csrf_token": csrf_token(request)})
+
+
+async def live_counts_api(request: Request) -> JSON:
+    snap = await snapshot(request)
+    if not snap.edition.rules.get("show_live_counts"):
+        await require_role(request, "committee")
+    counts = await runtime(request).ballot.live_counts(snap.edition.slug)
+    held = await runtime(request).ballot.held_counts(snap.edition.slug)
+    return JSON(
+        {
+            "edition": snap.edition.slug,
+            "note": "Live counts are not the final count of eligible votes.",
+            "nominations": [
+                {
+                    "nomination": n,
+                    "category": snap.nominations.get(n),
+                    "counted": counts.get(n, 0),
+                    "held": held.get(n, 0),
+                }
+                for n in sorted(set(counts) | set(held))
+            ],
+        }
+    )
+
+
+# -- pages -----------------------------------------------------------------------------
+
+
+async def _nominations_of(request: Request, snap: Snapshot, category: str) -> list[dict[str, Any]]:
+    async with services(request).db.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT public_id, title, organization, country, summary FROM nominations"
+            " WHERE edition_id=$1 AND category=$2 AND status='accepted'",
+            snap.edition_id,
+            category,
+        )
+    return [dict(r) for r in rows]
+
+
+async def _vote_home(request: Request, *, error: str = "", status: int = 200) -> Response:
+    snap = await snapshot(request)
+    voter = session_voter(request)
+    ballot: dict[str, tuple[str, str]] = {}
+    if voter is not None and voter.edition == snap.edition.slug:
+        ballot = await runtime(request).ballot.ballot_of(voter.edition, voter.id)
+    now = services(request).clock.now()
+    return pages(request).render(
+        request,
+        "voting/home.html",
+        {
+            "edition": snap.edition,
+            "voting": snap.edition.phase("voting"),
+            "now": now,
+            "voter": voter,
+            "ballot": ballot,
+            "error": error,
+            "user": await current_user(request),
+        },
+        status=status,
+    )
+
+
+async def vote_home(request: Request) -> Response:
+    return await _vote_home(request)
+
+
+async def category_ballot(request: Request) -> Response:
+    snap = await snapshot(request)
+    code = request.path_params["code"]
+    category = snap.edition.category(code)
+    if category is None:
+        raise ApiError(404, "no_such_category", f"There is no category {code!r}.")
+    voter = session_voter(request)
+    key = voter.id if voter else request.session.setdefault("shuffle", csrf_token(request))
+    nominations = shuffled(key, await _nominations_of(request, snap, code))
+    ballot = {}
+    if voter is not None:
+        ballot = await runtime(request).ballot.ballot_of(voter.edition, voter.id)
+    return pages(request).render(
+        request,
+        "voting/category.html",
+        {
+            "edition": snap.edition,
+            "category": category,
+            "nominations": nominations,
+            "voter": voter,
+            "voted": ballot.get(code),
+            "voting": snap.edition.phase("voting"),
+            "now": services(request).clock.now(),
+            "form_token": request.app.state.tokens.dumps(FORM, {"c": code}),
+            "error": "",
+        },
+    )
+
+
+async def cast_form(request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, _str(form.get("csrf_token")))
+    voter = session_voter(request)
+    if voter is None:
+        raise ApiError(401, "not_signed_in", "Confirm your email address before voting.")
+    nomination = _str(form.get("nomination")) or ""
+    snap = await snapshot(request)
+    if snap.nominations.get(nomination, request.path_params["code"]) != request.path_params["code"]:
+        raise ApiError(422, "wrong_category", "That nomination is not in this category.")
+    outcome, snap, category = await cast(request, voter, nomination, _str(form.get("form_token")))
+    problem = _outcome_error(outcome, request, category)
+    if problem is not None and outcome.status != "duplicate":
+        raise problem
+    return pages(request).render(
+        request,
+        "voting/receipt.html",
+        {
+            "outcome": outcome,
+            "category": snap.edition.category(category),
+            "duplicate": outcome.status == "duplicate",
+            "held": outcome.state == "held",
+        },
+        status=202 if outcome.status == "accepted" else 409,
+    )
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+routes = [
+    Route("/vote", vote_home, methods=["GET"]),
+    Route("/my-votes", vote_home, methods=["GET"]),
+    Route("/vote/signin", voter_signin_form, methods=["POST"]),
+    Route("/vote/confirm", voter_confirm_form, methods=["GET"]),
+    Route("/vote/confirm", voter_confirm, methods=["POST"]),
+    Route("/vote/{code}", category_ballot, methods=["GET"]),
+    Route("/vote/{code}", cast_form, methods=["POST"]),
+    Route("/api/voters/signin", voter_signin_api, methods=["POST"]),
+    Route("/api/session", session_api, methods=["GET"]),
+    Route("/api/votes", vote_api, methods=["POST"]),
+    Route("/api/votes/mine", my_votes_api, methods=["GET"]),
+    Route("/api/live-counts", live_counts_api, methods=["GET"]),
+]
+
+
+_RECEIPT = {
+    "type": "object",
+    "required": ["receipt", "edition", "category", "nomination", "cast_at", "counted"],
+    "properties": {
+        "receipt": {"type": "string"},
+        "edition": {"type": "string"},
+        "category": {"type": "string"},
+        "nomination": {"type": "string"},
+        "cast_at": {"type": "string", "format": "date-time"},
+        "counted": {"type": "boolean"},
+    },
+}
+_CSRF_HEADER = {
+    "name": "X-CSRF-Token",
+    "in": "header",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The csrf_token from GET /api/session",
+}
+OPENAPI_PATHS = {
+    "/api/voters/signin": {
+        "post": {
+            "summary": "Send a voter a confirmation link by email",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["email"],
+                            "properties": {"email": {"type": "string", "format": "email"}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "202": json_response("The link is on its way", {"type": "object"}),
+                "400": error_response("Malformed body"),
+                "404": error_response("No edition is loaded"),
+                "422": error_response("Not an email address"),
+            },
+        }
+    },
+    "/api/session": {
+        "get": {
+            "summary": "Whether a voter session is open, and the CSRF token for API calls",
+            "responses": {
+                "200": json_response(
+                    "The session",
+                    {
+                        "type": "object",
+                        "required": ["voter", "csrf_token"],
+                        "properties": {
+                            "voter": {"type": "boolean"},
+                            "csrf_token": {"type": "string"},
+                        },
+                    },
+                )
+            },
+        }
+    },
+    "/api/votes": {
+        "post": {
+            "summary": "Cast a vote for a nomination (one per voter per category, final)",
+            "parameters": [_CSRF_HEADER],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["nomination"],
+                            "properties": {
+                                "nomination": {"type": "string"},
+                                "category": {"type": "string"},
+                                "form_token": {"type": "string"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "202": json_response("Accepted, with its receipt", _RECEIPT),
+                "400": error_response("Malformed body"),
+                "401": error_response("No voter session"),
+                "403": error_response("Outside the voting window, or no CSRF token"),
+                "404": error_response("No such nomination open to votes"),
+                "409": error_response("Already voted in this category (the body has the receipt)"),
+                "422": error_response("Invalid fields"),
+                "503": error_response("Voting briefly unavailable; nothing was recorded"),
+            },
+        }
+    },
+    "/api/votes/mine": {
+        "get": {
+            "summary": "The signed-in voter's votes with their receipts",
+            "responses": {
+                "200": json_response("The voter's votes", {"type": "object"}),
+                "401": error_response("No voter session"),
+            },
+        }
+    },
+    "/api/live-counts": {
+        "get": {
+            "summary": "Live counts per nomination (committee only unless the edition shows them)",
+            "responses": {
+                "200": json_response("Counted and held votes", {"type": "object"}),
+                "401": error_response("Not signed in"),
+                "403": error_response("Not the committee"),
+                "404": error_response("No edition is loaded"),
+            },
+        }
+    },
+}
