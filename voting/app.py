@@ -23,7 +23,7 @@ from .clock import Clock, SystemClock
 from .security import SESSION_MAX_AGE, Tokens
 from .services import Services
 from .settings import Settings, load_settings
-from .web import api, auth, pages
+from .web import api, auth, nominations, pages
 from .web.middleware import BodySizeLimit, SecurityHeaders
 from .web.responses import ApiError, error_response
 from .web.templating import Pages
@@ -98,6 +98,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *api.routes,
         *auth.routes,
+        *nominations.routes,
         *pages.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]

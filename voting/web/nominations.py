@@ -1,0 +1,933 @@
+"""Nomination pages and API: the public list, the nominator's forms, the organizers' queue.
+
+Thin on purpose: parsing, status codes and templates here; every rule lives in
+`voting.nominations`. Forms carry the session's CSRF token (checked on every POST) and the
+JSON API takes it in the X-CSRF-Token header. A nominator's request for another's
+nomination gets the same 404 as a missing one; organizer routes need the organizer role.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from .. import edition_store
+from .. import nominations as noms
+from ..accounts import User
+from ..contest import Edition
+from ..i18n import N_, gettext
+from ..nominations import Nomination, NominationError, PublicQuery
+from ..security import check_csrf, csrf_token
+from .auth import current_user, pages, require_role, require_user
+from .deps import current_edition, json_body, services
+from .openapi import error_response, json_response
+from .responses import JSON, ApiError
+from .templating import language_of
+
+STATUS_LABELS = {
+    "draft": N_("Draft"),
+    "submitted": N_("Submitted, waiting for review"),
+    "returned": N_("Sent back for changes"),
+    "accepted": N_("Accepted"),
+    "rejected": N_("Rejected"),
+}
+HISTORY_LABELS = {
+    "nomination.create": N_("Created"),
+    "nomination.submit": N_("Submitted"),
+    "nomination.resubmit": N_("Submitted again"),
+    "nomination.accept": N_("Accepted"),
+    "nomination.reject": N_("Rejected"),
+    "nomination.return": N_("Sent back for changes"),
+}
+_STATUS_CODES = {
+    "invalid": 422,
+    "not_found": 404,
+    "nominations_closed": 409,
+    "nominations_not_open": 409,
+    "review_closed": 409,
+    "final": 409,
+    "not_editable": 409,
+    "not_in_review": 409,
+}
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+MAX_QUERY = 200
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _api_error(request: Request, error: NominationError) -> ApiError:
+    lang = language_of(request)
+    return ApiError(
+        _STATUS_CODES.get(error.code, 409),
+        error.code,
+        error.problem.text(lang),
+        fields={name: p.text(lang) for name, p in error.fields.items()} or None,
+    )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _signin(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
+
+
+async def _edition_of(conn: asyncpg.Connection, nomination: Nomination) -> Edition:
+    edition = await edition_store.get_edition(conn, nomination.edition_slug)
+    if edition is None:  # the row's foreign key makes this impossible
+        raise ApiError(404, "no_edition", "This nomination's edition is gone.")
+    return edition
+
+
+async def _edition_id(conn: asyncpg.Connection, edition: Edition) -> int:
+    found = await edition_store.edition_id(conn, edition.slug)
+    if found is None:
+        raise ApiError(404, "no_edition", "No edition is loaded yet.")
+    return int(found)
+
+
+def _can_see(user: User | None, nomination: Nomination) -> bool:
+    if nomination.status == "accepted":
+        return True
+    return user is not None and (user.id == nomination.owner_id or user.has("organizer"))
+
+
+def _phase_context(edition: Edition, now: Any) -> dict[str, Any]:
+    closed = noms.nominations_problem(edition, now)
+    return {
+        "nominations_phase": edition.phase("nominations"),
+        "nominations_open": closed is None,
+        "nominations_closed_message": closed.text() if closed else "",
+    }
+
+
+# -- public pages ------------------------------------------------------------------------------
+
+
+def _public_query(request: Request, edition: Edition, category: str | None) -> PublicQuery:
+    """Search parameters of a page or the API; malformed ones are a 422 with fields."""
+    params = request.query_params
+    errors: dict[str, str] = {}
+    q = " ".join(params.get("q", "").split())
+    if len(q) > MAX_QUERY:
+        errors["q"] = f"Use at most {MAX_QUERY} characters."
+    if category is None and params.get("category"):
+        found = edition.category(params["category"])
+        if found is None:
+            errors["category"] = "There is no such category in this edition."
+        else:
+            category = found.code
+    country = params.get("country", "").strip().upper() or None
+    if country and country not in dict(noms.countries()):
+        errors["country"] = "Give an ISO 3166-1 two-letter country code, like RW."
+    limit, offset = PAGE_SIZE, 0
+    try:
+        limit = int(params.get("limit", PAGE_SIZE))
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError
+    except ValueError:
+        errors["limit"] = f"Give a whole number from 1 to {MAX_PAGE_SIZE}."
+    try:
+        if "page" in params:
+            offset = (int(params["page"]) - 1) * limit
+        else:
+            offset = int(params.get("offset", 0))
+        if offset < 0:
+            raise ValueError
+    except ValueError:
+        errors["offset"] = "Give a whole number, 0 or more."
+    if errors:
+        raise ApiError(422, "invalid_query", "Some search parameters are not valid.", fields=errors)
+    return PublicQuery(category=category, country=country, q=q or None, limit=limit, offset=offset)
+
+
+async def categories_page(request: Request) -> Response:
+    svc = services(request)
+    await current_user(request)
+    edition = await current_edition(request)
+    query = _public_query(request, edition, None)
+    async with svc.db.acquire() as conn:
+        eid = await _edition_id(conn, edition)
+        counts = await noms.category_counts(conn, eid)
+        searching = bool(query.q or query.country or query.category)
+        total, found = await noms.public_list(conn, eid, query) if searching else (0, [])
+        countries = await noms.public_countries(conn, eid)
+    return pages(request).render(
+        request,
+        "nominations/categories.html",
+        {
+            "edition": edition,
+            "counts": counts,
+            "searching": searching,
+            "total": total,
+            "results": found,
+            "query": query,
+            "countries": [(c, noms.country_name(c)) for c in countries],
+            **_display_context(),
+            **_phase_context(edition, svc.clock.now()),
+        },
+    )
+
+
+async def category_page(request: Request) -> Response:
+    svc = services(request)
+    await current_user(request)
+    edition = await current_edition(request)
+    category = edition.category(request.path_params["code"])
+    if category is None:
+        raise ApiError(404, "not_found", "There is no such category in this edition.")
+    query = _public_query(request, edition, category.code)
+    async with svc.db.acquire() as conn:
+        eid = await _edition_id(conn, edition)
+        total, found = await noms.public_list(conn, eid, query)
+        countries = await noms.public_countries(conn, eid, category.code)
+    page = query.offset // query.limit + 1
+    base = {k: v for k, v in (("q", query.q), ("country", query.country)) if v}
+    return pages(request).render(
+        request,
+        "nominations/category.html",
+        {
+            "edition": edition,
+            "category": category,
+            "total": total,
+            "results": found,
+            "query": query,
+            "countries": [(c, noms.country_name(c)) for c in countries],
+            **_display_context(),
+            "previous_url": (
+                f"?{urlencode({**base, 'page': page - 1})}" if query.offset > 0 else None
+            ),
+            "next_url": (
+                f"?{urlencode({**base, 'page': page + 1})}"
+                if query.offset + query.limit < total
+                else None
+            ),
+        },
+    )
+
+
+async def nomination_page(request: Request) -> Response:
+    svc = services(request)
+    user = await current_user(request)
+    async with svc.db.acquire() as conn:
+        nomination = await noms.get(conn, request.path_params["public_id"])
+        if nomination is None or not _can_see(user, nomination):
+            raise ApiError(404, "not_found", "There is no such nomination.")
+        edition = await _edition_of(conn, nomination)
+        owner_view = user is not None and (user.id == nomination.owner_id or user.has("organizer"))
+        history = await noms.history(conn, nomination.public_id) if owner_view else []
+    return pages(request).render(
+        request,
+        "nominations/nomination.html",
+        {
+            "edition": edition,
+            "n": nomination,
+            "category": edition.category(nomination.category),
+            "owner_view": owner_view,
+            "is_owner": user is not None and user.id == nomination.owner_id,
+            "history": history,
+            "notice": request.query_params.get("done", ""),
+            **_display_context(),
+            **_phase_context(edition, svc.clock.now()),
+        },
+    )
+
+
+def _display_context() -> dict[str, Any]:
+    return {
+        "status_labels": STATUS_LABELS,
+        "history_labels": HISTORY_LABELS,
+        "stakeholder_types": noms.STAKEHOLDER_TYPES,
+        "country_name": noms.country_name,
+        "language_name": noms.language_name,
+    }
+
+
+# -- the nominator's pages ---------------------------------------------------------------------
+
+
+async def dashboard(request: Request) -> Response:
+    svc = services(request)
+    user = await current_user(request)
+    if user is None:
+        return _signin(request)
+    edition = await current_edition(request)
+    async with svc.db.acquire() as conn:
+        mine = await noms.for_owner(conn, user.id)
+    return pages(request).render(
+        request,
+        "nominations/dashboard.html",
+        {
+            "edition": edition,
+            "mine": mine,
+            **_display_context(),
+            **_phase_context(edition, svc.clock.now()),
+        },
+    )
+
+
+def _render_form(
+    request: Request,
+    edition: Edition,
+    *,
+    values: dict[str, Any],
+    nomination: Nomination | None = None,
+    error: NominationError | None = None,
+    idempotency_key: str = "",
+    status: int = 200,
+) -> Response:
+    lang = language_of(request)
+    now = services(request).clock.now()
+    errors = {name: p.text(lang) for name, p in error.fields.items()} if error else {}
+    general = error.problem.text(lang) if error and not error.fields else ""
+    return pages(request).render(
+        request,
+        "nominations/form.html",
+        {
+            "edition": edition,
+            "nomination": nomination,
+            "values": values,
+            "errors": errors,
+            "general_error": general,
+            "idempotency_key": idempotency_key,
+            "action": f"/nominations/{nomination.public_id}/edit"
+            if nomination
+            else "/nominations/new",
+            "countries": noms.countries(),
+            "category_choices": [(c.code, f"{c.code}: {c.name}") for c in edition.categories],
+            "stakeholder_choices": [
+                (code, gettext(label, lang)) for code, label in noms.STAKEHOLDER_TYPES.items()
+            ],
+            "order": [f for f in noms.FIELDS if f in errors],
+            **_display_context(),
+            **_phase_context(edition, now),
+        },
+        status=status,
+    )
+
+
+async def new_form(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return _signin(request)
+    edition = await current_edition(request)
+    values = {"category": request.query_params.get("category", "")}
+    return _render_form(request, edition, values=values, idempotency_key=secrets.token_urlsafe(16))
+
+
+async def create_page(request: Request) -> Response:
+    form = await _form(request)
+    check_csrf(request, form.get("csrf_token"))
+    user = await require_user(request)
+    edition = await current_edition(request)
+    svc = services(request)
+    key = form.get("idempotency_key", "")
+    try:
+        async with svc.db.acquire() as conn:
+            nomination, _ = await noms.create(
+                conn,
+                edition,
+                user,
+                form,
+                now=svc.clock.now(),
+                base_url=svc.settings.base_url,
+                idempotency_key=key,
+                submit=form.get("action") == "submit",
+            )
+    except NominationError as error:
+        if error.code == "not_found":
+            raise _api_error(request, error) from None
+        return _render_form(
+            request,
+            edition,
+            values=form,
+            error=error,
+            idempotency_key=key,
+            status=_STATUS_CODES.get(error.code, 409),
+        )
+    done = "submitted" if nomination.status == "submitted" else "saved"
+    return RedirectResponse(f"/nominations/{nomination.public_id}?done={done}", status_code=303)
+
+
+async def _own_for_page(request: Request, user: User) -> tuple[Nomination, Edition]:
+    async with services(request).db.acquire() as conn:
+        nomination = await noms.get(conn, request.path_params["public_id"])
+        if nomination is None or nomination.owner_id != user.id:
+            raise ApiError(404, "not_found", "There is no such nomination.")
+        return nomination, await _edition_of(conn, nomination)
+
+
+async def edit_form(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return _signin(request)
+    nomination, edition = await _own_for_page(request, user)
+    if not nomination.editable:
+        return RedirectResponse(f"/nominations/{nomination.public_id}", status_code=303)
+    return _render_form(request, edition, values=nomination.form_values(), nomination=nomination)
+
+
+async def edit_page(request: Request) -> Response:
+    form = await _form(request)
+    check_csrf(request, form.get("csrf_token"))
+    user = await require_user(request)
+    nomination, edition = await _own_for_page(request, user)
+    svc = services(request)
+    try:
+        async with svc.db.acquire() as conn:
+            saved = await noms.update(
+                conn,
+                edition,
+                user,
+                nomination.public_id,
+                form,
+                now=svc.clock.now(),
+                base_url=svc.settings.base_url,
+                submit=form.get("action") == "submit",
+            )
+    except NominationError as error:
+        if error.code == "not_found":
+            raise _api_error(request, error) from None
+        return _render_form(
+            request,
+            edition,
+            values=form,
+            nomination=nomination,
+            error=error,
+            status=_STATUS_CODES.get(error.code, 409),
+        )
+    done = "submitted" if saved.status == "submitted" else "saved"
+    return RedirectResponse(f"/nominations/{saved.public_id}?done={done}", status_code=303)
+
+
+async def submit_page(request: Request) -> Response:
+    form = await _form(request)
+    check_csrf(request, form.get("csrf_token"))
+    user = await require_user(request)
+    nomination, edition = await _own_for_page(request, user)
+    svc = services(request)
+    try:
+        async with svc.db.acquire() as conn:
+            saved = await noms.submit(
+                conn,
+                edition,
+                user,
+                nomination.public_id,
+                now=svc.clock.now(),
+                base_url=svc.settings.base_url,
+            )
+    except NominationError as error:
+        if error.code == "not_found":
+            raise _api_error(request, error) from None
+        # Show what is missing where it can be fixed: on the form.
+        return _render_form(
+            request,
+            edition,
+            values=nomination.form_values(),
+            nomination=nomination,
+            error=error,
+            status=_STATUS_CODES.get(error.code, 409),
+        )
+    return RedirectResponse(f"/nominations/{saved.public_id}?done=submitted", status_code=303)
+
+
+# -- organizers --------------------------------------------------------------------------------
+
+
+async def organizer_queue(request: Request) -> Response:
+    if await current_user(request) is None:
+        return _signin(request)
+    await require_role(request, "organizer")
+    svc = services(request)
+    edition = await current_edition(request)
+    status = request.query_params.get("status", "submitted")
+    if status not in noms.STATUSES:
+        raise ApiError(404, "not_found", "There is no such list.")
+    async with svc.db.acquire() as conn:
+        eid = await _edition_id(conn, edition)
+        found = await noms.queue(conn, eid, status)
+        counts = await noms.status_counts(conn, eid)
+    review_closed = noms.review_problem(edition, svc.clock.now())
+    return pages(request).render(
+        request,
+        "nominations/organizer_queue.html",
+        {
+            "edition": edition,
+            "status": status,
+            "statuses": noms.STATUSES,
+            "counts": counts,
+            "found": found,
+            "review_closed": review_closed.text(language_of(request)) if review_closed else "",
+            "notice": request.query_params.get("done", ""),
+            **_display_context(),
+        },
+    )
+
+
+async def _review_page(
+    request: Request,
+    nomination: Nomination,
+    *,
+    values: dict[str, Any] | None = None,
+    error: NominationError | None = None,
+    status: int = 200,
+) -> Response:
+    svc = services(request)
+    lang = language_of(request)
+    async with svc.db.acquire() as conn:
+        edition = await _edition_of(conn, nomination)
+        history = await noms.history(conn, nomination.public_id)
+    review_closed = noms.review_problem(edition, svc.clock.now())
+    return pages(request).render(
+        request,
+        "nominations/organizer_review.html",
+        {
+            "edition": edition,
+            "n": nomination,
+            "category": edition.category(nomination.category),
+            "history": history,
+            "values": values or {},
+            "errors": {k: p.text(lang) for k, p in error.fields.items()} if error else {},
+            "general_error": error.problem.text(lang) if error and not error.fields else "",
+            "review_closed": review_closed.text(lang) if review_closed else "",
+            **_display_context(),
+        },
+        status=status,
+    )
+
+
+async def _any_nomination(request: Request) -> Nomination:
+    async with services(request).db.acquire() as conn:
+        nomination = await noms.get(conn, request.path_params["public_id"])
+    if nomination is None:
+        raise ApiError(404, "not_found", "There is no such nomination.")
+    return nomination
+
+
+async def organizer_review(request: Request) -> Response:
+    if await current_user(request) is None:
+        return _signin(request)
+    await require_role(request, "organizer")
+    return await _review_page(request, await _any_nomination(request))
+
+
+async def organizer_decide(request: Request) -> Response:
+    form = await _form(request)
+    check_csrf(request, form.get("csrf_token"))
+    organizer = await require_role(request, "organizer")
+    nomination = await _any_nomination(request)
+    svc = services(request)
+    try:
+        async with svc.db.acquire() as conn:
+            edition = await _edition_of(conn, nomination)
+            decided = await noms.decide(
+                conn,
+                edition,
+                organizer,
+                nomination.public_id,
+                form,
+                now=svc.clock.now(),
+                base_url=svc.settings.base_url,
+            )
+    except NominationError as error:
+        if error.code == "not_found":
+            raise _api_error(request, error) from None
+        return await _review_page(
+            request,
+            nomination,
+            values=form,
+            error=error,
+            status=_STATUS_CODES.get(error.code, 409),
+        )
+    return RedirectResponse(
+        f"/organizer?done={decided.status}&id={decided.public_id}", status_code=303
+    )
+
+
+# -- JSON API ----------------------------------------------------------------------------------
+
+
+async def api_list(request: Request) -> JSON:
+    edition = await _api_edition(request)
+    query = _public_query(request, edition, None)
+    async with services(request).db.acquire() as conn:
+        eid = await _edition_id(conn, edition)
+        total, found = await noms.public_list(conn, eid, query)
+    return JSON(
+        {
+            "edition": edition.slug,
+            "total": total,
+            "limit": query.limit,
+            "offset": query.offset,
+            "nominations": [n.public_dict() for n in found],
+        }
+    )
+
+
+async def _api_edition(request: Request) -> Edition:
+    slug = request.query_params.get("edition")
+    if not slug:
+        return await current_edition(request)
+    async with services(request).db.acquire() as conn:
+        edition = await edition_store.get_edition(conn, slug)
+    if edition is None:
+        raise ApiError(404, "no_such_edition", f"There is no edition {slug[:64]!r}.")
+    return edition
+
+
+async def api_get(request: Request) -> JSON:
+    user = await current_user(request)
+    nomination = await _any_nomination(request)
+    if not _can_see(user, nomination):
+        raise ApiError(404, "not_found", "There is no such nomination.")
+    if user is not None and (user.id == nomination.owner_id or user.has("organizer")):
+        return JSON({"nomination": nomination.owner_dict()})
+    return JSON({"nomination": nomination.public_dict()})
+
+
+_CONTROL_KEYS = ("submit", "idempotency_key")
+
+
+def _api_input(body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    unknown = {
+        str(key)[:64]: "Unknown field."
+        for key in body
+        if key not in noms.FIELDS and key not in _CONTROL_KEYS
+    }
+    if unknown:
+        raise ApiError(422, "invalid", "Some fields are not known.", fields=unknown)
+    submit = body.get("submit", False)
+    if not isinstance(submit, bool):
+        raise ApiError(
+            422, "invalid", "Some fields need attention.", fields={"submit": "Give true or false."}
+        )
+    return {k: v for k, v in body.items() if k in noms.FIELDS}, submit
+
+
+async def api_create(request: Request) -> JSON:
+    user = await require_user(request)
+    check_csrf(request)
+    body = await json_body(request)
+    raw, submit = _api_input(body)
+    key = request.headers.get("idempotency-key") or body.get("idempotency_key")
+    svc = services(request)
+    edition = await current_edition(request)
+    try:
+        async with svc.db.acquire() as conn:
+            nomination, created = await noms.create(
+                conn,
+                edition,
+                user,
+                raw,
+                now=svc.clock.now(),
+                base_url=svc.settings.base_url,
+                idempotency_key=key if isinstance(key, str) else None,
+                submit=submit,
+            )
+    except NominationError as error:
+        raise _api_error(request, error) from None
+    return JSON(
+        {"nomination": nomination.owner_dict()},
+        status_code=201 if created else 200,
+        headers={"location": f"/api/nominations/{nomination.public_id}"},
+    )
+
+
+async def api_update(request: Request) -> JSON:
+    user = await require_user(request)
+    check_csrf(request)
+    raw, submit = _api_input(await json_body(request))
+    svc = services(request)
+    try:
+        async with svc.db.acquire() as conn:
+            nomination = await noms.get(conn, request.path_params["public_id"])
+            if nomination is None or nomination.owner_id != user.id:
+                raise ApiError(404, "not_found", "There is no such nomination.")
+            saved = await noms.update(
+                conn,
+                await _edition_of(conn, nomination),
+                user,
+                nomination.public_id,
+                raw,
+                now=svc.clock.now(),
+                base_url=svc.settings.base_url,
+                submit=submit,
+            )
+    except NominationError as error:
+        raise _api_error(request, error) from None
+    return JSON({"nomination": saved.owner_dict()})
+
+
+async def api_submit(request: Request) -> JSON:
+    user = await require_user(request)
+    check_csrf(request)
+    svc = services(request)
+    try:
+        async with svc.db.acquire() as conn:
+            nomination = await noms.get(conn, request.path_params["public_id"])
+            if nomination is None or nomination.owner_id != user.id:
+                raise ApiError(404, "not_found", "There is no such nomination.")
+            saved = await noms.submit(
+                conn,
+                await _edition_of(conn, nomination),
+                user,
+                nomination.public_id,
+                now=svc.clock.now(),
+                base_url=svc.settings.base_url,
+            )
+    except NominationError as error:
+        raise _api_error(request, error) from None
+    return JSON({"nomination": saved.owner_dict()})
+
+
+async def api_mine(request: Request) -> JSON:
+    user = await require_user(request)
+    async with services(request).db.acquire() as conn:
+        mine = await noms.for_owner(conn, user.id)
+    # Same-origin scripts need the token for their writes; no other origin can read this.
+    return JSON({"csrf_token": csrf_token(request), "nominations": [n.owner_dict() for n in mine]})
+
+
+routes = [
+    Route("/categories", categories_page, methods=["GET"]),
+    Route("/categories/{code}", category_page, methods=["GET"]),
+    Route("/dashboard", dashboard, methods=["GET"]),
+    Route("/nominations/new", new_form, methods=["GET"]),
+    Route("/nominations/new", create_page, methods=["POST"]),
+    Route("/nominations/{public_id}", nomination_page, methods=["GET"]),
+    Route("/nominations/{public_id}/edit", edit_form, methods=["GET"]),
+    Route("/nominations/{public_id}/edit", edit_page, methods=["POST"]),
+    Route("/nominations/{public_id}/submit", submit_page, methods=["POST"]),
+    Route("/organizer", organizer_queue, methods=["GET"]),
+    Route("/organizer/nominations/{public_id}", organizer_review, methods=["GET"]),
+    Route("/organizer/nominations/{public_id}/decision", organizer_decide, methods=["POST"]),
+    Route("/api/nominations", api_list, methods=["GET"]),
+    Route("/api/nominations", api_create, methods=["POST"]),
+    Route("/api/nominations/{public_id}", api_get, methods=["GET"]),
+    Route("/api/nominations/{public_id}", api_update, methods=["PUT"]),
+    Route("/api/nominations/{public_id}/submit", api_submit, methods=["POST"]),
+    Route("/api/me/nominations", api_mine, methods=["GET"]),
+]
+
+
+# -- OpenAPI -----------------------------------------------------------------------------------
+
+_PUBLIC_ID = {
+    "name": "public_id",
+    "in": "path",
+    "required": True,
+    "description": "The nomination's stable public id, e.g. N7Q2KX9AB",
+    "schema": {"type": "string", "pattern": "^[Nn][0-9A-Za-z-]{8,9}$"},
+}
+_CSRF = {
+    "name": "X-CSRF-Token",
+    "in": "header",
+    "required": True,
+    "description": "The session's CSRF token (from GET /api/me/nominations or any form)",
+    "schema": {"type": "string"},
+}
+_ONE_OWN = json_response(
+    "The nomination as its nominator sees it",
+    {
+        "type": "object",
+        "required": ["nomination"],
+        "properties": {"nomination": {"$ref": "#/components/schemas/NominationOwn"}},
+    },
+)
+_WRITE_ERRORS = {
+    "401": error_response("Not signed in"),
+    "403": error_response("Missing or wrong CSRF token"),
+    "404": error_response("No such nomination, or not yours"),
+    "409": error_response("Nominations are closed, or the nomination is not editable"),
+    "422": error_response("Per-field problems under error.fields"),
+}
+
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "NominationInput": {
+        "type": "object",
+        "description": "A draft needs category and title; submitting needs every field.",
+        "properties": {
+            "category": {"type": "string"},
+            "title": {"type": "string", "minLength": 3, "maxLength": 150},
+            "organization": {"type": "string", "maxLength": 200},
+            "stakeholder_type": {"enum": list(noms.STAKEHOLDER_TYPES)},
+            "country": {"type": "string", "description": "ISO 3166-1 alpha-2"},
+            "website": {"type": "string", "format": "uri"},
+            "start_date": {"type": "string", "format": "date"},
+            "contact_email": {"type": "string", "format": "email"},
+            "summary": {"type": "string", "description": "150 to 200 words (edition rule)"},
+            "description": {"type": "string", "maxLength": 6000},
+            "partners": {"type": "array", "items": {"type": "string"}},
+            "languages": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "ISO 639 codes or English names",
+            },
+            "earlier_winner": {"type": "boolean"},
+            "submit": {"type": "boolean", "description": "submit at once"},
+            "idempotency_key": {"type": "string", "maxLength": 100},
+        },
+    },
+    "NominationPublic": {
+        "type": "object",
+        "required": ["public_id", "edition", "category", "title", "organization", "country"],
+        "properties": {
+            "public_id": {"type": "string"},
+            "edition": {"type": "string"},
+            "category": {"type": "string"},
+            "title": {"type": "string"},
+            "organization": {"type": "string"},
+            "stakeholder_type": {"type": ["string", "null"]},
+            "country": {"type": "string"},
+            "country_name": {"type": ["string", "null"]},
+            "website": {"type": ["string", "null"]},
+            "start_date": {"type": ["string", "null"], "format": "date"},
+            "summary": {"type": "string"},
+            "description": {"type": "string"},
+            "partners": {"type": "array", "items": {"type": "string"}},
+            "languages": {"type": "array", "items": {"type": "string"}},
+            "language_names": {"type": "array", "items": {"type": "string"}},
+            "url": {"type": "string"},
+        },
+    },
+    "NominationOwn": {
+        "allOf": [
+            {"$ref": "#/components/schemas/NominationPublic"},
+            {
+                "type": "object",
+                "required": ["status"],
+                "properties": {
+                    "status": {"enum": list(noms.STATUSES)},
+                    "contact_email": {"type": ["string", "null"]},
+                    "earlier_winner": {"type": "boolean"},
+                    "earlier_winner_marked": {"type": "boolean"},
+                    "decision_reason": {"type": ["string", "null"]},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "updated_at": {"type": "string", "format": "date-time"},
+                    "submitted_at": {"type": ["string", "null"], "format": "date-time"},
+                    "decided_at": {"type": ["string", "null"], "format": "date-time"},
+                },
+            },
+        ]
+    },
+}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/nominations": {
+        "get": {
+            "summary": "Accepted nominations, searchable by title, organization and country",
+            "parameters": [
+                {"name": "edition", "in": "query", "schema": {"type": "string"}},
+                {"name": "category", "in": "query", "schema": {"type": "string"}},
+                {"name": "country", "in": "query", "schema": {"type": "string"}},
+                {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+                },
+                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+            ],
+            "responses": {
+                "200": json_response(
+                    "A page of accepted nominations",
+                    {
+                        "type": "object",
+                        "required": ["edition", "total", "nominations"],
+                        "properties": {
+                            "edition": {"type": "string"},
+                            "total": {"type": "integer"},
+                            "limit": {"type": "integer"},
+                            "offset": {"type": "integer"},
+                            "nominations": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/NominationPublic"},
+                            },
+                        },
+                    },
+                ),
+                "404": error_response("No such edition"),
+                "422": error_response("Bad search parameters, per field"),
+            },
+        },
+        "post": {
+            "summary": "Create a nomination (a draft, or submitted at once with submit=true)",
+            "parameters": [
+                _CSRF,
+                {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}},
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/NominationInput"}}
+                },
+            },
+            "responses": {
+                "201": _ONE_OWN,
+                "200": {**_ONE_OWN, "description": "Replayed: the key was used before"},
+                **_WRITE_ERRORS,
+            },
+        },
+    },
+    "/api/nominations/{public_id}": {
+        "get": {
+            "summary": "One nomination: accepted for all; own or organizer see more",
+            "parameters": [_PUBLIC_ID],
+            "responses": {
+                "200": json_response("The nomination", {"type": "object"}),
+                "404": error_response("No such nomination (or not visible to you)"),
+            },
+        },
+        "put": {
+            "summary": "Replace a draft's or a returned nomination's content",
+            "parameters": [_PUBLIC_ID, _CSRF],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/NominationInput"}}
+                },
+            },
+            "responses": {"200": _ONE_OWN, **_WRITE_ERRORS},
+        },
+    },
+    "/api/nominations/{public_id}/submit": {
+        "post": {
+            "summary": "Submit a draft or a returned nomination (again is harmless)",
+            "parameters": [_PUBLIC_ID, _CSRF],
+            "responses": {"200": _ONE_OWN, **_WRITE_ERRORS},
+        }
+    },
+    "/api/me/nominations": {
+        "get": {
+            "summary": "The signed-in nominator's nominations, with status and reasons",
+            "responses": {
+                "200": json_response(
+                    "Your nominations and the CSRF token for writes",
+                    {
+                        "type": "object",
+                        "required": ["csrf_token", "nominations"],
+                        "properties": {
+                            "csrf_token": {"type": "string"},
+                            "nominations": {
+                                "type": "array",
+                                "items": {"$ref": "#/components/schemas/NominationOwn"},
+                            },
+                        },
+                    },
+                ),
+                "401": error_response("Not signed in"),
+            },
+        }
+    },
+}
