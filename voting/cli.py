@@ -201,6 +201,29 @@ async def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_conn(settings, run)
 
 
+@command("seed")
+async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from .seed import seed_nominations
+
+    if args.nominations < 1:
+        print("error: --nominations needs a positive number", file=sys.stderr)
+        return 2
+
+    async def run(conn: Any) -> int:
+        await db.migrate(conn)
+        try:
+            made = await seed_nominations(
+                conn, args.nominations, edition_slug=args.edition, seed=args.seed
+            )
+        except LookupError as exc:
+            print(f"error: {exc}; load one first (voting edition load)", file=sys.stderr)
+            return 2
+        print(f"created {made} accepted nominations")
+        return 0 if made == args.nominations else 1
+
+    return await _with_conn(settings, run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voting", description="The WSIS Prizes voting engine.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -229,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     add = us.add_parser("add", help="grant a role to an email address")
     add.add_argument("--role", required=True, choices=accounts.ROLES)
     add.add_argument("email")
+
+    seed = sub.add_parser("seed", help="create demo data: accepted nominations")
+    seed.add_argument("--nominations", type=int, required=True, metavar="N")
+    seed.add_argument("--edition", help="edition slug (default: the current edition)")
+    seed.add_argument("--seed", type=int, help="random seed, for the same data every time")
     return parser
 
 
