@@ -18,12 +18,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from . import mail
+from . import mail, operations
 from .clock import Clock, SystemClock
 from .security import SESSION_MAX_AGE, Tokens
 from .services import Services
 from .settings import Settings, load_settings
-from .web import api, auth, nominations, pages
+from .web import api, auth, nominations, pages, voting
 from .web.middleware import BodySizeLimit, SecurityHeaders
 from .web.responses import ApiError, error_response
 from .web.templating import Pages
@@ -53,12 +53,14 @@ def create_app(
     run_background = settings.background_tasks if background is None else background
     tasks_to_run: list[BackgroundTask] = [
         lambda s: mail.sender_loop(s.db, s.settings),
+        operations.flusher_task,
         *(extra_tasks or []),
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await services.open()
+        await operations.start_checks(services)
         running: list[asyncio.Task[Any]] = []
         if run_background:
             running = [asyncio.create_task(task(services)) for task in tasks_to_run]
@@ -98,6 +100,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *api.routes,
         *auth.routes,
+        *voting.routes,
         *nominations.routes,
         *pages.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),

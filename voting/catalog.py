@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from . import edition_store
+from . import edition_store, nominations
 from .contest import Edition
 
 
@@ -26,10 +26,8 @@ class Snapshot:
 
 
 async def votable_nominations(conn: asyncpg.Connection, edition_id: int) -> dict[str, str]:
-    rows = await conn.fetch(
-        "SELECT public_id, category FROM nominations WHERE edition_id=$1 AND status='accepted'",
-        edition_id,
-    )
+    """Public id -> category of the nominations open to votes."""
+    rows = await nominations.votable_nominations(conn, edition_id)
     return {r["public_id"]: r["category"] for r in rows}
 
 

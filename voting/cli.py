@@ -12,6 +12,8 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import asyncpg
+
 from . import accounts, db, edition_store
 from .clock import SystemClock
 from .contest import EditionFileError, builtin_edition_path, load_edition_file
@@ -160,8 +162,27 @@ async def cmd_edition(args: argparse.Namespace, settings: Settings) -> int:
             except (EditionFileError, edition_store.EditionLocked, OSError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
+            except asyncpg.ForeignKeyViolationError:
+                print(
+                    "error: the file drops a category that already has nominations;"
+                    " keep the category or withdraw its nominations first",
+                    file=sys.stderr,
+                )
+                return 2
+            # Whoever changes a calendar in PostgreSQL writes the window the script reads.
+            from .ballot import Ballot
+            from .services import open_redis
+
+            assert settings.redis_url
+            redis = open_redis(settings.redis_url)
+            try:
+                await Ballot(redis, settings.redis_prefix).sync_window(edition)
+            finally:
+                await redis.aclose()
             print(f"loaded edition {edition.slug!r}: {edition.name}")
             return 0
+        if args.edition_cmd == "extend":
+            return await _extend(args, settings, conn)
         if args.edition_cmd == "use":
             try:
                 await edition_store.set_current(conn, args.slug)
@@ -224,6 +245,112 @@ async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_conn(settings, run)
 
 
+async def _redis_and_pool(settings: Settings) -> tuple[Any, Any]:
+    from .services import open_redis
+
+    assert settings.database_url and settings.redis_url
+    return open_redis(settings.redis_url), await db.create_pool(settings.database_url)
+
+
+@command("flush")
+async def cmd_flush(args: argparse.Namespace, settings: Settings) -> int:
+    """Drain the vote streams into the ledger: once (--once) or until stopped."""
+    from .ledger import Flusher
+
+    redis, pool = await _redis_and_pool(settings)
+    try:
+        flusher = Flusher(redis, pool, settings.redis_prefix)
+        if args.once:
+            stats = await flusher.flush_once()
+            print(
+                f"flushed {stats.inserted} new votes ({stats.read} read, "
+                f"{stats.reclaimed} reclaimed, {len(stats.lost)} lost)"
+            )
+            return 1 if stats.lost else 0
+        print("flushing; Ctrl-C to stop", flush=True)
+        await flusher.run()
+        return 0
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+@command("reconcile")
+async def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    """Compare the Redis counters with the ledger; --repair rebuilds Redis from it."""
+    from .ledger import reconcile, repair
+
+    redis, pool = await _redis_and_pool(settings)
+    try:
+        async with pool.acquire() as conn:
+            slug = args.edition or (await edition_store.current_edition(conn) or _none()).slug
+            if args.repair:
+                replayed = await repair(redis, conn, settings.redis_prefix, slug)
+                print(f"rebuilt Redis for {slug!r} from {replayed} ledger votes")
+            result = await reconcile(redis, conn, settings.redis_prefix, slug)
+        print(
+            f"edition {slug}: {sum(result.ledger_counts.values())} counted votes in the ledger,"
+            f" {sum(result.redis_counts.values())} in Redis, {result.pending} not yet flushed"
+        )
+        for nomination, (live, ledger) in result.differences.items():
+            print(f"  {nomination}: Redis {live}, ledger {ledger}")
+        if result.alarms:
+            print(
+                f"ALARM: {result.alarms} vote(s) were deleted from a stream before they were "
+                "flushed (see ledger_alarms)"
+            )
+        if result.ok and not result.pending:
+            print("the counters equal the ledger")
+        elif result.ok:
+            print("the counters equal the ledger so far; flush, then run again")
+        return 0 if result.ok else 1
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+def _none() -> Any:
+    raise LookupError("no edition is loaded")
+
+
+async def _extend(args: argparse.Namespace, settings: Settings, conn: Any) -> int:
+    from datetime import datetime
+
+    from .ballot import Ballot
+    from .contest import GENEVA, local_to_utc
+    from .services import open_redis
+
+    try:
+        local = datetime.strptime(args.to, "%Y-%m-%d %H:%M")
+        new_close = local_to_utc(local, GENEVA)
+        old, new = await edition_store.extend_voting(
+            conn,
+            args.slug,
+            new_close,
+            now=SystemClock().now(),
+            actor=f"cli:{args.by}",
+            reason=args.reason,
+        )
+    except (ValueError, EditionFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    edition = await edition_store.get_edition(conn, args.slug)
+    assert edition is not None and settings.redis_url
+    redis = open_redis(settings.redis_url)
+    try:
+        await Ballot(redis, settings.redis_prefix).sync_window(edition)
+    finally:
+        await redis.aclose()
+    print(
+        f"voting in {args.slug!r} now closes {new.astimezone(GENEVA):%Y-%m-%d %H:%M %Z}"
+        f" (was {old.astimezone(GENEVA):%Y-%m-%d %H:%M %Z})"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voting", description="The WSIS Prizes voting engine.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -246,6 +373,21 @@ def build_parser() -> argparse.ArgumentParser:
     use = ed.add_parser("use", help="make an edition the current one")
     use.add_argument("slug")
     ed.add_parser("list", help="list the loaded editions")
+    extend = ed.add_parser("extend", help="move the voting close later, on the record")
+    extend.add_argument("slug")
+    extend.add_argument("--to", required=True, help='new close, Geneva time: "YYYY-MM-DD HH:MM"')
+    extend.add_argument("--reason", required=True)
+    extend.add_argument(
+        "--by",
+        default=os.environ.get("USER", "organizer"),
+        help="who decided it (recorded in the audit log)",
+    )
+
+    flush = sub.add_parser("flush", help="drain the vote streams into the PostgreSQL ledger")
+    flush.add_argument("--once", action="store_true", help="one pass, then exit")
+    rec = sub.add_parser("reconcile", help="compare Redis counters with the ledger")
+    rec.add_argument("--edition", help="edition slug (default: the current one)")
+    rec.add_argument("--repair", action="store_true", help="rebuild Redis from the ledger")
 
     users = sub.add_parser("users", help="manage staff accounts")
     us = users.add_subparsers(dest="users_cmd", required=True)

@@ -161,3 +161,68 @@ async def edition_id(conn: asyncpg.Connection, slug: str) -> int | None:
 async def list_editions(conn: asyncpg.Connection) -> list[Edition]:
     rows = await conn.fetch("SELECT * FROM editions ORDER BY created_at, slug")
     return [await _build(conn, r) for r in rows]
+
+
+class ExtensionRefused(ValueError):
+    pass
+
+
+async def extend_voting(
+    conn: asyncpg.Connection,
+    slug: str,
+    new_close: datetime,
+    *,
+    now: datetime,
+    actor: str,
+    reason: str,
+) -> tuple[datetime, datetime]:
+    """Move the voting close later, on the record. Returns (old close, new close).
+
+    Only while voting is open, only later, and with a reason. The expert review, when it
+    opened right at the old close, moves with it; a new close at or past the expert
+    review's own close is refused.
+    """
+    if not reason.strip():
+        raise ExtensionRefused("an extension needs a reason, for the record")
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT e.id, v.opens_at, v.closes_at, x.opens_at AS x_opens, x.closes_at AS x_closes"
+            " FROM editions e JOIN phases v ON v.edition_id=e.id AND v.name='voting'"
+            " JOIN phases x ON x.edition_id=e.id AND x.name='expert_review'"
+            " WHERE e.slug=$1 FOR UPDATE OF e",
+            slug,
+        )
+        if row is None:
+            raise ExtensionRefused(f"no edition {slug!r}")
+        old_close = row["closes_at"]
+        if not (row["opens_at"] <= now < old_close):
+            raise ExtensionRefused(
+                "the voting close can only move while voting is open "
+                f"(it closed or closes at {old_close.isoformat()})"
+            )
+        if new_close <= old_close:
+            raise ExtensionRefused(
+                f"the new close must be later than the current one ({old_close.isoformat()})"
+            )
+        if new_close >= row["x_closes"]:
+            raise ExtensionRefused("the new close would swallow the whole expert review phase")
+        await conn.execute(
+            "UPDATE phases SET closes_at=$2 WHERE edition_id=$1 AND name='voting'",
+            row["id"],
+            new_close,
+        )
+        if row["x_opens"] < new_close:
+            await conn.execute(
+                "UPDATE phases SET opens_at=$2 WHERE edition_id=$1 AND name='expert_review'",
+                row["id"],
+                new_close,
+            )
+        await audit(
+            conn,
+            actor=actor,
+            action="voting.extend",
+            edition=slug,
+            reason=reason,
+            detail={"old_close": old_close.isoformat(), "new_close": new_close.isoformat()},
+        )
+    return old_close, new_close

@@ -39,6 +39,11 @@ async def healthz(request: Request) -> JSON:
     return JSON({"status": "ok" if healthy else "unavailable", **checks}, 200 if healthy else 503)
 
 
+async def livez(request: Request) -> JSON:
+    """Liveness without I/O: the process answers. Also the benchmark's bare endpoint."""
+    return JSON({"status": "alive"})
+
+
 async def contest(request: Request) -> JSON:
     edition = await current_edition(request)
     return JSON(edition.to_dict(services(request).clock.now()))
@@ -81,6 +86,7 @@ async def openapi(request: Request) -> JSON:
 
 routes = [
     Route("/healthz", healthz),
+    Route("/livez", livez),
     Route("/api/contest", contest),
     Route("/api/editions", editions),
     Route("/api/editions/{slug}", edition_detail),

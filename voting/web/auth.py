@@ -7,6 +7,7 @@ purpose, expires after an hour, and works once.
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import quote
 
 import asyncpg
@@ -93,7 +94,7 @@ async def signin_request(request: Request) -> Response:
         )
     svc = services(request)
     token = request.app.state.tokens.dumps(
-        USER_LINK, {"email": address.normalized, "next": next_path}
+        USER_LINK, {"email": address.normalized, "next": next_path, "n": secrets.token_hex(4)}
     )
     link = f"{svc.settings.base_url}/signin/confirm?token={quote(token)}"
     async with svc.db.acquire() as conn:

@@ -29,6 +29,7 @@ from .deps import current_edition, json_body, services
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
 from .templating import language_of
+from .voting import vote_box
 
 STATUS_LABELS = {
     "draft": N_("Draft"),
@@ -227,10 +228,14 @@ async def nomination_page(request: Request) -> Response:
         edition = await _edition_of(conn, nomination)
         owner_view = user is not None and (user.id == nomination.owner_id or user.has("organizer"))
         history = await noms.history(conn, nomination.public_id) if owner_view else []
+    vote = await vote_box(
+        request, edition, nomination.public_id, nomination.category, nomination.status
+    )
     return pages(request).render(
         request,
         "nominations/nomination.html",
         {
+            "vote": vote,
             "edition": edition,
             "n": nomination,
             "category": edition.category(nomination.category),

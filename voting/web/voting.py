@@ -7,6 +7,7 @@ and CSRF token are checked in-process, the nomination against the in-process cat
 from __future__ import annotations
 
 import hashlib
+import secrets
 from typing import Any
 from urllib.parse import quote
 
@@ -93,7 +94,9 @@ async def _send_voter_link(request: Request, raw_email: str) -> str:
     snap = await snapshot(request)
     voter_id, address = identify(svc.settings.secret_key, raw_email)
     token = request.app.state.tokens.dumps(
-        VOTER_LINK, {"v": voter_id, "d": address.domain, "e": snap.edition.slug}
+        VOTER_LINK,
+        # The nonce keeps two links asked for in the same second distinct: each works once.
+        {"v": voter_id, "d": address.domain, "e": snap.edition.slug, "n": secrets.token_hex(4)},
     )
     link = f"{svc.settings.base_url}/vote/confirm?token={quote(token)}"
     lang = language_of(request)
@@ -213,7 +216,11 @@ def _closed_message(outcome: Outcome, request: Request) -> str:
 
 
 async def cast(
-    request: Request, voter: Voter, nomination: str, form_token: str | None
+    request: Request,
+    voter: Voter,
+    nomination: Any,
+    form_token: str | None,
+    expected_category: str | None = None,
 ) -> tuple[Outcome, Snapshot, str]:
     """Validate in-process, then cast with one Redis round trip. Raises ApiError."""
     if not isinstance(nomination, str) or not nomination or len(nomination) > 64:
@@ -229,6 +236,13 @@ async def cast(
     if category is None:
         raise ApiError(
             404, "no_such_nomination", f"There is no nomination {nomination!r} open to votes."
+        )
+    if expected_category is not None and expected_category != category:
+        raise ApiError(
+            422,
+            "wrong_category",
+            f"Nomination {nomination} is in category {category}, not {expected_category}.",
+            fields={"category": f"must be {category}"},
         )
     form_age_ms = -1
     if form_token:
@@ -313,17 +327,12 @@ async def vote_api(request: Request) -> JSON:
     check_csrf(request)
     body = await json_body(request)
     nomination = body.get("nomination")
+    expected = body.get("category")
+    if expected is not None and not isinstance(expected, str):
+        raise ApiError(422, "invalid", "category must be a text.", fields={"category": "text"})
     outcome, snap, category = await cast(
-        request, voter, nomination, _opt_str(body.get("form_token"))
+        request, voter, nomination, _opt_str(body.get("form_token")), expected
     )
-    if "category" in body and body["category"] != category:
-        # Checked after the catalog lookup so the message can name the right category.
-        raise ApiError(
-            422,
-            "wrong_category",
-            f"Nomination {nomination} is in category {category}, not {body['category']}.",
-            fields={"category": f"must be {category}"},
-        )
     problem = _outcome_error(outcome, request, category)
     if problem is not None:
         raise problem
@@ -462,10 +471,9 @@ async def cast_form(request: Request) -> Response:
     if voter is None:
         raise ApiError(401, "not_signed_in", "Confirm your email address before voting.")
     nomination = _str(form.get("nomination")) or ""
-    snap = await snapshot(request)
-    if snap.nominations.get(nomination, request.path_params["code"]) != request.path_params["code"]:
-        raise ApiError(422, "wrong_category", "That nomination is not in this category.")
-    outcome, snap, category = await cast(request, voter, nomination, _str(form.get("form_token")))
+    outcome, snap, category = await cast(
+        request, voter, nomination, _str(form.get("form_token")), request.path_params["code"]
+    )
     problem = _outcome_error(outcome, request, category)
     if problem is not None and outcome.status != "duplicate":
         raise problem
@@ -620,3 +628,128 @@ OPENAPI_PATHS = {
         }
     },
 }
+
+
+# -- organizer and committee pages -----------------------------------------------------
+
+
+async def organizer_voting(request: Request) -> Response:
+    await require_role(request, "organizer")
+    return await _organizer_voting_page(request)
+
+
+async def _organizer_voting_page(
+    request: Request, *, error: str = "", done: str = "", status: int = 200
+) -> Response:
+    snap = await snapshot(request)
+    async with services(request).db.acquire() as conn:
+        history = await conn.fetch(
+            "SELECT at, actor, reason, detail FROM audit_log"
+            " WHERE edition=$1 AND action='voting.extend' ORDER BY id DESC",
+            snap.edition.slug,
+        )
+    return pages(request).render(
+        request,
+        "voting/organizer.html",
+        {
+            "edition": snap.edition,
+            "voting": snap.edition.phase("voting"),
+            "now": services(request).clock.now(),
+            "history": history,
+            "error": error,
+            "done": done,
+        },
+        status=status,
+    )
+
+
+async def organizer_extend(request: Request) -> Response:
+    from datetime import datetime
+
+    from ..contest import EditionFileError, local_to_utc
+
+    user = await require_role(request, "organizer")
+    form = await request.form()
+    check_csrf(request, _str(form.get("csrf_token")))
+    snap = await snapshot(request)
+    raw = (_str(form.get("new_close")) or "").strip()
+    reason = (_str(form.get("reason")) or "").strip()
+    try:
+        local = datetime.strptime(raw.replace("T", " "), "%Y-%m-%d %H:%M")
+        new_close = local_to_utc(local, snap.edition.tz)
+        svc = services(request)
+        async with svc.db.acquire() as conn:
+            await edition_store.extend_voting(
+                conn,
+                snap.edition.slug,
+                new_close,
+                now=svc.clock.now(),
+                actor=f"user:{user.email}",
+                reason=reason,
+            )
+            edition = await edition_store.get_edition(conn, snap.edition.slug)
+    except (ValueError, EditionFileError) as exc:
+        message = str(exc)
+        if "does not match format" in message:
+            message = "Give the new close as a date and a time, Geneva time."
+        return await _organizer_voting_page(request, error=message, status=422)
+    assert edition is not None
+    # The script reads the window from Redis: every worker sees the new close at once.
+    await runtime(request).ballot.sync_window(edition)
+    runtime(request).catalog.invalidate()
+    return await _organizer_voting_page(request, done=f"Voting now closes on {_geneva(new_close)}.")
+
+
+async def committee_live(request: Request) -> Response:
+    await require_role(request, "committee")
+    snap = await snapshot(request)
+    rt = runtime(request)
+    counts = await rt.ballot.live_counts(snap.edition.slug)
+    held = await rt.ballot.held_counts(snap.edition.slug)
+    async with services(request).db.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT public_id, title, organization, category FROM nominations"
+            " WHERE edition_id=$1 AND status='accepted' ORDER BY category, title",
+            snap.edition_id,
+        )
+    by_category: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        entry = dict(r)
+        entry["counted"] = counts.get(r["public_id"], 0)
+        entry["held"] = held.get(r["public_id"], 0)
+        by_category.setdefault(r["category"], []).append(entry)
+    for entries in by_category.values():
+        entries.sort(key=lambda e: (-e["counted"], e["public_id"]))
+    return pages(request).render(
+        request,
+        "voting/live.html",
+        {"edition": snap.edition, "by_category": by_category, "now": services(request).clock.now()},
+    )
+
+
+routes += [
+    Route("/organizer/voting", organizer_voting, methods=["GET"]),
+    Route("/organizer/voting/extend", organizer_extend, methods=["POST"]),
+    Route("/committee/live", committee_live, methods=["GET"]),
+]
+
+
+async def vote_box(
+    request: Request, edition: Any, public_id: str, category: str, status: str
+) -> dict[str, Any]:
+    """What a nomination's page needs for its vote button (voting/_vote_box.html)."""
+    now = services(request).clock.now()
+    voting = edition.phase("voting")
+    box: dict[str, Any] = {"show": status == "accepted" and voting.contains(now)}
+    if not box["show"]:
+        return box
+    voter = session_voter(request)
+    box["voter"] = voter is not None and voter.edition == edition.slug
+    box["voted"] = None
+    if box["voter"]:
+        assert voter is not None
+        ballot = await runtime(request).ballot.ballot_of(voter.edition, voter.id)
+        box["voted"] = ballot.get(category)
+    box["form_token"] = request.app.state.tokens.dumps(FORM, {"n": public_id})
+    box["closes_at"] = voting.closes_at
+    return box

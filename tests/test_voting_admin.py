@@ -1,0 +1,175 @@
+"""Extending the deadline, the committee's live page, the per-voter order, start-up checks."""
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.flows import csrf_from, sign_in
+from tests.test_voting_http import open_voting, runtime_for, verify_voter
+from tests.voting_helpers import redis_now
+from voting import accounts, edition_store
+from voting.contest import GENEVA
+from voting.operations import redis_durability_warnings
+from voting.web.voting import shuffled
+
+
+async def test_extend_moves_the_close_later_on_the_record_for_every_worker(conn, app):
+    edition, _, _ = await open_voting(app, conn)
+    svc = app.state.services
+    old = edition.phase("voting").closes_at
+    with pytest.raises(edition_store.ExtensionRefused, match="later"):
+        await edition_store.extend_voting(
+            conn,
+            edition.slug,
+            old - timedelta(hours=1),
+            now=svc.clock.now(),
+            actor="t",
+            reason="earlier",
+        )
+    with pytest.raises(edition_store.ExtensionRefused, match="reason"):
+        await edition_store.extend_voting(
+            conn,
+            edition.slug,
+            old + timedelta(days=1),
+            now=svc.clock.now(),
+            actor="t",
+            reason="  ",
+        )
+    with pytest.raises(edition_store.ExtensionRefused, match="while voting is open"):
+        await edition_store.extend_voting(
+            conn, edition.slug, old + timedelta(days=2), now=old, actor="t", reason="late"
+        )
+    new_close = old + timedelta(days=3)
+    await edition_store.extend_voting(
+        conn,
+        edition.slug,
+        new_close,
+        now=svc.clock.now(),
+        actor="user:o@x.org",
+        reason="servers were slow",
+    )
+    stored = await edition_store.get_edition(conn, edition.slug)
+    assert stored.phase("voting").closes_at == new_close
+    assert stored.phase("expert_review").opens_at >= new_close
+    entry = await conn.fetchrow("SELECT * FROM audit_log WHERE action='voting.extend'")
+    assert entry["actor"] == "user:o@x.org" and entry["reason"] == "servers were slow"
+    assert entry["detail"]["old_close"] == old.isoformat()
+    assert entry["detail"]["new_close"] == new_close.isoformat()
+    # Two separate Ballot objects (two workers) read the same window from Redis.
+    rt = runtime_for(app)
+    await rt.ballot.sync_window(stored)
+    from voting.ballot import Ballot
+
+    other_worker = Ballot(svc.r, svc.settings.redis_prefix)
+    assert (await other_worker.window(edition.slug))[1] == new_close
+
+
+async def test_organizer_page_extends_voting(mail_client, mail_app, smtp, conn):
+    edition, _, _ = await open_voting(mail_app, conn)
+    # Without the role: refused.
+    await sign_in(mail_client, mail_app, smtp, "someone@example.org")
+    assert (await mail_client.get("/organizer/voting")).status_code == 403
+    await accounts.grant(conn, "someone@example.org", "organizer")
+    page = await mail_client.get("/organizer/voting")
+    assert page.status_code == 200 and "Extend the deadline" in page.text
+    old = edition.phase("voting").closes_at
+    wall = (old + timedelta(days=1)).astimezone(GENEVA).strftime("%Y-%m-%d %H:%M")
+    bad = await mail_client.post(
+        "/organizer/voting/extend",
+        data={"new_close": "tomorrow", "reason": "x", "csrf_token": csrf_from(page.text)},
+    )
+    assert bad.status_code == 422 and "Geneva time" in bad.text
+    no_csrf = await mail_client.post(
+        "/organizer/voting/extend", data={"new_close": wall, "reason": "x"}
+    )
+    assert no_csrf.status_code == 403
+    done = await mail_client.post(
+        "/organizer/voting/extend",
+        data={"new_close": wall, "reason": "network outage", "csrf_token": csrf_from(page.text)},
+    )
+    assert done.status_code == 200 and "Voting now closes on" in done.text
+    assert "network outage" in done.text
+    window = await runtime_for(mail_app).ballot.window(edition.slug)
+    assert window[1].astimezone(GENEVA).strftime("%Y-%m-%d %H:%M") == wall
+
+
+async def test_committee_live_page_needs_the_role_and_shows_counts(
+    mail_client, mail_app, smtp, conn
+):
+    _, _, noms = await open_voting(mail_app, conn)
+    voter_client = mail_client
+    csrf = await verify_voter(voter_client, mail_app, smtp, "fan@example.org")
+    await voter_client.post(
+        "/api/votes", json={"nomination": noms["C1"][0]}, headers={"X-CSRF-Token": csrf}
+    )
+    await sign_in(mail_client, mail_app, smtp, "chair@example.org")
+    assert (await mail_client.get("/committee/live")).status_code == 403
+    assert (await mail_client.get("/api/live-counts")).status_code == 403
+    await accounts.grant(conn, "chair@example.org", "committee")
+    page = await mail_client.get("/committee/live")
+    assert page.status_code == 200 and 'http-equiv="refresh"' in page.text
+    counts = (await mail_client.get("/api/live-counts")).json()
+    assert {n["nomination"]: n["counted"] for n in counts["nominations"]} == {noms["C1"][0]: 1}
+
+
+@given(
+    voter=st.text(min_size=1, max_size=40),
+    ids=st.lists(
+        st.from_regex(r"N[0-9A-Z]{8}", fullmatch=True), min_size=2, max_size=30, unique=True
+    ),
+)
+def test_the_order_is_stable_per_voter_and_a_permutation(voter, ids):
+    nominations = [{"public_id": i} for i in ids]
+    first = shuffled(voter, nominations)
+    assert [n["public_id"] for n in first] == [
+        n["public_id"] for n in shuffled(voter, nominations[::-1])
+    ]
+    assert sorted(n["public_id"] for n in first) == sorted(ids)
+
+
+def test_different_voters_see_different_orders():
+    nominations = [{"public_id": f"N{i:08d}"} for i in range(10)]
+    orders = {tuple(n["public_id"] for n in shuffled(f"voter{v}", nominations)) for v in range(50)}
+    assert len(orders) > 40
+    firsts = {order[0] for order in orders}
+    assert len(firsts) > 5  # no project is always on top
+
+
+async def test_a_redis_without_append_only_file_is_warned_about(app):
+    warnings = await redis_durability_warnings(app.state.services.r)
+    config = await app.state.services.r.config_get("appendonly")
+    if config["appendonly"] == "yes":
+        fsync = (await app.state.services.r.config_get("appendfsync"))["appendfsync"]
+        assert bool(warnings) == (fsync != "always")
+    else:
+        assert warnings and "LOST" in warnings[0]
+
+
+async def test_embedded_redis_is_durable_and_not_warned_about(tmp_path):
+    import tempfile
+    from pathlib import Path
+
+    from voting.embedded import EmbeddedServers
+    from voting.services import open_redis
+
+    servers = EmbeddedServers(Path(tempfile.mkdtemp(prefix="wsis-r-", dir="/tmp")))
+    try:
+        url = servers.start_redis()
+        client = open_redis(url)
+        assert await redis_durability_warnings(client) == []
+        await client.aclose()
+    finally:
+        servers.stop()
+
+
+async def test_voting_lock_refuses_rule_changes_after_opening(conn, app):
+    edition, _, _ = await open_voting(app, conn)
+    from dataclasses import replace
+
+    changed = replace(edition, rules={**edition.rules, "completeness_rule": True})
+    with pytest.raises(edition_store.EditionLocked):
+        await edition_store.save_edition(
+            conn, changed, now=await redis_now(app.state.services.r), actor="t"
+        )

@@ -1,0 +1,53 @@
+"""Start-up checks and the background tasks a serving process runs."""
+
+from __future__ import annotations
+
+import logging
+
+import redis.asyncio as aioredis
+import redis.exceptions as redis_errors
+
+from . import edition_store
+from .ballot import Ballot
+from .ledger import Flusher
+from .services import Services
+
+log = logging.getLogger(__name__)
+
+
+async def redis_durability_warnings(redis: aioredis.Redis) -> list[str]:
+    """Why acknowledged votes could be lost on a Redis crash, if they could."""
+    try:
+        config = await redis.config_get("appendonly")
+        config.update(await redis.config_get("appendfsync"))
+    except redis_errors.RedisError as exc:  # managed services may forbid CONFIG
+        return [f"could not read the Redis persistence settings ({exc}); check them by hand"]
+    warnings = []
+    if config.get("appendonly") != "yes":
+        warnings.append(
+            "Redis runs without an append-only file: votes acknowledged but not yet flushed "
+            "to PostgreSQL are LOST if Redis crashes. Set appendonly yes, appendfsync always."
+        )
+    elif config.get("appendfsync") != "always":
+        warnings.append(
+            f"Redis fsyncs its append-only file '{config.get('appendfsync')}', not 'always': "
+            "up to a second of acknowledged votes can be lost if the machine crashes."
+        )
+    return warnings
+
+
+async def sync_current_window(services: Services) -> None:
+    async with services.db.acquire() as conn:
+        edition = await edition_store.current_edition(conn)
+    if edition is not None:
+        await Ballot(services.r, services.settings.redis_prefix).sync_window(edition)
+
+
+async def start_checks(services: Services) -> None:
+    for warning in await redis_durability_warnings(services.r):
+        log.warning("DURABILITY: %s", warning)
+    await sync_current_window(services)
+
+
+async def flusher_task(services: Services) -> None:
+    await Flusher(services.r, services.db, services.settings.redis_prefix).run()
