@@ -856,6 +856,7 @@ def test_constants() -> None:
         "shortlist_ties": "all_tied_enter",
         "show_live_counts": False,
         "signoffs_required": 2,
+        "antifraud": {},
     }
 
 

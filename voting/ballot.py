@@ -32,19 +32,56 @@ from .contest import Edition
 
 SHARDS = 16
 
-# KEYS: 1 window, 2 ballot, 3 counts, 4 held, 5 stream
-# ARGV: 1 voter, 2 category, 3 nomination, 4 receipt, 5 ip, 6 user agent, 7 form age ms
+# KEYS: 1 window, 2 ballot, 3 counts, 4 held, 5 stream,
+#       6 rate: address, 7 rate: network, 8 rate: email domain, 9 form nonce
+# ARGV: 1 voter, 2 category, 3 nomination, 4 receipt, 5 ip, 6 user agent, 7 form age ms,
+#       8 email domain, 9 network, 10 quarantine reasons (comma list), 11 form nonce,
+#       12..17 GCRA emission interval and tolerance (µs) for address, network, domain
+#       (interval 0: no limit), 18 simulated now (µs, honoured only for a simulation
+#       edition), 19 how long a form nonce is remembered (s)
 CAST_SCRIPT = """
-local w = redis.call('HMGET', KEYS[1], 'opens', 'closes', 'ncat', 'complete')
+local w = redis.call('HMGET', KEYS[1], 'opens', 'closes', 'ncat', 'complete', 'sim')
 if not w[1] then return {'nowindow'} end
-local t = redis.call('TIME')
--- Microseconds since the epoch stay exact in Lua's doubles (below 2^53) until 2255.
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now
+if w[5] == '1' then
+  now = tonumber(ARGV[18])
+else
+  local t = redis.call('TIME')
+  -- Microseconds since the epoch stay exact in Lua's doubles (below 2^53) until 2255.
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local nowstr = string.format('%.0f', now)
 if now < tonumber(w[1]) then return {'early', w[1]} end
 if now >= tonumber(w[2]) then return {'closed', w[2]} end
 local prev = redis.call('HGET', KEYS[2], ARGV[2])
 if prev then return {'duplicate', prev} end
+-- Rate limits (GCRA): all three must pass before any of them is charged.
+local names = {'address', 'network', 'domain'}
+local tats = {}
+for i = 1, 3 do
+  local interval = tonumber(ARGV[10 + 2 * i])
+  if interval > 0 then
+    local tau = tonumber(ARGV[11 + 2 * i])
+    local tat = tonumber(redis.call('GET', KEYS[5 + i])) or now
+    if tat < now then tat = now end
+    if tat - tau > now then
+      return {'limited', names[i], string.format('%.0f', tat - tau - now)}
+    end
+    tats[i] = tat + interval
+  end
+end
+for i = 1, 3 do
+  if tats[i] then
+    redis.call('SET', KEYS[5 + i], string.format('%.0f', tats[i]),
+      'PX', math.floor((tats[i] - now) / 1000) + 1000)
+  end
+end
+local reasons = ARGV[10]
+if ARGV[11] ~= '' then
+  if not redis.call('SET', KEYS[9], '1', 'NX', 'EX', tonumber(ARGV[19])) then
+    reasons = (reasons == '' and '' or reasons .. ',') .. 'form_replayed'
+  end
+end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[4] .. '|' .. ARGV[3])
 local state = 'counted'
 if w[4] == '1' then
@@ -66,8 +103,9 @@ else
   redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
 end
 local id = redis.call('XADD', KEYS[5], '*', 'v', ARGV[1], 'c', ARGV[2], 'n', ARGV[3],
-  'r', ARGV[4], 't', nowstr, 'st', state, 'ip', ARGV[5], 'ua', ARGV[6], 'fa', ARGV[7])
-return {'accepted', nowstr, id, state}
+  'r', ARGV[4], 't', nowstr, 'st', state, 'ip', ARGV[5], 'ua', ARGV[6], 'fa', ARGV[7],
+  'd', ARGV[8], 'net', ARGV[9], 'q', reasons, 'fn', ARGV[11])
+return {'accepted', nowstr, id, state, reasons}
 """
 
 
@@ -113,6 +151,13 @@ class Keys:
     def stream(self, shard: int) -> str:
         return f"{self.tag(shard)}:s"
 
+    def rate(self, shard: int, kind: str, value: str) -> str:
+        """GCRA state of one address, network or domain, kept per shard (see Limits)."""
+        return f"{self.tag(shard)}:rl:{kind}:{value}"
+
+    def nonce(self, shard: int, nonce: str) -> str:
+        return f"{self.tag(shard)}:fn:{nonce}"
+
     def all_streams(self) -> list[str]:
         return [self.stream(s) for s in range(self.shards)]
 
@@ -121,15 +166,53 @@ class Keys:
         return f"{self.prefix}:editions"
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The inline rate limits, as the script applies them: per shard.
+
+    An address's votes land on every shard (voter ids are hashed), so a limit of L votes
+    per period becomes L/shards per shard, with the burst split the same way. The keys then
+    share the voter's slot and the vote still costs one round trip on Redis Cluster; the
+    price is that the limit holds on average rather than to the vote (DESIGN.md).
+    """
+
+    address: tuple[int, int] = (0, 0)  # (emission interval µs, tolerance µs); 0: off
+    network: tuple[int, int] = (0, 0)
+    domain: tuple[int, int] = (0, 0)
+    exempt_domains: frozenset[str] = frozenset()
+    nonce_ttl_s: int = 7200
+
+    @classmethod
+    def from_thresholds(cls, t: dict[str, Any], shards: int = SHARDS) -> Limits:
+        def gcra(limit: int, period_s: float, burst: int) -> tuple[int, int]:
+            interval = int(period_s * 1_000_000 * shards / limit)
+            per_shard_burst = max(1, -(-burst // shards))
+            return interval, interval * (per_shard_burst - 1)
+
+        return cls(
+            address=gcra(t["ip_limit"], t["ip_period_s"], t["ip_burst"]),
+            network=gcra(t["net_limit"], t["net_period_s"], t["net_burst"]),
+            domain=gcra(t["domain_limit"], t["domain_period_s"], t["domain_burst"]),
+            exempt_domains=frozenset(t["domain_exempt"]),
+            nonce_ttl_s=int(t["form_max_age_s"]),
+        )
+
+
+NO_LIMITS = Limits()
+
+
 @dataclass
 class Outcome:
-    status: str  # accepted | duplicate | early | closed | nowindow
+    status: str  # accepted | duplicate | early | closed | limited | nowindow
     receipt: str | None = None
     nomination: str | None = None
     cast_at: datetime | None = None
     boundary: datetime | None = None  # the opening or closing instant that refused it
     stream_id: str | None = None
     state: str | None = None  # counted | held | completes
+    reasons: tuple[str, ...] = ()  # why an accepted vote goes into quarantine
+    limited: str | None = None  # which rate limit refused it: address | network | domain
+    retry_after_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -162,10 +245,17 @@ class Ballot:
         ip: str = "",
         user_agent: str = "",
         form_age_ms: int = -1,
+        domain: str = "",
+        network: str = "",
+        reasons: tuple[str, ...] = (),
+        form_nonce: str = "",
+        limits: Limits = NO_LIMITS,
+        simulated_now: datetime | None = None,
     ) -> Outcome:
         keys = self.keys(edition)
         shard = keys.shard_of(voter_id)
         receipt = receipt or new_receipt()
+        domain_rate = (0, 0) if domain in limits.exempt_domains or not domain else limits.domain
         reply = await self._cast(
             keys=[
                 keys.window(shard),
@@ -173,11 +263,33 @@ class Ballot:
                 keys.counts(shard),
                 keys.held(shard),
                 keys.stream(shard),
+                keys.rate(shard, "a", ip),
+                keys.rate(shard, "n", network),
+                keys.rate(shard, "d", domain),
+                keys.nonce(shard, form_nonce),
             ],
-            args=[voter_id, category, nomination, receipt, ip, user_agent[:256], form_age_ms],
+            args=[
+                voter_id,
+                category,
+                nomination,
+                receipt,
+                ip,
+                user_agent[:256],
+                form_age_ms,
+                domain,
+                network,
+                ",".join(reasons),
+                form_nonce,
+                *(limits.address if ip else (0, 0)),
+                *(limits.network if network else (0, 0)),
+                *domain_rate,
+                micros(simulated_now) if simulated_now else 0,
+                limits.nonce_ttl_s,
+            ],
         )
         status = _text(reply[0])
         if status == "accepted":
+            given = _text(reply[4])
             return Outcome(
                 status,
                 receipt=receipt,
@@ -185,16 +297,24 @@ class Ballot:
                 cast_at=from_micros(_text(reply[1])),
                 stream_id=_text(reply[2]),
                 state=_text(reply[3]),
+                reasons=tuple(r for r in given.split(",") if r),
             )
         if status == "duplicate":
             earlier_receipt, _, earlier_nomination = _text(reply[1]).partition("|")
             return Outcome(status, receipt=earlier_receipt, nomination=earlier_nomination)
         if status in {"early", "closed"}:
             return Outcome(status, boundary=from_micros(_text(reply[1])))
+        if status == "limited":
+            return Outcome(
+                status, limited=_text(reply[1]), retry_after_s=int(_text(reply[2])) / 1e6
+            )
         return Outcome(status)
 
-    async def sync_window(self, edition: Edition) -> None:
-        """Write the voting window (and the rules the script applies) to every shard."""
+    async def sync_window(self, edition: Edition, *, simulated: bool = False) -> None:
+        """Write the voting window (and the rules the script applies) to every shard.
+
+        `simulated` is for the fraud simulator's own editions only: their script takes
+        the instant from the caller, so a voting period can be replayed in seconds."""
         keys = self.keys(edition.slug)
         voting = edition.phase("voting")
         mapping = {
@@ -202,6 +322,7 @@ class Ballot:
             "closes": micros(voting.closes_at),
             "ncat": len(edition.categories),
             "complete": "1" if edition.rules.get("completeness_rule") else "0",
+            "sim": "1" if simulated else "0",
         }
         async with self.redis.pipeline(transaction=False) as pipe:
             for shard in range(self.shards):

@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
 from . import edition_store, nominations
+from .antifraud.config import thresholds
+from .ballot import Limits
 from .contest import Edition
 
 
@@ -23,6 +26,9 @@ class Snapshot:
     edition_id: int
     # public id -> category code
     nominations: dict[str, str]
+    # The anti-fraud thresholds in force, and the inline limits the script applies.
+    thresholds: dict[str, Any]
+    limits: Limits
 
 
 async def votable_nominations(conn: asyncpg.Connection, edition_id: int) -> dict[str, str]:
@@ -55,8 +61,13 @@ class Catalog:
                 else:
                     edition_id = await edition_store.edition_id(conn, edition.slug)
                     assert edition_id is not None
+                    found = thresholds(edition.rules)
                     self._snapshot = Snapshot(
-                        edition, edition_id, await votable_nominations(conn, edition_id)
+                        edition,
+                        edition_id,
+                        await votable_nominations(conn, edition_id),
+                        found,
+                        Limits.from_thresholds(found),
                     )
             self._loaded_at = time.monotonic()
             return self._snapshot

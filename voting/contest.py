@@ -52,6 +52,8 @@ DEFAULT_RULES: dict[str, Any] = {
     # are not the final count of eligible votes anyway.
     "show_live_counts": False,
     "signoffs_required": 2,
+    # Rate limits and detector thresholds: voting/antifraud/config.py holds the defaults.
+    "antifraud": {},
 }
 
 # Lower bounds for the integer rules; zero would make the contest meaningless (no
@@ -383,6 +385,9 @@ def _parse_rules(raw: object, err: _Errors) -> dict[str, Any]:
         if isinstance(value, str) and not value.strip():
             raise err(f"rules.{key}", "must not be empty")
         rules[key] = value
+    from .antifraud.config import parse_thresholds
+
+    rules["antifraud"] = parse_thresholds(rules["antifraud"], err)
     if rules["summary_words_max"] < rules["summary_words_min"]:
         raise err(
             "rules.summary_words_max",

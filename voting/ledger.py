@@ -41,6 +41,11 @@ _COLUMNS = (
     "ip",
     "user_agent",
     "form_age_ms",
+    "email_domain",
+    "network",
+    "form_nonce",
+    "verdict",
+    "verdict_reasons",
 )
 
 
@@ -51,6 +56,8 @@ def _text(value: Any) -> str:
 def _row(edition_id: int, entry_id: str, fields: dict[Any, Any]) -> tuple[Any, ...]:
     f = {_text(k): _text(v) for k, v in fields.items()}
     form_age = int(f.get("fa") or -1)
+    # Reasons found inline (honeypot, form token) send the vote straight to quarantine.
+    reasons = [r for r in (f.get("q") or "").split(",") if r]
     return (
         edition_id,
         f["v"],
@@ -63,6 +70,11 @@ def _row(edition_id: int, entry_id: str, fields: dict[Any, Any]) -> tuple[Any, .
         f.get("ip") or None,
         f.get("ua") or None,
         form_age if form_age >= 0 else None,
+        f.get("d") or None,
+        f.get("net") or None,
+        f.get("fn") or None,
+        "quarantined" if reasons else "counted",
+        reasons,
     )
 
 

@@ -49,13 +49,19 @@ async def record_verification(
     *,
     ip: str | None,
     user_agent: str | None,
+    verified_at: Any = None,
 ) -> None:
+    from .antifraud.signals import network_of
+
     await conn.execute(
-        "INSERT INTO voters (edition_id, voter_id, domain, ip, user_agent)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (edition_id, voter_id) DO NOTHING",
+        "INSERT INTO voters (edition_id, voter_id, domain, ip, user_agent, network, verified_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()))"
+        " ON CONFLICT (edition_id, voter_id) DO NOTHING",
         edition_id,
         voter.id,
         voter.domain,
         ip,
         (user_agent or "")[:256] or None,
+        network_of(ip or "") or None,
+        verified_at,
     )

@@ -18,12 +18,18 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import edition_store, mail
+from ..antifraud.signals import HONEYPOT_FIELD, check_form, network_of, new_form_token
+from ..antifraud.verification import (
+    MailLimits,
+    VerificationLimiter,
+    VerificationRefused,
+    check_domain,
+)
 from ..ballot import Ballot, Outcome
 from ..catalog import Catalog, Snapshot
 from ..emails import InvalidEmail
 from ..i18n import gettext
 from ..security import (
-    FORM,
     LINK_MAX_AGE,
     VOTER_LINK,
     TokenError,
@@ -37,8 +43,6 @@ from .deps import json_body, services
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
 from .templating import _geneva, language_of
-
-MAX_FORM_AGE = 2 * 60 * 60  # a ballot form is good for two hours
 
 
 class VotingRuntime:
@@ -93,6 +97,13 @@ async def _send_voter_link(request: Request, raw_email: str) -> str:
     svc = services(request)
     snap = await snapshot(request)
     voter_id, address = identify(svc.settings.secret_key, raw_email)
+    check_domain(address)
+    limits = snap.thresholds
+    await VerificationLimiter(svc.r, svc.settings.redis_prefix).take(
+        address,
+        network_of(client_ip(request)),
+        MailLimits(int(limits["verify_per_address"]), int(limits["verify_per_network"])),
+    )
     token = request.app.state.tokens.dumps(
         VOTER_LINK,
         # The nonce keeps two links asked for in the same second distinct: each works once.
@@ -121,6 +132,8 @@ async def voter_signin_form(request: Request) -> Response:
         email = await _send_voter_link(request, _str(form.get("email")) or "")
     except InvalidEmail as exc:
         return await _vote_home(request, error=str(exc), status=422)
+    except VerificationRefused as exc:
+        return await _vote_home(request, error=exc.message, status=exc.status)
     return pages(request).render(request, "signin_sent.html", {"email": email})
 
 
@@ -133,6 +146,11 @@ async def voter_signin_api(request: Request) -> JSON:
         await _send_voter_link(request, email)
     except InvalidEmail as exc:
         raise ApiError(422, "invalid", str(exc), fields={"email": str(exc)}) from None
+    except VerificationRefused as exc:
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
+        raise ApiError(
+            exc.status, exc.code, exc.message, fields={"email": exc.message}, headers=headers
+        ) from None
     return JSON({"status": "sent", "message": "A confirmation link is on its way."}, 202)
 
 
@@ -221,6 +239,7 @@ async def cast(
     nomination: Any,
     form_token: str | None,
     expected_category: str | None = None,
+    honeypot: str | None = None,
 ) -> tuple[Outcome, Snapshot, str]:
     """Validate in-process, then cast with one Redis round trip. Raises ApiError."""
     if not isinstance(nomination, str) or not nomination or len(nomination) > 64:
@@ -244,37 +263,41 @@ async def cast(
             f"Nomination {nomination} is in category {category}, not {expected_category}.",
             fields={"category": f"must be {category}"},
         )
-    form_age_ms = -1
-    if form_token:
-        try:
-            _, signed_at = request.app.state.tokens.loads_with_age(FORM, form_token, MAX_FORM_AGE)
-            now = services(request).clock.now().timestamp()
-            form_age_ms = max(0, int((now - signed_at) * 1000))
-        except TokenError:
-            form_age_ms = -2  # a forged or expired form token: recorded for the fraud checks
+    limits = snap.thresholds
+    ip = client_ip(request)
+    form = check_form(
+        request.app.state.tokens,
+        form_token,
+        voter.id,
+        now=services(request).clock.now().timestamp(),
+        min_seconds=float(limits["min_form_seconds"]),
+        max_age_s=int(limits["form_max_age_s"]),
+        honeypot=honeypot,
+    )
     rt = runtime(request)
-    try:
-        outcome = await rt.ballot.cast(
+
+    async def attempt() -> Outcome:
+        return await rt.ballot.cast(
             snap.edition.slug,
             voter.id,
             category,
             nomination,
-            ip=client_ip(request),
+            ip=ip,
             user_agent=request.headers.get("user-agent", ""),
-            form_age_ms=form_age_ms,
+            form_age_ms=form.age_ms,
+            domain=voter.domain,
+            network=network_of(ip),
+            reasons=form.reasons,
+            form_nonce=form.nonce,
+            limits=snap.limits,
         )
+
+    try:
+        outcome = await attempt()
         if outcome.status == "nowindow":
             # Redis lost its copy of the window (a wipe): restore it from PostgreSQL.
             await rt.ballot.sync_window(snap.edition)
-            outcome = await rt.ballot.cast(
-                snap.edition.slug,
-                voter.id,
-                category,
-                nomination,
-                ip=client_ip(request),
-                user_agent=request.headers.get("user-agent", ""),
-                form_age_ms=form_age_ms,
-            )
+            outcome = await attempt()
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         raise ApiError(
             503,
@@ -294,6 +317,9 @@ async def cast(
     return outcome, snap, category
 
 
+_LIMIT_NAMES = {"address": "address", "network": "network", "domain": "email domain"}
+
+
 def _outcome_error(outcome: Outcome, request: Request, category: str) -> ApiError | None:
     if outcome.status == "accepted":
         return None
@@ -307,6 +333,19 @@ def _outcome_error(outcome: Outcome, request: Request, category: str) -> ApiErro
                 "category": category,
                 "nomination": outcome.nomination,
             },
+        )
+    if outcome.status == "limited":
+        retry = max(1, int((outcome.retry_after_s or 1) + 0.999))
+        return ApiError(
+            429,
+            "rate_limited",
+            gettext(
+                "Too many votes are coming from your {what} right now; your vote was NOT "
+                "recorded. Try again in {seconds} seconds.",
+                language_of(request),
+            ).format(what=_LIMIT_NAMES.get(outcome.limited or "", "network"), seconds=retry),
+            extra={"limit": outcome.limited},
+            headers={"Retry-After": str(retry)},
         )
     if outcome.status in {"early", "closed"}:
         return ApiError(
@@ -368,7 +407,13 @@ async def my_votes_api(request: Request) -> JSON:
 
 async def session_api(request: Request) -> JSON:
     voter = session_voter(request)
-    return JSON({"voter": voter is not None, "csrf_token": csrf_token(request)})
+    body: dict[str, Any] = {"voter": voter is not None, "csrf_token": csrf_token(request)}
+    if voter is not None:
+        # API clients send it with their vote, as the ballot page's form does.
+        body["form_token"] = new_form_token(
+            request.app.state.tokens, voter.id, "api", now=services(request).clock.now().timestamp()
+        )
+    return JSON(body)
 
 
 async def live_counts_api(request: Request) -> JSON:
@@ -458,7 +503,13 @@ async def category_ballot(request: Request) -> Response:
             "voted": ballot.get(code),
             "voting": snap.edition.phase("voting"),
             "now": services(request).clock.now(),
-            "form_token": request.app.state.tokens.dumps(FORM, {"c": code}),
+            "form_token": new_form_token(
+                request.app.state.tokens,
+                voter.id if voter else None,
+                code,
+                now=services(request).clock.now().timestamp(),
+            ),
+            "honeypot": HONEYPOT_FIELD,
             "error": "",
         },
     )
@@ -472,7 +523,12 @@ async def cast_form(request: Request) -> Response:
         raise ApiError(401, "not_signed_in", "Confirm your email address before voting.")
     nomination = _str(form.get("nomination")) or ""
     outcome, snap, category = await cast(
-        request, voter, nomination, _str(form.get("form_token")), request.path_params["code"]
+        request,
+        voter,
+        nomination,
+        _str(form.get("form_token")),
+        request.path_params["code"],
+        honeypot=_str(form.get(HONEYPOT_FIELD)),
     )
     problem = _outcome_error(outcome, request, category)
     if problem is not None and outcome.status != "duplicate":
@@ -569,6 +625,7 @@ OPENAPI_PATHS = {
                         "properties": {
                             "voter": {"type": "boolean"},
                             "csrf_token": {"type": "string"},
+                            "form_token": {"type": "string"},
                         },
                     },
                 )
@@ -750,6 +807,12 @@ async def vote_box(
         assert voter is not None
         ballot = await runtime(request).ballot.ballot_of(voter.edition, voter.id)
         box["voted"] = ballot.get(category)
-    box["form_token"] = request.app.state.tokens.dumps(FORM, {"n": public_id})
+    box["form_token"] = new_form_token(
+        request.app.state.tokens,
+        voter.id if voter else None,
+        public_id,
+        now=services(request).clock.now().timestamp(),
+    )
+    box["honeypot"] = HONEYPOT_FIELD
     box["closes_at"] = voting.closes_at
     return box

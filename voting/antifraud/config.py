@@ -1,0 +1,101 @@
+"""The anti-fraud thresholds of an edition: `[rules.antifraud]` in the edition file.
+
+Every limit and detector threshold lives here, with a default that the simulator
+(`voting fraud simulate`) was tuned on; an edition file overrides any of them. Like the
+other rules they are locked once voting opens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+# name -> (default, minimum). Rates are "N per P seconds" pairs with a burst.
+DEFAULTS: dict[str, Any] = {
+    # Inline rate limits (GCRA), refused at the door with 429 when exceeded.
+    "ip_limit": 40,  # votes ...
+    "ip_period_s": 600,  # ... per this many seconds, per network address
+    "ip_burst": 40,
+    "net_limit": 150,  # per /24 (IPv4) or /48 (IPv6) network
+    "net_period_s": 600,
+    "net_burst": 150,
+    "domain_limit": 300,  # per email domain, except the exempt large providers
+    "domain_period_s": 600,
+    "domain_burst": 300,
+    "domain_exempt": [
+        "gmail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "yahoo.com",
+        "icloud.com",
+        "qq.com",
+        "163.com",
+        "126.com",
+        "yandex.ru",
+        "mail.ru",
+        "gmx.net",
+        "gmx.de",
+        "web.de",
+        "proton.me",
+        "protonmail.com",
+        "aol.com",
+        "naver.com",
+        "rediffmail.com",
+    ],
+    # Signed form tokens: a vote sent sooner than this after its form was served was not
+    # cast by a person reading the list.
+    "min_form_seconds": 2.0,
+    "form_max_age_s": 7200,
+    # Verification mails.
+    "verify_per_address": 3,  # per hour
+    "verify_per_network": 30,  # per hour, per /24 or /48
+    # Offline detectors.
+    "burst_bucket_s": 600,
+    "burst_factor": 5.0,  # a bucket this many times above the nomination's own median...
+    "burst_min_votes": 30,  # ...and at least this many votes
+    "burst_network_min": 8,  # then votes from a network with this many in the bucket
+    "cluster_window_s": 3600,
+    "cluster_min": 8,  # same network, agent and nomination, at least this many votes...
+    "cluster_max_median_gap_s": 30.0,  # ...arriving this close together (median gap)
+    "bulk_verify_window_s": 300,
+    "bulk_verify_min": 10,  # verifications from one network within the window
+    "bulk_vote_within_s": 600,  # and a vote this soon after verifying
+    "drip_fast_vote_s": 30,  # verified and voted within this, in one category only
+    "drip_min_votes": 20,
+    "drip_share_factor": 4.0,  # share of such voters this many times the category's
+}
+
+_POSITIVE = {
+    k for k, v in DEFAULTS.items() if isinstance(v, int | float) and k != "min_form_seconds"
+}
+
+
+def parse_thresholds(raw: dict[str, Any], fail: Callable[[str, str], Exception]) -> dict[str, Any]:
+    """An edition's validated overrides (unknown keys and bad types refused). Only the
+    overrides are stored, so an edition that changes nothing has `antifraud = {}`."""
+    merged: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in DEFAULTS:
+            raise fail(f"rules.antifraud.{key}", f"unknown threshold; known: {', '.join(DEFAULTS)}")
+        default = DEFAULTS[key]
+        if isinstance(default, list):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise fail(f"rules.antifraud.{key}", "must be a list of texts")
+            merged[key] = [v.strip().lower() for v in value]
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise fail(f"rules.antifraud.{key}", f"must be a number, got {value!r}")
+        if isinstance(default, int) and not isinstance(value, int):
+            raise fail(f"rules.antifraud.{key}", f"must be a whole number, got {value!r}")
+        if key in _POSITIVE and value <= 0:
+            raise fail(f"rules.antifraud.{key}", f"must be above zero, got {value}")
+        if value < 0:
+            raise fail(f"rules.antifraud.{key}", f"must not be negative, got {value}")
+        merged[key] = value
+    return merged
+
+
+def thresholds(rules: dict[str, Any]) -> dict[str, Any]:
+    """The thresholds in force for an edition (its overrides on the defaults)."""
+    return {**DEFAULTS, **(rules.get("antifraud") or {})}

@@ -1,0 +1,69 @@
+"""The request signals the fraud layer reads: networks, form tokens, honeypots."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from dataclasses import dataclass
+
+from ..security import FORM, TokenError, Tokens
+
+HONEYPOT_FIELD = "website"  # a field people never see nor fill; scripts often do
+
+
+def network_of(ip: str) -> str:
+    """The /24 (IPv4) or /48 (IPv6) network of an address, as text; '' when unknown."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def new_form_token(tokens: Tokens, voter_id: str | None, where: str, *, now: float) -> str:
+    """A signed token for one ballot form, bound to the voter it was shown to. It carries
+    the instant in milliseconds: itsdangerous' own timestamp has whole seconds only."""
+    return tokens.dumps(
+        FORM,
+        {"v": (voter_id or "")[:12], "w": where, "n": secrets.token_hex(6), "t": int(now * 1000)},
+    )
+
+
+@dataclass(frozen=True)
+class FormCheck:
+    age_ms: int  # -1 when there was no usable token
+    nonce: str  # '' when there was no usable token
+    reasons: tuple[str, ...]  # quarantine reasons the form contributes
+
+
+def check_form(
+    tokens: Tokens,
+    token: str | None,
+    voter_id: str,
+    *,
+    now: float,
+    min_seconds: float,
+    max_age_s: int,
+    honeypot: str | None = None,
+) -> FormCheck:
+    """What a vote's form says about who sent it. Never refuses: it only gives reasons."""
+    reasons: list[str] = []
+    if honeypot:
+        reasons.append("honeypot")
+    if not token:
+        return FormCheck(-1, "", (*reasons, "form_missing"))
+    try:
+        payload, signed_at = tokens.loads_with_age(FORM, token, max_age_s)
+    except TokenError as exc:
+        return FormCheck(-1, "", (*reasons, f"form_{exc.reason}"))
+    if not isinstance(payload, dict) or payload.get("v") != voter_id[:12]:
+        # A token served to another voter: a form shared across accounts by a script.
+        return FormCheck(-1, "", (*reasons, "form_other_voter"))
+    served_ms = payload.get("t") if isinstance(payload.get("t"), int) else int(signed_at * 1000)
+    age_ms = max(0, int(now * 1000) - served_ms)
+    if age_ms < min_seconds * 1000:
+        reasons.append("form_too_fast")
+    return FormCheck(age_ms, str(payload.get("n", "")), tuple(reasons))

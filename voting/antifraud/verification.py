@@ -1,0 +1,108 @@
+"""Checks when a voter asks for a confirmation link: throwaway domains, mail volume.
+
+Throwaway domains come from the `disposable-email-domains` package (the community list
+behind many sign-up forms, updated with each release) rather than a hand-kept list; a
+domain is refused when it, or any parent domain, is on it, unless the allowlist has it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from disposable_email_domains import allowlist, blocklist
+
+from ..emails import Address
+
+# GCRA on one key: returns {1} or {0, retry_after_µs}. ARGV: interval, tolerance, now (µs;
+# 0 = Redis TIME).
+_GCRA = """
+local now = tonumber(ARGV[3])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local interval = tonumber(ARGV[1])
+local tau = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+if tat - tau > now then return {0, string.format('%.0f', tat - tau - now)} end
+local new = tat + interval
+redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', math.floor((new - now) / 1000) + 1000)
+return {1}
+"""
+
+
+class VerificationRefused(ValueError):
+    def __init__(self, status: int, code: str, message: str, retry_after_s: int | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+def is_disposable(domain: str) -> bool:
+    labels = domain.lower().strip(".").split(".")
+    candidates = {".".join(labels[i:]) for i in range(len(labels) - 1)}
+    if candidates & allowlist:
+        return False
+    return bool(candidates & blocklist)
+
+
+def check_domain(address: Address) -> None:
+    if is_disposable(address.domain):
+        raise VerificationRefused(
+            422,
+            "disposable_domain",
+            f"Addresses at {address.domain} are throwaway addresses and cannot be used to "
+            "vote. Use an address you keep.",
+        )
+
+
+@dataclass(frozen=True)
+class MailLimits:
+    per_address_per_hour: int
+    per_network_per_hour: int
+
+
+class VerificationLimiter:
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self._gcra = redis.register_script(_GCRA)
+
+    async def _take(self, key: str, per_hour: int, now_us: int) -> int | None:
+        interval = int(3600 * 1_000_000 / per_hour)
+        reply = await self._gcra(keys=[key], args=[interval, interval * (per_hour - 1), now_us])
+        if int(reply[0]) == 1:
+            return None
+        return max(1, int(int(reply[1]) / 1_000_000) + 1)
+
+    async def take(
+        self, address: Address, network: str, limits: MailLimits, *, now_us: int = 0
+    ) -> None:
+        """Charge one confirmation mail to the mailbox and to its network, or refuse."""
+        box = hashlib.sha256(address.mailbox.encode()).hexdigest()[:24]
+        wait = await self._take(f"{self.prefix}:vl:a:{box}", limits.per_address_per_hour, now_us)
+        if wait is not None:
+            raise VerificationRefused(
+                429,
+                "too_many_links",
+                "We already sent several links to this address. Use the last one, or try "
+                f"again in {wait} seconds.",
+                wait,
+            )
+        if network:
+            wait = await self._take(
+                f"{self.prefix}:vl:n:{network}", limits.per_network_per_hour, now_us
+            )
+            if wait is not None:
+                raise VerificationRefused(
+                    429,
+                    "too_many_links_network",
+                    "Too many confirmation links were asked for from your network. Try again "
+                    f"in {wait} seconds.",
+                    wait,
+                )
