@@ -23,7 +23,7 @@ from .clock import Clock, SystemClock
 from .security import SESSION_MAX_AGE, Tokens
 from .services import Services
 from .settings import Settings, load_settings
-from .web import api, auth, nominations, pages, voting
+from .web import api, auth, fraud, nominations, pages, voting
 from .web.middleware import BodySizeLimit, SecurityHeaders
 from .web.responses import ApiError, error_response
 from .web.templating import Pages
@@ -54,6 +54,7 @@ def create_app(
     tasks_to_run: list[BackgroundTask] = [
         lambda s: mail.sender_loop(s.db, s.settings),
         operations.flusher_task,
+        operations.fraud_scan_task,
         *(extra_tasks or []),
     ]
 
@@ -101,6 +102,7 @@ def create_app(
         *api.routes,
         *auth.routes,
         *voting.routes,
+        *fraud.routes,
         *nominations.routes,
         *pages.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),

@@ -51,3 +51,30 @@ async def start_checks(services: Services) -> None:
 
 async def flusher_task(services: Services) -> None:
     await Flusher(services.r, services.db, services.settings.redis_prefix).run()
+
+
+async def fraud_scan_task(services: Services, interval: float = 60.0) -> None:
+    """Run the offline detectors over the current edition's ledger every minute."""
+    import asyncio
+
+    import asyncpg
+
+    from .antifraud.config import thresholds
+    from .antifraud.detectors import scan
+
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            async with services.db.acquire() as conn:
+                edition = await edition_store.current_edition(conn)
+                if edition is None:
+                    continue
+                edition_id = await edition_store.edition_id(conn, edition.slug)
+                assert edition_id is not None
+                report = await scan(conn, edition_id, edition.slug, thresholds(edition.rules))
+            if report.quarantined:
+                log.warning(
+                    "fraud scan quarantined %d votes: %s", report.quarantined, report.per_detector
+                )
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("fraud scan: %s", exc)

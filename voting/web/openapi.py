@@ -14,7 +14,7 @@ from typing import Any
 from .. import __version__
 
 # Modules whose OPENAPI_PATHS make up the document.
-SOURCES = ["voting.web.api", "voting.web.voting", "voting.web.nominations"]
+SOURCES = ["voting.web.api", "voting.web.voting", "voting.web.fraud", "voting.web.nominations"]
 
 ERROR = {
     "type": "object",

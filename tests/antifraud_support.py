@@ -1,0 +1,90 @@
+"""Write ledger rows and voter registrations directly: the detectors' input."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from voting.antifraud.signals import network_of
+
+
+async def add_voter(
+    conn: asyncpg.Connection,
+    edition_id: int,
+    voter_id: str,
+    *,
+    verified_at: datetime,
+    ip: str,
+    domain: str = "example.org",
+) -> None:
+    await conn.execute(
+        "INSERT INTO voters (edition_id, voter_id, domain, ip, network, verified_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        edition_id,
+        voter_id,
+        domain,
+        ip,
+        network_of(ip),
+        verified_at,
+    )
+
+
+async def add_vote(
+    conn: asyncpg.Connection,
+    edition_id: int,
+    voter_id: str,
+    category: str,
+    nomination: str,
+    *,
+    at: datetime,
+    ip: str,
+    agent: str = "Mozilla/5.0",
+    domain: str = "example.org",
+    verdict: str = "counted",
+) -> str:
+    receipt = uuid.uuid4().hex[:19]
+    await conn.execute(
+        "INSERT INTO votes (edition_id, voter_id, category, nomination, receipt, cast_at,"
+        " stream_id, ip, user_agent, email_domain, network, verdict)"
+        " VALUES ($1, $2, $3, $4, $5, $6, '0-0', $7, $8, $9, $10, $11)",
+        edition_id,
+        voter_id,
+        category,
+        nomination,
+        receipt,
+        at,
+        ip,
+        agent,
+        domain,
+        network_of(ip),
+        verdict,
+    )
+    return receipt
+
+
+async def organic(
+    conn: asyncpg.Connection,
+    edition_id: int,
+    start: datetime,
+    n: int,
+    nominations: dict[str, list[str]],
+) -> None:
+    """n voters from n networks, each voting in every category with human timing."""
+    for i in range(n):
+        ip = f"10.{i // 250}.{i % 250}.9"
+        vid = f"organic{i}"
+        verified = start + timedelta(minutes=7 * i)
+        await add_voter(conn, edition_id, vid, verified_at=verified, ip=ip)
+        for j, (category, noms) in enumerate(sorted(nominations.items())):
+            await add_vote(
+                conn,
+                edition_id,
+                vid,
+                category,
+                noms[i % len(noms)],
+                at=verified + timedelta(minutes=3 + 2 * j),
+                ip=ip,
+                agent=f"Mozilla/5.0 (agent {i % 17})",
+            )

@@ -1,0 +1,369 @@
+"""Each offline detector on its own, quarantine decisions, and the committee's pages."""
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.antifraud_support import add_vote, add_voter, organic
+from tests.flows import csrf_from, sign_in
+from tests.helpers import edition_data, load_data
+from voting import accounts
+from voting.antifraud.config import DEFAULTS
+from voting.antifraud.detectors import DETECTORS, scan
+from voting.antifraud.quarantine import DecisionRefused, decide_flag, decide_vote, verdict_counts
+
+START = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+NOMS = {"C1": ["A1", "A2", "A3"], "C2": ["B1", "B2"], "C3": ["D1", "D2"]}
+
+
+@pytest.fixture
+async def edition_id(conn, clock):
+    await load_data(conn, edition_data(), clock.now())
+    return await conn.fetchval("SELECT id FROM editions WHERE slug='test-edition'")
+
+
+async def verdicts(conn, edition_id):
+    rows = await conn.fetch(
+        "SELECT voter_id, category, verdict, verdict_reasons FROM votes WHERE edition_id=$1",
+        edition_id,
+    )
+    return {(r["voter_id"], r["category"]): (r["verdict"], r["verdict_reasons"]) for r in rows}
+
+
+async def test_organic_traffic_raises_no_flag(conn, edition_id):
+    await organic(conn, edition_id, START, 120, NOMS)
+    report = await scan(conn, edition_id, "test-edition", DEFAULTS)
+    assert report.quarantined == 0, report.per_detector
+
+
+async def test_burst_flags_the_networks_behind_a_surge(conn, edition_id):
+    await organic(conn, edition_id, START, 60, NOMS)
+    burst_at = START + timedelta(hours=6)
+    for i in range(40):  # 40 votes in 5 minutes from one /24 for A2
+        vid = f"farm{i}"
+        await add_vote(
+            conn,
+            edition_id,
+            vid,
+            "C1",
+            "A2",
+            at=burst_at + timedelta(seconds=7 * i),
+            ip=f"192.0.2.{i}",
+            agent=f"agent-{i}",
+        )
+    report = await scan(conn, edition_id, "test-edition", DEFAULTS)
+    assert report.per_detector["burst"] == 40
+    v = await verdicts(conn, edition_id)
+    assert all(v[(f"farm{i}", "C1")] == ("quarantined", ["burst"]) for i in range(40))
+    assert all(
+        state == "counted" for (vid, _), (state, _) in v.items() if vid.startswith("organic")
+    )
+    # A rescan finds the same thing and changes nothing.
+    again = await scan(conn, edition_id, "test-edition", DEFAULTS)
+    assert again.quarantined == 0
+    assert await conn.fetchval("SELECT count(*) FROM fraud_flags WHERE detector='burst'") == 1
+
+
+async def test_cluster_flags_shared_network_agent_and_machine_timing(conn, edition_id):
+    await organic(conn, edition_id, START, 30, NOMS)
+    at = START + timedelta(hours=3)
+    for i in range(10):  # one network, one agent, every 5 s
+        await add_vote(
+            conn,
+            edition_id,
+            f"bot{i}",
+            "C2",
+            "B1",
+            at=at + timedelta(seconds=5 * i),
+            ip=f"198.51.100.{i}",
+            agent="python-requests/2.31",
+        )
+    for i in range(10):  # colleagues: same network and agent, but over an afternoon
+        await add_vote(
+            conn,
+            edition_id,
+            f"staff{i}",
+            "C2",
+            "B2",
+            at=at + timedelta(minutes=5 * i + (i % 3)),
+            ip=f"203.0.113.{i}",
+            agent="Mozilla/5.0 (Corporate)",
+        )
+    report = await scan(conn, edition_id, "test-edition", DEFAULTS)
+    assert report.per_detector["cluster"] == 10
+    v = await verdicts(conn, edition_id)
+    assert all(v[(f"bot{i}", "C2")][0] == "quarantined" for i in range(10))
+    assert all(v[(f"staff{i}", "C2")][0] == "counted" for i in range(10))
+
+
+async def test_bulk_verification_flags_fresh_accounts_from_one_network(conn, edition_id):
+    await organic(conn, edition_id, START, 30, NOMS)
+    at = START + timedelta(hours=5)
+    for i in range(12):
+        vid = f"bulk{i}"
+        await add_voter(
+            conn, edition_id, vid, verified_at=at + timedelta(seconds=10 * i), ip=f"100.64.1.{i}"
+        )
+        await add_vote(
+            conn,
+            edition_id,
+            vid,
+            "C3",
+            "D2",
+            at=at + timedelta(seconds=10 * i + 60),
+            ip=f"100.64.1.{i}",
+            agent=f"a{i}",
+        )
+    report = await scan(conn, edition_id, "test-edition", DEFAULTS)
+    assert report.per_detector["bulk_verification"] == 12
+
+
+async def test_drip_flags_single_purpose_voters_of_one_nomination(conn, edition_id):
+    await organic(conn, edition_id, START, 100, NOMS)
+    for i in range(30):  # bought: verify, vote once at once, many networks, hours apart
+        vid = f"drip{i}"
+        at = START + timedelta(hours=i)
+        ip = f"172.{16 + i % 10}.{i}.5"
+        await add_voter(conn, edition_id, vid, verified_at=at, ip=ip)
+        await add_vote(
+            conn,
+            edition_id,
+            vid,
+            "C1",
+            "A3",
+            at=at + timedelta(seconds=12),
+            ip=ip,
+            agent=f"Android {i % 4}",
+        )
+    report = await scan(conn, edition_id, "test-edition", DEFAULTS)
+    assert report.per_detector["drip"] == 30
+    assert report.quarantined == 30
+
+
+async def test_decisions_change_the_official_count_exactly(conn, edition_id):
+    receipts = []
+    for i in range(6):
+        receipts.append(
+            await add_vote(
+                conn,
+                edition_id,
+                f"v{i}",
+                "C1",
+                "A1",
+                at=START,
+                ip=f"10.9.9.{i}",
+                verdict="quarantined",
+            )
+        )
+    counted = await add_vote(conn, edition_id, "ok", "C1", "A1", at=START, ip="10.9.8.1")
+
+    def official(c):
+        return c["A1"]["counted"] + c["A1"]["released"]
+
+    assert official(await verdict_counts(conn, edition_id)) == 1
+    await decide_vote(
+        conn,
+        edition_id,
+        "test-edition",
+        receipts[0],
+        "release",
+        actor="u:c",
+        reason="a real person",
+    )
+    await decide_vote(
+        conn, edition_id, "test-edition", receipts[1], "void", actor="u:c", reason="a bot"
+    )
+    assert official(await verdict_counts(conn, edition_id)) == 2
+    with pytest.raises(DecisionRefused) as refused:
+        await decide_vote(
+            conn, edition_id, "test-edition", counted, "release", actor="u:c", reason="x"
+        )
+    assert refused.value.status == 409
+    with pytest.raises(DecisionRefused, match="reason"):
+        await decide_vote(
+            conn, edition_id, "test-edition", receipts[2], "void", actor="u:c", reason=" "
+        )
+    with pytest.raises(DecisionRefused) as missing:
+        await decide_vote(conn, edition_id, "test-edition", "nope", "void", actor="u:c", reason="x")
+    assert missing.value.status == 404
+    audit = await conn.fetch(
+        "SELECT actor, action, reason FROM audit_log WHERE action LIKE 'fraud.%' ORDER BY id"
+    )
+    assert [(a["action"], a["reason"]) for a in audit] == [
+        ("fraud.release", "a real person"),
+        ("fraud.void", "a bot"),
+    ]
+    with pytest.raises(asyncpg.PostgresError, match="append-only"):
+        await conn.execute("DELETE FROM audit_log WHERE action LIKE 'fraud.%'")
+
+
+async def test_a_whole_flag_is_released_or_voided_at_once(conn, edition_id):
+    at = START + timedelta(hours=3)
+    for i in range(10):
+        await add_vote(
+            conn,
+            edition_id,
+            f"bot{i}",
+            "C2",
+            "B1",
+            at=at + timedelta(seconds=5 * i),
+            ip=f"198.51.100.{i}",
+            agent="curl/8",
+        )
+    await scan(conn, edition_id, "test-edition", DEFAULTS)
+    flag_id = await conn.fetchval("SELECT id FROM fraud_flags WHERE detector='cluster'")
+    result = await decide_flag(
+        conn, edition_id, "test-edition", flag_id, "void", actor="u:c", reason="script"
+    )
+    assert result["votes"] == 10
+    counts = await verdict_counts(conn, edition_id)
+    assert counts["B1"] == {"counted": 0, "quarantined": 0, "released": 0, "voided": 10}
+    assert await conn.fetchval("SELECT status FROM fraud_flags WHERE id=$1", flag_id) == "voided"
+    # A rescan never puts a decided vote back in quarantine.
+    assert (await scan(conn, edition_id, "test-edition", DEFAULTS)).quarantined == 0
+
+
+VERDICT_START = st.sampled_from(["counted", "quarantined"])
+DECISION = st.tuples(st.integers(0, 9), st.sampled_from(["release", "void"]))
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    start=st.lists(VERDICT_START, min_size=10, max_size=10),
+    decisions=st.lists(DECISION, max_size=25),
+)
+async def test_any_decisions_keep_official_equal_counted_plus_released(
+    conn, edition_id, start, decisions
+):
+    await conn.execute("DELETE FROM votes WHERE edition_id=$1", edition_id)
+    receipts = [
+        await add_vote(conn, edition_id, f"p{i}", "C1", "A1", at=START, ip="10.1.1.1", verdict=v)
+        for i, v in enumerate(start)
+    ]
+    for index, action in decisions:
+        try:
+            await decide_vote(
+                conn, edition_id, "test-edition", receipts[index], action, actor="u:c", reason="r"
+            )
+        except DecisionRefused as exc:
+            assert exc.status == 409
+    rows = await conn.fetch("SELECT receipt, verdict FROM votes WHERE edition_id=$1", edition_id)
+    assert sorted(r["receipt"] for r in rows) == sorted(receipts)  # nothing lost or doubled
+    counts = await verdict_counts(conn, edition_id)
+    official = counts["A1"]["counted"] + counts["A1"]["released"]
+    assert official == sum(r["verdict"] in ("counted", "released") for r in rows)
+    assert sum(counts["A1"].values()) == 10
+
+
+def test_every_detector_states_its_rule():
+    for name, detector in DETECTORS.items():
+        assert detector.__doc__ and "Rule:" in detector.__doc__, name
+
+
+async def test_committee_pages_and_api(mail_client, mail_app, smtp, conn):
+    from tests.test_voting_http import open_voting
+
+    edition, edition_id, noms = await open_voting(mail_app, conn)
+    at = datetime.now(UTC)
+    for i in range(10):
+        await add_vote(
+            conn,
+            edition_id,
+            f"bot{i}",
+            "C1",
+            noms["C1"][0],
+            at=at + timedelta(seconds=3 * i),
+            ip=f"198.51.100.{i}",
+            agent="curl/8",
+        )
+    svc = mail_app.state.services
+    await scan(conn, edition_id, edition.slug, DEFAULTS)
+    await sign_in(mail_client, mail_app, smtp, "chair@example.org")
+    assert (await mail_client.get("/committee/fraud/C1")).status_code == 403
+    await accounts.grant(conn, "chair@example.org", "committee")
+    page = await mail_client.get("/committee/fraud/C1")
+    assert page.status_code == 200 and "cluster" in page.text and "curl/8" in page.text
+    api = (await mail_client.get("/api/fraud/C1")).json()
+    flag = api["flags"][0]
+    assert flag["detector"] == "cluster" and flag["held"] == 10
+    row = next(n for n in api["nominations"] if n["nomination"] == noms["C1"][0])
+    assert row["quarantined"] == 10 and row["official"] == 0
+    # Release the whole flag from the page.
+    r = await mail_client.post(
+        f"/committee/fraud/flags/{flag['id']}",
+        data={
+            "csrf_token": csrf_from(page.text),
+            "action": "release",
+            "reason": "checked by phone",
+            "category": "C1",
+        },
+    )
+    assert r.status_code == 303
+    counts = await verdict_counts(conn, edition_id, "C1")
+    assert counts[noms["C1"][0]]["released"] == 10
+    # The API refuses without CSRF and with a bad action.
+    receipt = await conn.fetchval("SELECT receipt FROM votes WHERE voter_id='bot0'")
+    r = await mail_client.post(
+        f"/api/fraud/votes/{receipt}", json={"action": "void", "reason": "x"}
+    )
+    assert r.status_code == 403
+    token = (await mail_client.get("/api/session")).json()["csrf_token"]
+    r = await mail_client.post(
+        f"/api/fraud/votes/{receipt}",
+        json={"action": "delete", "reason": "x"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert r.status_code == 422
+    r = await mail_client.post(
+        f"/api/fraud/votes/{receipt}",
+        json={"action": "void", "reason": "second look"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert r.status_code == 200 and r.json()["to"] == "voided"
+    del svc
+
+
+async def test_nominator_sees_held_votes_after_close_and_asks_for_review(
+    mail_client, mail_app, smtp, conn
+):
+    from tests.test_voting_http import open_voting
+
+    edition, edition_id, noms = await open_voting(mail_app, conn)
+    target = noms["C2"][0]
+    owner = await accounts.get_or_create(conn, "nominator@example.org")
+    await conn.execute("UPDATE nominations SET owner_id=$1 WHERE public_id=$2", owner.id, target)
+    for i in range(3):
+        await add_vote(
+            conn, edition_id, f"h{i}", "C2", target, at=START, ip="10.2.2.2", verdict="quarantined"
+        )
+    await conn.execute("UPDATE votes SET verdict_reasons='{cluster}' WHERE voter_id LIKE 'h%'")
+    await sign_in(mail_client, mail_app, smtp, "nominator@example.org")
+    before = await mail_client.get(f"/nominations/{target}/held-votes")
+    assert before.status_code == 200 and "opens when voting closes" in before.text
+    mail_app.state.services.clock.set(edition.phase("voting").closes_at)
+    page = await mail_client.get(f"/nominations/{target}/held-votes")
+    assert "cluster" in page.text and "h0" not in page.text
+    r = await mail_client.post(
+        f"/nominations/{target}/held-votes",
+        data={"csrf_token": csrf_from(page.text), "message": "Our staff voted from the office."},
+    )
+    assert r.status_code == 200 and "with the committee" in r.text
+    # Someone else's nomination: 404.
+    other = noms["C2"][1]
+    assert (await mail_client.get(f"/nominations/{other}/held-votes")).status_code == 404
+    # The committee answers on the record.
+    await accounts.grant(conn, "nominator@example.org", "committee")
+    reviews = await mail_client.get("/committee/reviews")
+    request_id = await conn.fetchval("SELECT id FROM vote_review_requests")
+    r = await mail_client.post(
+        f"/committee/reviews/{request_id}",
+        data={"csrf_token": csrf_from(reviews.text), "answer": "Released after checking."},
+    )
+    assert r.status_code == 303
+    actions = [a["action"] for a in await conn.fetch("SELECT action FROM audit_log")]
+    assert "fraud.review_asked" in actions and "fraud.review_answered" in actions

@@ -1,0 +1,407 @@
+"""The committee's fraud review, the nominators' view of held votes, and their review
+requests: pages and JSON API. The rules are in voting/antifraud/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from .. import edition_store
+from ..antifraud import mobilisation
+from ..antifraud.quarantine import DecisionRefused, decide_flag, decide_vote, reasons_of
+from ..antifraud.quarantine import verdict_counts as counts_by_verdict
+from ..security import check_csrf
+from .auth import pages, require_role, require_user
+from .deps import json_body, services
+from .openapi import error_response, json_response
+from .responses import JSON, ApiError
+from .voting import snapshot
+
+
+async def _category_view(request: Request, code: str) -> dict[str, Any]:
+    snap = await snapshot(request)
+    category = snap.edition.category(code)
+    if category is None:
+        raise ApiError(404, "no_such_category", f"There is no category {code!r}.")
+    async with services(request).db.acquire() as conn:
+        counts = await counts_by_verdict(conn, snap.edition_id, code)
+        titles = {
+            r["public_id"]: r["title"]
+            for r in await conn.fetch(
+                "SELECT public_id, title FROM nominations WHERE edition_id=$1 AND category=$2",
+                snap.edition_id,
+                code,
+            )
+        }
+        flags = await conn.fetch(
+            "SELECT f.id, f.detector, f.nomination, f.evidence, f.status, f.created_at,"
+            " (SELECT count(*) FROM fraud_flag_votes fv JOIN votes v USING (edition_id,"
+            "   voter_id, category) WHERE fv.flag_id = f.id AND v.verdict = 'quarantined')"
+            "   AS held"
+            " FROM fraud_flags f WHERE f.edition_id = $1"
+            " AND (f.category = $2 OR (f.category IS NULL AND EXISTS ("
+            "   SELECT 1 FROM fraud_flag_votes fv WHERE fv.flag_id = f.id AND fv.category = $2)))"
+            " ORDER BY f.status = 'open' DESC, f.created_at DESC LIMIT 200",
+            snap.edition_id,
+            code,
+        )
+        profile = await mobilisation.profile(conn, snap.edition_id, code)
+    nominations = [
+        {"nomination": n, "title": titles.get(n, n), **c, "official": c["counted"] + c["released"]}
+        for n, c in sorted(counts.items(), key=lambda kv: -(kv[1]["counted"] + kv[1]["released"]))
+    ]
+    return {
+        "edition": snap.edition,
+        "category": category,
+        "nominations": nominations,
+        "flags": [dict(f) for f in flags],
+        "profile": profile,
+    }
+
+
+async def fraud_index(request: Request) -> Response:
+    await require_role(request, "committee")
+    snap = await snapshot(request)
+    async with services(request).db.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT coalesce(f.category, fv.category) AS category, count(DISTINCT f.id) AS n"
+            " FROM fraud_flags f LEFT JOIN fraud_flag_votes fv ON fv.flag_id = f.id"
+            " WHERE f.edition_id = $1 AND f.status = 'open' GROUP BY 1",
+            snap.edition_id,
+        )
+    open_flags = {r["category"]: r["n"] for r in rows}
+    return pages(request).render(
+        request, "fraud/index.html", {"edition": snap.edition, "open_flags": open_flags}
+    )
+
+
+async def fraud_category(request: Request) -> Response:
+    await require_role(request, "committee")
+    view = await _category_view(request, request.path_params["code"])
+    view["done"] = request.query_params.get("done", "")
+    return pages(request).render(request, "fraud/category.html", view)
+
+
+async def _decide(
+    request: Request, *, flag_id: int | None, receipt: str | None, action: str, reason: str
+) -> dict[str, Any]:
+    user = await require_role(request, "committee")
+    snap = await snapshot(request)
+    try:
+        async with services(request).db.acquire() as conn:
+            if flag_id is not None:
+                return await decide_flag(
+                    conn,
+                    snap.edition_id,
+                    snap.edition.slug,
+                    flag_id,
+                    action,
+                    actor=f"user:{user.email}",
+                    reason=reason,
+                )
+            return await decide_vote(
+                conn,
+                snap.edition_id,
+                snap.edition.slug,
+                receipt or "",
+                action,
+                actor=f"user:{user.email}",
+                reason=reason,
+            )
+    except DecisionRefused as exc:
+        raise ApiError(exc.status, "decision_refused", exc.message) from None
+
+
+async def decide_flag_form(request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, _s(form.get("csrf_token")))
+    try:
+        flag_id = int(request.path_params["flag_id"])
+    except ValueError:
+        raise ApiError(404, "not_found", "There is no such flag.") from None
+    await _decide(
+        request,
+        flag_id=flag_id,
+        receipt=None,
+        action=_s(form.get("action")) or "",
+        reason=_s(form.get("reason")) or "",
+    )
+    code = _s(form.get("category")) or ""
+    return RedirectResponse(f"/committee/fraud/{code}?done=flag", status_code=303)
+
+
+async def decide_vote_form(request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, _s(form.get("csrf_token")))
+    await _decide(
+        request,
+        flag_id=None,
+        receipt=(_s(form.get("receipt")) or "").strip(),
+        action=_s(form.get("action")) or "",
+        reason=_s(form.get("reason")) or "",
+    )
+    code = _s(form.get("category")) or ""
+    return RedirectResponse(f"/committee/fraud/{code}?done=vote", status_code=303)
+
+
+async def fraud_api(request: Request) -> JSON:
+    await require_role(request, "committee")
+    view = await _category_view(request, request.path_params["code"])
+    return JSON(
+        {
+            "category": view["category"].code,
+            "nominations": view["nominations"],
+            "flags": view["flags"],
+            "mobilisation": view["profile"],
+        }
+    )
+
+
+async def decide_flag_api(request: Request) -> JSON:
+    check_csrf(request)
+    body = await json_body(request)
+    try:
+        flag_id = int(request.path_params["flag_id"])
+    except ValueError:
+        raise ApiError(404, "not_found", "There is no such flag.") from None
+    return JSON(
+        await _decide(
+            request,
+            flag_id=flag_id,
+            receipt=None,
+            action=str(body.get("action", "")),
+            reason=str(body.get("reason", "")),
+        )
+    )
+
+
+async def decide_vote_api(request: Request) -> JSON:
+    check_csrf(request)
+    body = await json_body(request)
+    return JSON(
+        await _decide(
+            request,
+            flag_id=None,
+            receipt=request.path_params["receipt"],
+            action=str(body.get("action", "")),
+            reason=str(body.get("reason", "")),
+        )
+    )
+
+
+# -- the nominator's side --------------------------------------------------------------
+
+
+async def _owned_nomination(request: Request) -> tuple[Any, dict[str, Any]]:
+    user = await require_user(request)
+    snap = await snapshot(request)
+    async with services(request).db.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT public_id, title, owner_id, edition_id FROM nominations WHERE public_id=$1",
+            request.path_params["public_id"],
+        )
+    if row is None or row["owner_id"] != user.id or row["edition_id"] != snap.edition_id:
+        raise ApiError(404, "not_found", "There is no such nomination of yours.")
+    return user, dict(row)
+
+
+async def held_votes_page(request: Request, *, notice: str = "", status: int = 200) -> Response:
+    _, nomination = await _owned_nomination(request)
+    snap = await snapshot(request)
+    now = services(request).clock.now()
+    closed = now >= snap.edition.phase("voting").closes_at
+    reasons: dict[str, dict[str, int]] = {}
+    requests_: list[Any] = []
+    if closed:
+        async with services(request).db.acquire() as conn:
+            reasons = await reasons_of(conn, snap.edition_id, nomination["public_id"])
+            requests_ = await conn.fetch(
+                "SELECT asked_at, message, answered_at, answer FROM vote_review_requests"
+                " WHERE edition_id=$1 AND nomination=$2 ORDER BY asked_at",
+                snap.edition_id,
+                nomination["public_id"],
+            )
+    return pages(request).render(
+        request,
+        "fraud/held_votes.html",
+        {
+            "n": nomination,
+            "closed": closed,
+            "reasons": reasons,
+            "requests": requests_,
+            "notice": notice,
+            "closes_at": snap.edition.phase("voting").closes_at,
+        },
+        status=status,
+    )
+
+
+async def held_votes(request: Request) -> Response:
+    return await held_votes_page(request)
+
+
+async def ask_review(request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, _s(form.get("csrf_token")))
+    user, nomination = await _owned_nomination(request)
+    snap = await snapshot(request)
+    if services(request).clock.now() < snap.edition.phase("voting").closes_at:
+        raise ApiError(403, "voting_open", "A review can be asked for once voting has closed.")
+    message = (_s(form.get("message")) or "").strip()
+    if not message or len(message) > 4000:
+        return await held_votes_page(
+            request,
+            notice="Say what you want the committee to look at (up to 4000 characters).",
+            status=422,
+        )
+    async with services(request).db.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO vote_review_requests (edition_id, nomination, asked_by, message)"
+            " VALUES ($1, $2, $3, $4)",
+            snap.edition_id,
+            nomination["public_id"],
+            user.id,
+            message,
+        )
+        await edition_store.audit(
+            conn,
+            actor=f"user:{user.email}",
+            action="fraud.review_asked",
+            edition=snap.edition.slug,
+            subject=f"nomination:{nomination['public_id']}",
+            reason=message,
+        )
+    return await held_votes_page(request, notice="Your request is with the committee.")
+
+
+async def reviews_page(request: Request) -> Response:
+    await require_role(request, "committee")
+    snap = await snapshot(request)
+    async with services(request).db.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT r.id, r.nomination, r.asked_at, r.message, r.answered_at, r.answered_by,"
+            " r.answer, n.title FROM vote_review_requests r"
+            " LEFT JOIN nominations n ON n.public_id = r.nomination"
+            " WHERE r.edition_id=$1 ORDER BY r.answered_at IS NOT NULL, r.asked_at",
+            snap.edition_id,
+        )
+    return pages(request).render(request, "fraud/reviews.html", {"requests": rows})
+
+
+async def answer_review(request: Request) -> Response:
+    user = await require_role(request, "committee")
+    form = await request.form()
+    check_csrf(request, _s(form.get("csrf_token")))
+    answer = (_s(form.get("answer")) or "").strip()
+    if not answer:
+        raise ApiError(422, "invalid", "Write the committee's answer.")
+    snap = await snapshot(request)
+    try:
+        request_id = int(request.path_params["request_id"])
+    except ValueError:
+        raise ApiError(404, "not_found", "There is no such request.") from None
+    async with services(request).db.acquire() as conn, conn.transaction():
+        done = await conn.fetchval(
+            "UPDATE vote_review_requests SET answered_at=now(), answered_by=$3, answer=$4"
+            " WHERE id=$1 AND edition_id=$2 AND answered_at IS NULL RETURNING nomination",
+            request_id,
+            snap.edition_id,
+            f"user:{user.email}",
+            answer,
+        )
+        if done is None:
+            raise ApiError(409, "answered", "That request is already answered, or not there.")
+        await edition_store.audit(
+            conn,
+            actor=f"user:{user.email}",
+            action="fraud.review_answered",
+            edition=snap.edition.slug,
+            subject=f"nomination:{done}",
+            reason=answer,
+        )
+    return RedirectResponse("/committee/reviews", status_code=303)
+
+
+def _s(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+routes = [
+    Route("/committee/fraud", fraud_index, methods=["GET"]),
+    Route("/committee/fraud/{code}", fraud_category, methods=["GET"]),
+    Route("/committee/fraud/flags/{flag_id}", decide_flag_form, methods=["POST"]),
+    Route("/committee/fraud-votes", decide_vote_form, methods=["POST"]),
+    Route("/committee/reviews", reviews_page, methods=["GET"]),
+    Route("/committee/reviews/{request_id}", answer_review, methods=["POST"]),
+    Route("/nominations/{public_id}/held-votes", held_votes, methods=["GET"]),
+    Route("/nominations/{public_id}/held-votes", ask_review, methods=["POST"]),
+    Route("/api/fraud/{code}", fraud_api, methods=["GET"]),
+    Route("/api/fraud/flags/{flag_id}", decide_flag_api, methods=["POST"]),
+    Route("/api/fraud/votes/{receipt}", decide_vote_api, methods=["POST"]),
+]
+
+_DECISION_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["action", "reason"],
+                "properties": {
+                    "action": {"type": "string", "enum": ["release", "void"]},
+                    "reason": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+_CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "schema": {"type": "string"}}
+_DECISION_ERRORS = {
+    "400": error_response("Malformed body"),
+    "401": error_response("Not signed in"),
+    "403": error_response("Not the committee, or no CSRF token"),
+    "404": error_response("No such vote or flag"),
+    "409": error_response("The vote is not in a state this decision applies to"),
+    "422": error_response("Unknown action or no reason"),
+}
+OPENAPI_PATHS = {
+    "/api/fraud/{code}": {
+        "get": {
+            "summary": "Votes by verdict per nomination, fraud flags and mobilisation (committee)",
+            "parameters": [
+                {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": json_response("The category's fraud review", {"type": "object"}),
+                "401": error_response("Not signed in"),
+                "403": error_response("Not the committee"),
+                "404": error_response("No such category"),
+            },
+        }
+    },
+    "/api/fraud/flags/{flag_id}": {
+        "post": {
+            "summary": "Release or void every vote a flag holds in quarantine",
+            "parameters": [
+                {"name": "flag_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                _CSRF,
+            ],
+            "requestBody": _DECISION_BODY,
+            "responses": {"200": json_response("Decided", {"type": "object"}), **_DECISION_ERRORS},
+        }
+    },
+    "/api/fraud/votes/{receipt}": {
+        "post": {
+            "summary": "Release or void one vote",
+            "parameters": [
+                {"name": "receipt", "in": "path", "required": True, "schema": {"type": "string"}},
+                _CSRF,
+            ],
+            "requestBody": _DECISION_BODY,
+            "responses": {"200": json_response("Decided", {"type": "object"}), **_DECISION_ERRORS},
+        }
+    },
+}
