@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from . import db
 from .clock import Clock, SystemClock
+from .redis_cluster import is_cluster_url, open_cluster
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,12 @@ class Services:
                 s.database_url, min_size=s.db_pool_min, max_size=s.db_pool_max
             )
         if self.redis is None:
-            self.redis = open_redis(s.redis_url, max_connections=s.redis_pool_max)
+            self.redis = open_redis(
+                s.redis_url,
+                max_connections=s.redis_pool_max,
+                timeout=s.redis_pool_timeout,
+                socket_timeout=s.redis_timeout,
+            )
 
     async def close(self) -> None:
         if self.redis is not None:
@@ -60,10 +66,32 @@ class Services:
             self.pool = None
 
 
-def open_redis(url: str, *, max_connections: int = 64, timeout: float = 5.0) -> aioredis.Redis:
+def open_redis(
+    url: str,
+    *,
+    max_connections: int = 64,
+    timeout: float | None = 1.0,
+    socket_timeout: float | None = 5.0,
+) -> aioredis.Redis:
+    """A client for one Redis (redis://, rediss://, unix://) or a Redis Cluster
+    (redis+cluster://host:port, rediss+cluster://..., any one node of it).
+
+    `timeout` is how long a command waits for a free connection when all are busy; then
+    it raises ConnectionError, which the vote handler answers with 503 and Retry-After.
+    `socket_timeout` bounds a command on a Redis that stopped answering, so a request
+    never hangs.
+    """
+    if is_cluster_url(url):
+        return open_cluster(  # type: ignore[return-value]
+            url, max_connections=max_connections, timeout=timeout, socket_timeout=socket_timeout
+        )
     # BlockingConnectionPool waits for a free connection under a surge; the default pool
     # raises at its limit instead (DESIGN.md, traps).
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=timeout, health_check_interval=30
+        url,
+        max_connections=max_connections,
+        timeout=timeout,
+        socket_timeout=socket_timeout,
+        health_check_interval=30,
     )
     return aioredis.Redis(connection_pool=pool)

@@ -27,6 +27,16 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+
+
 def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -56,6 +66,12 @@ class Settings:
     db_pool_min: int = 2
     db_pool_max: int = 10
     redis_pool_max: int = 64
+    # How long a request waits for a free Redis connection when all are busy, then 503 with
+    # Retry-After: a vote takes well under a millisecond of Redis time, so a second of
+    # waiting means the process is overloaded and the voter is better told to come back.
+    redis_pool_timeout: float = 1.0
+    # A command on a Redis that stopped answering fails after this long (503), never hangs.
+    redis_timeout: float = 5.0
     smtp_url: str | None = None
     mail_from: str = "WSIS Prizes <no-reply@wsis.invalid>"
     # Background tasks (flusher, mail sender) run inside `serve` unless turned off,
@@ -63,6 +79,10 @@ class Settings:
     background_tasks: bool = True
     max_body_bytes: int = 64 * 1024
     trust_proxy_headers: bool = False
+    # The proxies whose X-Forwarded-For/-Proto are believed (comma list, or "*").
+    forwarded_allow_ips: str = "127.0.0.1"
+    # All request headers together; larger gets 431 before any handler runs.
+    max_header_bytes: int = 16 * 1024
 
     @property
     def production(self) -> bool:
@@ -115,11 +135,15 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         db_pool_min=_int(env, "VOTING_DB_POOL_MIN", 2),
         db_pool_max=_int(env, "VOTING_DB_POOL_MAX", 10),
         redis_pool_max=_int(env, "VOTING_REDIS_POOL_MAX", 64),
+        redis_pool_timeout=_float(env, "VOTING_REDIS_POOL_TIMEOUT", 1.0),
+        redis_timeout=_float(env, "VOTING_REDIS_TIMEOUT", 5.0),
         smtp_url=env.get("VOTING_SMTP_URL") or None,
         mail_from=env.get("VOTING_MAIL_FROM") or "WSIS Prizes <no-reply@wsis.invalid>",
         background_tasks=_bool(env, "VOTING_BACKGROUND_TASKS", True),
         max_body_bytes=_int(env, "VOTING_MAX_BODY_BYTES", 64 * 1024),
         trust_proxy_headers=_bool(env, "VOTING_TRUST_PROXY_HEADERS", False),
+        forwarded_allow_ips=env.get("VOTING_FORWARDED_ALLOW_IPS") or "127.0.0.1",
+        max_header_bytes=_int(env, "VOTING_MAX_HEADER_BYTES", 16 * 1024),
     )
 
 

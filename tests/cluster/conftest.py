@@ -1,0 +1,41 @@
+"""The voting tests again, on a real three-master Redis Cluster this session starts.
+
+The cluster's nodes are redis-server processes on loopback ports under a temporary dir,
+joined with `redis-cli --cluster create`. Overriding `redis_url` points every fixture that
+opens Redis (the app's services, the ballot, the flusher) at the cluster through the
+engine's own `redis+cluster://` URL.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.redis_servers import RedisClusterServers
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    directory = Path(tempfile.mkdtemp(prefix="wsis-cl-", dir="/tmp"))
+    cluster = RedisClusterServers(directory)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_cluster: RedisClusterServers) -> str:
+    return redis_cluster.url
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    # The cluster lives for this session only: nothing to clean up after a test.
+    return f"t{uuid.uuid4().hex[:10]}"
