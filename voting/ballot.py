@@ -55,12 +55,14 @@ if now < tonumber(w[1]) then return {'early', w[1]} end
 if now >= tonumber(w[2]) then return {'closed', w[2]} end
 local prev = redis.call('HGET', KEYS[2], ARGV[2])
 if prev then return {'duplicate', prev} end
--- Rate limits (GCRA): all three must pass before any of them is charged.
+-- Rate limits (GCRA) count voters who start a ballot: a voter's later votes are bounded
+-- already, one per category. All three must pass before any of them is charged.
 local names = {'address', 'network', 'domain'}
 local tats = {}
+local first = redis.call('EXISTS', KEYS[2]) == 0
 for i = 1, 3 do
   local interval = tonumber(ARGV[10 + 2 * i])
-  if interval > 0 then
+  if first and interval > 0 then
     local tau = tonumber(ARGV[11 + 2 * i])
     local tat = tonumber(redis.call('GET', KEYS[5 + i])) or now
     if tat < now then tat = now end
@@ -170,8 +172,10 @@ class Keys:
 class Limits:
     """The inline rate limits, as the script applies them: per shard.
 
-    An address's votes land on every shard (voter ids are hashed), so a limit of L votes
-    per period becomes L/shards per shard, with the burst split the same way. The keys then
+    A limit counts voters who start a ballot from an address, network or email domain (a
+    voter's further votes are bounded already: one per category). An address's voters land
+    on every shard (voter ids are hashed), so a limit of L per period becomes L/shards per
+    shard, with the burst split the same way. The keys then
     share the voter's slot and the vote still costs one round trip on Redis Cluster; the
     price is that the limit holds on average rather than to the vote (DESIGN.md).
     """

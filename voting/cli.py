@@ -351,6 +351,47 @@ async def _extend(args: argparse.Namespace, settings: Settings, conn: Any) -> in
     return 0
 
 
+@command("bench")
+async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    """The hot path's benchmark (loadtests/bench.py)."""
+    from loadtests import bench
+
+    return await bench.run(args, settings)
+
+
+@command("fraud")
+async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
+    """`fraud scan`: run the detectors now; `fraud simulate`: measure them on traffic."""
+    redis, pool = await _redis_and_pool(settings)
+    try:
+        if args.fraud_cmd == "simulate":
+            from .antifraud.simulator import simulate
+
+            report = await simulate(
+                pool, redis, secret=settings.secret_key, seed=args.seed, organic=args.organic
+            )
+            print("\n".join(report.lines()))
+            return 0
+        from .antifraud.config import thresholds
+        from .antifraud.detectors import scan
+
+        async with pool.acquire() as conn:
+            edition = await edition_store.current_edition(conn)
+            if edition is None:
+                print("error: no edition is loaded", file=sys.stderr)
+                return 2
+            edition_id = await edition_store.edition_id(conn, edition.slug)
+            assert edition_id is not None
+            report = await scan(conn, edition_id, edition.slug, thresholds(edition.rules))
+        print(f"{report.flags} findings, {report.quarantined} votes newly quarantined")
+        for name, moved in report.per_detector.items():
+            print(f"  {name}: {moved}")
+        return 0
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voting", description="The WSIS Prizes voting engine.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -383,6 +424,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="who decided it (recorded in the audit log)",
     )
 
+    fraud = sub.add_parser("fraud", help="fraud detectors and the traffic simulator")
+    fr = fraud.add_subparsers(dest="fraud_cmd", required=True)
+    fr.add_parser("scan", help="run the offline detectors over the current edition now")
+    sim = fr.add_parser("simulate", help="measure the fraud layer on labelled attack traffic")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--organic", type=int, default=2000, help="organic voters")
+
     flush = sub.add_parser("flush", help="drain the vote streams into the PostgreSQL ledger")
     flush.add_argument("--once", action="store_true", help="one pass, then exit")
     rec = sub.add_parser("reconcile", help="compare Redis counters with the ledger")
@@ -399,6 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--nominations", type=int, required=True, metavar="N")
     seed.add_argument("--edition", help="edition slug (default: the current edition)")
     seed.add_argument("--seed", type=int, help="random seed, for the same data every time")
+
+    from loadtests.options import add_parsers as add_load_parsers
+
+    add_load_parsers(sub)
     return parser
 
 

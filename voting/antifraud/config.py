@@ -12,8 +12,8 @@ from typing import Any
 
 # name -> (default, minimum). Rates are "N per P seconds" pairs with a burst.
 DEFAULTS: dict[str, Any] = {
-    # Inline rate limits (GCRA), refused at the door with 429 when exceeded.
-    "ip_limit": 40,  # votes ...
+    # Inline rate limits (GCRA) on voters starting a ballot, refused at the door with 429.
+    "ip_limit": 40,  # new voters ...
     "ip_period_s": 600,  # ... per this many seconds, per network address
     "ip_burst": 40,
     "net_limit": 150,  # per /24 (IPv4) or /48 (IPv6) network
