@@ -132,6 +132,23 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """The engine's own kind of client: a blocking pool that waits under a surge."""
+    from voting.services import open_redis
+
+    client = open_redis(redis_url, max_connections=16)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def ballot(redis_client: aioredis.Redis, redis_prefix: str) -> object:
+    from voting.ballot import Ballot
+
+    return Ballot(redis_client, redis_prefix)
+
+
+@pytest.fixture
 def settings(database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path) -> Settings:
     return Settings(
         env="test",

@@ -2,33 +2,14 @@
 
 import re
 
-import pytest
-
 from tests.flows import csrf_from
 from tests.test_voting_http import flush, open_voting, runtime_for, verify_voter
-from tests.voting_helpers import redis_now, voting_edition
+from tests.voting_helpers import redis_now, voter, voting_edition
 from voting.antifraud.config import DEFAULTS
 from voting.antifraud.signals import check_form, network_of, new_form_token
 from voting.antifraud.verification import is_disposable
-from voting.ballot import Ballot, Limits
+from voting.ballot import Limits
 from voting.security import Tokens, pseudonym
-from voting.services import open_redis
-
-
-@pytest.fixture
-async def redis_client(redis_url):
-    client = open_redis(redis_url, max_connections=8)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def ballot(redis_client, redis_prefix):
-    return Ballot(redis_client, redis_prefix)
-
-
-def voter(n: int) -> str:
-    return pseudonym("k", f"v{n}@example.org")
 
 
 def tight(**overrides) -> Limits:

@@ -3,28 +3,8 @@
 import asyncio
 from datetime import timedelta
 
-import pytest
-
-from tests.voting_helpers import redis_now, voting_edition, with_window
+from tests.voting_helpers import redis_now, voter, voting_edition, with_window
 from voting.ballot import Ballot, new_receipt
-from voting.security import pseudonym
-from voting.services import open_redis
-
-
-@pytest.fixture
-async def redis_client(redis_url):
-    client = open_redis(redis_url, max_connections=16)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def ballot(redis_client, redis_prefix):
-    return Ballot(redis_client, redis_prefix)
-
-
-def voter(n: int) -> str:
-    return pseudonym("k", f"voter{n}@example.org")
 
 
 async def test_a_vote_is_accepted_once_per_category(ballot, conn, redis_client):

@@ -4,23 +4,9 @@ import asyncio
 
 import pytest
 
-from tests.voting_helpers import redis_now, voting_edition
+from tests.voting_helpers import redis_now, voter, voting_edition
 from voting import db
-from voting.ballot import Ballot
 from voting.ledger import GROUP, Flusher, reconcile, repair
-from voting.security import pseudonym
-from voting.services import open_redis
-
-
-def voter(n: int) -> str:
-    return pseudonym("k", f"voter{n}@example.org")
-
-
-@pytest.fixture
-async def redis_client(redis_url):
-    client = open_redis(redis_url, max_connections=16)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
@@ -28,11 +14,6 @@ async def pool(database_url):
     p = await db.create_pool(database_url, min_size=1, max_size=4)
     yield p
     await p.close()
-
-
-@pytest.fixture
-def ballot(redis_client, redis_prefix):
-    return Ballot(redis_client, redis_prefix)
 
 
 def flusher(redis_client, pool, redis_prefix, name="f1", **kw):

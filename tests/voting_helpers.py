@@ -57,3 +57,10 @@ async def voting_edition(
     )
     await ballot.sync_window(edition)
     return edition, edition_id
+
+
+def voter(n: int) -> str:
+    """A voter id for test voter number n."""
+    from voting.security import pseudonym
+
+    return pseudonym("k", f"voter{n}@example.org")

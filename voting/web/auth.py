@@ -10,7 +10,6 @@ from __future__ import annotations
 import secrets
 from urllib.parse import quote
 
-import asyncpg
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -20,21 +19,14 @@ from ..accounts import User
 from ..emails import InvalidEmail, parse_email
 from ..i18n import gettext
 from ..security import (
-    LINK_MAX_AGE,
     USER_LINK,
-    TokenError,
     check_csrf,
     csrf_token,
-    token_fingerprint,
 )
 from .deps import services
+from .links import Link
 from .responses import ApiError
-from .templating import language_of
-
-
-def pages(request: Request):
-    request.scope["csrf_token"] = csrf_token(request)
-    return request.app.state.pages
+from .templating import language_of, pages
 
 
 def safe_next(raw: str | None) -> str:
@@ -111,42 +103,17 @@ async def signin_request(request: Request) -> Response:
     return pages(request).render(request, "signin_sent.html", {"email": address.normalized})
 
 
-def _load_link(request: Request, token: str) -> dict[str, str]:
-    try:
-        payload = request.app.state.tokens.loads(USER_LINK, token, LINK_MAX_AGE)
-    except TokenError as exc:
-        raise _LinkProblem(exc.reason) from None
-    if not isinstance(payload, dict) or "email" not in payload:
-        raise _LinkProblem("invalid")
-    return payload
-
-
-class _LinkProblem(Exception):
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-def _link_problem_page(request: Request, reason: str) -> Response:
-    return pages(request).render(
-        request, "link_problem.html", {"reason": reason, "again": "/signin"}, status=400
-    )
+LINK = Link(USER_LINK, frozenset({"email"}), again="/signin")
 
 
 async def confirm_form(request: Request) -> Response:
-    token = request.query_params.get("token", "")
-    try:
-        payload = _load_link(request, token)
-    except _LinkProblem as problem:
-        return _link_problem_page(request, problem.reason)
-    async with services(request).db.acquire() as conn:
-        used = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM used_links WHERE token_hash=$1)",
-            token_fingerprint(token),
-        )
-    if used:
-        return _link_problem_page(request, "used")
+    payload = await LINK.unused(request, request.query_params.get("token", ""))
+    if isinstance(payload, Response):
+        return payload
     return pages(request).render(
-        request, "signin_confirm.html", {"token": token, "email": payload["email"]}
+        request,
+        "signin_confirm.html",
+        {"token": request.query_params["token"], "email": payload["email"]},
     )
 
 
@@ -154,19 +121,12 @@ async def confirm(request: Request) -> Response:
     form = await _form(request)
     check_csrf(request, form.get("csrf_token"))
     token = form.get("token", "")
-    try:
-        payload = _load_link(request, token)
-    except _LinkProblem as problem:
-        return _link_problem_page(request, problem.reason)
+    payload = LINK.load(request, token)
+    if isinstance(payload, str):
+        return LINK.problem(request, payload)
     async with services(request).db.acquire() as conn, conn.transaction():
-        try:
-            await conn.execute(
-                "INSERT INTO used_links (token_hash, purpose) VALUES ($1, $2)",
-                token_fingerprint(token),
-                USER_LINK,
-            )
-        except asyncpg.UniqueViolationError:
-            return _link_problem_page(request, "used")
+        if not await LINK.use(conn, token):
+            return LINK.problem(request, "used")
         user = await accounts.get_or_create(conn, payload["email"])
     # A fresh session on sign-in: nothing from before survives (session fixation).
     request.session.clear()

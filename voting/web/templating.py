@@ -82,3 +82,11 @@ class Pages:
         if lang != DEFAULT_LANGUAGE:
             response.headers["content-language"] = lang
         return response
+
+
+def pages(request: Request) -> Pages:
+    """The app's renderer, with this request's CSRF token ready for its forms."""
+    from ..security import csrf_token
+
+    request.scope["csrf_token"] = csrf_token(request)
+    return request.app.state.pages  # type: ignore[no-any-return]

@@ -11,7 +11,6 @@ import secrets
 from typing import Any
 from urllib.parse import quote
 
-import asyncpg
 import redis.exceptions
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -30,19 +29,17 @@ from ..catalog import Catalog, Snapshot
 from ..emails import InvalidEmail
 from ..i18n import gettext
 from ..security import (
-    LINK_MAX_AGE,
     VOTER_LINK,
-    TokenError,
     check_csrf,
     csrf_token,
-    token_fingerprint,
 )
 from ..voters import Voter, identify, record_verification
-from .auth import current_user, pages, require_role
+from .auth import current_user, require_role
 from .deps import json_body, services
+from .links import Link
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
-from .templating import _geneva, language_of
+from .templating import _geneva, language_of, pages
 
 
 class VotingRuntime:
@@ -154,38 +151,15 @@ async def voter_signin_api(request: Request) -> JSON:
     return JSON({"status": "sent", "message": "A confirmation link is on its way."}, 202)
 
 
-def _load_voter_link(request: Request, token: str) -> dict[str, str] | str:
-    try:
-        payload = request.app.state.tokens.loads(VOTER_LINK, token, LINK_MAX_AGE)
-    except TokenError as exc:
-        return exc.reason
-    if not isinstance(payload, dict) or not {"v", "d", "e"} <= payload.keys():
-        return "invalid"
-    return payload
-
-
-def _link_problem(request: Request, reason: str) -> Response:
-    return pages(request).render(
-        request, "link_problem.html", {"reason": reason, "again": "/vote"}, status=400
-    )
+LINK = Link(VOTER_LINK, frozenset({"v", "d", "e"}), again="/vote")
 
 
 async def voter_confirm_form(request: Request) -> Response:
-    token = request.query_params.get("token", "")
-    payload = _load_voter_link(request, token)
-    if isinstance(payload, str):
-        return _link_problem(request, payload)
-    async with services(request).db.acquire() as conn:
-        used = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM used_links WHERE token_hash=$1)",
-            token_fingerprint(token),
-        )
-    if used:
-        return _link_problem(request, "used")
+    payload = await LINK.unused(request, request.query_params.get("token", ""))
+    if isinstance(payload, Response):
+        return payload
     return pages(request).render(
-        request,
-        "voting/confirm.html",
-        {"token": token},
+        request, "voting/confirm.html", {"token": request.query_params["token"]}
     )
 
 
@@ -193,23 +167,17 @@ async def voter_confirm(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, _str(form.get("csrf_token")))
     token = _str(form.get("token")) or ""
-    payload = _load_voter_link(request, token)
+    payload = LINK.load(request, token)
     if isinstance(payload, str):
-        return _link_problem(request, payload)
+        return LINK.problem(request, payload)
     voter = Voter(payload["v"], payload["d"], payload["e"])
     svc = services(request)
     async with svc.db.acquire() as conn, conn.transaction():
         edition_id = await edition_store.edition_id(conn, voter.edition)
         if edition_id is None:
-            return _link_problem(request, "invalid")
-        try:
-            await conn.execute(
-                "INSERT INTO used_links (token_hash, purpose) VALUES ($1, $2)",
-                token_fingerprint(token),
-                VOTER_LINK,
-            )
-        except asyncpg.UniqueViolationError:
-            return _link_problem(request, "used")
+            return LINK.problem(request, "invalid")
+        if not await LINK.use(conn, token):
+            return LINK.problem(request, "used")
         await record_verification(
             conn,
             edition_id,
