@@ -1,9 +1,15 @@
-"""The hot path's benchmark: votes per second through the full HTTP path against a bare
-endpoint of the same server, the latency at half load, and the flusher's drain rate.
+"""`voting bench`: how close the vote hot path is to its limits, in one run.
 
-It creates its own database and Redis key prefix on the configured servers (or the
-embedded ones), starts `voting serve --workers N` in its own process, and drives it with
-wrk (a C load generator in another process, so the client is not the bottleneck).
+- votes per second through the full HTTP path (POST /api/votes, every vote a fresh one)
+  and requests per second of the bare JSON endpoint (GET /livez) of the same server, with
+  the same number of workers, the load generator in processes of its own; their ratio;
+- vote latency (p50/p95/p99) at half of the measured vote rate;
+- the drain rate of one flusher into PostgreSQL, and its ratio to the vote rate;
+- the time of the official tally over a ledger of a million votes.
+
+A 2-core machine is noisy: each figure is the median of several rounds. The bench creates
+its own database and Redis key prefix on the configured servers (or the embedded ones) and
+removes both at the end. Its last line, `vote/bare ratio: X.XX`, is the one to track.
 """
 
 from __future__ import annotations
@@ -12,47 +18,45 @@ import argparse
 import asyncio
 import base64
 import json
-import os
-import re
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 import asyncpg
-import httpx
 from itsdangerous import TimestampSigner
 
-HERE = Path(__file__).parent
+from voting.settings import Settings
+
+from . import generators
+from .server import LocalServer, with_database
+
+GOALS = {"vote/bare": 0.6, "p99 ms": 25.0, "flusher/vote": 5.0}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _with_db(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def session_cookie(secret: str, session: dict) -> str:
+def session_cookie(secret: str, session: dict[str, Any]) -> str:
     """The cookie Starlette's SessionMiddleware would set for this session."""
     data = base64.b64encode(json.dumps(session).encode("utf-8"))
     return TimestampSigner(secret).sign(data).decode()
 
 
-async def prepare(db_url: str, redis_url: str, prefix: str, voters: int, secret: str, out: Path):
-    """Migrate, load an open edition with nominations, write the wrk input file."""
+def bench_address(n: int) -> str:
+    """Voter n's client address: each voter in a /48 of its own inside 2001:db8::/32, the
+    documentation prefix, so the inline per-address and per-network limits see what a
+    real crowd would show them (a benchmark from one address would measure 429s)."""
+    return f"2001:db8:{n % 65536:x}::{n // 65536 + 1:x}"
+
+
+async def prepare(
+    db_url: str, redis_url: str, prefix: str, voters: int, secret: str, out: Path
+) -> generators.VoteFiles:
+    """Migrate, load an open edition with nominations, write the generators' input files."""
     from voting import db, edition_store
     from voting.ballot import Ballot
     from voting.contest import builtin_edition_path, load_edition_file
@@ -66,35 +70,33 @@ async def prepare(db_url: str, redis_url: str, prefix: str, voters: int, secret:
         now = datetime.now(UTC)
         edition = load_edition_file(builtin_edition_path("demo"), now=now)
         await edition_store.save_edition(conn, edition, now=now, actor="bench", make_current=True)
-        await seed_nominations(conn, 180, edition_slug="demo", seed=1, progress=False)
+        await seed_nominations(conn, 180, edition_slug=edition.slug, seed=1, progress=False)
         rows = await conn.fetch(
             "SELECT public_id, category FROM nominations WHERE status='accepted' ORDER BY 1"
         )
     finally:
         await conn.close()
     redis = open_redis(redis_url)
-    await Ballot(redis, prefix).sync_window(edition)
-    await redis.aclose()
+    try:
+        await Ballot(redis, prefix).sync_window(edition)
+    finally:
+        await redis.aclose()
     by_cat: dict[str, list[str]] = {}
     for r in rows:
         by_cat.setdefault(r["category"], []).append(r["public_id"])
-    categories = sorted(by_cat)
     lines = []
     for v in range(voters):
-        vid = pseudonym(secret, f"bench{v}@example.org")
         csrf = uuid.uuid4().hex
-        cookie = session_cookie(
-            secret, {"voter": {"id": vid, "d": "example.org", "e": "demo"}, "csrf": csrf}
-        )
-        for c in categories:
-            noms = by_cat[c]
-            body = json.dumps({"nomination": noms[v % len(noms)]})
-            lines.append(f"{cookie}\t{csrf}\t{body}")
-    # Interleave so consecutive requests come from different voters.
-    n = len(categories)
-    ordered = [lines[v * n + c] for c in range(n) for v in range(voters)]
-    await asyncio.to_thread(out.write_text, "\n".join(ordered) + "\n")
-    return len(ordered)
+        # A large webmail domain: exempt from the per-domain limit, as in real contests.
+        voter = {"id": pseudonym(secret, f"bench{v}@gmail.com"), "d": "gmail.com"}
+        session = {"voter": {**voter, "e": edition.slug}, "csrf": csrf}
+        lines.append(f"{session_cookie(secret, session)}\t{csrf}\t{bench_address(v)}\n")
+    files = generators.VoteFiles(out / "voters.tsv", out / "ballots.txt", voters * len(by_cat))
+    await asyncio.to_thread(files.voters.write_text, "".join(lines))
+    await asyncio.to_thread(
+        files.ballots.write_text, "".join(",".join(by_cat[c]) + "\n" for c in sorted(by_cat))
+    )
+    return files
 
 
 async def drain(db_url: str, redis_url: str, prefix: str) -> tuple[int, float]:
@@ -104,7 +106,7 @@ async def drain(db_url: str, redis_url: str, prefix: str) -> tuple[int, float]:
     from voting.services import open_redis
 
     redis = open_redis(redis_url)
-    pool = await db.create_pool(db_url, min_size=1, max_size=2)
+    pool = await db.create_pool(db_url, min_size=1, max_size=4)
     try:
         flusher = Flusher(redis, pool, prefix, consumer="bench", batch=5000)
         started = time.perf_counter()
@@ -120,154 +122,310 @@ async def drain(db_url: str, redis_url: str, prefix: str) -> tuple[int, float]:
         await pool.close()
 
 
-def wrk(
-    url: str,
-    *,
-    seconds: int,
-    connections: int,
-    threads: int,
-    script: Path | None,
-    args: list[str] | None = None,
-    rate: int | None = None,
-) -> dict:
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    if script:
-        cmd += ["-s", str(script)]
-    cmd.append(url)
-    if args:
-        cmd += ["--", *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {"rps": rps, "non2xx": int(non2xx.group(1)) if non2xx else 0, "raw": out}
+# -- the official tally over a large ledger -------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--voters", type=int, default=20000)
-    args = parser.parse_args(argv)
-    if not shutil.which("wrk"):
-        print("wrk is needed (apt-get install wrk)", file=sys.stderr)
-        return 2
-    admin = os.environ.get("VOTING_DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/test"
-    redis_url = os.environ.get("VOTING_REDIS_URL") or "redis://127.0.0.1:6379/0"
+async def tally_timing(db_url: str, votes: int, rounds: int) -> dict[str, Any]:
+    """Fill a ledger of `votes` rows in an edition of its own, time the official count."""
+    from dataclasses import replace
+
+    from voting import db, edition_store
+    from voting.contest import builtin_edition_path, load_edition_file
+
+    conn = await db.connect(db_url)
+    try:
+        now = datetime.now(UTC)
+        base = load_edition_file(builtin_edition_path("demo"), now=now)
+        edition = replace(base, slug="bench-tally", name="Benchmark tally")
+        edition_id = await edition_store.save_edition(
+            conn, edition, now=now, actor="bench", make_current=False
+        )
+        categories = [c.code for c in edition.categories]
+        started = time.perf_counter()
+        inserted = await fill_ledger(conn, edition_id, categories, votes)
+        fill_seconds = time.perf_counter() - started
+        await conn.execute("ANALYZE votes")
+        count, label = official_tally()
+        timings: dict[str, list[float]] = {"completeness off": [], "completeness on": []}
+        for _ in range(rounds):
+            for rule, key in ((False, "completeness off"), (True, "completeness on")):
+                await conn.execute(
+                    "UPDATE editions SET rules = rules || jsonb_build_object("
+                    "'completeness_rule', $2::boolean) WHERE id=$1",
+                    edition_id,
+                    rule,
+                )
+                t0 = time.perf_counter()
+                result = await count(conn, edition_id)
+                timings[key].append(time.perf_counter() - t0)
+                if not result:
+                    raise RuntimeError("the tally counted nothing over a filled ledger")
+        return {"votes": inserted, "fill": fill_seconds, "timings": timings, "function": label}
+    finally:
+        await conn.close()
+
+
+async def fill_ledger(
+    conn: asyncpg.Connection, edition_id: int, categories: list[str], votes: int
+) -> int:
+    """`votes` ledger rows in one statement: voters who vote in every category, but one in
+    ten stops halfway (the completeness rule has something to exclude); a few nominations
+    draw most votes; one vote in fifty is quarantined, one in two hundred voided."""
+    ncat = len(categories)
+    status = await conn.execute(
+        """
+        INSERT INTO votes (edition_id, voter_id, category, nomination, receipt, cast_at,
+                           stream_id, verdict)
+        SELECT $1, 'bv' || (g / $3), ($2::text[])[(g % $3) + 1],
+               ($2::text[])[(g % $3) + 1] || '-' || floor(12 * power(random(), 3))::int,
+               'br' || g, now(), '0-' || g,
+               CASE WHEN g % 200 = 7 THEN 'voided' WHEN g % 50 = 3 THEN 'quarantined'
+                    WHEN g % 97 = 5 THEN 'released' ELSE 'counted' END
+        FROM generate_series(0, $4 - 1) AS g
+        WHERE NOT ((g / $3) % 10 = 9 AND g % $3 >= $3 / 2)
+        """,
+        edition_id,
+        categories,
+        ncat,
+        votes,
+    )
+    return int(status.split()[-1])
+
+
+def official_tally() -> tuple[Any, str]:
+    """The function that computes the official count per nomination from the ledger:
+    `voting.tally.official`'s, or the ledger's own count where that package is absent."""
+    try:
+        from voting.tally.official import official_tally as tally
+    except ImportError:
+        from voting.ledger import ledger_counts
+
+        async def by_rule(conn: asyncpg.Connection, edition_id: int) -> Any:
+            row = await conn.fetchrow(
+                "SELECT coalesce((rules->>'completeness_rule')::boolean, false) AS rule,"
+                " (SELECT count(*) FROM categories WHERE edition_id=$1) AS ncat"
+                " FROM editions WHERE id=$1",
+                edition_id,
+            )
+            return await ledger_counts(
+                conn, edition_id, completeness=row["rule"], ncat=int(row["ncat"])
+            )
+
+        return by_rule, "voting.ledger.ledger_counts"
+    return tally, "voting.tally.official.official_tally"
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    bare: list[float] = field(default_factory=list)
+    votes: list[float] = field(default_factory=list)
+    vote_errors: int = 0
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.database_url or not settings.redis_url:
+        raise RuntimeError("the bench needs the PostgreSQL and Redis URLs resolved")
+    generator = generators.choose(args.generator)
+    admin = settings.database_url
     name = f"wsis_bench_{uuid.uuid4().hex[:8]}"
     prefix = f"bench{uuid.uuid4().hex[:6]}"
     secret = "bench-secret-" + uuid.uuid4().hex
     tmp = Path(tempfile.mkdtemp(prefix="wsis-bench-"))
-
-    async def create() -> None:
-        c = await asyncpg.connect(admin)
-        await c.execute(f'CREATE DATABASE "{name}"')
-        await c.close()
-
-    async def drop() -> None:
-        c = await asyncpg.connect(admin)
-        await c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await c.close()
-
-    asyncio.run(create())
-    db_url = _with_db(admin, name)
-    port = _free_port()
-    proc = None
+    admin_conn = await asyncpg.connect(admin)
+    await admin_conn.execute(f'CREATE DATABASE "{name}"')
+    db_url = with_database(admin, name)
     try:
-        total = asyncio.run(
-            prepare(db_url, redis_url, prefix, args.voters, secret, tmp / "votes.tsv")
-        )
+        files = await prepare(db_url, settings.redis_url, prefix, args.voters, secret, tmp)
         env = {
-            **os.environ,
             "VOTING_DATABASE_URL": db_url,
-            "VOTING_REDIS_URL": redis_url,
+            "VOTING_REDIS_URL": settings.redis_url,
             "VOTING_SECRET_KEY": secret,
             "VOTING_REDIS_PREFIX": prefix,
             "VOTING_DATA_DIR": str(tmp),
+            # Voters come from many addresses (X-Forwarded-For), as behind a proxy.
+            "VOTING_TRUST_PROXY_HEADERS": "true",
             # The flusher is measured on its own below, from this process.
             "VOTING_BACKGROUND_TASKS": "false",
         }
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "voting.cli",
-                "serve",
-                "--no-demo",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        threads = 2
-        bare, votes = [], []
-        for _ in range(args.rounds):
-            bare.append(
-                wrk(
-                    f"{base}/livez",
-                    seconds=args.seconds,
-                    connections=args.connections,
-                    threads=threads,
-                    script=None,
-                )["rps"]
-            )
-            v = wrk(
-                base,
-                seconds=args.seconds,
-                connections=args.connections,
-                threads=threads,
-                script=HERE / "wrk_votes.lua",
-                args=[str(tmp / "votes.tsv"), str(threads)],
-            )
-            votes.append(v["rps"])
+        with LocalServer(env, workers=args.workers, log=tmp / "server.log") as server:
             print(
-                f"round: bare {bare[-1]:.0f} req/s, votes {votes[-1]:.0f} votes/s "
-                f"(non-2xx {v['non2xx']})",
+                f"bench: {args.workers} worker(s), {args.connections} connections, "
+                f"{args.rounds} rounds of {args.seconds:g} s, load generator: {generator.name}",
                 flush=True,
             )
-        print(f"workers: {args.workers}; vote lines available: {total}")
-        print(f"bare endpoint median: {statistics.median(bare):.0f} req/s")
-        print(f"vote path median:     {statistics.median(votes):.0f} votes/s")
-        drained, seconds = asyncio.run(drain(db_url, redis_url, prefix))
-        drain_rate = drained / seconds if seconds else 0.0
-        print(
-            f"flusher drain: {drained} votes in {seconds:.2f} s = {drain_rate:.0f} votes/s "
-            f"({drain_rate / statistics.median(votes):.1f}x the vote rate)"
-        )
-        print(f"vote/bare ratio: {statistics.median(votes) / statistics.median(bare):.2f}")
+            figures, half = await asyncio.to_thread(_load_rounds, args, generator, server, files)
+            stopped = server.stop()
+        drained, seconds = await drain(db_url, settings.redis_url, prefix)
+        tally = None
+        if args.tally_votes > 0:
+            print(f"filling a ledger of {args.tally_votes} votes for the tally…", flush=True)
+            tally = await tally_timing(db_url, args.tally_votes, max(1, args.rounds))
+        _report(figures, half, drained, seconds, tally, stopped)
+        return 0
     finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            started = time.monotonic()
-            try:
-                proc.wait(60)
-                print(f"server stopped {time.monotonic() - started:.1f} s after SIGTERM")
-            except subprocess.TimeoutExpired:
-                print("the server did not stop within 60 s of SIGTERM", file=sys.stderr)
-                subprocess.run(
-                    ["py-spy", "dump", "--pid", str(proc.pid)],
-                    check=False,
-                )
-                proc.kill()
-        asyncio.run(drop())
+        await _cleanup(settings.redis_url, prefix)
+        await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_conn.close()
+        import shutil
+
         shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+
+
+def _load_rounds(
+    args: argparse.Namespace,
+    generator: generators.Generator,
+    server: LocalServer,
+    files: generators.VoteFiles,
+) -> tuple[Figures, generators.Result]:
+    figures = Figures()
+    # Fresh votes only: every round (and the half-load one) has its own block of pairs.
+    span = files.pairs // (args.rounds + 1)
+    start = 0
+    for n in range(1, args.rounds + 1):
+        bare = generator.bare(server.url, seconds=args.seconds, connections=args.connections)
+        spy = _profiler(args.profile, server.pid, args.seconds) if n == 1 else None
+        votes = generator.votes(
+            server.url,
+            files,
+            seconds=args.seconds,
+            connections=args.connections,
+            start=start,
+            span=span,
+        )
+        if spy is not None:
+            spy.wait()
+        start += span
+        figures.bare.append(bare.rps)
+        figures.votes.append(votes.rps)
+        figures.vote_errors += votes.errors
+        print(
+            f"round {n}: bare {bare.rps:.0f} req/s, votes {votes.rps:.0f} votes/s"
+            f" (refused or failed: {votes.errors})",
+            flush=True,
+        )
+    target = statistics.median(figures.votes) / 2
+    half = generator.votes(
+        server.url,
+        files,
+        seconds=args.seconds,
+        connections=min(args.connections, 32),
+        start=start,
+        span=span,
+        rate=target,
+    )
+    if max(figures.votes) * args.seconds > span / 2:
+        print(f"warning: rounds near {span} votes each would repeat pairs: raise --voters")
+    return figures, half
+
+
+def _profiler(path: str | None, pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
+    if not path:
+        return None
+    fmt = (
+        "flamegraph" if path.endswith(".svg") else "speedscope" if path.endswith(".json") else "raw"
+    )
+    # py-spy installs next to the interpreter (the test extra), maybe not on PATH.
+    beside = Path(sys.executable).parent / "py-spy"
+    return subprocess.Popen(
+        [
+            str(beside) if beside.exists() else "py-spy",
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--duration",
+            str(max(1, int(seconds) - 1)),
+            "--format",
+            fmt,
+            "--output",
+            path,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _report(
+    figures: Figures,
+    half: generators.Result,
+    drained: int,
+    seconds: float,
+    tally: dict[str, Any] | None,
+    stopped: float,
+) -> None:
+    bare = statistics.median(figures.bare)
+    votes = statistics.median(figures.votes)
+    drain_rate = drained / seconds if seconds else 0.0
+    print(f"server stopped {stopped:.1f} s after SIGTERM")
+    print(f"bare endpoint (GET /livez):    median {bare:.0f} req/s   rounds {_list(figures.bare)}")
+    print(
+        f"vote path (POST /api/votes):   median {votes:.0f} votes/s rounds {_list(figures.votes)}"
+    )
+    if figures.vote_errors:
+        print(f"  {figures.vote_errors} votes were refused or failed during the rounds")
+    print(
+        f"latency at half load ({votes / 2:.0f} votes/s asked, {half.rps:.0f} achieved, "
+        f"{half.errors} refused or failed): p50 {half.p50_ms:.2f} ms, p95 {half.p95_ms:.2f} ms,"
+        f" p99 {half.p99_ms:.2f} ms"
+    )
+    ratio_flush = drain_rate / votes if votes else 0.0
+    print(
+        f"flusher drain: {drained} votes in {seconds:.2f} s = {drain_rate:.0f} votes/s; "
+        f"flusher/vote ratio: {ratio_flush:.1f}"
+    )
+    if tally is not None:
+        for rule, times in tally["timings"].items():
+            print(
+                f"official tally over {tally['votes']} ledger votes ({rule}): median "
+                f"{statistics.median(times):.3f} s  rounds {_list(times, '{:.3f}')}"
+                f"  [{tally['function']}]"
+            )
+    ratio = votes / bare if bare else 0.0
+    met = {
+        "vote/bare": ratio >= GOALS["vote/bare"],
+        "p99 ms": 0 < half.p99_ms < GOALS["p99 ms"],
+        "flusher/vote": ratio_flush >= GOALS["flusher/vote"],
+    }
+    print(
+        "goals: "
+        + ", ".join(
+            f"{k} {'<' if k == 'p99 ms' else '>='} {v:g} {'met' if met[k] else 'MISSED'}"
+            for k, v in GOALS.items()
+        )
+    )
+    print(f"vote/bare ratio: {ratio:.2f}")
+
+
+def _list(values: list[float], fmt: str = "{:.0f}") -> str:
+    return ", ".join(fmt.format(v) for v in values)
+
+
+async def _cleanup(redis_url: str, prefix: str) -> None:
+    from voting.services import open_redis
+
+    redis = open_redis(redis_url)
+    try:
+        batch = []
+        async for key in redis.scan_iter(match=f"{prefix}:*", count=5000):
+            batch.append(key)
+            if len(batch) >= 5000:
+                await redis.delete(*batch)
+                batch = []
+        if batch:
+            await redis.delete(*batch)
+    finally:
+        await redis.aclose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m loadtests.bench`: the same as `voting bench`."""
+    from voting.cli import main as voting_main
+
+    return voting_main(["bench", *(argv or [])])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -29,6 +29,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from .contest import Edition
+from .redis_batch import BatchedScript
 
 SHARDS = 16
 
@@ -231,9 +232,10 @@ class Ballot:
         self.redis = redis
         self.prefix = prefix
         self.shards = shards
-        # redis-py's Script calls EVALSHA and, on NOSCRIPT (an empty script cache after a
-        # restart or failover), loads the script and retries: never a 500 for that.
-        self._cast = redis.register_script(CAST_SCRIPT)
+        # Votes cast in the same loop tick share one pipeline (voting/redis_batch.py); on
+        # NOSCRIPT (an empty script cache after a restart or failover) it loads the script
+        # and retries, as redis-py's Script does: never a 500 for that.
+        self._cast = BatchedScript(redis, CAST_SCRIPT)
 
     def keys(self, edition: str) -> Keys:
         return Keys(self.prefix, edition, self.shards)

