@@ -24,6 +24,7 @@ from .security import SESSION_MAX_AGE, Tokens
 from .services import Services
 from .settings import Settings, load_settings
 from .web import api, auth, fraud, nominations, pages, voting
+from .web import rehearsal as rehearsal_web
 from .web.middleware import BodySizeLimit, SecurityHeaders
 from .web.responses import ApiError, error_response
 from .web.templating import Pages
@@ -104,6 +105,7 @@ def create_app(
         *voting.routes,
         *fraud.routes,
         *nominations.routes,
+        *rehearsal_web.routes,
         *pages.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]

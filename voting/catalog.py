@@ -44,9 +44,40 @@ class Catalog:
         self._snapshot: Snapshot | None = None
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
+        self._rehearsals: dict[str, tuple[float, Snapshot | None]] = {}
+        self._rehearsal_lock = asyncio.Lock()
 
     def invalidate(self) -> None:
         self._loaded_at = 0.0
+        self._rehearsals.clear()
+
+    async def rehearsal(self, slug: str) -> Snapshot | None:
+        """A rehearsal edition's snapshot (voting/rehearsal.py): its minted voters vote in
+        it beside the current edition. None for an edition that is not a rehearsal: a real
+        edition is voted in only while it is the current one."""
+        cached = self._rehearsals.get(slug)
+        if cached is not None and time.monotonic() - cached[0] < self.ttl:
+            return cached[1]
+        async with self._rehearsal_lock:
+            cached = self._rehearsals.get(slug)
+            if cached is not None and time.monotonic() - cached[0] < self.ttl:
+                return cached[1]
+            snap = None
+            async with self.pool.acquire() as conn:
+                edition = await edition_store.get_edition(conn, slug)
+                if edition is not None and edition.is_rehearsal:
+                    edition_id = await edition_store.edition_id(conn, slug)
+                    assert edition_id is not None
+                    found = thresholds(edition.rules)
+                    snap = Snapshot(
+                        edition,
+                        edition_id,
+                        await votable_nominations(conn, edition_id),
+                        found,
+                        Limits.from_thresholds(found),
+                    )
+            self._rehearsals[slug] = (time.monotonic(), snap)
+            return snap
 
     async def current(self) -> Snapshot | None:
         if self._snapshot is not None and time.monotonic() - self._loaded_at < self.ttl:

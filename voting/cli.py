@@ -351,6 +351,14 @@ async def _extend(args: argparse.Namespace, settings: Settings, conn: Any) -> in
     return 0
 
 
+@command("rehearsal")
+async def cmd_rehearsal(args: argparse.Namespace, settings: Settings) -> int:
+    """Rehearsal editions for load tests (voting/rehearsal.py)."""
+    from .rehearsal import run_command
+
+    return await run_command(args, settings)
+
+
 @command("bench")
 async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """The hot path's benchmark (loadtests/bench.py)."""
@@ -450,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from loadtests.options import add_parsers as add_load_parsers
 
+    from .rehearsal import add_parser as add_rehearsal_parser
+
+    add_rehearsal_parser(sub)
     add_load_parsers(sub)
     return parser
 

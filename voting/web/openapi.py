@@ -14,7 +14,13 @@ from typing import Any
 from .. import __version__
 
 # Modules whose OPENAPI_PATHS make up the document.
-SOURCES = ["voting.web.api", "voting.web.voting", "voting.web.fraud", "voting.web.nominations"]
+SOURCES = [
+    "voting.web.api",
+    "voting.web.voting",
+    "voting.web.fraud",
+    "voting.web.nominations",
+    "voting.web.rehearsal",
+]
 
 ERROR = {
     "type": "object",

@@ -216,9 +216,14 @@ async def cast(
         )
     snap = await snapshot(request)
     if voter.edition != snap.edition.slug:
-        raise ApiError(
-            401, "not_signed_in", "Your voter session is for another edition; sign in again."
-        )
+        # A rehearsal's minted voters vote in it beside the current edition; any other
+        # edition is voted in only while it is the current one.
+        rehearsal = await runtime(request).catalog.rehearsal(voter.edition)
+        if rehearsal is None:
+            raise ApiError(
+                401, "not_signed_in", "Your voter session is for another edition; sign in again."
+            )
+        snap = rehearsal
     category = snap.nominations.get(nomination)
     if category is None:
         raise ApiError(
