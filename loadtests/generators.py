@@ -146,7 +146,7 @@ class Locust:
                 user,
             ]
             if self.processes > 1:
-                cmd[4:4] = ["--processes", str(self.processes)]
+                cmd[-1:-1] = ["--processes", str(self.processes)]
             done = subprocess.run(
                 cmd, capture_output=True, text=True, env={**os.environ, **env}, check=False
             )

@@ -7,6 +7,7 @@ import argparse
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    add_loadtest_parser(sub)
     bench = sub.add_parser(
         "bench",
         help="measure the vote hot path against a bare endpoint, the flusher and the tally",
@@ -38,4 +39,50 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         metavar="FILE",
         help="record a py-spy profile of the server during the first vote round "
         "(.svg flame graph, .json speedscope, else raw)",
+    )
+
+
+def add_loadtest_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    load = sub.add_parser(
+        "loadtest",
+        help="rehearse the load: locust flows against a rehearsal edition, thresholds, "
+        "ledger check",
+    )
+    load.add_argument(
+        "--target",
+        help="base URL of the deployment to load (default: a server started here on the "
+        "configured or embedded servers)",
+    )
+    load.add_argument("--users", type=int, default=50, help="simulated people (the peak)")
+    load.add_argument("--spawn-rate", type=float, default=10, help="users started per second")
+    load.add_argument(
+        "--duration", default="60s", help="how long: 90s, 5m, 1h (locust's --run-time)"
+    )
+    load.add_argument(
+        "--shape",
+        choices=["steady", "surge"],
+        default="steady",
+        help="steady: --users throughout; surge: ramp up toward the end (the final hour)",
+    )
+    load.add_argument(
+        "--edition",
+        help="an existing rehearsal to load (default: create one from the current edition "
+        "and drop it afterwards)",
+    )
+    load.add_argument("--keep", action="store_true", help="keep the rehearsal it created")
+    load.add_argument(
+        "--voters", type=int, help="voter tokens to mint (default: enough for the run)"
+    )
+    load.add_argument("--think", type=float, default=2.5, help="seconds from form to vote")
+    load.add_argument("--workers", type=int, default=1, help="workers of the server it starts")
+    load.add_argument(
+        "--report-dir", default="loadtest-report", help="where locust's CSV and HTML go"
+    )
+    load.add_argument(
+        "--max-failure-rate", type=float, default=0.01, help="fail above this share (0.01)"
+    )
+    load.add_argument("--max-p95-ms", type=float, default=500, help="fail above this p95")
+    load.add_argument("--max-p99-ms", type=float, default=1000, help="fail above this p99")
+    load.add_argument(
+        "--drain-timeout", type=float, default=120, help="seconds to wait for the ledger"
     )

@@ -359,6 +359,14 @@ async def cmd_rehearsal(args: argparse.Namespace, settings: Settings) -> int:
     return await run_command(args, settings)
 
 
+@command("loadtest")
+async def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
+    """The organizers' load rehearsal (loadtests/loadtest.py)."""
+    from loadtests import loadtest
+
+    return await loadtest.run(args, settings)
+
+
 @command("bench")
 async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """The hot path's benchmark (loadtests/bench.py)."""

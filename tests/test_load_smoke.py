@@ -1,0 +1,200 @@
+"""Short runs of `voting loadtest` and `voting bench`, so that neither rots: seconds each,
+real servers, no threshold on speed. Plus the pieces they are built from."""
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from loadtests import loadtest
+from loadtests.shapes import surge_users
+from tests.conftest import TEST_SECRET
+from voting import db, edition_store
+from voting.seed import seed_nominations
+
+
+def _env(database_url, redis_url, redis_prefix, tmp_path):
+    return {
+        **os.environ,
+        "VOTING_DATABASE_URL": database_url,
+        "VOTING_REDIS_URL": redis_url,
+        "VOTING_REDIS_PREFIX": redis_prefix,
+        "VOTING_SECRET_KEY": TEST_SECRET,
+        "VOTING_DATA_DIR": str(tmp_path),
+    }
+
+
+def _voting(args, env, timeout=240):
+    return subprocess.run(
+        [sys.executable, "-m", "voting.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_a_short_surge_rehearsal_passes_and_its_ledger_matches(
+    database_url, redis_url, redis_prefix, tmp_path
+):
+    async def real_edition() -> int:
+        from datetime import UTC, datetime
+
+        from tests.helpers import edition_data
+        from voting.contest import parse_edition
+
+        conn = await db.connect(database_url)
+        try:
+            now = datetime.now(UTC)
+            edition = parse_edition(edition_data(), now=now)
+            edition_id = await edition_store.save_edition(
+                conn, edition, now=now, actor="test", make_current=True
+            )
+            await seed_nominations(conn, 18, edition_slug=edition.slug, progress=False)
+            return edition_id
+        finally:
+            await conn.close()
+
+    real_id = asyncio.run(real_edition())
+    env = _env(database_url, redis_url, redis_prefix, tmp_path)
+    report = tmp_path / "report"
+    done = _voting(
+        [
+            "loadtest",
+            "--users",
+            "12",
+            "--spawn-rate",
+            "12",
+            "--duration",
+            "6s",
+            "--shape",
+            "surge",
+            "--think",
+            "0.1",
+            "--report-dir",
+            str(report),
+        ],
+        env,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "PASSED" in out
+    accepted = int(re.search(r"votes accepted: (\d+); ledger rows: (\d+)", out).group(1))
+    ledger = int(re.search(r"votes accepted: (\d+); ledger rows: (\d+)", out).group(2))
+    assert accepted == ledger > 0
+    sent, refused = map(int, re.search(r"duplicates sent: (\d+), refused: (\d+)", out).groups())
+    assert sent == refused
+    for request in ("POST vote", "POST /api/rehearsal/session", "GET /api/nominations/{id}"):
+        assert request in out
+    assert (report / "locust_stats.csv").exists() and (report / "locust.html").exists()
+
+    async def after() -> tuple[int, int]:
+        conn = await db.connect(database_url)
+        try:
+            real_votes = await conn.fetchval(
+                "SELECT count(*) FROM votes WHERE edition_id=$1", real_id
+            )
+            rehearsals = await conn.fetchval("SELECT count(*) FROM editions WHERE is_rehearsal")
+            return real_votes, rehearsals
+        finally:
+            await conn.close()
+
+    # The real edition got no vote, and the rehearsal is gone.
+    assert asyncio.run(after()) == (0, 0)
+
+
+def test_a_short_bench_prints_medians_ratios_and_its_tracking_line(
+    database_url, redis_url, redis_prefix, tmp_path
+):
+    env = _env(database_url, redis_url, redis_prefix, tmp_path)
+    done = _voting(
+        [
+            "bench",
+            "--seconds",
+            "1",
+            "--rounds",
+            "2",
+            "--connections",
+            "8",
+            "--voters",
+            "3000",
+            "--tally-votes",
+            "3000",
+        ],
+        env,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    lines = out.strip().splitlines()
+    assert re.fullmatch(r"vote/bare ratio: \d+\.\d\d", lines[-1])
+    assert re.search(r"bare endpoint .* median [1-9]\d* req/s", out)
+    assert re.search(r"vote path .* median [1-9]\d* votes/s", out)
+    assert re.search(r"latency at half load .* p50 [\d.]+ ms, p95 [\d.]+ ms, p99 [\d.]+ ms", out)
+    drained = int(re.search(r"flusher drain: (\d+) votes", out).group(1))
+    assert drained > 0 and "flusher/vote ratio:" in out
+    assert re.search(r"official tally over \d+ ledger votes \(completeness on\)", out)
+    assert "goals:" in out
+
+
+def test_the_bench_falls_back_to_locust_where_wrk_is_missing(
+    database_url, redis_url, redis_prefix, tmp_path
+):
+    """What a fresh machine without wrk runs."""
+    env = _env(database_url, redis_url, redis_prefix, tmp_path)
+    done = _voting(
+        [
+            "bench",
+            "--generator",
+            "locust",
+            "--seconds",
+            "1",
+            "--rounds",
+            "1",
+            "--connections",
+            "4",
+            "--voters",
+            "2000",
+            "--tally-votes",
+            "0",
+        ],
+        env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "load generator: locust FastHttpUser" in done.stdout
+    assert re.search(r"vote path .* median [1-9]\d* votes/s", done.stdout)
+    assert re.fullmatch(r"vote/bare ratio: \d+\.\d\d", done.stdout.strip().splitlines()[-1])
+
+
+@given(
+    peak=st.integers(1, 100_000),
+    duration=st.floats(1, 7200),
+    a=st.floats(0, 1),
+    b=st.floats(0, 1),
+)
+def test_the_surge_grows_toward_the_cutoff_and_stays_within_the_peak(peak, duration, a, b):
+    early, late = sorted((a * duration, b * duration))
+    assert 1 <= surge_users(early, duration, peak) <= surge_users(late, duration, peak) <= peak
+    assert surge_users(duration, duration, peak) == peak
+
+
+def test_the_verdict_names_every_threshold_missed():
+    import argparse
+
+    args = argparse.Namespace(max_failure_rate=0.01, max_p95_ms=100, max_p99_ms=200)
+    row = loadtest.Row("", "Aggregated", 1000, 5, 50.0, 10, 90, 150)
+    assert loadtest.verdict([row], args) == []
+    slow = loadtest.Row("", "Aggregated", 1000, 20, 50.0, 10, 120, 250)
+    missed = loadtest.verdict([slow], args)
+    assert [m.split()[0] for m in missed] == ["failure", "p95", "p99"]
+    assert loadtest.verdict([], args) == ["no request was made"]
+    assert loadtest.seconds("1h2m3s") == 3723 and loadtest.seconds("90") == 90
+    assert loadtest.tally_outcomes({"vote:202": 5, "second vote:409": 2, "second vote:202": 1}) == (
+        6,
+        3,
+        2,
+    )
