@@ -23,7 +23,7 @@ from .clock import Clock, SystemClock
 from .security import SESSION_MAX_AGE, Tokens
 from .services import Services
 from .settings import Settings, load_settings
-from .web import api, auth, fraud, nominations, pages, voting
+from .web import api, auth, fraud, nominations, outages, pages, voting
 from .web import rehearsal as rehearsal_web
 from .web.middleware import BodySizeLimit, SecurityHeaders
 from .web.responses import ApiError, error_response
@@ -125,7 +125,11 @@ def create_app(
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={ApiError: api_error, HTTPException: http_error},
+        exception_handlers={
+            ApiError: api_error,
+            HTTPException: http_error,
+            **dict.fromkeys(outages.OUTAGES, outages.unavailable),
+        },
     )
     app.state.services = services
     app.state.tokens = Tokens(settings.secret_key, services.clock)

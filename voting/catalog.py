@@ -8,6 +8,7 @@ cache can only be stale before voting opens, when every vote is refused anyway.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from . import edition_store, nominations
 from .antifraud.config import thresholds
 from .ballot import Limits
 from .contest import Edition
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -82,23 +85,37 @@ class Catalog:
     async def current(self) -> Snapshot | None:
         if self._snapshot is not None and time.monotonic() - self._loaded_at < self.ttl:
             return self._snapshot
+        if self._snapshot is not None and self._lock.locked():
+            # Another request is refreshing: the hot path does not queue behind it.
+            return self._snapshot
         async with self._lock:
             if self._snapshot is not None and time.monotonic() - self._loaded_at < self.ttl:
                 return self._snapshot
-            async with self.pool.acquire() as conn:
-                edition = await edition_store.current_edition(conn)
-                if edition is None:
-                    self._snapshot = None
-                else:
-                    edition_id = await edition_store.edition_id(conn, edition.slug)
-                    assert edition_id is not None
-                    found = thresholds(edition.rules)
-                    self._snapshot = Snapshot(
-                        edition,
-                        edition_id,
-                        await votable_nominations(conn, edition_id),
-                        found,
-                        Limits.from_thresholds(found),
-                    )
-            self._loaded_at = time.monotonic()
+            try:
+                await self._load()
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                if self._snapshot is None:
+                    raise
+                # PostgreSQL is away: voting goes on from the last snapshot (the streams
+                # buffer the votes); try again in a second rather than on every request.
+                log.warning("catalog: PostgreSQL unavailable (%s); serving the last snapshot", exc)
+                self._loaded_at = time.monotonic() - self.ttl + 1.0
             return self._snapshot
+
+    async def _load(self) -> None:
+        async with self.pool.acquire(timeout=2) as conn:
+            edition = await edition_store.current_edition(conn)
+            if edition is None:
+                self._snapshot = None
+            else:
+                edition_id = await edition_store.edition_id(conn, edition.slug)
+                assert edition_id is not None
+                found = thresholds(edition.rules)
+                self._snapshot = Snapshot(
+                    edition,
+                    edition_id,
+                    await votable_nominations(conn, edition_id),
+                    found,
+                    Limits.from_thresholds(found),
+                )
+        self._loaded_at = time.monotonic()

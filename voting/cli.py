@@ -259,7 +259,9 @@ async def cmd_flush(args: argparse.Namespace, settings: Settings) -> int:
 
     redis, pool = await _redis_and_pool(settings)
     try:
-        flusher = Flusher(redis, pool, settings.redis_prefix)
+        flusher = Flusher(
+            redis, pool, settings.redis_prefix, claim_idle_ms=settings.flush_claim_idle_ms
+        )
         if args.once:
             stats = await flusher.flush_once()
             print(

@@ -109,6 +109,10 @@ class Flusher:
         self.shards = shards
         self._edition_ids: dict[str, int] = {}
         self._groups_ready: set[str] = set()
+        # Entries this consumer read but could not acknowledge (Redis or PostgreSQL went
+        # away mid-batch) are taken up again by the first pass after it, not left for
+        # someone's XAUTOCLAIM once they are claim_idle_ms old.
+        self._own_pending_first = True
 
     async def editions(self) -> list[str]:
         members = await self.redis.smembers(Keys(self.prefix, "_", self.shards).registry())
@@ -146,6 +150,8 @@ class Flusher:
                 await self._ensure_group(stream)
                 if reclaim:
                     await self._reclaim(slug, edition_id, stream, stats)
+                if self._own_pending_first:
+                    await self._retry_own(edition_id, stream, stats)
                 while True:
                     reply = await self.redis.xreadgroup(
                         GROUP, self.consumer, {stream: ">"}, count=self.batch
@@ -157,7 +163,22 @@ class Flusher:
                     if len(entries) < self.batch:
                         break
                 await self._trim(stream)
+        self._own_pending_first = False
         return stats
+
+    async def _retry_own(self, edition_id: int, stream: str, stats: FlushStats) -> None:
+        start = "0"
+        while True:
+            reply = await self.redis.xreadgroup(
+                GROUP, self.consumer, {stream: start}, count=self.batch
+            )
+            entries = reply[0][1] if reply else []
+            if not entries:
+                return
+            start = _text(entries[-1][0])
+            # An entry deleted since it was read comes back without fields: _reclaim's
+            # lost-vote alarm deals with those.
+            await self._commit(edition_id, stream, [e for e in entries if e[1]], stats)
 
     async def _reclaim(self, slug: str, edition_id: int, stream: str, stats: FlushStats) -> None:
         start = "0-0"
@@ -264,6 +285,7 @@ class Flusher:
             except (redis.exceptions.RedisError, asyncpg.PostgresError, OSError) as exc:
                 # PostgreSQL or Redis away: the stream keeps the votes; try again soon.
                 log.warning("flusher: %s; retrying", exc)
+                self._own_pending_first = True
                 stats = FlushStats()
                 await asyncio.sleep(1)
             if not stats.read:

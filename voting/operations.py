@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import redis.asyncio as aioredis
@@ -50,7 +51,19 @@ async def start_checks(services: Services) -> None:
 
 
 async def flusher_task(services: Services) -> None:
-    await Flusher(services.r, services.db, services.settings.redis_prefix).run()
+    # Flusher.run rides out the outages it knows; anything else must not end flushing in
+    # this worker for the rest of its life: log it and start again.
+    while True:
+        try:
+            await Flusher(
+                services.r,
+                services.db,
+                services.settings.redis_prefix,
+                claim_idle_ms=services.settings.flush_claim_idle_ms,
+            ).run()
+        except Exception:
+            log.exception("flusher stopped; restarting it in a second")
+            await asyncio.sleep(1)
 
 
 async def fraud_scan_task(services: Services, interval: float = 60.0) -> None:

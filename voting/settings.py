@@ -77,6 +77,9 @@ class Settings:
     # Background tasks (flusher, mail sender) run inside `serve` unless turned off,
     # e.g. when they run as processes of their own.
     background_tasks: bool = True
+    # A flusher takes over another's unacknowledged entries once they are this old: a
+    # flusher that died between its commit and its acknowledgement costs this much delay.
+    flush_claim_idle_ms: int = 30_000
     max_body_bytes: int = 64 * 1024
     trust_proxy_headers: bool = False
     # The proxies whose X-Forwarded-For/-Proto are believed (comma list, or "*").
@@ -140,6 +143,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         smtp_url=env.get("VOTING_SMTP_URL") or None,
         mail_from=env.get("VOTING_MAIL_FROM") or "WSIS Prizes <no-reply@wsis.invalid>",
         background_tasks=_bool(env, "VOTING_BACKGROUND_TASKS", True),
+        flush_claim_idle_ms=_int(env, "VOTING_FLUSH_CLAIM_IDLE_MS", 30_000),
         max_body_bytes=_int(env, "VOTING_MAX_BODY_BYTES", 64 * 1024),
         trust_proxy_headers=_bool(env, "VOTING_TRUST_PROXY_HEADERS", False),
         forwarded_allow_ips=env.get("VOTING_FORWARDED_ALLOW_IPS") or "127.0.0.1",
