@@ -147,7 +147,7 @@ async def test_tokens_are_refused_for_a_real_edition_and_when_forged(app, client
 
 async def test_a_session_for_a_real_edition_that_is_not_current_cannot_vote(app, client, conn):
     """Only rehearsals are voted in beside the current edition."""
-    real, _, noms, _ = await _rehearse(app, conn, slug="rehearsal-five")
+    await _rehearse(app, conn, slug="rehearsal-five")
     other = await rehearsal.create(
         conn,
         app.state.services.r,
@@ -167,7 +167,7 @@ async def test_a_session_for_a_real_edition_that_is_not_current_cannot_vote(app,
 
 
 async def test_drop_removes_the_rehearsal_its_votes_and_keys_and_nothing_else(app, client, conn):
-    real, real_id, noms, made = await _rehearse(app, conn, slug="rehearsal-seven")
+    real, _, _, made = await _rehearse(app, conn, slug="rehearsal-seven")
     svc = app.state.services
     prefix = svc.settings.redis_prefix
     nom = await conn.fetchval(
