@@ -170,3 +170,30 @@ async def test_batched_replies_equal_one_call_at_a_time(client, redis_prefix, ca
             assert reply == alone
     assert script.stats.calls == len(calls)
     assert script.stats.batches == -(-len(calls) // max_batch)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    keys=st.lists(st.text(max_size=20), max_size=6),
+    args=st.lists(
+        st.one_of(
+            st.text(max_size=40),
+            st.binary(max_size=40),
+            st.integers(-(2**62), 2**62),
+            st.floats(allow_nan=False, allow_infinity=False),
+        ),
+        max_size=20,
+    ),
+)
+def test_the_packed_command_is_byte_for_byte_what_redis_py_sends(keys, args):
+    from redis.asyncio.connection import Connection
+
+    from voting.redis_batch import _pack
+
+    connection = Connection()
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    head = b"$7\r\nEVALSHA\r\n$40\r\n" + sha.encode() + b"\r\n"
+    expected = b"".join(connection.pack_commands([("EVALSHA", sha, len(keys), *keys, *args)]))
+    assert _pack(head, keys, args, connection.encoder.encode, True) == expected
+    # Under another encoding every text goes through redis-py's encoder: the same bytes.
+    assert _pack(head, keys, args, connection.encoder.encode, False) == expected

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -127,16 +128,49 @@ class BatchedScript:
                 future.set_result(reply)
 
     async def _exchange(self, connection: Any, batch: list[_Call]) -> list[Any]:
-        commands = [("EVALSHA", self.sha, len(keys), *keys, *args) for keys, args, _ in batch]
-        await connection.send_packed_command(connection.pack_commands(commands))
+        encoder = connection.encoder
+        # Texts inline only under redis-py's default encoding; else its encoder does them.
+        encode = encoder.encode
+        utf8 = encoder.encoding.lower().replace("-", "") == "utf8" and (
+            encoder.encoding_errors == "strict"
+        )
+        head = b"$7\r\nEVALSHA\r\n$40\r\n" + self.sha.encode() + b"\r\n"
+        await connection.send_packed_command(
+            b"".join([_pack(head, keys, args, encode, utf8) for keys, args, _ in batch])
+        )
         replies: list[Any] = []
-        for _ in batch:
-            try:
-                replies.append(await connection.read_response())
-            except redis.exceptions.ResponseError as exc:
-                # An error reply is complete on the wire: the next reply can be read.
-                replies.append(exc)
+        # One deadline for the whole batch rather than one timer per reply (redis-py's
+        # read_response arms one per call when a socket timeout is set).
+        async with asyncio.timeout(connection.socket_timeout):
+            for _ in batch:
+                try:
+                    replies.append(await connection.read_response(timeout=math.inf))
+                except redis.exceptions.ResponseError as exc:
+                    # An error reply is complete on the wire: the next reply can be read.
+                    replies.append(exc)
         return replies
+
+
+def _pack(head: bytes, keys: Sequence[Any], args: Sequence[Any], encode: Any, utf8: bool) -> bytes:
+    """One EVALSHA in the Redis protocol. The usual argument types inline; anything else
+    through redis-py's own encoder (the same bytes redis-py would send)."""
+    parts = [
+        b"*%d\r\n" % (3 + len(keys) + len(args)),
+        head,
+        b"$%d\r\n%d\r\n" % (len(str(len(keys))), len(keys)),
+    ]
+    for value in (*keys, *args):
+        kind = type(value)
+        if kind is str and utf8:
+            data = value.encode()
+        elif kind is bytes:
+            data = value
+        elif kind is int:
+            data = b"%d" % value
+        else:
+            data = encode(value)
+        parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(parts)
 
 
 def _as_redis_error(exc: BaseException) -> BaseException:
