@@ -12,7 +12,6 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
@@ -27,6 +26,7 @@ from .web import api, auth, fraud, nominations, outages, pages, voting
 from .web import rehearsal as rehearsal_web
 from .web.middleware import BodySizeLimit, SecurityHeaders
 from .web.responses import ApiError, error_response
+from .web.sessions import Sessions
 from .web.templating import Pages
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def create_app(
         Middleware(SecurityHeaders),
         Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
         Middleware(
-            SessionMiddleware,
+            Sessions,  # Starlette's, verifying each distinct cookie once (web/sessions.py)
             secret_key=settings.secret_key,
             session_cookie="wsis_session",
             max_age=SESSION_MAX_AGE,

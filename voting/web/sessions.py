@@ -1,0 +1,52 @@
+"""Starlette's session cookie, verified once per distinct cookie rather than per request.
+
+A voter sends the same signed cookie with every vote; Starlette's SessionMiddleware
+checks its HMAC on each one (a few percent of the vote path's time in the profiles). The
+signer here remembers the cookies it has verified: the same bytes under the same key
+verify the same way, so only the age is checked again, exactly as itsdangerous checks it.
+Everything else (the cookie format, Set-Cookie only when the session changed, the
+security flags) is Starlette's own middleware, unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from itsdangerous import TimestampSigner
+from starlette.middleware.sessions import SessionMiddleware
+
+
+class RememberingSigner(TimestampSigner):
+    """A TimestampSigner whose `unsign` skips the HMAC for a value it verified before."""
+
+    def __init__(self, secret_key: str, *, remember: int = 20_000) -> None:
+        super().__init__(secret_key)
+        self.remember = remember
+        # signed value -> (value, signing time in whole seconds), oldest first
+        self._verified: dict[bytes, tuple[bytes, int]] = {}
+
+    def unsign(  # type: ignore[override]
+        self, signed_value: str | bytes, max_age: int | None = None, return_timestamp: bool = False
+    ) -> Any:
+        key = signed_value.encode() if isinstance(signed_value, str) else bytes(signed_value)
+        hit = self._verified.get(key)
+        if hit is not None and not return_timestamp:
+            value, signed_at = hit
+            age = self.get_timestamp() - signed_at
+            # itsdangerous' own rule: older than max_age or from the future is expired;
+            # let it raise its own error for those.
+            if max_age is None or 0 <= age <= max_age:
+                return value
+        value, stamp = super().unsign(key, max_age=max_age, return_timestamp=True)
+        if len(self._verified) >= self.remember:
+            del self._verified[next(iter(self._verified))]
+        self._verified[key] = (value, int(stamp.timestamp()))
+        return (value, stamp) if return_timestamp else value
+
+
+class Sessions(SessionMiddleware):
+    """SessionMiddleware with the remembering signer (same arguments, same cookies)."""
+
+    def __init__(self, app: Any, secret_key: str, **kwargs: Any) -> None:
+        super().__init__(app, secret_key, **kwargs)
+        self.signer = RememberingSigner(str(secret_key))
