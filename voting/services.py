@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,7 +63,12 @@ class Services:
             await self.redis.aclose()
             self.redis = None
         if self.pool is not None:
-            await self.pool.close()
+            try:
+                # close() waits for every connection to come back; a stuck one must not
+                # keep a worker from stopping.
+                await asyncio.wait_for(self.pool.close(), 10)
+            except TimeoutError:
+                self.pool.terminate()
             self.pool = None
 
 

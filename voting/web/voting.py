@@ -279,7 +279,7 @@ async def cast(
             headers={"Retry-After": "2"},
         ) from exc
     except redis.exceptions.ResponseError as exc:
-        if str(exc).startswith("OOM"):
+        if isinstance(exc, redis.exceptions.OutOfMemoryError) or str(exc).startswith("OOM"):
             raise ApiError(
                 503,
                 "unavailable",
