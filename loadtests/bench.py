@@ -168,8 +168,8 @@ async def tally_timing(db_url: str, votes: int, rounds: int) -> dict[str, Any]:
 async def fill_ledger(
     conn: asyncpg.Connection, edition_id: int, categories: list[str], votes: int
 ) -> int:
-    """`votes` ledger rows in one statement: voters who vote in every category, but one in
-    ten stops halfway (the completeness rule has something to exclude); a few nominations
+    """Exactly `votes` ledger rows in one statement: voters who vote in every category, but
+    one in ten stops halfway (the completeness rule has something to exclude); a few nominations
     draw most votes; one vote in fifty is quarantined, one in two hundred voided."""
     ncat = len(categories)
     status = await conn.execute(
@@ -181,8 +181,10 @@ async def fill_ledger(
                'br' || g, now(), '0-' || g,
                CASE WHEN g % 200 = 7 THEN 'voided' WHEN g % 50 = 3 THEN 'quarantined'
                     WHEN g % 97 = 5 THEN 'released' ELSE 'counted' END
-        FROM generate_series(0, $4 - 1) AS g
+        FROM generate_series(0, $4 * 20 / 19 + 2 * $3) AS g
         WHERE NOT ((g / $3) % 10 = 9 AND g % $3 >= $3 / 2)
+        ORDER BY g
+        LIMIT $4
         """,
         edition_id,
         categories,
