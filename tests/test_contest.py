@@ -857,6 +857,21 @@ def test_constants() -> None:
         "show_live_counts": False,
         "signoffs_required": 2,
         "antifraud": {},
+        "merge_rule": "experts_pick",
+        "blend_public_weight": 0.5,
+        "blend_expert_weight": 0.5,
+        "blend_basis": "score",
+        "expert_normalization": "none",
+        "tie_policy": "joint_winners",
+        "score_min": 1,
+        "score_max": 10,
+        "criteria": [
+            {"code": "impact", "name": "Impact", "weight": 1.0},
+            {"code": "sustainability", "name": "Sustainability", "weight": 1.0},
+            {"code": "replicability", "name": "Replicability", "weight": 1.0},
+            {"code": "innovation", "name": "Innovation", "weight": 1.0},
+            {"code": "relevance", "name": "Relevance to the action line", "weight": 1.0},
+        ],
     }
 
 

