@@ -24,6 +24,7 @@ from .services import Services
 from .settings import Settings, load_settings
 from .web import api, auth, fraud, nominations, outages, pages, voting
 from .web import rehearsal as rehearsal_web
+from .web.fast_votes import VoteFastPath, vote_route
 from .web.middleware import BodySizeLimit, SecurityHeaders
 from .web.responses import ApiError, error_response
 from .web.sessions import Sessions
@@ -137,6 +138,8 @@ def create_app(
             same_site="lax",
             https_only=settings.production,
         ),
+        # Innermost: POST /api/votes to its handler past the router (web/fast_votes.py).
+        Middleware(VoteFastPath, route=vote_route(routes)),
     ]
     app = Starlette(
         routes=routes,
