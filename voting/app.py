@@ -25,7 +25,7 @@ from .settings import Settings, load_settings
 from .web import api, auth, fraud, nominations, outages, pages, voting
 from .web import rehearsal as rehearsal_web
 from .web.fast_votes import VoteFastPath, vote_route
-from .web.middleware import BodySizeLimit, SecurityHeaders
+from .web.middleware import BodySizeLimit, HeaderSizeLimit, SecurityHeaders
 from .web.responses import ApiError, error_response
 from .web.sessions import Sessions
 from .web.templating import Pages
@@ -129,6 +129,7 @@ def create_app(
     ]
     middleware = [
         Middleware(SecurityHeaders),
+        Middleware(HeaderSizeLimit, max_bytes=settings.max_header_bytes),
         Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
         Middleware(
             Sessions,  # Starlette's, verifying each distinct cookie once (web/sessions.py)
@@ -141,6 +142,14 @@ def create_app(
         # Innermost: POST /api/votes to its handler past the router (web/fast_votes.py).
         Middleware(VoteFastPath, route=vote_route(routes)),
     ]
+    if settings.trust_proxy_headers:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        # Behind a load balancer: the client's address and the scheme (https, so HSTS) come
+        # from X-Forwarded-For/-Proto, believed only from VOTING_FORWARDED_ALLOW_IPS.
+        middleware.insert(
+            0, Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+        )
     app = Starlette(
         routes=routes,
         middleware=middleware,

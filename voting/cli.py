@@ -105,6 +105,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             workers=workers,
             log_level=args.log_level,
             timeout_graceful_shutdown=20,
+            # X-Forwarded-* are the app's business (VOTING_TRUST_PROXY_HEADERS), not
+            # uvicorn's default of believing them from 127.0.0.1; no Server header.
+            proxy_headers=False,
+            server_header=False,
             access_log=args.access_log,
         )
     return 0
