@@ -109,7 +109,8 @@ async def test_committee_live_page_needs_the_role_and_shows_counts(
     assert (await mail_client.get("/api/live-counts")).status_code == 403
     await accounts.grant(conn, "chair@example.org", "committee")
     page = await mail_client.get("/committee/live")
-    assert page.status_code == 200 and 'http-equiv="refresh"' in page.text
+    # Refreshed in place by refresh.js, with a pause button (no meta refresh: WCAG 2.2.1).
+    assert page.status_code == 200 and 'data-refresh="15"' in page.text
     counts = (await mail_client.get("/api/live-counts")).json()
     assert {n["nomination"]: n["counted"] for n in counts["nominations"]} == {noms["C1"][0]: 1}
 

@@ -19,13 +19,16 @@ from starlette.staticfiles import StaticFiles
 
 from . import mail, operations
 from .clock import Clock, SystemClock
+from .i18n import gettext
 from .security import SESSION_MAX_AGE, Tokens
 from .services import Services
 from .settings import Settings, load_settings
 from .web import api, auth, fraud, nominations, outages, pages, voting
+from .web import ops as ops_web
 from .web import rehearsal as rehearsal_web
 from .web.fast_votes import VoteFastPath, vote_route
-from .web.middleware import BodySizeLimit, HeaderSizeLimit, SecurityHeaders
+from .web.middleware import BodySizeLimit, SecurityHeaders
+from .web.observability import Observability
 from .web.responses import ApiError, error_response
 from .web.sessions import Sessions
 from .web.templating import Pages
@@ -105,8 +108,8 @@ def create_app(
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         messages = {
-            404: "There is nothing at this address.",
-            405: "This address does not accept that method.",
+            404: gettext("There is nothing at this address."),
+            405: gettext("This address does not accept that method."),
         }
         message = messages.get(exc.status_code, str(exc.detail))
         if _wants_json(request):
@@ -124,12 +127,14 @@ def create_app(
         *fraud.routes,
         *nominations.routes,
         *rehearsal_web.routes,
+        *ops_web.routes,
         *pages.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = [
+        # Outermost: its latency and request id cover everything the others do.
+        Middleware(Observability),
         Middleware(SecurityHeaders),
-        Middleware(HeaderSizeLimit, max_bytes=settings.max_header_bytes),
         Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
         Middleware(
             Sessions,  # Starlette's, verifying each distinct cookie once (web/sessions.py)
@@ -142,14 +147,6 @@ def create_app(
         # Innermost: POST /api/votes to its handler past the router (web/fast_votes.py).
         Middleware(VoteFastPath, route=vote_route(routes)),
     ]
-    if settings.trust_proxy_headers:
-        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-
-        # Behind a load balancer: the client's address and the scheme (https, so HSTS) come
-        # from X-Forwarded-For/-Proto, believed only from VOTING_FORWARDED_ALLOW_IPS.
-        middleware.insert(
-            0, Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
-        )
     app = Starlette(
         routes=routes,
         middleware=middleware,

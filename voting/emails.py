@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
+from .i18n import gettext
+
 # Providers known to ignore dots in the local part and to deliver "+tag" to the same box.
 _DOTS_AND_PLUS = {"gmail.com", "googlemail.com"}
 _PLUS_ONLY = {
@@ -49,9 +51,9 @@ class Address:
 def parse_email(raw: str) -> Address:
     candidate = (raw or "").strip()
     if not candidate:
-        raise InvalidEmail("Enter an email address.")
+        raise InvalidEmail(gettext("Enter an email address."))
     if len(candidate) > 254:
-        raise InvalidEmail("That email address is too long.")
+        raise InvalidEmail(gettext("That email address is too long."))
     try:
         valid = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:

@@ -1,15 +1,25 @@
-"""Interface text goes through gettext from the first page on.
+"""Interface text goes through gettext, in the six official UN languages.
 
-Catalogs live in voting/locale/<lang>/LC_MESSAGES/messages.mo (Babel). Until a language
-has a catalog its pages fall back to English, the language the source strings are in.
+Catalogs live in voting/locale/<lang>/LC_MESSAGES/messages.po (Babel), compiled to
+messages.mo and committed, so an install needs no compile step; `voting i18n
+extract|update|compile` keeps them in step with the code (voting/i18n_catalogs.py).
+
+The language of the request being served is kept in a context variable that the
+request middleware sets (voting/web/observability.py): code deep in the rules can then
+call `gettext(...)` without threading the language through every call, and an API error
+raised there reaches the visitor in the language the page is in.
 """
 
 from __future__ import annotations
 
 import gettext as _gettext
+from contextvars import ContextVar, Token
+from datetime import datetime, tzinfo
 from functools import cache
 from pathlib import Path
 
+from babel import numbers as _numbers
+from babel.dates import format_date, format_time, get_datetime_format
 from babel.support import NullTranslations, Translations
 
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -17,6 +27,22 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("en", "ar", "zh", "fr", "ru", "es")
 DEFAULT_LANGUAGE = "en"
 RTL_LANGUAGES = frozenset({"ar"})
+
+_current: ContextVar[str] = ContextVar("language", default=DEFAULT_LANGUAGE)
+
+
+def current_language() -> str:
+    return _current.get()
+
+
+def use_language(lang: str) -> Token[str]:
+    """Make `lang` the language of the code that runs from here in this context; give the
+    token to `reset_language` to go back."""
+    return _current.set(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)
+
+
+def reset_language(token: Token[str]) -> None:
+    _current.reset(token)
 
 
 @cache
@@ -26,8 +52,13 @@ def translations(lang: str) -> _gettext.NullTranslations:
     return Translations.load(str(LOCALE_DIR), [lang])
 
 
-def gettext(message: str, lang: str = DEFAULT_LANGUAGE) -> str:
-    return translations(lang).gettext(message)
+def gettext(message: str, lang: str | None = None) -> str:
+    """`message` in `lang`, or in the language of the request being served."""
+    return translations(lang or _current.get()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int, lang: str | None = None) -> str:
+    return translations(lang or _current.get()).ngettext(singular, plural, n)
 
 
 # Marks a string for extraction where it is translated later, at display time.
@@ -56,3 +87,48 @@ def negotiate(accept_language: str | None) -> str:
         if primary in LANGUAGES and quality > 0:
             choices.append((-quality, index, primary))
     return min(choices)[2] if choices else DEFAULT_LANGUAGE
+
+
+# -- numbers and instants, as each language writes them (CLDR data through Babel) ---------
+
+
+def format_number(value: float | int, lang: str | None = None) -> str:
+    """1234567 -> "1,234,567" (en), "1 234 567" (fr, ru), "1.234.567" (es)."""
+    return _numbers.format_decimal(value, locale=lang or _current.get())
+
+
+def format_percent(share: float, lang: str | None = None) -> str:
+    """0.125 -> "12.5%" (en), "12,5 %" (fr): one decimal, the language's signs."""
+    return _numbers.format_percent(share, "#,##0.0%", locale=lang or _current.get())
+
+
+def format_instant(
+    instant: datetime | None, tz: tzinfo, lang: str | None = None, *, seconds: bool = False
+) -> str:
+    """An instant as a wall time in `tz`, with the zone's abbreviation for that instant.
+
+    English keeps the house style the contest has always used ("18 April 2014, 23:00
+    (CEST)"); the other languages take their long date and 24-hour time from CLDR. The
+    abbreviation comes from the IANA database, so summer time shows as CEST, winter as CET.
+    """
+    if instant is None:
+        return ""
+    local = instant.astimezone(tz)
+    lang = lang or _current.get()
+    if lang == DEFAULT_LANGUAGE:
+        clock = "%H:%M:%S" if seconds else "%H:%M"
+        return f"{local.strftime('%d %B %Y, ' + clock)} ({local.tzname()})"
+    date_part = format_date(local, "long", locale=lang)
+    time_part = format_time(local, "HH:mm:ss" if seconds else "HH:mm", locale=lang)
+    # CLDR's glue is a pattern like "{1}, {0}"; quotes mark literal text in it.
+    glue = get_datetime_format("medium", locale=lang).replace("'", "")
+    return f"{glue.format(time_part, date_part)} ({local.tzname()})"
+
+
+def format_tick(instant: datetime, tz: tzinfo, lang: str | None = None) -> str:
+    """A short day-and-time label for a chart's axis: "18 Apr 23:00", "4月18日 23:00"."""
+    from babel.dates import format_skeleton
+
+    local = instant.astimezone(tz)
+    lang = lang or _current.get()
+    return f"{format_skeleton('MMMd', local, locale=lang)} {local:%H:%M}"

@@ -16,6 +16,7 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 from starlette.requests import Request
 
 from .clock import Clock, SystemClock
+from .i18n import gettext
 from .web.responses import ApiError
 
 # Purposes: each its own salt, so no token passes for another kind.
@@ -113,5 +114,8 @@ def check_csrf(request: Request, form_value: str | None = None) -> None:
         raise ApiError(
             403,
             "csrf",
-            "The form has expired or did not come from this site. Reload the page and try again.",
+            gettext(
+                "The form has expired or did not come from this site. "
+                "Reload the page and try again."
+            ),
         )

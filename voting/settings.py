@@ -86,6 +86,9 @@ class Settings:
     forwarded_allow_ips: str = "127.0.0.1"
     # All request headers together; larger gets 431 before any handler runs.
     max_header_bytes: int = 16 * 1024
+    # A bearer token that lets a scraper read /metrics; without one, only the machine
+    # itself (loopback) and signed-in organizers may, as the figures show vote flows.
+    metrics_token: str | None = None
 
     @property
     def production(self) -> bool:
@@ -148,6 +151,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         trust_proxy_headers=_bool(env, "VOTING_TRUST_PROXY_HEADERS", False),
         forwarded_allow_ips=env.get("VOTING_FORWARDED_ALLOW_IPS") or "127.0.0.1",
         max_header_bytes=_int(env, "VOTING_MAX_HEADER_BYTES", 16 * 1024),
+        metrics_token=env.get("VOTING_METRICS_TOKEN") or None,
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from ..edition_store import audit
+from ..i18n import gettext
 
 ACTIONS = {"release": "released", "void": "voided"}
 # Which verdicts each decision may apply to.
@@ -31,9 +32,9 @@ class DecisionRefused(ValueError):
 
 def _check(action: str, reason: str) -> str:
     if action not in ACTIONS:
-        raise DecisionRefused(422, "The decision must be 'release' or 'void'.")
+        raise DecisionRefused(422, gettext("The decision must be 'release' or 'void'."))
     if not reason.strip():
-        raise DecisionRefused(422, "A decision needs a reason, for the record.")
+        raise DecisionRefused(422, gettext("A decision needs a reason, for the record."))
     return ACTIONS[action]
 
 

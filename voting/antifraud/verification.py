@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from disposable_email_domains import allowlist, blocklist
 
 from ..emails import Address
+from ..i18n import gettext
 
 # GCRA on one key: returns {1} or {0, retry_after_µs}. ARGV: interval, tolerance, now (µs;
 # 0 = Redis TIME).
@@ -56,8 +57,10 @@ def check_domain(address: Address) -> None:
         raise VerificationRefused(
             422,
             "disposable_domain",
-            f"Addresses at {address.domain} are throwaway addresses and cannot be used to "
-            "vote. Use an address you keep.",
+            gettext(
+                "Addresses at {domain} are throwaway addresses and cannot be used to vote. "
+                "Use an address you keep."
+            ).format(domain=address.domain),
         )
 
 
@@ -90,8 +93,10 @@ class VerificationLimiter:
             raise VerificationRefused(
                 429,
                 "too_many_links",
-                "We already sent several links to this address. Use the last one, or try "
-                f"again in {wait} seconds.",
+                gettext(
+                    "We already sent several links to this address. Use the last one, or try "
+                    "again in {seconds} seconds."
+                ).format(seconds=wait),
                 wait,
             )
         if network:
@@ -102,7 +107,9 @@ class VerificationLimiter:
                 raise VerificationRefused(
                     429,
                     "too_many_links_network",
-                    "Too many confirmation links were asked for from your network. Try again "
-                    f"in {wait} seconds.",
+                    gettext(
+                        "Too many confirmation links were asked for from your network. Try "
+                        "again in {seconds} seconds."
+                    ).format(seconds=wait),
                     wait,
                 )

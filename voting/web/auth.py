@@ -51,14 +51,14 @@ async def current_user(request: Request) -> User | None:
 async def require_user(request: Request) -> User:
     user = await current_user(request)
     if user is None:
-        raise ApiError(401, "not_signed_in", "Sign in first.")
+        raise ApiError(401, "not_signed_in", gettext("Sign in first."))
     return user
 
 
 async def require_role(request: Request, role: str) -> User:
     user = await require_user(request)
     if not user.has(role):
-        raise ApiError(403, "forbidden", f"This needs the {role} role.")
+        raise ApiError(403, "forbidden", gettext("This needs the {role} role.").format(role=role))
     return user
 
 

@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from .. import edition_store
 from ..contest import Edition
+from ..i18n import gettext
 from ..services import Services
 from .responses import ApiError
 
@@ -21,7 +22,9 @@ async def current_edition(request: Request) -> Edition:
     async with services(request).db.acquire() as conn:
         edition = await edition_store.current_edition(conn)
     if edition is None:
-        raise ApiError(404, "no_edition", "No edition is loaded yet (voting edition load FILE).")
+        raise ApiError(
+            404, "no_edition", gettext("No edition is loaded yet (voting edition load FILE).")
+        )
     return edition
 
 

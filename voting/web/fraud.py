@@ -13,8 +13,10 @@ from .. import edition_store
 from ..antifraud import mobilisation
 from ..antifraud.quarantine import DecisionRefused, decide_flag, decide_vote, reasons_of
 from ..antifraud.quarantine import verdict_counts as counts_by_verdict
+from ..i18n import gettext
 from ..security import check_csrf
 from .auth import pages, require_role, require_user
+from .chart_data import fraud_chart_view
 from .deps import json_body, services
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
@@ -25,7 +27,9 @@ async def _category_view(request: Request, code: str) -> dict[str, Any]:
     snap = await snapshot(request)
     category = snap.edition.category(code)
     if category is None:
-        raise ApiError(404, "no_such_category", f"There is no category {code!r}.")
+        raise ApiError(
+            404, "no_such_category", gettext("There is no category {code!r}.").format(code=code)
+        )
     async with services(request).db.acquire() as conn:
         counts = await counts_by_verdict(conn, snap.edition_id, code)
         titles = {
@@ -82,6 +86,7 @@ async def fraud_category(request: Request) -> Response:
     await require_role(request, "committee")
     view = await _category_view(request, request.path_params["code"])
     view["done"] = request.query_params.get("done", "")
+    view["charts"] = await fraud_chart_view(request, view)
     return pages(request).render(request, "fraud/category.html", view)
 
 

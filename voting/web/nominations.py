@@ -94,7 +94,7 @@ async def _edition_of(conn: asyncpg.Connection, nomination: Nomination) -> Editi
 async def _edition_id(conn: asyncpg.Connection, edition: Edition) -> int:
     found = await edition_store.edition_id(conn, edition.slug)
     if found is None:
-        raise ApiError(404, "no_edition", "No edition is loaded yet.")
+        raise ApiError(404, "no_edition", gettext("No edition is loaded yet."))
     return int(found)
 
 
@@ -187,7 +187,7 @@ async def category_page(request: Request) -> Response:
     edition = await current_edition(request)
     category = edition.category(request.path_params["code"])
     if category is None:
-        raise ApiError(404, "not_found", "There is no such category in this edition.")
+        raise ApiError(404, "not_found", gettext("There is no such category in this edition."))
     query = _public_query(request, edition, category.code)
     async with svc.db.acquire() as conn:
         eid = await _edition_id(conn, edition)
@@ -224,7 +224,7 @@ async def nomination_page(request: Request) -> Response:
     async with svc.db.acquire() as conn:
         nomination = await noms.get(conn, request.path_params["public_id"])
         if nomination is None or not _can_see(user, nomination):
-            raise ApiError(404, "not_found", "There is no such nomination.")
+            raise ApiError(404, "not_found", gettext("There is no such nomination."))
         edition = await _edition_of(conn, nomination)
         owner_view = user is not None and (user.id == nomination.owner_id or user.has("organizer"))
         history = await noms.history(conn, nomination.public_id) if owner_view else []
@@ -369,7 +369,7 @@ async def _own_for_page(request: Request, user: User) -> tuple[Nomination, Editi
     async with services(request).db.acquire() as conn:
         nomination = await noms.get(conn, request.path_params["public_id"])
         if nomination is None or nomination.owner_id != user.id:
-            raise ApiError(404, "not_found", "There is no such nomination.")
+            raise ApiError(404, "not_found", gettext("There is no such nomination."))
         return nomination, await _edition_of(conn, nomination)
 
 
@@ -516,7 +516,7 @@ async def _any_nomination(request: Request) -> Nomination:
     async with services(request).db.acquire() as conn:
         nomination = await noms.get(conn, request.path_params["public_id"])
     if nomination is None:
-        raise ApiError(404, "not_found", "There is no such nomination.")
+        raise ApiError(404, "not_found", gettext("There is no such nomination."))
     return nomination
 
 
@@ -595,7 +595,7 @@ async def api_get(request: Request) -> JSON:
     user = await current_user(request)
     nomination = await _any_nomination(request)
     if not _can_see(user, nomination):
-        raise ApiError(404, "not_found", "There is no such nomination.")
+        raise ApiError(404, "not_found", gettext("There is no such nomination."))
     if user is not None and (user.id == nomination.owner_id or user.has("organizer")):
         return JSON({"nomination": nomination.owner_dict()})
     return JSON({"nomination": nomination.public_dict()})
@@ -658,7 +658,7 @@ async def api_update(request: Request) -> JSON:
         async with svc.db.acquire() as conn:
             nomination = await noms.get(conn, request.path_params["public_id"])
             if nomination is None or nomination.owner_id != user.id:
-                raise ApiError(404, "not_found", "There is no such nomination.")
+                raise ApiError(404, "not_found", gettext("There is no such nomination."))
             saved = await noms.update(
                 conn,
                 await _edition_of(conn, nomination),
@@ -682,7 +682,7 @@ async def api_submit(request: Request) -> JSON:
         async with svc.db.acquire() as conn:
             nomination = await noms.get(conn, request.path_params["public_id"])
             if nomination is None or nomination.owner_id != user.id:
-                raise ApiError(404, "not_found", "There is no such nomination.")
+                raise ApiError(404, "not_found", gettext("There is no such nomination."))
             saved = await noms.submit(
                 conn,
                 await _edition_of(conn, nomination),

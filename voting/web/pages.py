@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import edition_store
+from ..i18n import gettext
 from .auth import current_user, pages
 from .deps import services
 from .responses import ApiError
@@ -36,7 +37,7 @@ async def dev_mail(request: Request) -> Response:
     """Development only: the last messages the outbox holds, so a link can be clicked."""
     svc = services(request)
     if svc.settings.production:
-        raise ApiError(404, "not_found", "There is nothing at this address.")
+        raise ApiError(404, "not_found", gettext("There is nothing at this address."))
     async with svc.db.acquire() as conn:
         rows = await conn.fetch(
             "SELECT id, to_addr, subject, body, created_at, sent_at FROM outbox"

@@ -1,8 +1,15 @@
-"""Jinja2 with gettext: every string a person reads is translatable from the start."""
+"""Jinja2 with gettext: every string a person reads is translatable from the start.
+
+One environment per language, each with its catalog installed and its own filters, so
+dates and numbers come out as that language writes them: `geneva` (an instant in Geneva
+time), `number`, `percent`. The page's language comes from `?lang=`, then the `lang`
+cookie, then Accept-Language (`language_of`).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +18,20 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from ..contest import GENEVA
-from ..i18n import DEFAULT_LANGUAGE, LANGUAGES, RTL_LANGUAGES, negotiate, translations
+from ..i18n import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    N_,
+    RTL_LANGUAGES,
+    format_instant,
+    format_number,
+    format_percent,
+    negotiate,
+    translations,
+)
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+# Each language named in itself: a visitor who cannot read the page can still find theirs.
 LANGUAGE_NAMES = {
     "en": "English",
     "ar": "العربية",
@@ -24,11 +42,28 @@ LANGUAGE_NAMES = {
 }
 
 
-def _geneva(instant: datetime | None, fmt: str = "%d %B %Y, %H:%M") -> str:
-    if instant is None:
-        return ""
-    local = instant.astimezone(GENEVA)
-    return f"{local.strftime(fmt)} ({local.tzname()})"
+# Words templates compute and then translate: home.html's phase names
+# (`phase.name|replace("_", " ")|capitalize`) and the fraud flags' statuses. Marked here
+# so that extraction finds them and the catalogs hold them.
+COMPUTED_WORDS = (
+    N_("Nominations"),
+    N_("Review"),
+    N_("Voting"),
+    N_("Expert review"),
+    N_("Results"),
+    N_("open"),
+    N_("released"),
+    N_("voided"),
+    N_("mixed"),
+)
+
+
+def _geneva(instant: datetime | None, fmt: str | None = None, lang: str | None = None) -> str:
+    """An instant in Geneva time, in `lang` (default: the request's language).
+
+    `fmt` is kept for callers that ask for seconds ("...%S"): the wording itself comes
+    from the language's CLDR data, except in English, the contest's house style."""
+    return format_instant(instant, GENEVA, lang, seconds=bool(fmt and "%S" in fmt))
 
 
 def build_environment(lang: str = DEFAULT_LANGUAGE) -> jinja2.Environment:
@@ -38,8 +73,10 @@ def build_environment(lang: str = DEFAULT_LANGUAGE) -> jinja2.Environment:
         extensions=["jinja2.ext.i18n"],
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["geneva"] = _geneva
+    env.filters["geneva"] = partial(_geneva, lang=lang)
     env.filters["iso"] = lambda d: d.isoformat().replace("+00:00", "Z") if d else ""
+    env.filters["number"] = partial(format_number, lang=lang)
+    env.filters["percent"] = partial(format_percent, lang=lang)
     # One environment per language: newstyle gettext then escapes and formats
     # placeholders the same way in every language.
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
@@ -51,6 +88,15 @@ def language_of(request: Request) -> str:
     if chosen in LANGUAGES:
         return str(chosen)
     return negotiate(request.headers.get("accept-language"))
+
+
+def language_links(request: Request) -> list[tuple[str, str, str]]:
+    """(code, name, link) for the language switcher: the same page, its query kept."""
+    links = []
+    for code in LANGUAGES:
+        url = request.url.include_query_params(lang=code)
+        links.append((code, LANGUAGE_NAMES[code], f"{url.path}?{url.query}"))
+    return links
 
 
 class Pages:
@@ -69,6 +115,7 @@ class Pages:
             "lang": lang,
             "dir": "rtl" if lang in RTL_LANGUAGES else "ltr",
             "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+            "language_links": language_links(request),
             "csrf_token": request.scope.get("csrf_token", ""),
             "current_user": request.scope.get("user"),
         }
@@ -79,8 +126,9 @@ class Pages:
             "lang"
         ) != request.cookies.get("lang"):
             response.set_cookie("lang", lang, max_age=365 * 86400, samesite="lax")
-        if lang != DEFAULT_LANGUAGE:
-            response.headers["content-language"] = lang
+        response.headers["content-language"] = lang
+        # The same address answers in several languages: caches must keep them apart.
+        response.headers["vary"] = "Accept-Language, Cookie"
         return response
 
 

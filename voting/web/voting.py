@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import edition_store, mail
+from .. import edition_store, mail, metrics
 from ..antifraud.signals import HONEYPOT_FIELD, check_form, network_of, new_form_token
 from ..antifraud.verification import (
     MailLimits,
@@ -27,7 +27,7 @@ from ..antifraud.verification import (
 from ..ballot import Ballot, Outcome
 from ..catalog import Catalog, Snapshot
 from ..emails import InvalidEmail
-from ..i18n import gettext
+from ..i18n import N_, gettext
 from ..security import (
     VOTER_LINK,
     check_csrf,
@@ -35,6 +35,7 @@ from ..security import (
 )
 from ..voters import Voter, identify, record_verification
 from .auth import current_user, require_role
+from .chart_data import live_charts
 from .deps import json_body, services
 from .links import Link
 from .openapi import error_response, json_response
@@ -60,9 +61,10 @@ def runtime(request: Request) -> VotingRuntime:
 
 
 def client_ip(request: Request) -> str:
-    # Behind a trusted proxy the app's ProxyHeadersMiddleware has already put the client's
-    # address here (the rightmost one the proxies did not add); the leftmost entry of
-    # X-Forwarded-For is whatever the client chose to send, and must not be believed.
+    if services(request).settings.trust_proxy_headers:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
     return request.client.host if request.client else ""
 
 
@@ -73,7 +75,7 @@ def session_voter(request: Request) -> Voter | None:
 async def snapshot(request: Request) -> Snapshot:
     snap = await runtime(request).catalog.current()
     if snap is None:
-        raise ApiError(404, "no_edition", "No edition is loaded yet.")
+        raise ApiError(404, "no_edition", gettext("No edition is loaded yet."))
     return snap
 
 
@@ -200,6 +202,7 @@ def _closed_message(outcome: Outcome, request: Request) -> str:
     return gettext("Voting is closed. It closed on {when}.", lang).format(when=when)
 
 
+@metrics.observe_cast
 async def cast(
     request: Request,
     voter: Voter,
@@ -211,7 +214,10 @@ async def cast(
     """Validate in-process, then cast with one Redis round trip. Raises ApiError."""
     if not isinstance(nomination, str) or not nomination or len(nomination) > 64:
         raise ApiError(
-            422, "invalid", "Say which nomination you vote for.", fields={"nomination": "required"}
+            422,
+            "invalid",
+            gettext("Say which nomination you vote for."),
+            fields={"nomination": "required"},
         )
     snap = await snapshot(request)
     if voter.edition != snap.edition.slug:
@@ -220,19 +226,27 @@ async def cast(
         rehearsal = await runtime(request).catalog.rehearsal(voter.edition)
         if rehearsal is None:
             raise ApiError(
-                401, "not_signed_in", "Your voter session is for another edition; sign in again."
+                401,
+                "not_signed_in",
+                gettext("Your voter session is for another edition; sign in again."),
             )
         snap = rehearsal
     category = snap.nominations.get(nomination)
     if category is None:
         raise ApiError(
-            404, "no_such_nomination", f"There is no nomination {nomination!r} open to votes."
+            404,
+            "no_such_nomination",
+            gettext("There is no nomination {nomination!r} open to votes.").format(
+                nomination=nomination
+            ),
         )
     if expected_category is not None and expected_category != category:
         raise ApiError(
             422,
             "wrong_category",
-            f"Nomination {nomination} is in category {category}, not {expected_category}.",
+            gettext("Nomination {nomination} is in category {category}, not {expected}.").format(
+                nomination=nomination, category=category, expected=expected_category
+            ),
             fields={"category": f"must be {category}"},
         )
     limits = snap.thresholds
@@ -274,7 +288,9 @@ async def cast(
         raise ApiError(
             503,
             "unavailable",
-            "Voting is briefly unavailable; your vote was NOT recorded. Try again in a moment.",
+            gettext(
+                "Voting is briefly unavailable; your vote was NOT recorded. Try again in a moment."
+            ),
             headers={"Retry-After": "2"},
         ) from exc
     except redis.exceptions.ResponseError as exc:
@@ -282,24 +298,27 @@ async def cast(
             raise ApiError(
                 503,
                 "unavailable",
-                "Voting is briefly unavailable; your vote was NOT recorded. Try again soon.",
+                gettext(
+                    "Voting is briefly unavailable; your vote was NOT recorded. Try again soon."
+                ),
                 headers={"Retry-After": "5"},
             ) from exc
         raise
     return outcome, snap, category
 
 
-_LIMIT_NAMES = {"address": "address", "network": "network", "domain": "email domain"}
+_LIMIT_NAMES = {"address": N_("address"), "network": N_("network"), "domain": N_("email domain")}
 
 
 def _outcome_error(outcome: Outcome, request: Request, category: str) -> ApiError | None:
+    metrics.outcome_refused(outcome.status, category)
     if outcome.status == "accepted":
         return None
     if outcome.status == "duplicate":
         return ApiError(
             409,
             "already_voted",
-            "You have already voted in this category; a vote is final.",
+            gettext("You have already voted in this category; a vote is final."),
             extra={
                 "receipt": outcome.receipt,
                 "category": category,
@@ -315,7 +334,9 @@ def _outcome_error(outcome: Outcome, request: Request, category: str) -> ApiErro
                 "Too many votes are coming from your {what} right now; your vote was NOT "
                 "recorded. Try again in {seconds} seconds.",
                 language_of(request),
-            ).format(what=_LIMIT_NAMES.get(outcome.limited or "", "network"), seconds=retry),
+            ).format(
+                what=gettext(_LIMIT_NAMES.get(outcome.limited or "", "network")), seconds=retry
+            ),
             extra={"limit": outcome.limited},
             headers={"Retry-After": str(retry)},
         )
@@ -327,14 +348,14 @@ def _outcome_error(outcome: Outcome, request: Request, category: str) -> ApiErro
             extra={"instant": outcome.boundary.isoformat() if outcome.boundary else None},
         )
     return ApiError(
-        503, "unavailable", "Voting is briefly unavailable.", headers={"Retry-After": "2"}
+        503, "unavailable", gettext("Voting is briefly unavailable."), headers={"Retry-After": "2"}
     )
 
 
 async def vote_api(request: Request) -> JSON:
     voter = session_voter(request)
     if voter is None:
-        raise ApiError(401, "not_signed_in", "Confirm your email address before voting.")
+        raise ApiError(401, "not_signed_in", gettext("Confirm your email address before voting."))
     check_csrf(request)
     body = await json_body(request)
     nomination = body.get("nomination")
@@ -363,7 +384,7 @@ async def vote_api(request: Request) -> JSON:
 async def my_votes_api(request: Request) -> JSON:
     voter = session_voter(request)
     if voter is None:
-        raise ApiError(401, "not_signed_in", "Confirm your email address first.")
+        raise ApiError(401, "not_signed_in", gettext("Confirm your email address first."))
     ballot = await runtime(request).ballot.ballot_of(voter.edition, voter.id)
     return JSON(
         {
@@ -457,7 +478,9 @@ async def category_ballot(request: Request) -> Response:
     code = request.path_params["code"]
     category = snap.edition.category(code)
     if category is None:
-        raise ApiError(404, "no_such_category", f"There is no category {code!r}.")
+        raise ApiError(
+            404, "no_such_category", gettext("There is no category {code!r}.").format(code=code)
+        )
     voter = session_voter(request)
     key = voter.id if voter else request.session.setdefault("shuffle", csrf_token(request))
     nominations = shuffled(key, await _nominations_of(request, snap, code))
@@ -492,7 +515,7 @@ async def cast_form(request: Request) -> Response:
     check_csrf(request, _str(form.get("csrf_token")))
     voter = session_voter(request)
     if voter is None:
-        raise ApiError(401, "not_signed_in", "Confirm your email address before voting.")
+        raise ApiError(401, "not_signed_in", gettext("Confirm your email address before voting."))
     nomination = _str(form.get("nomination")) or ""
     outcome, snap, category = await cast(
         request,
@@ -720,13 +743,15 @@ async def organizer_extend(request: Request) -> Response:
     except (ValueError, EditionFileError) as exc:
         message = str(exc)
         if "does not match format" in message:
-            message = "Give the new close as a date and a time, Geneva time."
+            message = gettext("Give the new close as a date and a time, Geneva time.")
         return await _organizer_voting_page(request, error=message, status=422)
     assert edition is not None
     # The script reads the window from Redis: every worker sees the new close at once.
     await runtime(request).ballot.sync_window(edition)
     runtime(request).catalog.invalidate()
-    return await _organizer_voting_page(request, done=f"Voting now closes on {_geneva(new_close)}.")
+    return await _organizer_voting_page(
+        request, done=gettext("Voting now closes on {when}.").format(when=_geneva(new_close))
+    )
 
 
 async def committee_live(request: Request) -> Response:
@@ -752,7 +777,18 @@ async def committee_live(request: Request) -> Response:
     return pages(request).render(
         request,
         "voting/live.html",
-        {"edition": snap.edition, "by_category": by_category, "now": services(request).clock.now()},
+        {
+            "edition": snap.edition,
+            "by_category": by_category,
+            "now": services(request).clock.now(),
+            "charts": await live_charts(
+                services(request).db,
+                snap.edition,
+                snap.edition_id,
+                services(request).clock.now(),
+                {r["public_id"]: r["title"] for r in rows},
+            ),
+        },
     )
 
 
