@@ -27,7 +27,7 @@ from .web import api, auth, fraud, nominations, outages, pages, voting
 from .web import ops as ops_web
 from .web import rehearsal as rehearsal_web
 from .web.fast_votes import VoteFastPath, vote_route
-from .web.middleware import BodySizeLimit, SecurityHeaders
+from .web.middleware import BodySizeLimit, HeaderSizeLimit, SecurityHeaders
 from .web.observability import Observability
 from .web.responses import ApiError, error_response
 from .web.sessions import Sessions
@@ -135,6 +135,7 @@ def create_app(
         # Outermost: its latency and request id cover everything the others do.
         Middleware(Observability),
         Middleware(SecurityHeaders),
+        Middleware(HeaderSizeLimit, max_bytes=settings.max_header_bytes),
         Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
         Middleware(
             Sessions,  # Starlette's, verifying each distinct cookie once (web/sessions.py)
@@ -147,6 +148,14 @@ def create_app(
         # Innermost: POST /api/votes to its handler past the router (web/fast_votes.py).
         Middleware(VoteFastPath, route=vote_route(routes)),
     ]
+    if settings.trust_proxy_headers:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        # Behind a load balancer: the client's address and the scheme (https, so HSTS) come
+        # from X-Forwarded-For/-Proto, believed only from VOTING_FORWARDED_ALLOW_IPS.
+        middleware.insert(
+            0, Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+        )
     app = Starlette(
         routes=routes,
         middleware=middleware,

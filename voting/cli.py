@@ -109,6 +109,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             workers=workers,
             log_level=args.log_level,
             timeout_graceful_shutdown=20,
+            # X-Forwarded-* are the app's business (VOTING_TRUST_PROXY_HEADERS), not
+            # uvicorn's default of believing them from 127.0.0.1; no Server header.
+            proxy_headers=False,
+            server_header=False,
             # Our access log (voting.access, JSON with the request id) replaces uvicorn's.
             access_log=False,
             log_config=logging_config(args.log_format, args.log_level, args.access_log),

@@ -48,6 +48,32 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class HeaderSizeLimit:
+    """Refuse a request whose headers (and target) together pass the limit, with 431,
+    before anything reads them: no session cookie is unsigned, no handler runs. The
+    server's own parser bounds a single line; this bounds the total a client can make
+    every worker hold and parse."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+            for name, value in scope.get("headers", []):
+                size += len(name) + len(value) + 4
+            if size > self.max_bytes:
+                await _reject(
+                    send,
+                    431,
+                    "headers_too_large",
+                    f"the request headers are larger than {self.max_bytes} bytes",
+                )
+                return
+        await self.app(scope, receive, send)
+
+
 class _TooLarge(Exception):
     pass
 

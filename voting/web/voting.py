@@ -61,10 +61,9 @@ def runtime(request: Request) -> VotingRuntime:
 
 
 def client_ip(request: Request) -> str:
-    if services(request).settings.trust_proxy_headers:
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+    # Behind a trusted proxy the app's ProxyHeadersMiddleware has already put the client's
+    # address here (the rightmost one the proxies did not add); the leftmost entry of
+    # X-Forwarded-For is whatever the client chose to send, and must not be believed.
     return request.client.host if request.client else ""
 
 
