@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 import redis.exceptions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -47,8 +48,15 @@ class PrivateRedis:
             [self.executable, "--port", "0", "--unixsocket", str(self.socket), "--save", ""],
             stdout=subprocess.DEVNULL,
         )
+        # Ready when it answers, not when its socket file appears (bind comes before listen).
         deadline = time.monotonic() + 10
-        while not self.socket.exists():
+        while True:
+            try:
+                with redis.Redis(unix_socket_path=str(self.socket)) as probe:
+                    if probe.ping():
+                        return
+            except redis.exceptions.ConnectionError:
+                pass
             assert time.monotonic() < deadline, "the private Redis did not start"
             time.sleep(0.01)
 
