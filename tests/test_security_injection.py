@@ -129,3 +129,11 @@ async def test_an_extension_reason_is_kept_verbatim_and_shown_escaped(app, conn,
         await organizer.aclose()
     stored = await conn.fetchval("SELECT reason FROM audit_log WHERE action='voting.extend'")
     assert stored == reason
+
+
+async def test_a_nul_character_is_a_4xx_that_says_so_not_a_500(client, app, conn, clock):
+    await load_data(conn, open_edition(), clock.now())
+    r = await client.get("/api/nominations?q=a%00b")
+    assert r.status_code == 400 and "NUL" in r.json()["error"]["message"]
+    r = await client.post("/api/voters/signin", content=b'{"email": "a\\u0000@example.org"}')
+    assert r.status_code == 422 and "NUL" in r.json()["error"]["message"]

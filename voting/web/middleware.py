@@ -52,7 +52,9 @@ class HeaderSizeLimit:
     """Refuse a request whose headers (and target) together pass the limit, with 431,
     before anything reads them: no session cookie is unsigned, no handler runs. The
     server's own parser bounds a single line; this bounds the total a client can make
-    every worker hold and parse."""
+    every worker hold and parse. A NUL character (%00) in the path or query is refused
+    here too, with 400: PostgreSQL text cannot hold one, and a handler that passed it on
+    would answer 500."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -69,6 +71,12 @@ class HeaderSizeLimit:
                     431,
                     "headers_too_large",
                     f"the request headers are larger than {self.max_bytes} bytes",
+                )
+                return
+            target = (scope.get("raw_path") or b"") + b"?" + (scope.get("query_string") or b"")
+            if b"%00" in target or b"\x00" in target:
+                await _reject(
+                    send, 400, "bad_request", "the address contains a NUL character (%00)"
                 )
                 return
         await self.app(scope, receive, send)

@@ -91,6 +91,23 @@ def error_response(description: str) -> dict[str, Any]:
     return json_response(description, {"$ref": "#/components/schemas/Error"})
 
 
+def _add_answers_every_operation_can_give(operation: dict[str, Any]) -> None:
+    """The answers that come from the layers around every handler, not from the handler:
+    the size and NUL checks (web/middleware.py), malformed JSON (web/deps.py) and a
+    PostgreSQL or Redis outage (web/outages.py). Documented once here for every operation
+    (schemathesis holds the API to its document)."""
+    responses = operation.setdefault("responses", {})
+    common = {
+        "400": "Malformed: a NUL character in the address, or a body that is not JSON",
+        "431": "The request headers are too large",
+        "503": "A server the engine needs is briefly unavailable; nothing was changed",
+    }
+    if "requestBody" in operation:
+        common["413"] = "The request body is too large"
+    for status, description in common.items():
+        responses.setdefault(status, error_response(description))
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, Any] = {}
@@ -100,6 +117,9 @@ def openapi_document() -> dict[str, Any]:
         for path, operations in module.OPENAPI_PATHS.items():
             paths.setdefault(path, {}).update(operations)
         components["schemas"].update(getattr(module, "OPENAPI_SCHEMAS", {}))
+    for operations in paths.values():
+        for operation in operations.values():
+            _add_answers_every_operation_can_give(operation)
     return {
         "openapi": "3.1.0",
         "info": {"title": "WSIS Prizes voting engine", "version": __version__},
