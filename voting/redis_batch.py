@@ -113,6 +113,8 @@ class BatchedScript:
         except BaseException as exc:
             # Part of the batch may be unread on the socket: never reuse that connection.
             await connection.disconnect(nowait=True)
+            if isinstance(exc, OSError | redis.exceptions.ConnectionError | TimeoutError):
+                exc = AnswerLost(str(exc) or type(exc).__name__)
             _fail(batch, _as_redis_error(exc))
             if isinstance(exc, asyncio.CancelledError):
                 raise
@@ -171,6 +173,11 @@ def _pack(head: bytes, keys: Sequence[Any], args: Sequence[Any], encode: Any, ut
             data = encode(value)
         parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
     return b"".join(parts)
+
+
+class AnswerLost(redis.exceptions.ConnectionError):
+    """The batch went out and the connection failed before every reply came back: each of
+    its scripts may or may not have run (the vote handler tells the voter so)."""
 
 
 def _as_redis_error(exc: BaseException) -> BaseException:

@@ -338,6 +338,8 @@ class VoteClient:
                 body = response.json()
                 if "retry-after" not in response.headers or body["error"]["code"] != "unavailable":
                     self.unexpected.append(f"503 without Retry-After or code: {body}")
+                if "may or may not" in body["error"]["message"]:
+                    self.outcomes["refused_503_answer_lost"] += 1
                 # A 503 is still only as sure as the connection under it (see the report);
                 # the retry's answer settles it either way.
                 self.doubtful.add(key)

@@ -177,3 +177,30 @@ async def test_script_flush_in_the_middle_of_a_run_costs_no_vote(stack, aof_redi
     assert (await reconcile(svc.r, conn, stage.prefix, stage.edition.slug)).ok
     report("SCRIPT FLUSH mid-run", votes=len(crowd), script_flushes=flushes, votes_lost=0)
     assert flushes >= 5
+
+
+async def test_an_answer_lost_mid_vote_is_a_503_that_does_not_claim_too_much(
+    stack, aof_redis, conn
+):
+    app, http, stage = stack
+    crowd = voters(2, stage.edition.slug, app.state.services.settings.secret_key)
+    nomination = stage.nominations["C1"][0]
+    assert (await cast(http, crowd[0], nomination)).status_code == 202
+    pauser = aof_redis.client()
+    pauser.execute_command("CLIENT", "PAUSE", "5000", "ALL")
+    pauser.close()
+    pending = asyncio.create_task(cast(http, crowd[1], nomination))
+    await asyncio.sleep(0.3)  # the vote is on the wire, Redis holds it
+    aof_redis.kill()
+    lost = await asyncio.wait_for(pending, 10)
+    assert lost.status_code == 503 and lost.headers["retry-after"]
+    message = lost.json()["error"]["message"]
+    # Whether Redis ran it is unknown to the engine: it must not say "NOT recorded".
+    assert "may or may not have been recorded" in message and "NOT" not in message
+    await asyncio.to_thread(aof_redis.start)
+    again = await cast(http, crowd[1], nomination)
+    assert again.status_code in (202, 409)  # the retry settles it either way
+    svc = app.state.services
+    await Flusher(svc.r, svc.db, stage.prefix, claim_idle_ms=0).flush_once()
+    assert (await reconcile(svc.r, conn, stage.prefix, stage.edition.slug)).ok
+    report("answer lost mid-vote (Redis killed while holding it)", refused_503=1, lost_votes=0)

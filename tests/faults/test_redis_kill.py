@@ -60,6 +60,7 @@ async def test_redis_killed_and_restarted_loses_no_acknowledged_vote(
         accepted_while_down=accepted_while_down,
         refused_in_all=client.failures_between(killed_at),
         lost_answers=client.outcomes["lost_answer"],
+        refused_503_said_maybe_recorded=client.outcomes["refused_503_answer_lost"],
         votes_accepted_again_s_after_restart=back_in,
         ledger_caught_up_s=drained_in,
         **figures,

@@ -28,6 +28,7 @@ from ..ballot import Ballot, Outcome
 from ..catalog import Catalog, Snapshot
 from ..emails import InvalidEmail
 from ..i18n import N_, gettext
+from ..redis_batch import AnswerLost
 from ..security import (
     VOTER_LINK,
     check_csrf,
@@ -283,7 +284,19 @@ async def cast(
             # Redis lost its copy of the window (a wipe): restore it from PostgreSQL.
             await rt.ballot.sync_window(snap.edition)
             outcome = await attempt()
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+    except (AnswerLost, redis.exceptions.TimeoutError) as exc:
+        # Sent, but Redis went away before answering: say what we know, no more.
+        raise ApiError(
+            503,
+            "unavailable",
+            gettext(
+                "Voting is briefly unavailable and the answer to your vote was lost: it may or"
+                " may not have been recorded. Try again in a moment; if it was recorded, you"
+                " will be shown its receipt."
+            ),
+            headers={"Retry-After": "2"},
+        ) from exc
+    except redis.exceptions.ConnectionError as exc:
         raise ApiError(
             503,
             "unavailable",
