@@ -1,7 +1,6 @@
 """SQL and template injection strings in every text field a person fills in: stored as
 written, shown back escaped, never run, never breaking a query."""
 
-import re
 from datetime import timedelta
 
 import markupsafe
@@ -51,7 +50,7 @@ async def test_nomination_text_fields_are_stored_as_written_and_shown_escaped(
         "/nominations/new",
         data={**complete(**fields), "csrf_token": csrf_from(page.text)},
     )
-    assert created.status_code == 303, re.findall(r"(?s)class=\"(?:error|field-error)[^>]*>(.*?)<", created.text)
+    assert created.status_code == 303, created.text[:500]
     public_id = public_id_from(created.headers["location"])
     row = await conn.fetchrow("SELECT * FROM nominations WHERE public_id=$1", public_id)
     for name in ("title", "organization", "summary", "description"):

@@ -34,9 +34,7 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise ApiError(400, "empty_body", "The request needs a JSON object body.")
     if b"\\u0000" in raw:
         # Valid JSON, but no text column can hold it: PostgreSQL would refuse it with a 500.
-        raise ApiError(
-            422, "invalid", gettext("Text may not contain the NUL character (\\u0000).")
-        )
+        raise ApiError(422, "invalid", gettext("Text may not contain the NUL character (\\u0000)."))
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
