@@ -159,21 +159,34 @@ def observe_cast(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return wrapper
 
 
+# Labelled children, kept: `.labels()` costs more than the increment it leads to, and this
+# runs on every vote. The keys are bounded label values, so the dicts stay small.
+_children: dict[tuple[str, ...], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    key = (metric._name, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 def vote_accepted(category: str, state: str, reasons: Iterable[str] = ()) -> None:
     cat = _category(category)
-    VOTES_ACCEPTED.labels(cat, "held" if state == "held" else "counted").inc()
+    _child(VOTES_ACCEPTED, cat, "held" if state == "held" else "counted").inc()
     for reason in reasons:
-        VOTES_QUARANTINED.labels(cat, _bounded(reason, QUARANTINE_REASONS)).inc()
+        _child(VOTES_QUARANTINED, cat, _bounded(reason, QUARANTINE_REASONS)).inc()
 
 
 def vote_refused(category: str | None, reason: str) -> None:
-    VOTES_REFUSED.labels(_category(category), _bounded(reason, REFUSAL_REASONS)).inc()
+    _child(VOTES_REFUSED, _category(category), _bounded(reason, REFUSAL_REASONS)).inc()
 
 
 def request_done(method: str, route: str, status: int, seconds: float) -> None:
     method = method if method in {"GET", "POST", "PUT", "DELETE", "HEAD"} else "OTHER"
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    _child(REQUESTS, method, route, str(status)).inc()
+    _child(LATENCY, method, route).observe(seconds)
 
 
 # -- reading the shared state at scrape time -----------------------------------------------
