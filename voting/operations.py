@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import asyncpg
 import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
 
@@ -47,7 +48,12 @@ async def sync_current_window(services: Services) -> None:
 async def start_checks(services: Services) -> None:
     for warning in await redis_durability_warnings(services.r):
         log.warning("DURABILITY: %s", warning)
-    await sync_current_window(services)
+    try:
+        await sync_current_window(services)
+    except (OSError, asyncpg.PostgresError, redis_errors.RedisError) as exc:
+        # Not fatal: the vote handler restores a missing window itself, and a worker that
+        # fails at start-up makes uvicorn stop every worker of the server.
+        log.warning("could not write the voting window at start (%s)", exc)
 
 
 async def flusher_task(services: Services) -> None:

@@ -47,9 +47,16 @@ class Services:
         if not s.database_url or not s.redis_url:
             raise RuntimeError("database and Redis URLs must be resolved before opening")
         if self.pool is None:
-            self.pool = await db.create_pool(
-                s.database_url, min_size=s.db_pool_min, max_size=s.db_pool_max
-            )
+            try:
+                self.pool = await db.create_pool(
+                    s.database_url, min_size=s.db_pool_min, max_size=s.db_pool_max
+                )
+            except (OSError, asyncpg.PostgresError) as exc:
+                # A worker (re)started while PostgreSQL is away must still start: uvicorn's
+                # supervisor stops the whole server when a worker fails at start-up. The
+                # pool then connects on first use; until then those requests get 503.
+                log.warning("PostgreSQL unavailable at start (%s); connecting on first use", exc)
+                self.pool = await db.create_pool(s.database_url, min_size=0, max_size=s.db_pool_max)
         if self.redis is None:
             self.redis = open_redis(
                 s.redis_url,
