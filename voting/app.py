@@ -23,7 +23,7 @@ from .i18n import gettext
 from .security import SESSION_MAX_AGE, Tokens
 from .services import Services
 from .settings import Settings, load_settings
-from .web import api, auth, fraud, nominations, outages, pages, voting
+from .web import api, auth, experts, fraud, nominations, outages, pages, results, voting
 from .web import ops as ops_web
 from .web import rehearsal as rehearsal_web
 from .web.fast_votes import VoteFastPath, vote_route
@@ -126,6 +126,8 @@ def create_app(
         *voting.routes,
         *fraud.routes,
         *nominations.routes,
+        *experts.routes,
+        *results.routes,
         *rehearsal_web.routes,
         *ops_web.routes,
         *pages.routes,

@@ -19,6 +19,7 @@ SOURCES = [
     "voting.web.voting",
     "voting.web.fraud",
     "voting.web.nominations",
+    "voting.web.results",
     "voting.web.rehearsal",
 ]
 

@@ -1,0 +1,276 @@
+"""The expert panel's pages: experts review the shortlist, organizers assign experts.
+
+Thin: the rules (who may score what, when, on which scale) are in voting/tally/experts.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from .. import edition_store
+from ..accounts import User
+from ..contest import Edition
+from ..i18n import gettext
+from ..security import check_csrf
+from ..tally import experts as panel
+from ..tally.errors import Refusal
+from ..tally.results import accepted_nominations, shortlists
+from ..tally.rules import ResultRules
+from .auth import pages, require_role
+from .deps import current_edition, services
+from .responses import ApiError
+from .templating import language_of
+
+
+def refused(request: Request, refusal: Refusal) -> ApiError:
+    return ApiError(
+        refusal.status, refusal.code, refusal.text(language_of(request)), fields=refusal.fields
+    )
+
+
+async def edition_and_id(request: Request) -> tuple[Edition, int]:
+    edition = await current_edition(request)
+    async with services(request).db.acquire() as conn:
+        edition_id = await edition_store.edition_id(conn, edition.slug)
+    assert edition_id is not None
+    return edition, edition_id
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+# -- the expert's own pages ----------------------------------------------------------------
+
+
+async def _expert_state(
+    request: Request, user: User, edition: Edition, edition_id: int
+) -> dict[str, Any]:
+    now = services(request).clock.now()
+    async with services(request).db.acquire() as conn:
+        mine = await panel.categories_of(conn, edition_id, user.id)
+        voting_closed = now >= edition.phase("voting").closes_at
+        short = await shortlists(conn, edition, edition_id) if voting_closed else {}
+        nominations = await accepted_nominations(conn, edition_id)
+        reviews, comments = await panel.reviews(conn, edition_id)
+        recusals = await panel.conflicts(conn, edition_id)
+    return {
+        "edition": edition,
+        "now": now,
+        "categories": [edition.category(c) for c in sorted(mine) if edition.category(c)],
+        "shortlists": short,
+        "nominations": nominations,
+        "reviews": {r.nomination: r for r in reviews if r.expert == user.email},
+        "comments": {n: c for (e, n), c in comments.items() if e == user.email},
+        "recused": {n for e, n in recusals if e == user.email},
+        "rules": ResultRules.of(edition.rules),
+        "window_problem": panel.review_window_problem(edition, now),
+        "voting_closed": voting_closed,
+    }
+
+
+async def expert_home(request: Request) -> Response:
+    user = await require_role(request, "expert")
+    edition, edition_id = await edition_and_id(request)
+    state = await _expert_state(request, user, edition, edition_id)
+    problem = state["window_problem"]
+    state["window_message"] = problem.text(language_of(request)) if problem else ""
+    return pages(request).render(request, "results/expert_home.html", state)
+
+
+async def _review_page(
+    request: Request,
+    *,
+    errors: dict[str, str] | None = None,
+    message: str = "",
+    done: str = "",
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    user = await require_role(request, "expert")
+    edition, edition_id = await edition_and_id(request)
+    public_id = request.path_params["public_id"]
+    state = await _expert_state(request, user, edition, edition_id)
+    nomination = state["nominations"].get(public_id)
+    if nomination is None or nomination.category not in {c.code for c in state["categories"]}:
+        raise ApiError(
+            404,
+            "not_yours",
+            gettext(
+                "Nomination {nomination} is not in one of your categories.", language_of(request)
+            ).format(nomination=public_id),
+        )
+    async with services(request).db.acquire() as conn:
+        summary = await conn.fetchval(
+            "SELECT summary FROM nominations WHERE public_id=$1", public_id
+        )
+    review = state["reviews"].get(public_id)
+    if values is None:
+        values = {k: str(int(v)) for k, v in (review.scores if review else {}).items()}
+        values["comment"] = state["comments"].get(public_id, "")
+    problem = state["window_problem"]
+    state.update(
+        {
+            "n": nomination,
+            "summary": summary,
+            "shortlisted": public_id in state["shortlists"].get(nomination.category, []),
+            "is_recused": public_id in state["recused"],
+            "errors": errors or {},
+            "message": message,
+            "done": done,
+            "values": values,
+            "window_message": problem.text(language_of(request)) if problem else "",
+        }
+    )
+    return pages(request).render(request, "results/expert_review.html", state, status=status)
+
+
+async def review_form(request: Request) -> Response:
+    return await _review_page(request)
+
+
+async def save_review(request: Request) -> Response:
+    user = await require_role(request, "expert")
+    form = await _form(request)
+    check_csrf(request, form.get("csrf_token"))
+    edition, edition_id = await edition_and_id(request)
+    public_id = request.path_params["public_id"]
+    svc = services(request)
+    try:
+        async with svc.db.acquire() as conn:
+            short = await shortlists(conn, edition, edition_id)
+            await panel.save_review(
+                conn,
+                edition,
+                edition_id,
+                user_id=user.id,
+                email=user.email,
+                nomination=public_id,
+                scores={k[6:]: v for k, v in form.items() if k.startswith("score_")},
+                comment=form.get("comment", ""),
+                shortlisted=[n for names in short.values() for n in names],
+                now=svc.clock.now(),
+            )
+    except panel.ExpertError as exc:
+        if exc.status == 404:
+            raise refused(request, exc) from None
+        return await _review_page(
+            request,
+            errors=exc.fields or {},
+            message=exc.text(language_of(request)),
+            values=form,
+            status=exc.status,
+        )
+    return await _review_page(request, done=gettext("Your scores are saved.", language_of(request)))
+
+
+async def declare_conflict(request: Request) -> Response:
+    user = await require_role(request, "expert")
+    form = await _form(request)
+    check_csrf(request, form.get("csrf_token"))
+    edition, edition_id = await edition_and_id(request)
+    public_id = request.path_params["public_id"]
+    svc = services(request)
+    try:
+        async with svc.db.acquire() as conn:
+            short = await shortlists(conn, edition, edition_id)
+            await panel.declare_conflict(
+                conn,
+                edition,
+                edition_id,
+                user_id=user.id,
+                email=user.email,
+                nomination=public_id,
+                reason=form.get("reason", ""),
+                shortlisted=[n for names in short.values() for n in names],
+                now=svc.clock.now(),
+            )
+    except panel.ExpertError as exc:
+        if exc.status == 404:
+            raise refused(request, exc) from None
+        return await _review_page(
+            request,
+            errors=exc.fields or {},
+            message=exc.text(language_of(request)),
+            status=exc.status,
+        )
+    return RedirectResponse("/experts", status_code=303)
+
+
+# -- the organizer's assignment page -------------------------------------------------------
+
+
+async def _organizer_page(
+    request: Request, *, message: str = "", done: str = "", status: int = 200
+) -> Response:
+    await require_role(request, "organizer")
+    edition, edition_id = await edition_and_id(request)
+    now = services(request).clock.now()
+    async with services(request).db.acquire() as conn:
+        everyone = await panel.experts(conn, edition_id)
+        short = (
+            await shortlists(conn, edition, edition_id)
+            if now >= edition.phase("voting").closes_at
+            else {}
+        )
+        reviews, _ = await panel.reviews(conn, edition_id)
+        recusals = await panel.conflicts(conn, edition_id)
+    report = panel.progress(everyone, short, reviews, recusals, ResultRules.of(edition.rules))
+    return pages(request).render(
+        request,
+        "results/organizer_experts.html",
+        {
+            "edition": edition,
+            "progress": report,
+            "voting_closed": bool(short) or now >= edition.phase("voting").closes_at,
+            "message": message,
+            "done": done,
+        },
+        status=status,
+    )
+
+
+async def organizer_experts(request: Request) -> Response:
+    return await _organizer_page(request)
+
+
+async def organizer_assign(request: Request) -> Response:
+    user = await require_role(request, "organizer")
+    form = await request.form()
+    check_csrf(request, form.get("csrf_token") if isinstance(form.get("csrf_token"), str) else "")
+    edition, edition_id = await edition_and_id(request)
+    email = str(form.get("email") or "").strip().lower()
+    categories = [c for c in form.getlist("category") if isinstance(c, str)]
+    lang = language_of(request)
+    try:
+        async with services(request).db.acquire() as conn:
+            if form.get("action") == "unassign":
+                changed = await panel.unassign(
+                    conn, edition, edition_id, email, categories, actor=f"user:{user.email}"
+                )
+                done = gettext("Removed {email} from: {categories}.", lang)
+            else:
+                changed = await panel.assign(
+                    conn, edition, edition_id, email, categories, actor=f"user:{user.email}"
+                )
+                done = gettext("Assigned {email} to: {categories}.", lang)
+    except panel.ExpertError as exc:
+        return await _organizer_page(request, message=exc.text(lang), status=exc.status)
+    return await _organizer_page(
+        request, done=done.format(email=email, categories=", ".join(changed) or "—")
+    )
+
+
+routes = [
+    Route("/experts", expert_home, methods=["GET"]),
+    Route("/experts/nominations/{public_id}", review_form, methods=["GET"]),
+    Route("/experts/nominations/{public_id}", save_review, methods=["POST"]),
+    Route("/experts/nominations/{public_id}/conflict", declare_conflict, methods=["POST"]),
+    Route("/organizer/experts", organizer_experts, methods=["GET"]),
+    Route("/organizer/experts", organizer_assign, methods=["POST"]),
+]

@@ -1,0 +1,462 @@
+"""Results over HTTP: the committee's pages, sign-off and publication, exports, the public
+results page and API, and the receipt check.
+
+Thin: counting, merging and publishing live in voting/tally/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from .. import edition_store
+from ..contest import Edition
+from ..i18n import gettext
+from ..security import check_csrf
+from ..tally import publication as pub
+from ..tally.chart import votes_chart
+from ..tally.exports import fraud_summary, results_csv
+from ..tally.official import bucket_for, votes_over_time
+from ..tally.receipts import normalize_receipt, receipt_status
+from ..tally.results import compute, public_view
+from ..tally.wording import describe_rules
+from .auth import pages, require_role
+from .deps import current_edition, services
+from .openapi import error_response, json_response
+from .responses import JSON, ApiError
+from .templating import _geneva, language_of
+
+
+async def _edition(request: Request) -> tuple[Edition, int]:
+    slug = request.query_params.get("edition")
+    async with services(request).db.acquire() as conn:
+        if slug:
+            edition = await edition_store.get_edition(conn, slug)
+            if edition is None:
+                raise ApiError(
+                    404,
+                    "no_such_edition",
+                    gettext("There is no edition {slug}.", language_of(request)).format(slug=slug),
+                )
+        else:
+            edition = None
+    edition = edition or await current_edition(request)
+    async with services(request).db.acquire() as conn:
+        edition_id = await edition_store.edition_id(conn, edition.slug)
+    assert edition_id is not None
+    return edition, edition_id
+
+
+# -- the committee --------------------------------------------------------------------------
+
+
+async def _committee_page(
+    request: Request, *, done: str = "", message: str = "", status: int = 200
+) -> Response:
+    user = await require_role(request, "committee")
+    edition, edition_id = await _edition(request)
+    now = services(request).clock.now()
+    async with services(request).db.acquire() as conn:
+        publication = await pub.get_publication(conn, edition_id)
+        results = await compute(conn, edition, edition_id)
+        digest = results.digest()
+        signed = await pub.signers(conn, edition_id, digest)
+    lang = language_of(request)
+    return pages(request).render(
+        request,
+        "results/committee.html",
+        {
+            "edition": edition,
+            "now": now,
+            "results": results.to_dict(),
+            "titles": {n.public_id: n.title for n in results.nominations.values()},
+            "rule_text": describe_rules(results.rules.to_dict(), lang),
+            "digest": digest,
+            "signed": signed,
+            "user_signed": user.email in signed,
+            "required": results.rules.signoffs_required,
+            "publication": publication,
+            "voting_closed": now >= edition.phase("voting").closes_at,
+            "results_open": now >= edition.phase("results").opens_at,
+            "done": done,
+            "message": message,
+        },
+        status=status,
+    )
+
+
+async def committee_results(request: Request) -> Response:
+    return await _committee_page(request)
+
+
+async def committee_signoff(request: Request) -> Response:
+    user = await require_role(request, "committee")
+    form = await request.form()
+    token, digest = form.get("csrf_token"), form.get("digest")
+    check_csrf(request, token if isinstance(token, str) else "")
+    edition, edition_id = await _edition(request)
+    svc = services(request)
+    now = svc.clock.now()
+    try:
+        async with svc.db.acquire() as conn:
+            signed = await pub.sign_off(
+                conn,
+                edition,
+                edition_id,
+                user_id=user.id,
+                email=user.email,
+                digest=digest if isinstance(digest, str) else "",
+                now=now,
+            )
+            done = gettext("Your sign-off is recorded.", language_of(request))
+            required = int(edition.rules.get("signoffs_required", 2))
+            if len(signed) >= required and now >= edition.phase("results").opens_at:
+                await pub.publish(conn, edition, edition_id, now=now, actor=f"user:{user.email}")
+                done += " " + gettext("The results are published.", language_of(request))
+    except pub.PublicationRefused as exc:
+        return await _committee_page(
+            request, message=exc.text(language_of(request)), status=exc.status
+        )
+    return await _committee_page(request, done=done)
+
+
+async def committee_publish(request: Request) -> Response:
+    user = await require_role(request, "committee")
+    form = await request.form()
+    token = form.get("csrf_token")
+    check_csrf(request, token if isinstance(token, str) else "")
+    edition, edition_id = await _edition(request)
+    svc = services(request)
+    try:
+        async with svc.db.acquire() as conn:
+            _, created = await pub.publish(
+                conn, edition, edition_id, now=svc.clock.now(), actor=f"user:{user.email}"
+            )
+    except pub.PublicationRefused as exc:
+        return await _committee_page(
+            request, message=exc.text(language_of(request)), status=exc.status
+        )
+    return await _committee_page(
+        request,
+        done=(
+            gettext("The results are published.", language_of(request))
+            if created
+            else gettext("The results were already published.", language_of(request))
+        ),
+    )
+
+
+async def committee_category(request: Request) -> Response:
+    await require_role(request, "committee")
+    edition, edition_id = await _edition(request)
+    code = request.path_params["code"]
+    category = edition.category(code)
+    if category is None:
+        raise ApiError(
+            404,
+            "no_such_category",
+            gettext("There is no category {code}.", language_of(request)).format(code=code),
+        )
+    voting = edition.phase("voting")
+    async with services(request).db.acquire() as conn:
+        results = await compute(conn, edition, edition_id, with_fingerprint=False)
+        table = next(c for c in results.to_dict()["categories"] if c["code"] == code)
+        charted = [e["nomination"] for e in table["entries"]][:8]
+        series = await votes_over_time(
+            conn,
+            edition_id,
+            charted,
+            origin=voting.opens_at,
+            bucket=bucket_for(voting.closes_at - voting.opens_at),
+        )
+        assigned = await conn.fetch(
+            "SELECT u.email FROM expert_assignments a JOIN users u ON u.id=a.user_id"
+            " WHERE a.edition_id=$1 AND a.category=$2 ORDER BY u.email",
+            edition_id,
+            code,
+        )
+    experts = sorted(
+        {r["email"] for r in assigned}
+        | {name for e in table["entries"] for name in e["experts"]}
+        | {name for e in table["entries"] for name in e["recused"]}
+    )
+    labels = {e["nomination"]: e["title"] for e in table["entries"]}
+    chart = votes_chart(
+        series,
+        labels,
+        start=voting.opens_at,
+        end=voting.closes_at,
+        tz=edition.tz,
+        title=gettext("Votes cast over time", language_of(request)),
+        description=gettext(
+            "Running total of the votes cast for each nomination during the public vote,"
+            " whatever their verdict. The table below gives the same figures.",
+            language_of(request),
+        ),
+    )
+    criteria_scores = {
+        (r.expert, r.nomination): {k: str(v) for k, v in r.scores.items()} for r in results.reviews
+    }
+    return pages(request).render(
+        request,
+        "results/committee_category.html",
+        {
+            "edition": edition,
+            "category": category,
+            "table": table,
+            "experts": experts,
+            "rules": results.rules,
+            "rule_text": describe_rules(results.rules.to_dict(), language_of(request)),
+            "chart": chart,
+            "series": series,
+            "criteria_scores": criteria_scores,
+        },
+    )
+
+
+async def _table_for_export(request: Request) -> tuple[Edition, int, dict[str, Any], Any]:
+    """The published results when there are, else the results as they stand (a draft)."""
+    await require_role(request, "committee")
+    edition, edition_id = await _edition(request)
+    async with services(request).db.acquire() as conn:
+        publication = await pub.get_publication(conn, edition_id)
+        if publication is not None:
+            return edition, edition_id, publication.results, publication
+        results = await compute(conn, edition, edition_id)
+    return edition, edition_id, results.to_dict(), None
+
+
+async def committee_csv(request: Request) -> Response:
+    edition, _, table, publication = await _table_for_export(request)
+    name = f"{edition.slug}-results{'' if publication else '-draft'}.csv"
+    return Response(
+        results_csv(table),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
+
+
+async def committee_report(request: Request) -> Response:
+    edition, edition_id, table, publication = await _table_for_export(request)
+    async with services(request).db.acquire() as conn:
+        fraud = await fraud_summary(conn, edition_id, edition.slug)
+    signed = list(publication.signers) if publication else []
+    return pages(request).render(
+        request,
+        "results/report.html",
+        {
+            "edition": edition,
+            "table": table,
+            "publication": publication,
+            "rule_text": describe_rules(table["rules"], language_of(request)),
+            "fraud": fraud,
+            "signed": signed,
+            "now": services(request).clock.now(),
+        },
+    )
+
+
+# -- the public -----------------------------------------------------------------------------
+
+
+async def _published(request: Request) -> tuple[Edition, int, pub.Publication]:
+    edition, edition_id = await _edition(request)
+    async with services(request).db.acquire() as conn:
+        publication = await pub.get_publication(conn, edition_id)
+    if publication is None:
+        opens = edition.phase("results").opens_at
+        raise ApiError(
+            404,
+            "not_published",
+            gettext(
+                "The results are not published yet. They are published after the prize"
+                " committee signs them off, not before {when}.",
+                language_of(request),
+            ).format(when=_geneva(opens)),
+        )
+    return edition, edition_id, publication
+
+
+def _results_body(request: Request, edition: Edition, publication: pub.Publication) -> dict:
+    view = public_view(publication.results)
+    return {
+        "edition": edition.slug,
+        "name": edition.name,
+        "published_at": publication.published_at,
+        "signoffs": len(publication.signers),
+        "rules": publication.rules,
+        "rule_text": describe_rules(publication.rules, language_of(request)),
+        "fingerprint": {
+            "merkle_root": publication.merkle_root,
+            "leaf_count": publication.leaf_count,
+            "export": f"/api/results/ledger?edition={edition.slug}",
+        },
+        "categories": view["categories"],
+    }
+
+
+async def public_results(request: Request) -> Response:
+    edition, _, publication = await _published(request)
+    body = _results_body(request, edition, publication)
+    return pages(request).render(
+        request,
+        "results/public.html",
+        {"edition": edition, "body": body, "publication": publication},
+    )
+
+
+async def results_api(request: Request) -> JSON:
+    edition, _, publication = await _published(request)
+    return JSON(_results_body(request, edition, publication))
+
+
+async def ledger_export_api(request: Request) -> Response:
+    edition, _, publication = await _published(request)
+    pool = services(request).db
+
+    async def stream() -> AsyncIterator[bytes]:
+        async with pool.acquire() as conn:
+            async for chunk in pub.export_chunks(conn, publication, edition.slug):
+                yield chunk
+
+    return StreamingResponse(
+        stream(),
+        media_type="application/json",
+        headers={
+            "content-disposition": f'attachment; filename="{edition.slug}-ledger-export.json"'
+        },
+    )
+
+
+async def _receipt(request: Request, raw: str) -> dict[str, Any]:
+    receipt = normalize_receipt(raw)
+    lang = language_of(request)
+    if receipt is None:
+        raise ApiError(
+            422,
+            "invalid_receipt",
+            gettext(
+                "A receipt is 16 letters and digits in four groups, like ABCD-EFGH-2345-WXYZ.",
+                lang,
+            ),
+            fields={"code": "not a receipt"},
+        )
+    edition, edition_id = await _edition(request)
+    svc = services(request)
+    async with svc.db.acquire() as conn:
+        found = await receipt_status(conn, edition, edition_id, receipt, svc.clock.now())
+        if found is None:
+            raise ApiError(
+                404,
+                "unknown_receipt",
+                gettext(
+                    "No vote in the ledger has this receipt. A vote cast in the last few"
+                    " seconds may not be there yet: try again in a minute.",
+                    lang,
+                ),
+            )
+        publication = await pub.get_publication(conn, edition_id)
+        proof = (
+            await pub.inclusion_proof(conn, publication, edition.slug, receipt)
+            if publication
+            else None
+        )
+    found["message"] = gettext(found["message"], lang)
+    found["published"] = publication is not None
+    found["in_published_tally"] = proof is not None if publication else None
+    found["proof"] = proof
+    return found
+
+
+async def receipt_api(request: Request) -> JSON:
+    return JSON(await _receipt(request, request.path_params["code"]))
+
+
+async def receipt_page(request: Request) -> Response:
+    raw = request.query_params.get("code", "").strip()
+    found: dict[str, Any] | None = None
+    error = ""
+    status = 200
+    if raw:
+        try:
+            found = await _receipt(request, raw)
+        except ApiError as exc:
+            error, status = exc.message, exc.status
+    proof_json = (
+        orjson.dumps(found["proof"], option=orjson.OPT_INDENT_2).decode()
+        if found and found["proof"]
+        else ""
+    )
+    return pages(request).render(
+        request,
+        "results/receipt.html",
+        {"code": raw, "found": found, "error": error, "proof_json": proof_json},
+        status=status,
+    )
+
+
+routes = [
+    Route("/committee/results", committee_results, methods=["GET"]),
+    Route("/committee/results.csv", committee_csv, methods=["GET"]),
+    Route("/committee/results/report", committee_report, methods=["GET"]),
+    Route("/committee/results/signoff", committee_signoff, methods=["POST"]),
+    Route("/committee/results/publish", committee_publish, methods=["POST"]),
+    Route("/committee/results/{code}", committee_category, methods=["GET"]),
+    Route("/results", public_results, methods=["GET"]),
+    Route("/receipts", receipt_page, methods=["GET"]),
+    Route("/api/results", results_api, methods=["GET"]),
+    Route("/api/results/ledger", ledger_export_api, methods=["GET"]),
+    Route("/api/receipts/{code}", receipt_api, methods=["GET"]),
+]
+
+_EDITION_PARAM = {
+    "name": "edition",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "An edition slug (default: the current edition)",
+}
+OPENAPI_PATHS = {
+    "/api/results": {
+        "get": {
+            "summary": "The published results: winners, shortlists, the rule, the fingerprint",
+            "parameters": [_EDITION_PARAM],
+            "responses": {
+                "200": json_response("The published results", {"type": "object"}),
+                "404": error_response("Not published yet, or no such edition"),
+            },
+        }
+    },
+    "/api/results/ledger": {
+        "get": {
+            "summary": "The ledger export of the publication: every counted vote's leaf"
+            " (receipt digest, category, nomination), the counts and the Merkle root;"
+            " check it with `voting verify`",
+            "parameters": [_EDITION_PARAM],
+            "responses": {
+                "200": json_response("The export", {"type": "object"}),
+                "404": error_response("Not published yet, or no such edition"),
+            },
+        }
+    },
+    "/api/receipts/{code}": {
+        "get": {
+            "summary": "What happened to the vote with this receipt: counted, held, voided;"
+            " after publication, its inclusion proof",
+            "parameters": [
+                {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}},
+                _EDITION_PARAM,
+            ],
+            "responses": {
+                "200": json_response("The vote's state", {"type": "object"}),
+                "404": error_response("No vote has this receipt, or no such edition"),
+                "422": error_response("Not a receipt"),
+            },
+        }
+    },
+}
