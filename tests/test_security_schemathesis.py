@@ -29,7 +29,7 @@ from voting import accounts, db
 from voting.services import open_redis
 
 # Examples per operation: enough to walk each body's fields, few enough for CI.
-EXAMPLES = 20
+EXAMPLES = 15
 
 
 @dataclass
