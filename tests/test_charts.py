@@ -227,3 +227,67 @@ async def test_committee_pages_carry_the_charts(mail_client, mail_app, smtp, con
         edition_id,
     )
     assert title[:10] in fraud.text
+
+
+def _entry(
+    nomination,
+    title,
+    votes,
+    *,
+    rank=None,
+    public_rank=None,
+    merged=None,
+    parts=(None, None),
+    winner=False,
+):
+    return {
+        "nomination": nomination,
+        "title": title,
+        "official_votes": votes,
+        "public_rank": public_rank,
+        "shortlisted": True,
+        "rank": rank,
+        "winner": winner,
+        "merged": merged,
+        "public_part": parts[0],
+        "expert_part": parts[1],
+    }
+
+
+def test_the_merged_ranking_of_issue_7s_result_table():
+    table = {
+        "code": "C4",
+        "entries": [
+            _entry(
+                "N2",
+                "Second",
+                90,
+                rank=2,
+                public_rank=1,
+                merged="0.400000",
+                parts=("0.300000", "0.100000"),
+            ),
+            _entry(
+                "N1",
+                "First",
+                70,
+                rank=1,
+                public_rank=2,
+                merged="0.650000",
+                parts=("0.150000", "0.500000"),
+                winner=True,
+            ),
+            {**_entry("N3", "Not shortlisted", 1), "shortlisted": False},
+        ],
+    }
+    chart = str(chart_data.merged_ranking_chart(table, blend=True))
+    assert "Merged ranking in C4" in chart
+    rows = table_rows(chart)
+    assert [r[1] for r in rows] == ["First (winner)", "Second"]
+    assert rows[0][2:] == ["0.65", "0.15", "0.5"]
+    # Before any expert score: the shortlist by official votes, the public side.
+    for e in table["entries"]:
+        e.update(merged=None, rank=None, public_part=None, expert_part=None, winner=False)
+    chart = str(chart_data.merged_ranking_chart(table, blend=True))
+    assert "Shortlist ranking in C4, by official votes" in chart
+    assert [r[1] for r in table_rows(chart)] == ["Second", "First"]

@@ -203,3 +203,25 @@ async def test_the_organizer_watches_operations_refresh_in_place(
     )
     await screenshot(page, "organizer-ops")
     watched.assert_clean()
+
+
+async def test_the_committee_reads_the_results_page_with_the_ranking(
+    browser: Browser, voting_site: Site
+):
+    site = voting_site
+    watched = await new_page(browser)
+    page = watched.page
+    await sign_in_staff(page, site, COMMITTEE)
+    await page.goto(f"{site.url}/committee/results")
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Results")
+    await expect(
+        page.get_by_text("Voting is still open: these figures are provisional.")
+    ).to_be_visible()
+    violations = await audit(page)
+    assert not violations, describe(violations)
+    await screenshot(page, "committee-results")
+    await page.get_by_role("link", name=re.compile(r"^C1 · ")).click()
+    ranking = page.get_by_role("img", name=re.compile("Shortlist ranking in C1"))
+    await expect(ranking).to_be_visible()
+    await screenshot(page, "committee-results-c1")
+    watched.assert_clean()

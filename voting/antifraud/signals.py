@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import secrets
 from dataclasses import dataclass
@@ -11,8 +12,12 @@ from ..security import FORM, TokenError, Tokens
 HONEYPOT_FIELD = "website"  # a field people never see nor fill; scripts often do
 
 
+@functools.lru_cache(maxsize=65536)
 def network_of(ip: str) -> str:
-    """The /24 (IPv4) or /48 (IPv6) network of an address, as text; '' when unknown."""
+    """The /24 (IPv4) or /48 (IPv6) network of an address, as text; '' when unknown.
+
+    Cached: parsing addresses was 14% of a vote's CPU in the profile, and in the final hour
+    the same addresses come back again and again."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:

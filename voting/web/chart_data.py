@@ -240,3 +240,51 @@ async def fraud_chart_view(request: Any, view: dict[str, Any]) -> dict[str, Mark
     return await fraud_charts(
         svc.db, snap.edition, snap.edition_id, view["category"].code, svc.clock.now(), titles
     )
+
+
+def merged_ranking_chart(table: dict[str, Any], blend: bool) -> Markup:
+    """The ranking of one category's shortlist as bars (voting/tally's result table).
+
+    Once experts have scored, the bars are the merged figures, split into the public and
+    expert parts under the blend rule; before that, the official votes that rank it."""
+    from .charts import RankEntry, ranking_chart
+
+    shortlist = [e for e in table["entries"] if e["shortlisted"]]
+    merged = any(e["merged"] is not None for e in shortlist)
+
+    def order(e: dict[str, Any]) -> tuple[int, int, str]:
+        rank = e["rank"] if merged and e["rank"] is not None else e["public_rank"]
+        return (rank if rank is not None else 10**9, -e["official_votes"], e["nomination"])
+
+    entries = []
+    for e in sorted(shortlist, key=order):
+        note = gettext("winner") if e["winner"] else ""
+        if merged:
+            parts: tuple[float, ...] = ()
+            if blend and e["public_part"] is not None and e["expert_part"] is not None:
+                parts = (float(e["public_part"]), float(e["expert_part"]))
+            entries.append(RankEntry(e["title"], float(e["merged"] or 0), parts, note))
+        else:
+            entries.append(RankEntry(e["title"], float(e["official_votes"]), (), note))
+    code = table["code"]
+    if merged:
+        return ranking_chart(
+            entries,
+            title=gettext("Merged ranking in {code}").format(code=code),
+            description=gettext(
+                "The shortlist in rank order, each bar the merged figure of public votes "
+                "and expert scores."
+            ),
+            value_label=gettext("Merged figure"),
+            part_labels=(gettext("Public part"), gettext("Expert part")) if blend else (),
+            decimals=3,
+        )
+    return ranking_chart(
+        entries,
+        title=gettext("Shortlist ranking in {code}, by official votes").format(code=code),
+        description=gettext(
+            "No expert score yet: the shortlist in order of official votes, the public side "
+            "of the merge."
+        ),
+        value_label=gettext("Official votes"),
+    )

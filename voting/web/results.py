@@ -26,6 +26,7 @@ from ..tally.receipts import normalize_receipt, receipt_status
 from ..tally.results import compute, public_view
 from ..tally.wording import describe_rules
 from .auth import pages, require_role
+from .chart_data import merged_ranking_chart
 from .deps import current_edition, services
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
@@ -213,6 +214,7 @@ async def committee_category(request: Request) -> Response:
             "rules": results.rules,
             "rule_text": describe_rules(results.rules.to_dict(), language_of(request)),
             "chart": chart,
+            "ranking_chart": merged_ranking_chart(table, results.rules.merge_rule == "blend"),
             "series": series,
             "criteria_scores": criteria_scores,
         },
