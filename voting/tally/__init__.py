@@ -13,7 +13,10 @@ Modules, from the ledger to the published result:
   is a stand-alone script anyone can run (`voting verify EXPORT`).
 - `publication`: committee sign-offs and the publication record.
 - `receipts`: what a receipt says about its vote.
-- `exports`, `chart`: CSV, the printable report's data, terminal tables, the SVG chart.
+- `exports`, `chart`, `wording`: CSV, terminal tables, the report's fraud summary, the
+  SVG chart of votes over time, the rule in force in plain words.
+- `errors`: refusals worded for people (translated); `commands`: the CLI commands;
+  `benchmark`: timings over a large scratch ledger.
 """
 
 from .official import official_tally

@@ -3,7 +3,7 @@
     python -m voting.tally.benchmark postgresql://USER@HOST:5432/postgres --votes 1000000
 
 Creates a scratch database next to the one the URL names (and drops it after), loads the
-demo edition with 180 accepted nominations, fills the ledger with `--votes` votes (ten
+demo edition with 180 accepted nominations, fills the ledger with exactly `--votes` votes (ten
 percent of voters stop halfway, one vote in fifty quarantined, one in two hundred voided,
 a few nominations draw most votes), then times: the official tally with the completeness
 rule off and on, the Merkle fingerprint, the whole results computation, the publication
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 import uuid
@@ -41,19 +42,31 @@ SELECT $1, 'bv' || (g / $3), ($2::text[])[(g % $3) + 1],
        'BR' || g, $5::timestamptz + (g || ' milliseconds')::interval, '0-' || g,
        CASE WHEN g % 200 = 7 THEN 'voided' WHEN g % 50 = 3 THEN 'quarantined'
             WHEN g % 97 = 5 THEN 'released' ELSE 'counted' END
-FROM generate_series(0, $6 - 1) AS g
+FROM generate_series(0, 2 * $6) AS g
 WHERE NOT ((g / $3) % 10 = 9 AND g % $3 >= $3 / 2)
+ORDER BY g
+LIMIT $6
 """
 
 
+CPU: list[float] = []  # this process's CPU seconds of the last `timed` call's rounds
+
+
 async def timed(fn: Callable[[], Awaitable[Any]], rounds: int) -> tuple[float, Any]:
+    """Median wall time; on a busy machine also read `cpu()`, this process's share."""
     times = []
+    CPU.clear()
     result = None
     for _ in range(rounds):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = await fn()
         times.append(time.perf_counter() - started)
+        CPU.append(time.process_time() - cpu)
     return statistics.median(times), result
+
+
+def cpu() -> str:
+    return f" (Python CPU {statistics.median(CPU) * 1000:.0f} ms)"
 
 
 async def run(admin_url: str, votes: int, rounds: int) -> None:
@@ -102,6 +115,7 @@ async def run(admin_url: str, votes: int, rounds: int) -> None:
         await conn.execute("VACUUM ANALYZE votes")
         print(f"ledger: {status.split()[-1]} votes in {time.perf_counter() - started:.1f} s")
 
+        print(f"load average before the timings: {os.getloadavg()[0]:.1f}")
         for rule in (False, True):
             await conn.execute(
                 "UPDATE editions SET rules = rules || jsonb_build_object("
@@ -126,11 +140,13 @@ async def run(admin_url: str, votes: int, rounds: int) -> None:
         edition = replace(edition, rules=rules_now)
 
         seconds, leaves = await timed(lambda: counted_leaves(conn, edition_id), 1)
-        print(f"counted leaves from PostgreSQL (hashed there): {seconds * 1000:.0f} ms")
+        print(f"counted leaves (fetched and hashed): {seconds * 1000:.0f} ms{cpu()}")
         seconds, fp = await timed(lambda: fingerprint(conn, edition_id), 1)
-        print(f"fingerprint (leaves + Merkle tree of {fp.leaf_count}): {seconds * 1000:.0f} ms")
+        print(
+            f"fingerprint (leaves + Merkle tree of {fp.leaf_count}): {seconds * 1000:.0f} ms{cpu()}"
+        )
         seconds, results = await timed(lambda: compute(conn, edition, edition_id), 1)
-        print(f"whole results (tally, panel, merge, fingerprint): {seconds * 1000:.0f} ms")
+        print(f"whole results (tally, panel, merge, fingerprint): {seconds * 1000:.0f} ms{cpu()}")
         for member in ("a", "b"):
             user = await accounts.grant(conn, f"bench-{member}@example.org", "committee")
             await conn.execute(
@@ -144,7 +160,7 @@ async def run(admin_url: str, votes: int, rounds: int) -> None:
         )
         print(
             f"publication (results, {publication.leaf_count} leaves, tree levels):"
-            f" {seconds * 1000:.0f} ms"
+            f" {seconds * 1000:.0f} ms{cpu()}"
         )
 
         async def export() -> int:
@@ -154,7 +170,7 @@ async def run(admin_url: str, votes: int, rounds: int) -> None:
             return size
 
         seconds, size = await timed(export, 1)
-        print(f"ledger export: {size / 1e6:.1f} MB in {seconds * 1000:.0f} ms")
+        print(f"ledger export: {size / 1e6:.1f} MB in {seconds * 1000:.0f} ms{cpu()}")
         receipts = [
             r["receipt"]
             for r in await conn.fetch(
