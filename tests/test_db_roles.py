@@ -42,6 +42,13 @@ async def as_app_role(conn, sql, *args):
         "CREATE TABLE shadow (n int)",
         "INSERT INTO schema_migrations (version, name, checksum) VALUES (999, 'x', 'x')",
         "DELETE FROM schema_migrations",
+        "DELETE FROM publications",
+        "TRUNCATE publications CASCADE",
+        "DELETE FROM publication_leaves",
+        "DELETE FROM publication_levels",
+        "UPDATE result_signoffs SET digest='forged'",
+        "DELETE FROM result_signoffs",
+        "TRUNCATE result_signoffs",
     ],
 )
 async def test_the_application_role_cannot(conn, statement):
@@ -67,6 +74,19 @@ async def test_the_application_role_can_do_its_work(conn):
         await conn.execute("UPDATE editions SET name = name")
         await conn.execute("UPDATE votes SET verdict = verdict")  # verdicts change
         await conn.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL")
+        # An edition still goes with its results (a rehearsal, a simulator's edition).
+        edition_id = await conn.fetchval(
+            "INSERT INTO editions (slug, name, timezone) VALUES ('gone', 'Gone', 'Europe/Zurich')"
+            " RETURNING id"
+        )
+        await conn.execute(
+            "INSERT INTO publications (edition_id, published_by, digest, merkle_root,"
+            " leaf_count, signers, rules, results) VALUES ($1, 'x', 'd', 'r', 0, '{}',"
+            " '{}', '{}')",
+            edition_id,
+        )
+        await conn.execute("DELETE FROM editions WHERE id=$1", edition_id)
+        assert await conn.fetchval("SELECT count(*) FROM publications") == 0
         # Every table a later migration made is covered by the default privileges.
         tables = await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname='public'"
