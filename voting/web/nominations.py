@@ -9,6 +9,7 @@ nomination gets the same 404 as a missing one; organizer routes need the organiz
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -336,20 +337,53 @@ async def create_page(request: Request) -> Response:
     check_csrf(request, form.get("csrf_token"))
     user = await require_user(request)
     edition = await current_edition(request)
-    svc = services(request)
     key = form.get("idempotency_key", "")
+
+    async def save(conn: Any) -> Nomination:
+        submit = form.get("action") == "submit"
+        return (await _create(request, conn, edition, user, form, key=key, submit=submit))[0]
+
+    return await _save_from_page(request, edition, form, save, idempotency_key=key)
+
+
+async def _create(
+    request: Request,
+    conn: Any,
+    edition: Edition,
+    user: User,
+    values: dict[str, Any],
+    *,
+    key: str | None,
+    submit: bool,
+) -> tuple[Nomination, bool]:
+    """noms.create at the service's clock and address (the page and the API alike)."""
+    svc = services(request)
+    return await noms.create(
+        conn,
+        edition,
+        user,
+        values,
+        now=svc.clock.now(),
+        base_url=svc.settings.base_url,
+        idempotency_key=key,
+        submit=submit,
+    )
+
+
+async def _save_from_page(
+    request: Request,
+    edition: Edition,
+    form: dict[str, Any],
+    save: Callable[[Any], Awaitable[Nomination]],
+    *,
+    nomination: Nomination | None = None,
+    idempotency_key: str = "",
+) -> Response:
+    """Run a create or an update; on to the nomination's page, or the form again with
+    what was wrong (an unknown nomination is a 404 page instead)."""
     try:
-        async with svc.db.acquire() as conn:
-            nomination, _ = await noms.create(
-                conn,
-                edition,
-                user,
-                form,
-                now=svc.clock.now(),
-                base_url=svc.settings.base_url,
-                idempotency_key=key,
-                submit=form.get("action") == "submit",
-            )
+        async with services(request).db.acquire() as conn:
+            saved = await save(conn)
     except NominationError as error:
         if error.code == "not_found":
             raise _api_error(request, error) from None
@@ -357,12 +391,13 @@ async def create_page(request: Request) -> Response:
             request,
             edition,
             values=form,
+            nomination=nomination,
             error=error,
-            idempotency_key=key,
+            idempotency_key=idempotency_key,
             status=_STATUS_CODES.get(error.code, 409),
         )
-    done = "submitted" if nomination.status == "submitted" else "saved"
-    return RedirectResponse(f"/nominations/{nomination.public_id}?done={done}", status_code=303)
+    done = "submitted" if saved.status == "submitted" else "saved"
+    return RedirectResponse(f"/nominations/{saved.public_id}?done={done}", status_code=303)
 
 
 async def _own_for_page(request: Request, user: User) -> tuple[Nomination, Edition]:
@@ -389,31 +424,20 @@ async def edit_page(request: Request) -> Response:
     user = await require_user(request)
     nomination, edition = await _own_for_page(request, user)
     svc = services(request)
-    try:
-        async with svc.db.acquire() as conn:
-            saved = await noms.update(
-                conn,
-                edition,
-                user,
-                nomination.public_id,
-                form,
-                now=svc.clock.now(),
-                base_url=svc.settings.base_url,
-                submit=form.get("action") == "submit",
-            )
-    except NominationError as error:
-        if error.code == "not_found":
-            raise _api_error(request, error) from None
-        return _render_form(
-            request,
+
+    async def save(conn: Any) -> Nomination:
+        return await noms.update(
+            conn,
             edition,
-            values=form,
-            nomination=nomination,
-            error=error,
-            status=_STATUS_CODES.get(error.code, 409),
+            user,
+            nomination.public_id,
+            form,
+            now=svc.clock.now(),
+            base_url=svc.settings.base_url,
+            submit=form.get("action") == "submit",
         )
-    done = "submitted" if saved.status == "submitted" else "saved"
-    return RedirectResponse(f"/nominations/{saved.public_id}?done={done}", status_code=303)
+
+    return await _save_from_page(request, edition, form, save, nomination=nomination)
 
 
 async def submit_page(request: Request) -> Response:
@@ -630,14 +654,13 @@ async def api_create(request: Request) -> JSON:
     edition = await current_edition(request)
     try:
         async with svc.db.acquire() as conn:
-            nomination, created = await noms.create(
+            nomination, created = await _create(
+                request,
                 conn,
                 edition,
                 user,
                 raw,
-                now=svc.clock.now(),
-                base_url=svc.settings.base_url,
-                idempotency_key=key if isinstance(key, str) else None,
+                key=key if isinstance(key, str) else None,
                 submit=submit,
             )
     except NominationError as error:
