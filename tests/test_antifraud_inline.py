@@ -1,12 +1,21 @@
 """The inline fraud checks, each on its own, against real Redis and PostgreSQL."""
 
+import ipaddress
 import re
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.flows import csrf_from
 from tests.test_voting_http import flush, open_voting, runtime_for, verify_voter
 from tests.voting_helpers import redis_now, voter, voting_edition
 from voting.antifraud.config import DEFAULTS
-from voting.antifraud.signals import check_form, network_of, new_form_token
+from voting.antifraud.signals import (
+    check_form,
+    network_of,
+    network_of_reference,
+    new_form_token,
+)
 from voting.antifraud.verification import is_disposable
 from voting.ballot import Limits
 from voting.security import Tokens, pseudonym
@@ -83,6 +92,26 @@ def test_networks_are_slash_24_and_slash_48():
     assert network_of("2001:db8:abcd:12::1") == "2001:db8:abcd::/48"
     assert network_of("::ffff:192.0.2.5") == "192.0.2.0/24"
     assert network_of("not an ip") == ""
+    assert network_of("") == ""
+    assert network_of("fe80::1%eth0") == "fe80::/48"
+    assert network_of("::") == "::/48"
+
+
+_texts = st.text(alphabet="0123456789abcdefABCDEF:.%x ", max_size=45)
+
+
+@given(
+    st.one_of(
+        st.ip_addresses().map(str),
+        st.ip_addresses(v=6).map(lambda a: a.exploded),
+        st.ip_addresses(v=4).map(lambda a: f"::ffff:{a}"),
+        st.ip_addresses(v=4).map(lambda a: str(ipaddress.IPv6Address(f"::ffff:{a}"))),
+        _texts,
+    )
+)
+def test_fast_network_of_says_what_ipaddress_says(ip):
+    # The vote path's parser against the standard library's, on any text at all.
+    assert network_of(ip) == network_of_reference(ip)
 
 
 def test_form_tokens_expose_fast_foreign_and_forged_submissions():

@@ -1,6 +1,8 @@
 """The hot path's script against real Redis: window, duplicates, completeness, receipts."""
 
 import asyncio
+import os
+import re
 from datetime import timedelta
 
 from tests.voting_helpers import redis_now, voter, voting_edition, with_window
@@ -21,6 +23,41 @@ async def test_a_vote_is_accepted_once_per_category(ballot, conn, redis_client):
         "C1": (first.receipt, "N1"),
         "C2": (other_category.receipt, "N5"),
     }
+
+
+async def test_a_vote_writes_under_the_key_names_keys_gives(ballot, conn, redis_client):
+    """Ballot.cast spells the key names out for speed; they must stay Keys' names."""
+    from voting.ballot import Limits
+
+    edition, _ = await voting_edition(conn, ballot, await redis_now(redis_client))
+    limits = Limits(address=(1000, 0), network=(1000, 0), domain=(1000, 0))
+    v = voter(7)
+    outcome = await ballot.cast(
+        edition.slug,
+        v,
+        "C1",
+        "N1",
+        ip="192.0.2.1",
+        network="192.0.2.0/24",
+        domain="example.org",
+        form_nonce="abc123",
+        limits=limits,
+    )
+    assert outcome.status == "accepted"
+    keys = ballot.keys(edition.slug)
+    shard = keys.shard_of(v)
+    expected = {
+        keys.window(shard),
+        keys.ballot(shard, v),
+        keys.counts(shard),
+        keys.stream(shard),
+        keys.rate(shard, "a", "192.0.2.1"),
+        keys.rate(shard, "n", "192.0.2.0/24"),
+        keys.rate(shard, "d", "example.org"),
+        keys.nonce(shard, "abc123"),
+    }
+    found = {k.decode() async for k in redis_client.scan_iter(match=f"{keys.tag(shard)}*")}
+    assert expected <= found, expected - found
 
 
 async def test_the_cutoff_is_decided_by_redis_time(ballot, conn, redis_client):
@@ -103,6 +140,23 @@ def test_receipts_are_unique_and_readable():
     assert len(receipts) == 10_000
     sample = next(iter(receipts))
     assert len(sample) == 19 and sample.count("-") == 3
+    assert all(re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){3}", r) for r in receipts)
+
+
+def test_a_forked_child_never_hands_out_its_parents_receipts():
+    new_receipt()  # the parent's pool is filled now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next receipts, to the parent, then out at once
+        os.write(write, ",".join(new_receipt() for _ in range(70)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split(","))
+    parent = {new_receipt() for _ in range(70)}
+    assert len(child) == 70 and len(parent) == 70
+    assert not child & parent
 
 
 def test_keys_of_one_voter_share_one_hash_slot():

@@ -66,3 +66,11 @@ def test_it_remembers_a_bounded_number_of_cookies():
     for n in range(10):
         assert signer.unsign(writer.sign(b"%d" % n), max_age=60) == b"%d" % n
     assert len(signer._verified) == 3
+
+
+@settings(max_examples=30, deadline=None)
+@given(payload=st.binary(max_size=64), key=st.text(min_size=1, max_size=40))
+def test_its_kept_derived_key_signs_as_itsdangerous_does(payload, key):
+    remembering, plain = Clocked(key), PlainClocked(key)
+    for _ in range(2):  # the second time from the kept key
+        assert remembering.sign(payload) == plain.sign(payload)

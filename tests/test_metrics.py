@@ -3,6 +3,7 @@ the JSON logs, and the organizer's ops page."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -294,3 +295,61 @@ def test_label_values_stay_bounded(reason):
         labels["reason"] for labels, _ in metrics.read_samples().rows("wsis_votes_refused_total")
     }
     assert reasons <= metrics.REFUSAL_REASONS | {"other"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["GET", "POST", "PATCH"]),
+            st.sampled_from(["/livez", "/api/votes"]),
+            st.sampled_from([200, 202, 409]),
+            # Bucket bounds themselves among them: `le` is "less than or equal".
+            st.one_of(
+                st.sampled_from(metrics.LATENCY._upper_bounds[:-1]),
+                st.floats(min_value=0, max_value=20, allow_nan=False),
+            ),
+        ),
+        max_size=40,
+    )
+)
+def test_requests_gathered_in_process_scrape_as_if_observed_one_by_one(requests):
+    """The hot path adds to dicts and `flush` writes sums: a scrape must read exactly what
+    prometheus-client's own Counter.inc and Histogram.observe would have made of them."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    reference = CollectorRegistry()
+    counter = Counter("wsis_http_requests", "", ["method", "route", "status"], registry=reference)
+    histogram = Histogram(
+        "wsis_http_request_duration_seconds",
+        "",
+        ["method", "route"],
+        buckets=metrics.LATENCY._upper_bounds,
+        registry=reference,
+    )
+    before = parse(metrics.exposition(metrics.SharedState()).decode())
+    for method, route, status, seconds in requests:
+        metrics.request_done(method, route, status, seconds)
+        shown = method if method != "PATCH" else "OTHER"
+        counter.labels(shown, route, str(status)).inc()
+        histogram.labels(shown, route).observe(seconds)
+    after = parse(metrics.exposition(metrics.SharedState()).decode())
+    expected = parse(generate_latest(reference).decode())
+    for key, value in expected.items():
+        assert after[key] - before.get(key, 0.0) == pytest.approx(value), key
+
+
+async def test_gathered_counts_reach_the_metrics_without_a_scrape():
+    # Read straight from the registry (a scrape would flush first): the timer wrote them.
+    labels = {"method": "POST", "route": "/timer-test", "status": "202"}
+
+    def written() -> float:
+        return metrics.REGISTRY.get_sample_value("wsis_http_requests_total", labels) or 0.0
+
+    metrics.flush()  # forget a timer an earlier test's event loop took with it
+    start = written()
+    for _ in range(3):
+        metrics.request_done("POST", "/timer-test", 202, 0.002)
+    assert written() == start  # gathered, not written yet
+    await asyncio.sleep(metrics.FLUSH_AFTER_S + 0.5)
+    assert written() == start + 3

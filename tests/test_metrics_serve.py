@@ -11,6 +11,7 @@ import httpx
 
 from tests import live_server
 from tests.test_metrics import parse, value
+from voting import metrics
 
 
 async def test_two_workers_report_one_sum_and_log_json_lines(
@@ -28,6 +29,10 @@ async def test_two_workers_report_one_sum_and_log_json_lines(
         args=("--access-log",),
     )
     try:
+        # Each worker writes what it counted within metrics.FLUSH_AFTER_S: wait that out
+        # before each reading, as a scrape of the other worker could come sooner.
+        settle = metrics.FLUSH_AFTER_S + 0.5
+        await asyncio.sleep(settle)
         before = await _livez_count(server.url)  # the start-up probe asked /livez already
         # A fresh connection per request, so the kernel hands them to either worker.
         for i in range(40):
@@ -35,6 +40,7 @@ async def test_two_workers_report_one_sum_and_log_json_lines(
                 r = await http.get("/livez", headers={"x-request-id": f"probe-{i}"})
                 assert r.status_code == 200 and r.headers["x-request-id"] == f"probe-{i}"
         # Scrapes answered by either worker tell the same total.
+        await asyncio.sleep(settle)
         counts = [await _livez_count(server.url) for _ in range(6)]
         assert counts == [before + 40] * 6
         files = list((tmp_path / "serve" / "metrics").glob("*.db"))

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from . import mail, operations
+from . import mail, metrics, operations
 from .clock import Clock, SystemClock
 from .i18n import gettext
 from .security import SESSION_MAX_AGE, Tokens
@@ -96,6 +96,7 @@ def create_app(
         finally:
             await stop_tasks(running)
             await services.close()
+            metrics.flush()  # the counts of the last half second
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
@@ -151,13 +152,11 @@ def create_app(
         Middleware(VoteFastPath, route=vote_route(routes)),
     ]
     if settings.trust_proxy_headers:
-        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+        from .web.proxy import ProxyHeaders
 
         # Behind a load balancer: the client's address and the scheme (https, so HSTS) come
         # from X-Forwarded-For/-Proto, believed only from VOTING_FORWARDED_ALLOW_IPS.
-        middleware.insert(
-            0, Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
-        )
+        middleware.insert(0, Middleware(ProxyHeaders, trusted_hosts=settings.forwarded_allow_ips))
     app = Starlette(
         routes=routes,
         middleware=middleware,

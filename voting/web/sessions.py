@@ -10,6 +10,7 @@ security flags) is Starlette's own middleware, unchanged.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from itsdangerous import TimestampSigner
@@ -22,8 +23,20 @@ class RememberingSigner(TimestampSigner):
     def __init__(self, secret_key: str, *, remember: int = 20_000) -> None:
         super().__init__(secret_key)
         self.remember = remember
-        # signed value -> (value, signing time in whole seconds), oldest first
-        self._verified: dict[bytes, tuple[bytes, int]] = {}
+        # signed value -> (value, signing time in whole seconds), oldest first. An
+        # OrderedDict: dropping a plain dict's first key again and again costs a scan past
+        # every key dropped before (9 us a vote once full, against 0.25 us here).
+        self._verified: OrderedDict[bytes, tuple[bytes, int]] = OrderedDict()
+        self._derived: dict[bytes | None, bytes] = {}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        # itsdangerous derives the HMAC key from the secret anew for every cookie: a
+        # digest of constant inputs, kept. (Only the configured secrets come here.)
+        key = secret_key.encode() if isinstance(secret_key, str) else secret_key
+        derived = self._derived.get(key)
+        if derived is None:
+            derived = self._derived[key] = super().derive_key(secret_key)
+        return derived
 
     def unsign(  # type: ignore[override]
         self, signed_value: str | bytes, max_age: int | None = None, return_timestamp: bool = False
@@ -39,7 +52,7 @@ class RememberingSigner(TimestampSigner):
                 return value
         value, stamp = super().unsign(key, max_age=max_age, return_timestamp=True)
         if len(self._verified) >= self.remember:
-            del self._verified[next(iter(self._verified))]
+            self._verified.popitem(last=False)
         self._verified[key] = (value, int(stamp.timestamp()))
         return (value, stamp) if return_timestamp else value
 

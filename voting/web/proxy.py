@@ -1,0 +1,62 @@
+"""uvicorn's ProxyHeadersMiddleware, with its trust check on the C address parser.
+
+Behind a load balancer every vote carries X-Forwarded-For, and uvicorn decides whether
+each address in it is a trusted proxy by parsing it with `ipaddress` (8% of a vote's CPU
+in the profile; its cache of 4,096 answers does not help when nearly every voter comes
+from an address of its own). The answer is the same (a test holds the two equal for any
+address and any trusted list); only the parsing is faster.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware, _TrustedHosts
+
+
+def _packed(host: str) -> bytes | None:
+    """The address's bytes, or None when the C parser does not take it."""
+    try:
+        if ":" in host:
+            return socket.inet_pton(socket.AF_INET6, host)
+        return socket.inet_pton(socket.AF_INET, host)
+    except (OSError, ValueError):
+        return None
+
+
+class FastTrustedHosts(_TrustedHosts):
+    def __init__(self, trusted_hosts: list[str] | str) -> None:
+        super().__init__(trusted_hosts)
+        # A scoped IPv6 address (fe80::1%eth0) differs from its unscoped bytes: leave such
+        # lists to uvicorn's own check.
+        self._fast = not any(getattr(ip, "scope_id", None) for ip in self.trusted_hosts)
+        self._hosts = {ip.packed for ip in self.trusted_hosts}
+        # (address length in bytes, network address as an int, netmask as an int)
+        self._networks = [
+            (len(net.network_address.packed), int(net.network_address), int(net.netmask))
+            for net in self.trusted_networks
+        ]
+
+    def _compute_trust(self, host: str) -> bool:
+        packed = _packed(host) if self._fast else None
+        if packed is None:  # not an address the C parser knows: uvicorn's own way
+            return bool(super()._compute_trust(host))
+        if packed in self._hosts:
+            return True
+        if self._networks:
+            value = int.from_bytes(packed, "big")
+            size = len(packed)
+            return any(
+                size == length and value & mask == address
+                for length, address, mask in self._networks
+            )
+        return False
+
+
+class ProxyHeaders(ProxyHeadersMiddleware):
+    """ProxyHeadersMiddleware (same arguments, same scope changes) with FastTrustedHosts."""
+
+    def __init__(self, app: Any, trusted_hosts: list[str] | str = "127.0.0.1") -> None:
+        super().__init__(app, trusted_hosts)
+        self.trusted_hosts = FastTrustedHosts(trusted_hosts)
