@@ -37,8 +37,11 @@ async def drive(
     nominations: list[str],
     votes: int,
     concurrency: int,
+    *,
+    bare: bool = False,
 ) -> tuple[float, float, dict[int, int]]:
-    """Send `votes` fresh votes, `concurrency` at a time; (wall s, CPU s, statuses)."""
+    """Send `votes` fresh votes (or as many GET /livez with `bare`), `concurrency` at a
+    time; (wall s, CPU s, statuses)."""
     statuses: dict[int, int] = {}
     counter = iter(range(votes))
 
@@ -46,7 +49,7 @@ async def drive(
         cookie, csrf, ip = lines[i % len(lines)]
         nomination = nominations[(i // len(lines)) % len(nominations)]
         body = b'{"nomination":"' + nomination.encode() + b'"}'
-        scope = {
+        scope: dict[str, Any] = {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
@@ -67,6 +70,10 @@ async def drive(
             "client": ("127.0.0.1", 40000),
             "server": ("127.0.0.1", 8000),
         }
+        if bare:
+            body = b""
+            scope.update(method="GET", path="/livez", raw_path=b"/livez")
+            scope["headers"] = [(b"host", b"bench"), (b"x-forwarded-for", ip.encode())]
         sent = False
 
         async def receive() -> dict[str, Any]:
@@ -104,7 +111,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
         db_url = with_database(settings.database_url, name)
-        voters = max(1000, args.votes * (args.rounds + 1) // 18 + 1)
+        # By default a voter votes in every category of a round (their session cookie is
+        # verified once, then remembered); --voters N spreads a round over more of them.
+        voters = args.voters or max(1000, args.votes * (args.rounds + 1) // 18 + 1)
         files = await prepare(db_url, settings.redis_url, prefix, voters, secret, tmp)
         lines = [tuple(x.split("\t")) for x in files.voters.read_text().splitlines()]
         nominations = [b.split(",")[0] for b in files.ballots.read_text().splitlines()]
@@ -124,20 +133,28 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         async with app.router.lifespan_context(app):
             # Warm up (catalog, script cache), then the measured rounds, each on fresh pairs.
             await drive(app, lines[-200:], nominations[-1:], 200, args.concurrency)
-            cpus = []
+            cpus, bares = [], []
             for r in range(args.rounds):
                 chunk = lines[r * len(lines) // args.rounds : (r + 1) * len(lines) // args.rounds]
+                _, cpu, _ = await drive(
+                    app, chunk, nominations, args.votes, args.concurrency, bare=True
+                )
+                bares.append(cpu / args.votes * 1e6)
                 wall, cpu, statuses = await drive(
                     app, chunk, nominations, args.votes, args.concurrency
                 )
                 cpus.append(cpu / args.votes * 1e6)
                 print(
                     f"round {r + 1}: {args.votes / wall:.0f} votes/s, {cpus[-1]:.0f} us CPU"
-                    f" per vote, statuses {dict(sorted(statuses.items()))}",
+                    f" per vote, statuses {dict(sorted(statuses.items()))};"
+                    f" GET /livez {bares[-1]:.0f} us CPU",
                     flush=True,
                 )
         without = f" without {args.strip}" if args.strip else ""
-        print(f"application CPU per vote{without}: median {statistics.median(cpus):.0f} us")
+        vote, bare = statistics.median(cpus), statistics.median(bares)
+        print(f"application CPU per GET /livez{without}: median {bare:.0f} us")
+        print(f"application CPU per vote{without}: median {vote:.0f} us")
+        print(f"application CPU bare/vote: {bare / vote:.2f}")
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -150,6 +167,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--votes", type=int, default=20000, help="votes per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--voters", type=int, help="voters to mint (default: votes / 18)")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--strip", help="leave out the middleware of this class name")
     args = parser.parse_args()

@@ -340,6 +340,9 @@ def _profiler(path: str | None, pid: int, seconds: float) -> subprocess.Popen[by
             "--subprocesses",
             "--duration",
             str(max(1, int(seconds) - 1)),
+            # py-spy's default 100 samples a second leave too few for a vote's parts.
+            "--rate",
+            "1000",
             "--format",
             fmt,
             "--output",
