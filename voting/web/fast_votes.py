@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -35,6 +35,11 @@ class VoteFastPath:
         scope["endpoint"] = self.endpoint
         scope["path_params"] = {}
         request = Request(scope, receive, send)
+        # The body read here, by a plain loop: Starlette's Request.body() goes through an
+        # async generator (6% of the handler's time) and returns what is set here.
+        # Errors pass up as they would from the handler (413 from BodySizeLimit).
+        request._body = await _read_body(receive)
+        request._stream_consumed = True
         try:
             response = await self.endpoint(request)
         except Exception as exc:
@@ -43,6 +48,18 @@ class VoteFastPath:
                 raise
             response = await handler(request, exc)
         await response(scope, receive, send)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
 
 
 def _handler_for(handlers: dict[Any, Any], exc: Exception) -> Any:
