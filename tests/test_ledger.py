@@ -167,3 +167,33 @@ async def test_completeness_rule_ledger_counts_match_the_live_counts(
     assert result.ledger_counts == {"C1-N1": 5, "C2-N1": 5, "C3-N1": 5}
     await repair(redis_client, conn, redis_prefix, edition.slug)
     assert await ballot.held_counts(edition.slug) == {"C1-N0": 5, "C2-N0": 5}
+
+
+async def test_a_stream_that_fails_stops_the_pass_only_after_the_others_finished(
+    ballot, conn, redis_client, pool, redis_prefix
+):
+    """Streams drain side by side; when one fails, the pass raises, but only once every
+    other stream's batch is committed and acknowledged (nothing left running behind it)."""
+    edition, edition_id = await voting_edition(conn, ballot, await redis_now(redis_client))
+    receipts = [(await ballot.cast(edition.slug, voter(n), "C1", "N1")).receipt for n in range(80)]
+    keys = ballot.keys(edition.slug)
+    broken = keys.stream(keys.shard_of(voter(0)))
+    failing = flusher(redis_client, pool, redis_prefix, "f-par", parallel=4)
+    real_commit = failing._commit
+
+    async def commit(edition_id, stream, entries, stats):
+        if stream == broken:
+            raise ConnectionError("PostgreSQL went away")
+        await asyncio.sleep(0.01)  # the others are still at work when the failure comes
+        await real_commit(edition_id, stream, entries, stats)
+
+    failing._commit = commit
+    with pytest.raises(ConnectionError):
+        await failing.flush_once()
+    in_broken = len(await redis_client.xrange(broken))
+    assert len(await ledger_receipts(conn, edition_id)) == 80 - in_broken
+    # The next pass (the real commit again) takes up what the failed stream still holds.
+    failing._commit = real_commit
+    await failing.flush_once()
+    assert await ledger_receipts(conn, edition_id) == sorted(receipts)
+    assert (await reconcile(redis_client, conn, redis_prefix, edition.slug)).ok

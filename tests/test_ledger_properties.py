@@ -74,11 +74,17 @@ def make_machine(database_url: str, redis_url: str):
                 assert outcome.status == "accepted"
                 self.accepted[key] = outcome.receipt
 
-        @rule(batch=st.integers(1, 5))
-        def flush(self, batch: int) -> None:
+        @rule(batch=st.integers(1, 5), parallel=st.integers(1, 4))
+        def flush(self, batch: int, parallel: int) -> None:
             self.run(
                 Flusher(
-                    self.redis, self.pool, self.prefix, consumer="ok", batch=batch, claim_idle_ms=0
+                    self.redis,
+                    self.pool,
+                    self.prefix,
+                    consumer="ok",
+                    batch=batch,
+                    claim_idle_ms=0,
+                    parallel=parallel,
                 ).flush_once()
             )
 

@@ -99,6 +99,7 @@ class Flusher:
         batch: int = 2000,
         claim_idle_ms: int = 30_000,
         shards: int = SHARDS,
+        parallel: int = 2,
     ) -> None:
         self.redis = redis
         self.pool = pool
@@ -107,6 +108,10 @@ class Flusher:
         self.batch = batch
         self.claim_idle_ms = claim_idle_ms
         self.shards = shards
+        # Streams drained at once, each on a PostgreSQL connection of its own: one batch's
+        # COPY and INSERT overlap the next stream's read and the other's commit (the pool
+        # needs this many connections free).
+        self.parallel = max(1, parallel)
         self._edition_ids: dict[str, int] = {}
         self._groups_ready: set[str] = set()
         # Entries this consumer read but could not acknowledge (Redis or PostgreSQL went
@@ -146,25 +151,48 @@ class Flusher:
             if edition_id is None:
                 continue
             keys = Keys(self.prefix, slug, self.shards)
-            for stream in keys.all_streams():
-                await self._ensure_group(stream)
-                if reclaim:
-                    await self._reclaim(slug, edition_id, stream, stats)
-                if self._own_pending_first:
-                    await self._retry_own(edition_id, stream, stats)
-                while True:
-                    reply = await self.redis.xreadgroup(
-                        GROUP, self.consumer, {stream: ">"}, count=self.batch
-                    )
-                    entries = reply[0][1] if reply else []
-                    if not entries:
-                        break
-                    await self._commit(edition_id, stream, entries, stats)
-                    if len(entries) < self.batch:
-                        break
-                await self._trim(stream)
+            gate = asyncio.Semaphore(self.parallel)
+
+            async def drain(
+                stream: str,
+                slug: str = slug,
+                edition_id: int = edition_id,
+                gate: asyncio.Semaphore = gate,
+            ) -> None:
+                async with gate:
+                    await self._drain_stream(slug, edition_id, stream, stats, reclaim=reclaim)
+
+            # Every stream runs to its end before an error is raised: none is left
+            # half-way in the background while the caller retries (a stream is only ever
+            # drained by one pass of this flusher at a time).
+            results = await asyncio.gather(
+                *(drain(stream) for stream in keys.all_streams()), return_exceptions=True
+            )
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
         self._own_pending_first = False
         return stats
+
+    async def _drain_stream(
+        self, slug: str, edition_id: int, stream: str, stats: FlushStats, *, reclaim: bool
+    ) -> None:
+        await self._ensure_group(stream)
+        if reclaim:
+            await self._reclaim(slug, edition_id, stream, stats)
+        if self._own_pending_first:
+            await self._retry_own(edition_id, stream, stats)
+        while True:
+            reply = await self.redis.xreadgroup(
+                GROUP, self.consumer, {stream: ">"}, count=self.batch
+            )
+            entries = reply[0][1] if reply else []
+            if not entries:
+                break
+            await self._commit(edition_id, stream, entries, stats)
+            if len(entries) < self.batch:
+                break
+        await self._trim(stream)
 
     async def _retry_own(self, edition_id: int, stream: str, stats: FlushStats) -> None:
         start = "0"

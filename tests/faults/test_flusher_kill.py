@@ -72,7 +72,10 @@ async def test_a_flusher_killed_between_commit_and_ack_is_taken_over(
     stranded = await pending_of(aof_redis.url, stage, "doomed")
     assert stranded > 0, "the crash left nothing pending: it did not hit the window"
     committed = await conn.fetchval("SELECT count(*) FROM votes")
-    assert committed == stranded, "the stranded entries are the ones it had committed"
+    # Streams drain side by side (Flusher.parallel): besides the batch it committed, the
+    # flusher may die holding another stream's batch read but not yet committed. Both stay
+    # pending under its name, and both are taken over below.
+    assert 0 < committed <= stranded, "the stranded entries include the ones it committed"
     # A healthy flusher, as `voting flush` runs in production, takes the stranded entries
     # over once they are older than VOTING_FLUSH_CLAIM_IDLE_MS.
     healthy = await asyncio.create_subprocess_exec(
