@@ -10,6 +10,7 @@ from tests.flows import csrf_from, sign_in
 from tests.test_voting_http import open_voting, runtime_for, verify_voter
 from tests.voting_helpers import redis_now
 from voting import accounts, edition_store
+from voting.ballot import micros
 from voting.contest import GENEVA
 from voting.operations import redis_durability_warnings
 from voting.web.voting import shuffled
@@ -64,6 +65,33 @@ async def test_extend_moves_the_close_later_on_the_record_for_every_worker(conn,
 
     other_worker = Ballot(svc.r, svc.settings.redis_prefix)
     assert (await other_worker.window(edition.slug))[1] == new_close
+
+
+async def test_a_worker_starting_with_an_old_read_cannot_undo_an_extension(conn, app):
+    """A worker that read the edition just before an extension committed, and writes its
+    window just after the extension's own write, must not put the old close back."""
+    from voting.ballot import Ballot
+    from voting.operations import sync_current_window
+
+    edition, _, _ = await open_voting(app, conn)
+    svc = app.state.services
+    ballot = Ballot(svc.r, svc.settings.redis_prefix)
+    read_before = await edition_store.get_edition(conn, edition.slug)  # the starting worker
+    new_close = edition.phase("voting").closes_at + timedelta(days=2)
+    await edition_store.extend_voting(
+        conn, edition.slug, new_close, now=svc.clock.now(), actor="t", reason="outage"
+    )
+    extended = await edition_store.get_edition(conn, edition.slug)
+    assert extended.revision > read_before.revision
+    await ballot.sync_window(extended)  # the organizer's page writes the new close
+    await ballot.sync_window(read_before)  # then the starting worker, with its old read
+    assert (await ballot.window(edition.slug))[1] == new_close
+    for shard in range(ballot.shards):
+        closes = await svc.r.hget(ballot.keys(edition.slug).window(shard), "closes")
+        assert int(closes) == micros(new_close)
+    # What start-up reads now is the new revision: written (again), the same close.
+    await sync_current_window(svc)
+    assert (await ballot.window(edition.slug))[1] == new_close
 
 
 async def test_organizer_page_extends_voting(mail_client, mail_app, smtp, conn):

@@ -120,6 +120,18 @@ _receipts: list[str] = []
 _receipts_pid = 0
 
 
+# KEYS[1] a shard's window; ARGV: revision, opens, closes, ncat, complete, sim.
+# Writes unless the window there is of a later revision; an equal one is written again
+# (the same edition synced twice, or a test moving a file edition's window).
+SYNC_WINDOW_SCRIPT = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'rev') or '-1')
+if current > tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'opens', ARGV[2], 'closes', ARGV[3],
+  'ncat', ARGV[4], 'complete', ARGV[5], 'sim', ARGV[6])
+return 1
+"""
+
+
 def new_receipt() -> str:
     """80 random bits, Crockford-like base32 in four groups: easy to read out and type.
 
@@ -255,6 +267,7 @@ class Ballot:
         # NOSCRIPT (an empty script cache after a restart or failover) it loads the script
         # and retries, as redis-py's Script does: never a 500 for that.
         self._cast = BatchedScript(redis, CAST_SCRIPT)
+        self._sync = redis.register_script(SYNC_WINDOW_SCRIPT)
         self._tags: dict[tuple[str, int], str] = {}
 
     def keys(self, edition: str) -> Keys:
@@ -359,18 +372,20 @@ class Ballot:
         the instant from the caller, so a voting period can be replayed in seconds."""
         keys = self.keys(edition.slug)
         voting = edition.phase("voting")
-        mapping = {
-            "opens": micros(voting.opens_at),
-            "closes": micros(voting.closes_at),
-            "ncat": len(edition.categories),
-            "complete": "1" if edition.rules.get("completeness_rule") else "0",
-            "sim": "1" if simulated else "0",
-        }
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in range(self.shards):
-                pipe.hset(keys.window(shard), mapping=mapping)
-            pipe.sadd(keys.registry(), edition.slug)
-            await pipe.execute()
+        args = [
+            edition.revision,
+            micros(voting.opens_at),
+            micros(voting.closes_at),
+            len(edition.categories),
+            "1" if edition.rules.get("completeness_rule") else "0",
+            "1" if simulated else "0",
+        ]
+        # Shard by shard (one key per script call, so it runs on Redis Cluster too); a
+        # window of a later revision already there stays: a worker that read the edition
+        # just before an extension committed cannot put the old close back.
+        for shard in range(self.shards):
+            await self._sync(keys=[keys.window(shard)], args=args)
+        await self.redis.sadd(keys.registry(), edition.slug)
 
     async def window(self, edition: str) -> tuple[datetime, datetime] | None:
         raw = await self.redis.hmget(self.keys(edition).window(0), "opens", "closes")

@@ -282,6 +282,9 @@ class Edition:
     phases: tuple[Phase, ...]
     rules: dict[str, Any] = field(hash=False)
     is_rehearsal: bool = False
+    # The stored edition's last change (editions.updated_at in microseconds; 0 for one read
+    # from a file): the voting window in Redis is never replaced by an older revision.
+    revision: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         names = tuple(phase.name for phase in self.phases)

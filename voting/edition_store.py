@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from .ballot import micros
 from .contest import PHASES, Category, Edition, Phase
 
 
@@ -65,8 +66,7 @@ async def save_edition(
                 )
             edition_id = existing["id"]
             await conn.execute(
-                "UPDATE editions SET name=$2, timezone=$3, rules=$4, is_rehearsal=$5,"
-                " updated_at=now() WHERE id=$1",
+                "UPDATE editions SET name=$2, timezone=$3, rules=$4, is_rehearsal=$5 WHERE id=$1",
                 edition_id,
                 edition.name,
                 edition.timezone,
@@ -75,6 +75,7 @@ async def save_edition(
             )
             await conn.execute("DELETE FROM phases WHERE edition_id=$1", edition_id)
             await conn.execute("DELETE FROM categories WHERE edition_id=$1", edition_id)
+            await _touch(conn, edition_id)
         else:
             edition_id = await conn.fetchval(
                 "INSERT INTO editions (slug, name, timezone, rules, is_rehearsal)"
@@ -121,6 +122,16 @@ async def set_current(conn: asyncpg.Connection, slug: str) -> None:
         await conn.execute("UPDATE editions SET is_current=true WHERE slug=$1", slug)
 
 
+async def _touch(conn: asyncpg.Connection, edition_id: int) -> None:
+    """A new revision for the edition, always later than the one before it (even if the
+    server's clock stepped back), so its voting window replaces the older one in Redis."""
+    await conn.execute(
+        "UPDATE editions SET updated_at ="
+        " greatest(now(), updated_at + interval '1 microsecond') WHERE id=$1",
+        edition_id,
+    )
+
+
 async def _build(conn: asyncpg.Connection, row: asyncpg.Record) -> Edition:
     phase_rows = await conn.fetch(
         "SELECT name, opens_at, closes_at FROM phases WHERE edition_id=$1", row["id"]
@@ -141,6 +152,7 @@ async def _build(conn: asyncpg.Connection, row: asyncpg.Record) -> Edition:
         phases=tuple(by_name[name] for name in PHASES if name in by_name),
         rules=dict(row["rules"]),
         is_rehearsal=row["is_rehearsal"],
+        revision=micros(row["updated_at"]),
     )
 
 
@@ -211,6 +223,7 @@ async def extend_voting(
             row["id"],
             new_close,
         )
+        await _touch(conn, row["id"])
         if row["x_opens"] < new_close:
             await conn.execute(
                 "UPDATE phases SET opens_at=$2 WHERE edition_id=$1 AND name='expert_review'",
