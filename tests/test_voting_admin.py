@@ -1,5 +1,6 @@
 """Extending the deadline, the committee's live page, the per-voter order, start-up checks."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from tests.test_voting_http import open_voting, runtime_for, verify_voter
 from tests.voting_helpers import redis_now
 from voting import accounts, edition_store
 from voting.ballot import micros
-from voting.contest import GENEVA
+from voting.contest import GENEVA, builtin_edition_path
 from voting.operations import redis_durability_warnings
 from voting.web.voting import shuffled
 
@@ -202,3 +203,43 @@ async def test_voting_lock_refuses_rule_changes_after_opening(conn, app):
         await edition_store.save_edition(
             conn, changed, now=await redis_now(app.state.services.r), actor="t"
         )
+
+
+async def test_edition_load_replaces_a_window_a_worker_wrote(
+    conn, database_url, redis_url, redis_prefix, redis_client, monkeypatch, tmp_path
+):
+    """`voting edition load` writes the stored edition's window, of a newer revision than
+    the one a running worker wrote from PostgreSQL, so Redis takes the new calendar."""
+    from voting.ballot import Ballot
+    from voting.cli import main
+
+    monkeypatch.setenv("VOTING_DATABASE_URL", database_url)
+    monkeypatch.setenv("VOTING_REDIS_URL", redis_url)
+    monkeypatch.setenv("VOTING_REDIS_PREFIX", redis_prefix)
+    # The demo calendar moved ahead, so voting has not opened yet and it may be reloaded.
+    demo = builtin_edition_path("demo").read_text()
+    later = tmp_path / "later.toml"
+    later.write_text(
+        demo.replace('opens_in = "-40d"', 'opens_in = "+1d"')
+        .replace('closes_in = "-20d"', 'closes_in = "+2d"')
+        .replace('opens_in = "-20d"', 'opens_in = "+2d"')
+        .replace('closes_in = "-1d"', 'closes_in = "+3d"')
+        .replace('opens_in = "-1d"', 'opens_in = "+3d"')
+    )
+    load = ["edition", "load", str(later), "--current"]
+    assert await asyncio.to_thread(main, load) == 0
+    ballot = Ballot(redis_client, redis_prefix)
+    first = await edition_store.current_edition(conn)
+    await ballot.sync_window(first)  # what a worker writes at its start
+    # Loaded again with voting a day longer: a later revision, a new window.
+    later.write_text(
+        later.read_text()
+        .replace('closes_in = "+14d"', 'closes_in = "+15d"')
+        .replace('opens_in = "+14d"', 'opens_in = "+15d"')
+    )
+    assert await asyncio.to_thread(main, load) == 0
+    second = await edition_store.current_edition(conn)
+    assert second.revision > first.revision
+    window = await ballot.window(second.slug)
+    assert window == (second.phase("voting").opens_at, second.phase("voting").closes_at)
+    assert window != (first.phase("voting").opens_at, first.phase("voting").closes_at)

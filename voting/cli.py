@@ -179,11 +179,14 @@ async def cmd_edition(args: argparse.Namespace, settings: Settings) -> int:
                     file=sys.stderr,
                 )
                 return 2
-            # Whoever changes a calendar in PostgreSQL writes the window the script reads.
+            # Whoever changes a calendar in PostgreSQL writes the window the script reads:
+            # the stored edition, whose revision lets it replace the window in Redis.
             from .ballot import Ballot
             from .services import open_redis
 
-            assert settings.redis_url
+            stored = await edition_store.get_edition(conn, edition.slug)
+            assert settings.redis_url and stored is not None
+            edition = stored
             redis = open_redis(settings.redis_url)
             try:
                 await Ballot(redis, settings.redis_prefix).sync_window(edition)

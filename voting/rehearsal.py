@@ -147,8 +147,10 @@ async def create(
             edition=slug,
             detail={"source": source.slug, "nominations": len(ids), "hours": hours},
         )
-    # The script reads the window from Redis: write it, as every calendar change does.
-    await Ballot(redis, prefix).sync_window(edition)
+    # The script reads the window from Redis: write it, as every calendar change does
+    # (the stored edition: its revision is the one later writes compare with).
+    stored = await edition_store.get_edition(conn, slug)
+    await Ballot(redis, prefix).sync_window(stored or edition)
     voting = edition.phase("voting")
     return Rehearsal(slug, source.slug, len(ids), voting.opens_at, voting.closes_at)
 
