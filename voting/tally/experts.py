@@ -100,29 +100,19 @@ async def assign(
     actor: str,
 ) -> list[str]:
     """Assign an expert to categories; returns the categories newly assigned."""
-    codes = _check_categories(edition, categories)
-    async with conn.transaction():
-        user = await _expert_user(conn, email)
-        added = await conn.fetch(
-            "INSERT INTO expert_assignments (edition_id, user_id, category, assigned_by)"
-            " SELECT $1, $2, c, $4 FROM unnest($3::text[]) AS c"
-            " ON CONFLICT DO NOTHING RETURNING category",
-            edition_id,
-            user["id"],
-            codes,
-            actor,
-        )
-        new = sorted(r["category"] for r in added)
-        if new:
-            await audit(
-                conn,
-                actor=actor,
-                action="expert.assign",
-                edition=edition.slug,
-                subject=email,
-                detail={"categories": new},
-            )
-    return new
+    return await _change_assignments(
+        conn,
+        edition,
+        edition_id,
+        email,
+        categories,
+        actor=actor,
+        action="expert.assign",
+        sql="INSERT INTO expert_assignments (edition_id, user_id, category, assigned_by)"
+        " SELECT $1, $2, c, $4 FROM unnest($3::text[]) AS c"
+        " ON CONFLICT DO NOTHING RETURNING category",
+        extra=(actor,),
+    )
 
 
 async def unassign(
@@ -134,27 +124,49 @@ async def unassign(
     *,
     actor: str,
 ) -> list[str]:
+    """Take an expert off categories; returns the categories they were taken off."""
+    return await _change_assignments(
+        conn,
+        edition,
+        edition_id,
+        email,
+        categories,
+        actor=actor,
+        action="expert.unassign",
+        sql="DELETE FROM expert_assignments WHERE edition_id=$1 AND user_id=$2"
+        " AND category = ANY($3::text[]) RETURNING category",
+    )
+
+
+async def _change_assignments(
+    conn: asyncpg.Connection,
+    edition: Edition,
+    edition_id: int,
+    email: str,
+    categories: Iterable[str],
+    *,
+    actor: str,
+    action: str,
+    sql: str,
+    extra: tuple[Any, ...] = (),
+) -> list[str]:
+    """Run `sql` ($1 edition, $2 user, $3 categories, then `extra`) returning the categories
+    it changed, and put those on the record, in one transaction."""
     codes = _check_categories(edition, categories)
     async with conn.transaction():
         user = await _expert_user(conn, email)
-        removed = await conn.fetch(
-            "DELETE FROM expert_assignments WHERE edition_id=$1 AND user_id=$2"
-            " AND category = ANY($3::text[]) RETURNING category",
-            edition_id,
-            user["id"],
-            codes,
-        )
-        gone = sorted(r["category"] for r in removed)
-        if gone:
+        rows = await conn.fetch(sql, edition_id, user["id"], codes, *extra)
+        changed = sorted(r["category"] for r in rows)
+        if changed:
             await audit(
                 conn,
                 actor=actor,
-                action="expert.unassign",
+                action=action,
                 edition=edition.slug,
                 subject=email,
-                detail={"categories": gone},
+                detail={"categories": changed},
             )
-    return gone
+    return changed
 
 
 async def experts(conn: asyncpg.Connection, edition_id: int) -> list[Expert]:

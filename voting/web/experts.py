@@ -5,6 +5,7 @@ Thin: the rules (who may score what, when, on which scale) are in voting/tally/e
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -134,25 +135,27 @@ async def review_form(request: Request) -> Response:
     return await _review_page(request)
 
 
-async def save_review(request: Request) -> Response:
+async def _expert_post(
+    request: Request, act: Callable[..., Awaitable[None]], *, keep_values: bool
+) -> Response | None:
+    """One of an expert's form posts on a nomination: None when `act` succeeded, else the
+    review page again saying what was wrong (an unknown nomination is a 404)."""
     user = await require_role(request, "expert")
     form = await _form(request)
     check_csrf(request, form.get("csrf_token"))
     edition, edition_id = await edition_and_id(request)
-    public_id = request.path_params["public_id"]
     svc = services(request)
     try:
         async with svc.db.acquire() as conn:
             short = await shortlists(conn, edition, edition_id)
-            await panel.save_review(
+            await act(
                 conn,
                 edition,
                 edition_id,
+                form,
                 user_id=user.id,
                 email=user.email,
-                nomination=public_id,
-                scores={k[6:]: v for k, v in form.items() if k.startswith("score_")},
-                comment=form.get("comment", ""),
+                nomination=request.path_params["public_id"],
                 shortlisted=[n for names in short.values() for n in names],
                 now=svc.clock.now(),
             )
@@ -163,43 +166,39 @@ async def save_review(request: Request) -> Response:
             request,
             errors=exc.fields or {},
             message=exc.text(language_of(request)),
-            values=form,
+            values=form if keep_values else None,
             status=exc.status,
         )
+    return None
+
+
+async def save_review(request: Request) -> Response:
+    async def act(
+        conn: Any, edition: Edition, edition_id: int, form: dict[str, str], **kw: Any
+    ) -> None:
+        await panel.save_review(
+            conn,
+            edition,
+            edition_id,
+            scores={k[6:]: v for k, v in form.items() if k.startswith("score_")},
+            comment=form.get("comment", ""),
+            **kw,
+        )
+
+    problem = await _expert_post(request, act, keep_values=True)
+    if problem is not None:
+        return problem
     return await _review_page(request, done=gettext("Your scores are saved.", language_of(request)))
 
 
 async def declare_conflict(request: Request) -> Response:
-    user = await require_role(request, "expert")
-    form = await _form(request)
-    check_csrf(request, form.get("csrf_token"))
-    edition, edition_id = await edition_and_id(request)
-    public_id = request.path_params["public_id"]
-    svc = services(request)
-    try:
-        async with svc.db.acquire() as conn:
-            short = await shortlists(conn, edition, edition_id)
-            await panel.declare_conflict(
-                conn,
-                edition,
-                edition_id,
-                user_id=user.id,
-                email=user.email,
-                nomination=public_id,
-                reason=form.get("reason", ""),
-                shortlisted=[n for names in short.values() for n in names],
-                now=svc.clock.now(),
-            )
-    except panel.ExpertError as exc:
-        if exc.status == 404:
-            raise refused(request, exc) from None
-        return await _review_page(
-            request,
-            errors=exc.fields or {},
-            message=exc.text(language_of(request)),
-            status=exc.status,
-        )
-    return RedirectResponse("/experts", status_code=303)
+    async def act(
+        conn: Any, edition: Edition, edition_id: int, form: dict[str, str], **kw: Any
+    ) -> None:
+        await panel.declare_conflict(conn, edition, edition_id, reason=form.get("reason", ""), **kw)
+
+    problem = await _expert_post(request, act, keep_values=False)
+    return problem or RedirectResponse("/experts", status_code=303)
 
 
 # -- the organizer's assignment page -------------------------------------------------------
