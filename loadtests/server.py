@@ -21,6 +21,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def serve_command(port: int, workers: int) -> list[str]:
+    """`voting serve` on 127.0.0.1:port with this interpreter, quiet, without demo data."""
+    return [
+        sys.executable,
+        "-m",
+        "voting.cli",
+        "serve",
+        "--no-demo",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]
+
+
 def with_database(url: str, name: str) -> str:
     """The same server URL, another database (host and Unix-socket URLs alike)."""
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
@@ -42,21 +61,7 @@ class LocalServer:
         self._log_file = open(self.log, "wb") if self.log else None
         out = self._log_file or subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "voting.cli",
-                "serve",
-                "--no-demo",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-                "--log-level",
-                "warning",
-            ],
+            serve_command(self.port, self.workers),
             env={**os.environ, **self.env},
             stdout=out,
             stderr=subprocess.STDOUT,

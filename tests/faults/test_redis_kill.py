@@ -11,13 +11,9 @@ import time
 import pytest
 
 from tests.faults.rig import (
-    VoteClient,
     check_ledger,
-    plan_for,
-    prepare,
     report,
-    run_for,
-    voters,
+    voting_under_load,
     wait_accepting,
     wait_drained,
 )
@@ -28,15 +24,7 @@ pytestmark = pytest.mark.faults
 async def test_redis_killed_and_restarted_loses_no_acknowledged_vote(
     database_url, aof_redis, serve
 ):
-    stage = await prepare(database_url, aof_redis.url)
-    server = serve(
-        workers=2,
-        VOTING_DATABASE_URL=database_url,
-        VOTING_REDIS_URL=aof_redis.url,
-        VOTING_REDIS_PREFIX=stage.prefix,
-    )
-    client = VoteClient(server.url, plan_for(stage, voters(3000, stage.edition.slug)))
-    task, stop = await run_for(client, 1.5)
+    stage, _server, client, task, stop = await voting_under_load(database_url, aof_redis.url, serve)
     before = client.outcomes["accepted"]
     killed_at = time.monotonic()
     aof_redis.kill()

@@ -8,13 +8,9 @@ import time
 import pytest
 
 from tests.faults.rig import (
-    VoteClient,
     check_ledger,
-    plan_for,
-    prepare,
     report,
-    run_for,
-    voters,
+    voting_under_load,
     wait_drained,
 )
 
@@ -24,18 +20,9 @@ pytestmark = pytest.mark.faults
 async def test_a_worker_killed_mid_surge_is_replaced_and_loses_nothing(
     database_url, aof_redis, serve
 ):
-    stage = await prepare(database_url, aof_redis.url)
-    server = serve(
-        workers=2,
-        VOTING_DATABASE_URL=database_url,
-        VOTING_REDIS_URL=aof_redis.url,
-        VOTING_REDIS_PREFIX=stage.prefix,
-        VOTING_FLUSH_CLAIM_IDLE_MS="1000",
+    stage, server, client, task, stop = await voting_under_load(
+        database_url, aof_redis.url, serve, keepalive=False, VOTING_FLUSH_CLAIM_IDLE_MS="1000"
     )
-    client = VoteClient(
-        server.url, plan_for(stage, voters(3000, stage.edition.slug)), keepalive=False
-    )
-    task, stop = await run_for(client, 1.5)
     victim, survivor = server.worker_pids()
     killed_at = time.monotonic()
     os.kill(victim, signal.SIGKILL)
