@@ -129,7 +129,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
             )
         )
         if args.strip:
-            app.user_middleware = [m for m in app.user_middleware if m.cls.__name__ != args.strip]
+            strip = set(args.strip.split(","))
+            app.user_middleware = [m for m in app.user_middleware if m.cls.__name__ not in strip]
         async with app.router.lifespan_context(app):
             # Warm up (catalog, script cache), then the measured rounds, each on fresh pairs.
             await drive(app, lines[-200:], nominations[-1:], 200, args.concurrency)
@@ -169,7 +170,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--voters", type=int, help="voters to mint (default: votes / 18)")
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--strip", help="leave out the middleware of this class name")
+    parser.add_argument("--strip", help="leave out the middleware of these class names (A,B)")
     args = parser.parse_args()
     from voting.cli import servers
 

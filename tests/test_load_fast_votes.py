@@ -10,17 +10,30 @@ from tests.voting_helpers import redis_now
 from voting import rehearsal
 from voting.app import create_app
 from voting.web.fast_votes import VoteFastPath
+from voting.web.vote_front import VoteFront
 
 VOLATILE = {"date", "x-request-id"}
 
 
+async def _without(settings, clock, *classes):
+    application = create_app(settings, clock=clock)
+    application.user_middleware = [m for m in application.user_middleware if m.cls not in classes]
+    return application
+
+
+@pytest.fixture
+async def fast_app(settings, clock):
+    """Without the vote front (tests/test_vote_front.py), so that every vote, accepted or
+    not, reaches the fast path."""
+    application = await _without(settings, clock, VoteFront)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
 @pytest.fixture
 async def routed_app(settings, clock):
-    """The same application without the fast path: votes go through the router."""
-    application = create_app(settings, clock=clock)
-    application.user_middleware = [
-        m for m in application.user_middleware if m.cls is not VoteFastPath
-    ]
+    """Without the fast path either: votes go through the router."""
+    application = await _without(settings, clock, VoteFront, VoteFastPath)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -50,7 +63,8 @@ async def _chunks(n, size):
         yield b"x" * size
 
 
-async def test_the_fast_path_answers_as_the_router_does(app, routed_app, conn):
+async def test_the_fast_path_answers_as_the_router_does(fast_app, routed_app, conn):
+    app = fast_app
     assert any(m.cls is VoteFastPath for m in app.user_middleware)
     svc = app.state.services
     await open_voting(app, conn)

@@ -32,9 +32,11 @@ from .web.observability import Observability
 from .web.responses import ApiError, error_response
 from .web.sessions import Sessions
 from .web.templating import Pages
+from .web.vote_front import VoteFront
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
+SESSION_COOKIE = "wsis_session"
 
 # Background tasks other modules add: each gets the Services and runs until cancelled.
 BackgroundTask = Callable[[Services], Awaitable[None]]
@@ -135,7 +137,17 @@ def create_app(
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = [
-        # Outermost: its latency and request id cover everything the others do.
+        # The accepted vote in one pass; every other request, and every other answer to a
+        # vote, through the middleware below (web/vote_front.py).
+        Middleware(
+            VoteFront,
+            secret_key=settings.secret_key,
+            session_cookie=SESSION_COOKIE,
+            max_age=SESSION_MAX_AGE,
+            max_header_bytes=settings.max_header_bytes,
+            max_body_bytes=settings.max_body_bytes,
+        ),
+        # Its latency and request id cover everything the others do.
         Middleware(Observability),
         Middleware(SecurityHeaders),
         Middleware(HeaderSizeLimit, max_bytes=settings.max_header_bytes),
@@ -143,7 +155,7 @@ def create_app(
         Middleware(
             Sessions,  # Starlette's, verifying each distinct cookie once (web/sessions.py)
             secret_key=settings.secret_key,
-            session_cookie="wsis_session",
+            session_cookie=SESSION_COOKIE,
             max_age=SESSION_MAX_AGE,
             same_site="lax",
             https_only=settings.production,

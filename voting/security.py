@@ -110,7 +110,12 @@ def check_csrf(request: Request, form_value: str | None = None) -> None:
     """Refuse an unsafe request whose token does not match the session's."""
     expected = request.session.get("csrf")
     given = form_value if form_value is not None else request.headers.get(CSRF_HEADER)
-    if not expected or not given or not hmac.compare_digest(str(expected), str(given)):
+    # As bytes: compare_digest refuses text with non-ASCII characters (a TypeError, a 500).
+    if (
+        not expected
+        or not given
+        or not hmac.compare_digest(str(expected).encode(), str(given).encode())
+    ):
         raise ApiError(
             403,
             "csrf",

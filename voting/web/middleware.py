@@ -8,7 +8,7 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_SECURITY_HEADERS = [
+SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
@@ -19,7 +19,7 @@ _SECURITY_HEADERS = [
     ),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
-_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
 class SecurityHeaders:
@@ -37,11 +37,11 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                for name, value in _SECURITY_HEADERS:
+                for name, value in SECURITY_HEADERS:
                     if name not in present:
                         headers.append((name, value))
                 if tls:
-                    headers.append(_HSTS)
+                    headers.append(HSTS)
                 message["headers"] = headers
             await send(message)
 

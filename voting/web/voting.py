@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import edition_store, mail, metrics
-from ..antifraud.signals import HONEYPOT_FIELD, check_form, network_of, new_form_token
+from ..antifraud.signals import HONEYPOT_FIELD, network_of, new_form_token
 from ..antifraud.verification import (
     MailLimits,
     VerificationLimiter,
@@ -42,6 +42,7 @@ from .links import Link
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
 from .templating import _geneva, language_of, pages
+from .vote_front import PRECAST, cast_vote, check_vote_form
 
 
 class VotingRuntime:
@@ -54,10 +55,14 @@ class VotingRuntime:
 
 
 def runtime(request: Request) -> VotingRuntime:
-    rt = getattr(request.app.state, "voting", None)
+    return runtime_of(request.app)
+
+
+def runtime_of(app: Any) -> VotingRuntime:
+    rt = getattr(app.state, "voting", None)
     if rt is None:
-        rt = VotingRuntime(request.app)
-        request.app.state.voting = rt
+        rt = VotingRuntime(app)
+        app.state.voting = rt
     return rt  # type: ignore[no-any-return]
 
 
@@ -249,33 +254,23 @@ async def cast(
             ),
             fields={"category": f"must be {category}"},
         )
-    limits = snap.thresholds
     ip = client_ip(request)
-    form = check_form(
-        request.app.state.tokens,
-        form_token,
-        voter.id,
-        now=services(request).clock.now().timestamp(),
-        min_seconds=float(limits["min_form_seconds"]),
-        max_age_s=int(limits["form_max_age_s"]),
-        honeypot=honeypot,
-    )
+    form = check_vote_form(request.app, snap, voter.id, form_token, honeypot)
     rt = runtime(request)
 
     async def attempt() -> Outcome:
-        return await rt.ballot.cast(
-            snap.edition.slug,
-            voter.id,
+        precast = request.scope.pop(PRECAST, None)
+        if precast is not None:  # cast already by the vote front (web/vote_front.py)
+            return precast.take()  # type: ignore[no-any-return]
+        return await cast_vote(
+            rt.ballot,
+            snap,
+            voter,
             category,
             nomination,
             ip=ip,
             user_agent=request.headers.get("user-agent", ""),
-            form_age_ms=form.age_ms,
-            domain=voter.domain,
-            network=network_of(ip),
-            reasons=form.reasons,
-            form_nonce=form.nonce,
-            limits=snap.limits,
+            form=form,
         )
 
     try:
