@@ -196,12 +196,18 @@ async def test_batched_replies_equal_one_call_at_a_time(client, redis_prefix, ca
 def test_the_packed_command_is_byte_for_byte_what_redis_py_sends(keys, args):
     from redis.asyncio.connection import Connection
 
-    from voting.redis_batch import _pack
+    from voting.redis_batch import _hiredis_pack, _pack, _pack_call
 
     connection = Connection()
     sha = "0123456789abcdef0123456789abcdef01234567"
     head = b"$7\r\nEVALSHA\r\n$40\r\n" + sha.encode() + b"\r\n"
     expected = b"".join(connection.pack_commands([("EVALSHA", sha, len(keys), *keys, *args)]))
     assert _pack(head, keys, args, connection.encoder.encode, True) == expected
+    # The C packer for texts, bytes and ints (the vote's arguments), _pack for the rest.
+    assert _hiredis_pack is not None
+    assert _pack_call(sha, head, keys, args, connection.encoder.encode, True) == expected
     # Under another encoding every text goes through redis-py's encoder: the same bytes.
     assert _pack(head, keys, args, connection.encoder.encode, False) == expected
+    plain = [a for a in args if type(a) is not float]
+    expected = b"".join(connection.pack_commands([("EVALSHA", sha, len(keys), *keys, *plain)]))
+    assert _hiredis_pack(("EVALSHA", sha, len(keys), *keys, *plain)) == expected

@@ -28,7 +28,13 @@ from typing import Any
 import redis.asyncio as aioredis
 import redis.exceptions
 
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # redis[hiredis] brings it; without it, _pack does all the packing
+    _hiredis_pack = None
+
 _Call = tuple[Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
+_PLAIN = frozenset({str, bytes, int})
 
 
 @dataclass
@@ -137,8 +143,9 @@ class BatchedScript:
             encoder.encoding_errors == "strict"
         )
         head = b"$7\r\nEVALSHA\r\n$40\r\n" + self.sha.encode() + b"\r\n"
+        sha = self.sha
         await connection.send_packed_command(
-            b"".join([_pack(head, keys, args, encode, utf8) for keys, args, _ in batch])
+            b"".join([_pack_call(sha, head, keys, args, encode, utf8) for keys, args, _ in batch])
         )
         replies: list[Any] = []
         # One deadline for the whole batch rather than one timer per reply (redis-py's
@@ -151,6 +158,22 @@ class BatchedScript:
                     # An error reply is complete on the wire: the next reply can be read.
                     replies.append(exc)
         return replies
+
+
+def _pack_call(
+    sha: str, head: bytes, keys: Sequence[Any], args: Sequence[Any], encode: Any, utf8: bool
+) -> bytes:
+    """One EVALSHA in the Redis protocol: by hiredis' C packer when every value is a text,
+    bytes or an int (a third of the time of _pack; the same bytes, tests hold them equal),
+    else by _pack."""
+    if utf8 and _hiredis_pack is not None and _plain(keys) and _plain(args):
+        return _hiredis_pack(("EVALSHA", sha, len(keys), *keys, *args))  # type: ignore[no-any-return]
+    return _pack(head, keys, args, encode, utf8)
+
+
+def _plain(values: Sequence[Any]) -> bool:
+    # Exact types: a bool (an int subclass) or an int subclass goes to redis-py's encoder.
+    return _PLAIN.issuperset(map(type, values))
 
 
 def _pack(head: bytes, keys: Sequence[Any], args: Sequence[Any], encode: Any, utf8: bool) -> bytes:
