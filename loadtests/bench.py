@@ -225,6 +225,10 @@ class Figures:
     bare: list[float] = field(default_factory=list)
     votes: list[float] = field(default_factory=list)
     vote_errors: int = 0
+    # The server's CPU time per request answered, in microseconds: unlike the rates, it
+    # does not move with the time the server spends waiting, nor much with neighbours.
+    bare_cpu_us: list[float] = field(default_factory=list)
+    vote_cpu_us: list[float] = field(default_factory=list)
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -287,8 +291,11 @@ def _load_rounds(
     span = files.pairs // (args.rounds + 1)
     start = 0
     for n in range(1, args.rounds + 1):
+        cpu = server.cpu_seconds()
         bare = generator.bare(server.url, seconds=args.seconds, connections=args.connections)
+        figures.bare_cpu_us.append(_per_request(server.cpu_seconds() - cpu, bare.requests))
         spy = _profiler(args.profile, server.pid, args.seconds) if n == 1 else None
+        cpu = server.cpu_seconds()
         votes = generator.votes(
             server.url,
             files,
@@ -297,6 +304,7 @@ def _load_rounds(
             start=start,
             span=span,
         )
+        figures.vote_cpu_us.append(_per_request(server.cpu_seconds() - cpu, votes.requests))
         if spy is not None:
             spy.wait()
         start += span
@@ -323,6 +331,10 @@ def _load_rounds(
     return figures, half
 
 
+def _per_request(cpu_seconds: float, requests: int) -> float:
+    return cpu_seconds / requests * 1e6 if requests else 0.0
+
+
 def _profiler(path: str | None, pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
     if not path:
         return None
@@ -340,9 +352,12 @@ def _profiler(path: str | None, pid: int, seconds: float) -> subprocess.Popen[by
             "--subprocesses",
             "--duration",
             str(max(1, int(seconds) - 1)),
-            # py-spy's default 100 samples a second leave too few for a vote's parts.
+            # py-spy's default 100 samples a second leave too few for a vote's parts; it
+            # reads the stacks without pausing the server, which would slow it several
+            # times over (at the price of a rare torn stack).
             "--rate",
             "1000",
+            "--nonblocking",
             "--format",
             fmt,
             "--output",
@@ -371,6 +386,15 @@ def _report(
     )
     if figures.vote_errors:
         print(f"  {figures.vote_errors} votes were refused or failed during the rounds")
+    bare_cpu, vote_cpu = (
+        statistics.median(figures.bare_cpu_us),
+        statistics.median(figures.vote_cpu_us),
+    )
+    print(
+        f"server CPU per request:        bare {bare_cpu:.0f} us, vote {vote_cpu:.0f} us"
+        f" (bare/vote {bare_cpu / vote_cpu if vote_cpu else 0:.2f}; the rate ratio if the"
+        " server were never idle)"
+    )
     print(
         f"latency at half load ({votes / 2:.0f} votes/s asked, {half.rps:.0f} achieved, "
         f"{half.errors} refused or failed): p50 {half.p50_ms:.2f} ms, p95 {half.p95_ms:.2f} ms,"

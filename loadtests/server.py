@@ -88,6 +88,24 @@ class LocalServer:
         assert self.process is not None
         return self.process.pid
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) used so far by the server and its worker processes."""
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
     def stop(self) -> float:
         """SIGTERM, wait for the graceful stop; returns how long it took."""
         if self.process is None or self.process.poll() is not None:

@@ -3,10 +3,12 @@
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.voting_helpers import redis_now, voter, voting_edition
 from voting import db
-from voting.ledger import GROUP, Flusher, reconcile, repair
+from voting.ledger import GROUP, Flusher, _row, reconcile, repair
 
 
 @pytest.fixture
@@ -197,3 +199,37 @@ async def test_a_stream_that_fails_stops_the_pass_only_after_the_others_finished
     await failing.flush_once()
     assert await ledger_receipts(conn, edition_id) == sorted(receipts)
     assert (await reconcile(redis_client, conn, redis_prefix, edition.slug)).ok
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    fields=st.fixed_dictionaries(
+        {
+            "v": st.text(min_size=1, max_size=64),
+            "c": st.sampled_from(["C1", "C2"]),
+            "n": st.text(min_size=1, max_size=12),
+            "r": st.text(min_size=1, max_size=19),
+            "t": st.integers(0, 2**52).map(str),
+        },
+        optional={
+            "st": st.sampled_from(["counted", "held", "completes"]),
+            "ip": st.text(max_size=40),
+            "ua": st.text(max_size=40),
+            "fa": st.integers(-1, 10**7).map(str),
+            "d": st.text(max_size=20),
+            "net": st.text(max_size=20),
+            "fn": st.text(max_size=20),
+            "q": st.lists(st.sampled_from(["honeypot", "form_too_fast", ""]), max_size=3).map(
+                ",".join
+            ),
+        },
+    )
+)
+def test_a_stream_entry_makes_the_same_row_from_bytes_as_from_text(fields):
+    """The flusher decodes redis-py's bytes directly; a client that decodes replies hands
+    it texts: both give the same ledger row."""
+    as_bytes = {k.encode(): v.encode() for k, v in fields.items()}
+    row = _row(7, "1-0", as_bytes)
+    assert row == _row(7, "1-0", fields)
+    assert row[1:5] == (fields["v"], fields["c"], fields["n"], fields["r"])
+    assert row[-2] == ("quarantined" if any(fields.get("q", "").split(",")) else "counted")

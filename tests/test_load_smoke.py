@@ -135,6 +135,8 @@ def test_a_short_bench_prints_medians_ratios_and_its_tracking_line(
     assert re.search(r"bare endpoint .* median [1-9]\d* req/s", out)
     assert re.search(r"vote path .* median [1-9]\d* votes/s", out)
     assert re.search(r"latency at half load .* p50 [\d.]+ ms, p95 [\d.]+ ms, p99 [\d.]+ ms", out)
+    cpu = re.search(r"server CPU per request: +bare (\d+) us, vote (\d+) us", out)
+    assert cpu and 0 < int(cpu[1]) and 0 < int(cpu[2]), out
     drained = int(re.search(r"flusher drain: (\d+) votes", out).group(1))
     assert drained > 0 and "flusher/vote ratio:" in out
     assert re.search(r"official tally over \d+ ledger votes \(completeness on\)", out)

@@ -54,7 +54,12 @@ def _text(value: Any) -> str:
 
 
 def _row(edition_id: int, entry_id: str, fields: dict[Any, Any]) -> tuple[Any, ...]:
-    f = {_text(k): _text(v) for k, v in fields.items()}
+    try:
+        # Bytes, as redis-py hands them out: decoded directly, with no call per field
+        # (_text on every key and value was a third of the flusher's time).
+        f = {k.decode(): v.decode() for k, v in fields.items()}
+    except AttributeError:  # a client that decodes replies itself gives texts
+        f = {_text(k): _text(v) for k, v in fields.items()}
     form_age = int(f.get("fa") or -1)
     # Reasons found inline (honeypot, form token) send the vote straight to quarantine.
     reasons = [r for r in (f.get("q") or "").split(",") if r]

@@ -37,7 +37,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import metrics
 from ..antifraud.signals import FormCheck, check_form, network_of
 from ..ballot import Ballot, Outcome
+from ..clock import Clock
 from ..logs import request_id
+from ..security import Tokens
 from ..voters import Voter
 from .middleware import HSTS, SECURITY_HEADERS
 from .observability import SANE_ID, access_log
@@ -87,7 +89,9 @@ class VoteFront:
         self.max_age = max_age
         self.max_header_bytes = max_header_bytes
         self.max_body_bytes = max_body_bytes
-        self._runtime_of: Any = None  # voting.runtime_of, once that module is loaded
+        # The application's parts, taken once: Starlette's State answers each attribute
+        # through a caught AttributeError.
+        self._parts: tuple[Any, Any, Any] | None = None  # (voting runtime, tokens, clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -254,13 +258,13 @@ class VoteFront:
             or (wanted is not None and not isinstance(wanted, str))
         ):
             return None
-        app = scope["app"]
-        runtime_of = self._runtime_of
-        if runtime_of is None:
+        parts = self._parts
+        if parts is None:
             from .voting import runtime_of  # that module imports this one
 
-            self._runtime_of = runtime_of
-        rt = runtime_of(app)
+            state = scope["app"].state
+            parts = self._parts = (runtime_of(scope["app"]), state.tokens, state.services.clock)
+        rt, tokens, clock = parts
         try:
             snap = await rt.catalog.current()
             if snap is not None and voter.edition != snap.edition.slug:
@@ -274,7 +278,11 @@ class VoteFront:
             return None
         ip = scope["client"][0] if scope.get("client") else ""
         form = check_vote_form(
-            app, snap, voter.id, form_token if isinstance(form_token, str) and form_token else None
+            tokens,
+            clock,
+            snap,
+            voter.id,
+            form_token if isinstance(form_token, str) and form_token else None,
         )
         try:
             outcome = await cast_vote(
@@ -293,16 +301,21 @@ class VoteFront:
 
 
 def check_vote_form(
-    app: Any, snap: Any, voter_id: str, token: str | None, honeypot: str | None = None
+    tokens: Tokens,
+    clock: Clock,
+    snap: Any,
+    voter_id: str,
+    token: str | None,
+    honeypot: str | None = None,
 ) -> FormCheck:
     """What the vote's form token says (antifraud.signals.check_form), by the edition's
     thresholds and the engine's clock."""
     limits = snap.thresholds
     return check_form(
-        app.state.tokens,
+        tokens,
         token,
         voter_id,
-        now=app.state.services.clock.now().timestamp(),
+        now=clock.now().timestamp(),
         min_seconds=float(limits["min_form_seconds"]),
         max_age_s=int(limits["form_max_age_s"]),
         honeypot=honeypot,

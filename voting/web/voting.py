@@ -255,7 +255,14 @@ async def cast(
             fields={"category": f"must be {category}"},
         )
     ip = client_ip(request)
-    form = check_vote_form(request.app, snap, voter.id, form_token, honeypot)
+    form = check_vote_form(
+        request.app.state.tokens,
+        services(request).clock,
+        snap,
+        voter.id,
+        form_token,
+        honeypot,
+    )
     rt = runtime(request)
 
     async def attempt() -> Outcome:
