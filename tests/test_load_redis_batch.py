@@ -13,7 +13,7 @@ import redis.exceptions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voting.redis_batch import BatchedScript
+from voting.redis_batch import BatchedScript, batch_sizes
 from voting.services import open_redis
 
 # Echoes what it was given, fails on demand: enough to tell every caller's reply apart.
@@ -211,3 +211,37 @@ def test_the_packed_command_is_byte_for_byte_what_redis_py_sends(keys, args):
     plain = [a for a in args if type(a) is not float]
     expected = b"".join(connection.pack_commands([("EVALSHA", sha, len(keys), *keys, *plain)]))
     assert _hiredis_pack(("EVALSHA", sha, len(keys), *keys, *plain)) == expected
+
+
+@given(
+    calls=st.integers(0, 5000),
+    max_batch=st.integers(1, 300),
+    pipelines=st.integers(1, 8),
+    min_batch=st.integers(1, 64),
+)
+def test_a_tick_is_cut_into_few_even_pipelines_within_the_cap(
+    calls, max_batch, pipelines, min_batch
+):
+    sizes = batch_sizes(calls, max_batch, pipelines, min_batch)
+    assert sum(sizes) == calls
+    assert all(0 < size <= max_batch for size in sizes)
+    if sizes:
+        assert max(sizes) - min(sizes) <= 1
+        assert len(sizes) == max(1, min(pipelines, calls // min_batch), -(-calls // max_batch))
+        # More than the cap needs only when each pipeline keeps at least min_batch calls.
+        if len(sizes) > -(-calls // max_batch):
+            assert min(sizes) >= min_batch
+
+
+async def test_a_tick_split_into_pipelines_answers_each_call_as_one_pipeline_does(
+    client, redis_prefix
+):
+    split = BatchedScript(client, ECHO, pipelines=4, min_batch=16)
+    replies = await asyncio.gather(
+        *(split(keys=[f"{redis_prefix}:s{i % 7}"], args=[str(i)]) for i in range(64))
+    )
+    assert split.stats.batches == 4 and split.stats.calls == 64
+    assert [r[1] for r in replies] == [str(i).encode() for i in range(64)]
+    # Each key was counted once per call, whatever pipeline it went in.
+    counts = [int(await client.get(f"{redis_prefix}:s{k}")) for k in range(7)]
+    assert counts == [len(range(k, 64, 7)) for k in range(7)]

@@ -266,7 +266,9 @@ class Ballot:
         # Votes cast in the same loop tick share one pipeline (voting/redis_batch.py); on
         # NOSCRIPT (an empty script cache after a restart or failover) it loads the script
         # and retries, as redis-py's Script does: never a 500 for that.
-        self._cast = BatchedScript(redis, CAST_SCRIPT)
+        # Up to four pipelines a tick (redis_batch.batch_sizes): the worker answers the
+        # first votes while Redis still runs the others' scripts.
+        self._cast = BatchedScript(redis, CAST_SCRIPT, pipelines=4, min_batch=16)
         self._sync = redis.register_script(SYNC_WINDOW_SCRIPT)
         self._tags: dict[tuple[str, int], str] = {}
 
