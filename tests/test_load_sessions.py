@@ -74,3 +74,45 @@ def test_its_kept_derived_key_signs_as_itsdangerous_does(payload, key):
     remembering, plain = Clocked(key), PlainClocked(key)
     for _ in range(2):  # the second time from the kept key
         assert remembering.sign(payload) == plain.sign(payload)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payload=st.binary(max_size=48),
+    signed_at=st.integers(1_799_000_000, 1_800_000_000),
+    edits=st.lists(
+        st.tuples(st.integers(0, 200), st.sampled_from([b"", b".", b"A", b"=", b"\xff", b"-"])),
+        max_size=3,
+    ),
+    cut=st.integers(0, 200),
+    max_age=st.one_of(st.none(), st.integers(0, 2_000_000)),
+    later=st.integers(-10, 2_000_000),
+    key=st.sampled_from(["secret-key", "another"]),
+)
+def test_a_first_look_at_any_cookie_answers_as_itsdangerous(
+    payload, signed_at, edits, cut, max_age, later, key
+):
+    """Fresh signers (nothing remembered), cookies damaged anywhere: in the payload, the
+    time stamp, the signature, the dots; shortened; signed with another key."""
+    writer = PlainClocked(key)
+    writer.now = signed_at
+    signed = writer.sign(payload)
+    for at, piece in edits:
+        at %= len(signed) + 1
+        signed = signed[:at] + piece + signed[at + 1 :]
+    if cut % 5 == 0:
+        signed = signed[: cut % (len(signed) + 1)]
+    remembering, plain = Clocked("secret-key"), PlainClocked("secret-key")
+    remembering.now = plain.now = signed_at + later
+    assert _outcome(remembering, signed, max_age) == _outcome(plain, signed, max_age)
+
+
+def test_a_good_cookie_is_checked_without_itsdangerous_unsign(monkeypatch):
+    signed = TimestampSigner("k").sign(b"voter")
+    signer = RememberingSigner("k")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the full unsign ran")
+
+    monkeypatch.setattr(TimestampSigner, "unsign", refuse)
+    assert signer.unsign(signed, max_age=60) == b"voter"
