@@ -3,10 +3,13 @@
 import asyncio
 import os
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.voting_helpers import redis_now, voter, voting_edition, with_window
-from voting.ballot import Ballot, new_receipt
+from voting.ballot import Ballot, from_micros, micros, new_receipt
 
 
 async def test_a_vote_is_accepted_once_per_category(ballot, conn, redis_client):
@@ -180,3 +183,11 @@ def test_keys_of_one_voter_share_one_hash_slot():
         }
         assert len(slots) == 1
     assert len({key_slot(k.stream(s).encode()) for s in range(16)}) > 1
+
+
+@given(st.integers(0, 2**53))
+def test_micros_round_trip_to_the_instant_fromtimestamp_gives(us):
+    expected = datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+    assert from_micros(us) == expected == from_micros(str(us))
+    assert from_micros(us).tzinfo is UTC and from_micros(us).utcoffset() == timedelta(0)
+    assert micros(from_micros(us)) == us

@@ -108,14 +108,11 @@ def make_machine(database_url: str, redis_url: str):
                         async def no_ack(*a):
                             raise ConnectionError("killed before XACK")
 
-                        real = self.redis.xack
-                        self.redis.xack = no_ack
+                        dead._ack = no_ack
                         try:
                             await dead._commit(self.edition_id, stream, reply[0][1], FlushStats())
                         except ConnectionError:
                             pass
-                        finally:
-                            self.redis.xack = real
 
             self.run(go())
 

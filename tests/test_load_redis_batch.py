@@ -13,7 +13,7 @@ import redis.exceptions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voting.redis_batch import BatchedScript, batch_sizes
+from voting.redis_batch import BatchedScript, batch_sizes, xack_packed
 from voting.services import open_redis
 
 # Echoes what it was given, fails on demand: enough to tell every caller's reply apart.
@@ -245,3 +245,22 @@ async def test_a_tick_split_into_pipelines_answers_each_call_as_one_pipeline_doe
     # Each key was counted once per call, whatever pipeline it went in.
     counts = [int(await client.get(f"{redis_prefix}:s{k}")) for k in range(7)]
     assert counts == [len(range(k, 64, 7)) for k in range(7)]
+
+
+async def test_a_packed_xack_answers_as_redis_py_does(client, redis_prefix):
+    stream = f"{redis_prefix}:stream"
+    ids = [(await client.xadd(stream, {"n": str(i)})).decode() for i in range(3000)]
+    await client.xgroup_create(stream, "g", id="0")
+    await client.xreadgroup("g", "c", {stream: ">"}, count=5000)
+    assert await xack_packed(client, stream, "g", ids[:2000]) == 2000
+    assert await xack_packed(client, stream, "g", ids[:10]) == 0  # acknowledged already
+    assert await client.xack(stream, "g", *ids) == 1000
+    assert (await client.xpending(stream, "g"))["pending"] == 0
+    # An error reply raises as redis-py raises it, and the pool goes on serving.
+    await client.set(f"{redis_prefix}:text", "x")
+    with pytest.raises(redis.exceptions.ResponseError) as packed:
+        await xack_packed(client, f"{redis_prefix}:text", "g", ids[:3])
+    with pytest.raises(redis.exceptions.ResponseError) as plain:
+        await client.xack(f"{redis_prefix}:text", "g", *ids[:3])
+    assert str(packed.value) == str(plain.value)
+    assert await xack_packed(client, stream, "g", ids[:3]) == 0

@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from .ballot import SHARDS, Keys, from_micros
+from .redis_batch import xack_packed
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +291,10 @@ class Flusher:
         stats.inserted += int(result.split()[-1])
         # Acknowledge only after the commit: a crash in between leaves the entries pending,
         # and whoever reclaims them inserts nothing twice (ON CONFLICT DO NOTHING).
-        await self.redis.xack(stream, GROUP, *ids)
+        await self._ack(stream, ids)
+
+    async def _ack(self, stream: str, ids: list[str]) -> None:
+        await xack_packed(self.redis, stream, GROUP, ids)
 
     async def _trim(self, stream: str) -> None:
         """Trim below the oldest entry not yet committed (pending or never delivered)."""

@@ -173,6 +173,27 @@ class BatchedScript:
         return replies
 
 
+async def xack_packed(client: aioredis.Redis, stream: str, group: str, ids: list[str]) -> int:
+    """XACK of many stream ids (the flusher's thousands a batch), packed by hiredis rather
+    than id by id by redis-py: that was a tenth of the flusher's time. redis-py's own
+    xack for a cluster client, without hiredis, or for ids that are not plain texts. An
+    error reply raises as redis-py raises it; a connection that fails is dropped."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is None or _hiredis_pack is None or not _plain(ids):
+        return int(await client.xack(stream, group, *ids))
+    connection = await pool.get_connection()
+    try:
+        await connection.send_packed_command(_hiredis_pack(("XACK", stream, group, *ids)))
+        return int(await connection.read_response())
+    except redis.exceptions.ResponseError:
+        raise  # a complete reply: the connection can serve again
+    except BaseException:
+        await connection.disconnect(nowait=True)
+        raise
+    finally:
+        await pool.release(connection)
+
+
 def batch_sizes(calls: int, max_batch: int, pipelines: int = 1, min_batch: int = 1) -> list[int]:
     """How a tick's calls are cut into pipelines: as few as max_batch allows, or up to
     `pipelines` of at least `min_batch` calls each, as even as can be.

@@ -11,7 +11,6 @@ import asyncio
 import os
 import signal
 import sys
-from typing import Any
 
 from voting import db
 from voting.ledger import Flusher
@@ -19,12 +18,9 @@ from voting.services import open_redis
 
 
 class DiesBeforeAck(Flusher):
-    async def _commit(self, edition_id: int, stream: str, entries: Any, stats: Any) -> None:
-        async def die(*args: Any, **kwargs: Any) -> None:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-        self.redis.xack = die  # type: ignore[method-assign]
-        await super()._commit(edition_id, stream, entries, stats)
+    async def _ack(self, stream: str, ids: list[str]) -> None:
+        # Called by _commit once PostgreSQL has committed the batch: die right there.
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 async def main(database_url: str, redis_url: str, prefix: str) -> None:
