@@ -4,10 +4,12 @@ the JSON logs, and the organizer's ops page."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
 import logging.config
+from collections.abc import Iterator
 
 import pytest
 from httpx import ASGITransport, AsyncClient
@@ -179,7 +181,9 @@ async def test_request_id_goes_in_and_out(client):
     assert len(r.headers["x-request-id"]) == 32
 
 
-async def test_access_lines_are_json_with_the_request_id(client):
+@contextlib.contextmanager
+def access_lines() -> Iterator[io.StringIO]:
+    """The access log switched on, its JSON lines written to the stream yielded."""
     stream = io.StringIO()
     config = logging_config("json", "info", access_log=True)
     handler = logging.StreamHandler(stream)
@@ -192,10 +196,15 @@ async def test_access_lines_are_json_with_the_request_id(client):
     access.addHandler(handler)
     access.setLevel(logging.INFO)
     try:
-        r = await client.get("/categories/NOPE?lang=fr", headers={"x-request-id": "trace-42"})
+        yield stream
     finally:
         access.removeHandler(handler)
         access.setLevel(old_level)
+
+
+async def test_access_lines_are_json_with_the_request_id(client):
+    with access_lines() as stream:
+        r = await client.get("/categories/NOPE?lang=fr", headers={"x-request-id": "trace-42"})
     line = json.loads(stream.getvalue().strip().splitlines()[-1])
     assert line["request_id"] == "trace-42" == r.headers["x-request-id"]
     assert line["logger"] == "voting.access" and line["level"] == "INFO"

@@ -5,10 +5,7 @@ the same metrics and access lines, and the vote script runs once per request."""
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import logging
-import logging.config
 from datetime import timedelta
 
 import pytest
@@ -18,13 +15,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests.conftest import TEST_SECRET
-from tests.test_metrics import scrape, value
+from tests.test_metrics import access_lines, scrape, value
 from tests.test_voting_http import open_voting, runtime_for
 from tests.voting_helpers import redis_now, with_window
 from voting import db, rehearsal
 from voting.app import create_app
 from voting.ballot import Ballot
-from voting.logs import RequestIdFilter, logging_config
 from voting.services import open_redis
 from voting.web.vote_front import VoteFront
 
@@ -239,57 +235,38 @@ async def test_a_refused_vote_runs_the_script_once_and_a_lost_window_is_restored
 
 async def test_metrics_and_access_lines_are_those_of_the_stack(app, stack_app, conn):
     pair = await make_pair(app, stack_app, conn, first=41)
-    stream = io.StringIO()
-    config = logging_config("json", "info", access_log=True)
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        logging.config.DictConfigurator(config).configure_formatter(config["formatters"]["main"])
-    )
-    access = logging.getLogger("voting.access")
-    old_level = access.level
-    access.addHandler(handler)
-    access.setLevel(logging.INFO)
     scraper = AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver")
+    deltas = []
     try:
-        deltas = []
-        for client, csrf in zip(pair.clients, pair.csrfs, strict=True):
-            before = await scrape(scraper)
-            r = await client.post(
-                "/api/votes",
-                json={"nomination": pair.by_cat["C3"][0]},
-                headers={"X-CSRF-Token": csrf, "X-Request-ID": "vote-7"},
-            )
-            assert r.status_code == 202
-            after = await scrape(scraper)
-            deltas.append(
-                {
-                    (name, labels): after[(name, labels)] - before.get((name, labels), 0.0)
-                    for name, labels in after
-                    # Counts only: how long each took is its own business.
-                    if name.startswith(("wsis_votes", "wsis_http_request"))
-                    and name.endswith(("_total", "_count"))
-                    and ("route", "/metrics") not in labels
-                    and after[(name, labels)] != before.get((name, labels), 0.0)
-                }
-            )
+        with access_lines() as stream:
+            for client, csrf in zip(pair.clients, pair.csrfs, strict=True):
+                before = await scrape(scraper)
+                r = await client.post(
+                    "/api/votes",
+                    json={"nomination": pair.by_cat["C3"][0]},
+                    headers={"X-CSRF-Token": csrf, "X-Request-ID": "vote-7"},
+                )
+                assert r.status_code == 202
+                after = await scrape(scraper)
+                deltas.append(
+                    {
+                        key: after[key] - before.get(key, 0.0)
+                        for key in after
+                        # Counts only: how long each took is its own business.
+                        if key[0].startswith(("wsis_votes", "wsis_http_request"))
+                        and key[0].endswith(("_total", "_count"))
+                        and ("route", "/metrics") not in key[1]
+                        and after[key] != before.get(key, 0.0)
+                    }
+                )
     finally:
-        access.removeHandler(handler)
-        access.setLevel(old_level)
         await scraper.aclose()
         await pair.close()
-    assert deltas[0].keys() == deltas[1].keys()
     assert deltas[0] == deltas[1] and set(deltas[0].values()) == {1}
-    assert (
-        value(
-            {k: v for k, v in deltas[0].items()},
-            "wsis_http_requests_total",
-            method="POST",
-            route="/api/votes",
-            status="202",
-        )
-        == 1
+    counted = value(
+        deltas[0], "wsis_http_requests_total", method="POST", route="/api/votes", status="202"
     )
+    assert counted == 1
     lines = [json.loads(x) for x in stream.getvalue().splitlines()]
     votes = [x for x in lines if x["path"] == "/api/votes"]
     assert len(votes) == 2

@@ -173,15 +173,7 @@ class VoteFront:
         outcome = precast.outcome
         metrics.vote_accepted(category, outcome.state or "counted", outcome.reasons)
         payload = orjson.dumps(
-            {
-                "receipt": outcome.receipt,
-                "edition": snap.edition.slug,
-                "category": category,
-                "nomination": nomination,
-                "cast_at": outcome.cast_at,
-                "counted": outcome.state != "held",
-            },
-            option=orjson.OPT_NON_STR_KEYS,
+            accepted_body(outcome, snap, category, nomination), option=orjson.OPT_NON_STR_KEYS
         )
         headers = [
             (b"content-length", b"%d" % len(payload)),
@@ -298,6 +290,18 @@ class VoteFront:
         except Exception as exc:  # the handler answers it (503, and what it means)
             return Precast(error=exc), snap, category, nomination
         return Precast(outcome), snap, category, nomination
+
+
+def accepted_body(outcome: Outcome, snap: Any, category: str, nomination: str) -> dict[str, Any]:
+    """The 202's JSON, the same from the front and from the handler."""
+    return {
+        "receipt": outcome.receipt,
+        "edition": snap.edition.slug,
+        "category": category,
+        "nomination": nomination,
+        "cast_at": outcome.cast_at,
+        "counted": outcome.state != "held",
+    }
 
 
 def check_vote_form(

@@ -42,7 +42,7 @@ from .links import Link
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
 from .templating import _geneva, language_of, pages
-from .vote_front import PRECAST, cast_vote, check_vote_form
+from .vote_front import PRECAST, accepted_body, cast_vote, check_vote_form
 
 
 class VotingRuntime:
@@ -382,17 +382,7 @@ async def vote_api(request: Request) -> JSON:
     problem = _outcome_error(outcome, request, category)
     if problem is not None:
         raise problem
-    return JSON(
-        {
-            "receipt": outcome.receipt,
-            "edition": snap.edition.slug,
-            "category": category,
-            "nomination": nomination,
-            "cast_at": outcome.cast_at,
-            "counted": outcome.state != "held",
-        },
-        202,
-    )
+    return JSON(accepted_body(outcome, snap, category, nomination), 202)
 
 
 async def my_votes_api(request: Request) -> JSON:
