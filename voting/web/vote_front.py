@@ -16,7 +16,9 @@ it always has (tests compare the two, header by header):
 - after the cast (already voted, closed, rate limited, Redis away): the request goes on
   with the cast's result in the scope (`PRECAST`), and the handler takes that result
   instead of casting again, so the refusal is explained in the voter's language by the
-  same code as before and the vote script never runs twice for one request.
+  same code as before and the vote script never runs twice for one request. (Its
+  latency in the metrics then starts after the cast, and its request id is the one the
+  stack gives, unless the client sent one.)
 """
 
 from __future__ import annotations
