@@ -50,6 +50,8 @@ from .sessions import RememberingSigner
 PATH = "/api/votes"
 PRECAST = "wsis.precast"
 _PATH_BYTES = PATH.encode()
+# The headers the vote reads (the first of each, as Starlette's Headers.get takes it).
+_READ = frozenset({b"cookie", b"x-csrf-token", b"content-length", b"x-request-id", b"user-agent"})
 
 log = logging.getLogger(__name__)
 
@@ -109,32 +111,24 @@ class VoteFront:
         # One pass over the headers, taking the first of each as Starlette's Headers.get
         # does, and adding up their size as HeaderSizeLimit does.
         size = len(_PATH_BYTES)
-        cookie = csrf = incoming = length = user_agent = None
+        first: dict[bytes, bytes] = {}
         lengths = 0
         for name, value in scope["headers"]:
             size += len(name) + len(value) + 4
-            if name == b"cookie":
-                if cookie is None:
-                    cookie = value
-            elif name == b"x-csrf-token":
-                if csrf is None:
-                    csrf = value
-            elif name == b"content-length":
-                length = value
+            if name in _READ and name not in first:
+                first[name] = value
+            if name == b"content-length":
                 lengths += 1
-            elif name == b"x-request-id":
-                if incoming is None:
-                    incoming = value
-            elif name == b"user-agent":
-                if user_agent is None:
-                    user_agent = value
+        cookie = first.get(b"cookie")
+        csrf = first.get(b"x-csrf-token")
+        length = first.get(b"content-length", b"")
         if (
             size > self.max_header_bytes
             or cookie is None
             or csrf is None
             or lengths != 1
-            or not length.isdigit()  # type: ignore[union-attr]
-            or int(length) > self.max_body_bytes  # type: ignore[arg-type]
+            or not length.isdigit()
+            or int(length) > self.max_body_bytes
         ):
             await self.app(scope, receive, send)
             return
@@ -142,13 +136,13 @@ class VoteFront:
         if body is None:
             await self.app(scope, _replay(messages, receive), send)
             return
+        incoming = first.get(b"x-request-id")
         text_id = incoming.decode("latin-1") if incoming is not None else None
         rid = text_id if text_id and SANE_ID.fullmatch(text_id) else secrets.token_hex(16)
         rid_token = request_id.set(rid)
         try:
-            cast = await self._cast(
-                scope, cookie, csrf, body, user_agent.decode("latin-1") if user_agent else ""
-            )
+            user_agent = first.get(b"user-agent", b"").decode("latin-1")
+            cast = await self._cast(scope, cookie, csrf, body, user_agent)
         except Exception:
             # What Observability does for an error in a handler: log it, count a 500.
             log.exception("unhandled error on POST %s", PATH)
