@@ -3,12 +3,14 @@
 import asyncio
 
 import pytest
+import redis.asyncio as aioredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.voting_helpers import redis_now, voter, voting_edition
 from voting import db
-from voting.ledger import GROUP, Flusher, _row, reconcile, repair
+from voting.ledger import _COLUMNS, GROUP, STREAM_FIELDS, Flusher, _row, _text, reconcile, repair
+from voting.redis_batch import packable, packed_command
 
 
 @pytest.fixture
@@ -180,11 +182,11 @@ async def test_a_stream_that_fails_stops_the_pass_only_after_the_others_finished
     failing = flusher(redis_client, pool, redis_prefix, "f-par", parallel=4)
     real_commit = failing._commit
 
-    async def commit(edition_id, stream, entries, stats):
+    async def commit(edition_id, stream, entries, stats, **kw):
         if stream == broken:
             raise ConnectionError("PostgreSQL went away")
         await asyncio.sleep(0.01)  # the others are still at work when the failure comes
-        await real_commit(edition_id, stream, entries, stats)
+        await real_commit(edition_id, stream, entries, stats, **kw)
 
     failing._commit = commit
     with pytest.raises(ConnectionError):
@@ -228,5 +230,102 @@ def test_a_stream_entry_makes_the_same_row_from_bytes_as_from_text(fields):
     as_bytes = {k.encode(): v.encode() for k, v in fields.items()}
     row = _row(7, "1-0", as_bytes)
     assert row == _row(7, "1-0", fields)
+    # A raw reply's flat list: by position when every field is there in the script's
+    # order, else through a dict; an absent field reads as an empty one either way.
+    full = {k: fields.get(k, "") for k in STREAM_FIELDS}
+    assert _row(7, "1-0", [x.encode() for k in STREAM_FIELDS for x in (k, full[k])]) == row
+    assert _row(7, "1-0", [x.encode() for k, v in fields.items() for x in (k, v)]) == row
     assert row[1:5] == (fields["v"], fields["c"], fields["n"], fields["r"])
     assert row[-2] == ("quarantined" if any(fields.get("q", "").split(",")) else "counted")
+
+
+async def test_a_fresh_batch_holding_a_vote_the_ledger_has_writes_the_others(
+    ballot, conn, redis_client, pool, redis_prefix
+):
+    """Never-delivered entries are COPYed straight into the ledger; should one of them be
+    there already (here written by hand), the batch goes the ON CONFLICT way: the other
+    votes are written, the ledger's row is kept, every entry is acknowledged."""
+    edition, edition_id = await voting_edition(conn, ballot, await redis_now(redis_client))
+    receipts = [(await ballot.cast(edition.slug, voter(n), "C1", "N1")).receipt for n in range(20)]
+    await conn.execute(
+        "INSERT INTO votes (edition_id, voter_id, category, nomination, receipt, cast_at,"
+        " stream_id) VALUES ($1, $2, 'C1', 'N2', 'KEPT', now(), '0-1')",
+        edition_id,
+        voter(0),
+    )
+    stats = await flusher(redis_client, pool, redis_prefix, batch=1000).flush_once(reclaim=False)
+    assert (stats.read, stats.inserted) == (20, 19)
+    assert await ledger_receipts(conn, edition_id) == sorted([*receipts[1:], "KEPT"])
+    keys = ballot.keys(edition.slug)
+    for stream in keys.all_streams():
+        assert (await redis_client.xpending(stream, GROUP))["pending"] == 0
+        assert await redis_client.xlen(stream) == 0
+
+
+async def test_the_script_writes_an_entrys_fields_in_the_order_the_flusher_reads_them(
+    ballot, conn, redis_client, redis_prefix
+):
+    edition, _ = await voting_edition(conn, ballot, await redis_now(redis_client))
+    await ballot.cast(
+        edition.slug,
+        voter(1),
+        "C1",
+        "N1",
+        ip="10.1.2.3",
+        user_agent="ua",
+        form_age_ms=4000,
+        domain="example.org",
+        network="10.1.0.0/16",
+        reasons=("honeypot",),
+        form_nonce="nonce",
+    )
+    keys = ballot.keys(edition.slug)
+    stream = keys.stream(keys.shard_of(voter(1)))
+    args = ("XRANGE", stream, "-", "+")
+    assert packable(redis_client, args)
+    (entry,) = await packed_command(redis_client, args)
+    assert entry[1][0::2] == [name.encode() for name in STREAM_FIELDS]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "decode"), [(3, False), (2, False), (3, True)], ids=["resp3", "resp2", "texts"]
+)
+async def test_the_ledger_rows_are_the_same_whatever_the_client_replies(
+    ballot, conn, redis_client, redis_url, pool, redis_prefix, protocol, decode
+):
+    """The flusher reads raw replies (RESP3 maps, RESP2 lists, bytes or texts): each row is
+    the one redis-py's own parsed entry makes."""
+    edition, edition_id = await voting_edition(conn, ballot, await redis_now(redis_client))
+    for n in range(40):
+        outcome = await ballot.cast(
+            edition.slug,
+            voter(n),
+            ("C1", "C2")[n % 2],
+            f"N{n % 3}",
+            ip=f"10.0.0.{n}",
+            user_agent="Mozilla/5.0 é",
+            form_age_ms=(-1, 2500)[n % 2],
+            domain=("", "example.org")[n % 3 == 0],
+            reasons=(("form_too_fast",), ())[n % 4 != 0],
+        )
+        assert outcome.status == "accepted", outcome
+    expected = {}
+    for stream in ballot.keys(edition.slug).all_streams():
+        for entry_id, fields in await redis_client.xrange(stream):
+            row = _row(edition_id, _text(entry_id), fields)
+            expected[row[4]] = row  # by receipt: two streams may give the same entry id
+    assert len(expected) == 40
+    pool_ = aioredis.BlockingConnectionPool.from_url(
+        redis_url, protocol=protocol, decode_responses=decode, max_connections=8
+    )
+    client = aioredis.Redis(connection_pool=pool_)
+    try:
+        stats = await flusher(client, pool, redis_prefix, batch=7).flush_once(reclaim=False)
+    finally:
+        await client.aclose()
+    assert stats.inserted == 40
+    rows = await conn.fetch(
+        f"SELECT {', '.join(_COLUMNS)} FROM votes WHERE edition_id=$1",
+        edition_id,
+    )
+    assert {r["receipt"]: tuple(r) for r in rows} == expected
