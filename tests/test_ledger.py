@@ -6,11 +6,22 @@ import pytest
 import redis.asyncio as aioredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from redis.asyncio.cluster import RedisCluster
 
 from tests.voting_helpers import redis_now, voter, voting_edition
 from voting import db
-from voting.ledger import _COLUMNS, GROUP, STREAM_FIELDS, Flusher, _row, _text, reconcile, repair
-from voting.redis_batch import packable, packed_command
+from voting.ledger import (
+    _COLUMNS,
+    GROUP,
+    STREAM_FIELDS,
+    Flusher,
+    _entries,
+    _row,
+    _text,
+    reconcile,
+    repair,
+)
+from voting.redis_cluster import is_cluster_url, plain_url
 
 
 @pytest.fixture
@@ -239,6 +250,26 @@ def test_a_stream_entry_makes_the_same_row_from_bytes_as_from_text(fields):
     assert row[-2] == ("quarantined" if any(fields.get("q", "").split(",")) else "counted")
 
 
+_ENTRY = [b"1-0", [b"v", b"x"]]
+
+
+@pytest.mark.parametrize(
+    ("reply", "entries"),
+    [
+        (None, []),
+        ([], []),
+        ({}, []),
+        ([[b"s", [_ENTRY]]], [_ENTRY]),  # RESP2
+        ({b"s": [_ENTRY, _ENTRY]}, [_ENTRY, _ENTRY]),  # RESP3 raw, or redis-py unified
+        ({"s": [[("1-0", {"v": "x"})]]}, [("1-0", {"v": "x"})]),  # redis-py's RESP3
+        ({"s": [[]]}, []),
+        ({b"s": [[b"1-0", None]]}, [[b"1-0", None]]),  # an entry deleted since delivered
+    ],
+)
+def test_the_entries_of_an_xreadgroup_reply_in_each_shape(reply, entries):
+    assert _entries(reply) == entries
+
+
 async def test_a_fresh_batch_holding_a_vote_the_ledger_has_writes_the_others(
     ballot, conn, redis_client, pool, redis_prefix
 ):
@@ -281,10 +312,8 @@ async def test_the_script_writes_an_entrys_fields_in_the_order_the_flusher_reads
     )
     keys = ballot.keys(edition.slug)
     stream = keys.stream(keys.shard_of(voter(1)))
-    args = ("XRANGE", stream, "-", "+")
-    assert packable(redis_client, args)
-    (entry,) = await packed_command(redis_client, args)
-    assert entry[1][0::2] == [name.encode() for name in STREAM_FIELDS]
+    (entry,) = await redis_client.xrange(stream)  # redis-py's dict keeps the reply's order
+    assert [_text(name) for name in entry[1]] == list(STREAM_FIELDS)
 
 
 @pytest.mark.parametrize(
@@ -315,10 +344,16 @@ async def test_the_ledger_rows_are_the_same_whatever_the_client_replies(
             row = _row(edition_id, _text(entry_id), fields)
             expected[row[4]] = row  # by receipt: two streams may give the same entry id
     assert len(expected) == 40
-    pool_ = aioredis.BlockingConnectionPool.from_url(
-        redis_url, protocol=protocol, decode_responses=decode, max_connections=8
-    )
-    client = aioredis.Redis(connection_pool=pool_)
+    if is_cluster_url(redis_url):  # tests/cluster: redis-py's own XREADGROUP there
+        client = RedisCluster.from_url(
+            plain_url(redis_url), protocol=protocol, decode_responses=decode
+        )
+    else:
+        client = aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(
+                redis_url, protocol=protocol, decode_responses=decode, max_connections=8
+            )
+        )
     try:
         stats = await flusher(client, pool, redis_prefix, batch=7).flush_once(reclaim=False)
     finally:

@@ -1,13 +1,15 @@
 """The durable ledger: the flusher that drains vote streams into PostgreSQL, and
 reconciliation between the Redis counters and the ledger.
 
-The flusher reads each shard's stream through a consumer group, writes a batch with COPY
-into a temporary staging table and `INSERT ... SELECT ... ON CONFLICT DO NOTHING` (plain
-COPY cannot skip duplicates, and a reclaimed entry may already be in the ledger), and
-acknowledges the entries only after the commit. A crashed flusher's pending entries are
-reclaimed with XAUTOCLAIM by any other; the stream is trimmed only below entries already
-committed. An entry XAUTOCLAIM reports as deleted before it was flushed is a lost vote:
-it raises an alarm (log, `ledger_alarms` row, and `voting reconcile` fails).
+The flusher reads each shard's stream through a consumer group, writes a batch of new
+entries with one COPY into votes, and a batch that may hold votes the ledger has (a
+reclaimed or retried one, or a new one whose COPY hit the unique key) with COPY into a
+temporary staging table and `INSERT ... SELECT ... ON CONFLICT DO NOTHING` (plain COPY
+cannot skip duplicates); it acknowledges the entries only after the commit. A crashed
+flusher's pending entries are reclaimed with XAUTOCLAIM by any other; the stream is trimmed
+only below entries already committed. An entry XAUTOCLAIM reports as deleted before it was
+flushed is a lost vote: it raises an alarm (log, `ledger_alarms` row, and `voting
+reconcile` fails).
 """
 
 from __future__ import annotations
@@ -240,13 +242,11 @@ class Flusher:
         args += ("STREAMS", stream, start)
         if packable(self.redis, args):
             reply = await packed_command(self.redis, args)
-            if isinstance(reply, dict):  # RESP3 (redis-py's default): stream -> entries
-                return next(iter(reply.values()), [])
         else:
             reply = await self.redis.xreadgroup(
                 GROUP, self.consumer, {stream: start}, count=self.batch
             )
-        return reply[0][1] if reply else []
+        return _entries(reply)
 
     async def _retry_own(self, edition_id: int, stream: str, stats: FlushStats) -> None:
         start = "0"
@@ -395,6 +395,24 @@ async def _insert(conn: asyncpg.Connection, rows: list[tuple[Any, ...]], *, fres
             " ON CONFLICT DO NOTHING"
         )
     return int(result.split()[-1])
+
+
+def _entries(reply: Any) -> list[Any]:
+    """The entries of a one-stream XREADGROUP reply, in any of the shapes it comes in:
+    RESP2 `[[stream, entries]]`, RESP3 `{stream: entries}` (raw, or redis-py's unified
+    parsing), redis-py's RESP3 parsing `{stream: [entries]}`, or nothing."""
+    if not reply:
+        return []
+    found = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
+    # An entry is [id, fields]: a first item that is itself a list (or none) means the
+    # entries came wrapped in one more list.
+    if (
+        found
+        and isinstance(found[0], list)
+        and (not found[0] or type(found[0][0]) in (list, tuple))
+    ):
+        return found[0]
+    return found
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:
