@@ -4,7 +4,8 @@
   and requests per second of the bare JSON endpoint (GET /livez) of the same server, with
   the same number of workers, the load generator in processes of its own; their ratio;
 - vote latency (p50/p95/p99) at half of the measured vote rate;
-- the drain rate of one flusher into PostgreSQL, and its ratio to the vote rate;
+- the drain rate into PostgreSQL of as many flushers as workers (`serve` runs one in each
+  worker), and its ratio to the vote rate;
 - the time of the official tally over a ledger of a million votes.
 
 A 2-core machine is noisy: each figure is the median of several rounds. The bench creates
@@ -99,27 +100,39 @@ async def prepare(
     return files
 
 
-async def drain(db_url: str, redis_url: str, prefix: str) -> tuple[int, float]:
-    """Time one flusher draining the whole backlog the vote rounds left in the streams."""
+async def drain(db_url: str, redis_url: str, prefix: str, flushers: int = 1) -> tuple[int, float]:
+    """Time `flushers` flushers (one per worker, as `serve` runs them, each with its own
+    consumer name, Redis client and pool) draining the whole backlog the vote rounds left
+    in the streams, side by side."""
     from voting import db
     from voting.ledger import Flusher
     from voting.services import open_redis
 
-    redis = open_redis(redis_url)
-    pool = await db.create_pool(db_url, min_size=1, max_size=4)
-    try:
-        flusher = Flusher(redis, pool, prefix, consumer="bench", batch=5000)
-        started = time.perf_counter()
+    clients = [open_redis(redis_url) for _ in range(flushers)]
+    pools = [await db.create_pool(db_url, min_size=1, max_size=4) for _ in range(flushers)]
+
+    async def until_empty(flusher: Flusher) -> int:
         total = 0
         while True:
             stats = await flusher.flush_once(reclaim=False)
             total += stats.inserted
             if not stats.read:
-                break
-        return total, time.perf_counter() - started
+                return total
+
+    try:
+        started = time.perf_counter()
+        totals = await asyncio.gather(
+            *(
+                until_empty(Flusher(r, p, prefix, consumer=f"bench{n}", batch=5000))
+                for n, (r, p) in enumerate(zip(clients, pools, strict=True))
+            )
+        )
+        return sum(totals), time.perf_counter() - started
     finally:
-        await redis.aclose()
-        await pool.close()
+        for client in clients:
+            await client.aclose()
+        for pool in pools:
+            await pool.close()
 
 
 # -- the official tally over a large ledger -------------------------------------------------
@@ -264,12 +277,12 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             )
             figures, half = await asyncio.to_thread(_load_rounds, args, generator, server, files)
             stopped = server.stop()
-        drained, seconds = await drain(db_url, settings.redis_url, prefix)
+        drained, seconds = await drain(db_url, settings.redis_url, prefix, args.workers)
         tally = None
         if args.tally_votes > 0:
             print(f"filling a ledger of {args.tally_votes} votes for the tally…", flush=True)
             tally = await tally_timing(db_url, args.tally_votes, max(1, args.rounds))
-        _report(figures, half, drained, seconds, tally, stopped)
+        _report(figures, half, drained, seconds, tally, stopped, args.workers)
         return 0
     finally:
         await _cleanup(settings.redis_url, prefix)
@@ -375,6 +388,7 @@ def _report(
     seconds: float,
     tally: dict[str, Any] | None,
     stopped: float,
+    flushers: int = 1,
 ) -> None:
     bare = statistics.median(figures.bare)
     votes = statistics.median(figures.votes)
@@ -402,7 +416,8 @@ def _report(
     )
     ratio_flush = drain_rate / votes if votes else 0.0
     print(
-        f"flusher drain: {drained} votes in {seconds:.2f} s = {drain_rate:.0f} votes/s; "
+        f"flusher drain ({flushers} flusher{'s' if flushers > 1 else ''}): {drained} votes in"
+        f" {seconds:.2f} s = {drain_rate:.0f} votes/s; "
         f"flusher/vote ratio: {ratio_flush:.1f}"
     )
     if tally is not None:

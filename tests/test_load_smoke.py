@@ -11,8 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loadtests import loadtest
+from loadtests.bench import drain
 from loadtests.shapes import surge_users
 from tests.conftest import TEST_SECRET
+from tests.voting_helpers import redis_now, voter, voting_edition
 from voting import db, edition_store
 from voting.seed import seed_nominations
 
@@ -137,7 +139,7 @@ def test_a_short_bench_prints_medians_ratios_and_its_tracking_line(
     assert re.search(r"latency at half load .* p50 [\d.]+ ms, p95 [\d.]+ ms, p99 [\d.]+ ms", out)
     cpu = re.search(r"server CPU per request: +bare (\d+) us, vote (\d+) us", out)
     assert cpu and 0 < int(cpu[1]) and 0 < int(cpu[2]), out
-    drained = int(re.search(r"flusher drain: (\d+) votes", out).group(1))
+    drained = int(re.search(r"flusher drain \(1 flusher\): (\d+) votes", out).group(1))
     assert drained > 0 and "flusher/vote ratio:" in out
     assert re.search(r"official tally over \d+ ledger votes \(completeness on\)", out)
     assert "goals:" in out
@@ -200,3 +202,17 @@ def test_the_verdict_names_every_threshold_missed():
         3,
         2,
     )
+
+
+async def test_the_bench_drains_with_one_flusher_per_worker(
+    ballot, conn, redis_client, redis_url, database_url, redis_prefix
+):
+    """`serve` runs a flusher in each worker: the bench times as many side by side, and
+    together they write every vote once."""
+    edition, edition_id = await voting_edition(conn, ballot, await redis_now(redis_client))
+    for n in range(300):
+        await ballot.cast(edition.slug, voter(n), ("C1", "C2")[n % 2], "N1")
+    drained, seconds = await drain(database_url, redis_url, redis_prefix, flushers=2)
+    assert drained == 300 and seconds > 0
+    count = await conn.fetchval("SELECT count(*) FROM votes WHERE edition_id=$1", edition_id)
+    assert count == 300
