@@ -108,8 +108,8 @@ async def drain(db_url: str, redis_url: str, prefix: str, flushers: int = 1) -> 
     from voting.ledger import Flusher
     from voting.services import open_redis
 
-    clients = [open_redis(redis_url) for _ in range(flushers)]
-    pools = [await db.create_pool(db_url, min_size=1, max_size=4) for _ in range(flushers)]
+    clients: list[Any] = []
+    pools: list[asyncpg.Pool] = []
 
     async def until_empty(flusher: Flusher) -> int:
         total = 0
@@ -120,14 +120,22 @@ async def drain(db_url: str, redis_url: str, prefix: str, flushers: int = 1) -> 
                 return total
 
     try:
+        for _ in range(flushers):
+            clients.append(open_redis(redis_url))
+            pools.append(await db.create_pool(db_url, min_size=1, max_size=4))
         started = time.perf_counter()
-        totals = await asyncio.gather(
-            *(
-                until_empty(Flusher(r, p, prefix, consumer=f"bench{n}", batch=5000))
-                for n, (r, p) in enumerate(zip(clients, pools, strict=True))
-            )
-        )
-        return sum(totals), time.perf_counter() - started
+        # A TaskGroup: should one flusher fail, the others are stopped before the pools
+        # close under them.
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(
+                    until_empty(
+                        Flusher(clients[n], pools[n], prefix, consumer=f"bench{n}", batch=5000)
+                    )
+                )
+                for n in range(flushers)
+            ]
+        return sum(t.result() for t in tasks), time.perf_counter() - started
     finally:
         for client in clients:
             await client.aclose()

@@ -1,6 +1,7 @@
 """The flusher and reconciliation against real Redis and PostgreSQL."""
 
 import asyncio
+import logging
 
 import pytest
 import redis.asyncio as aioredis
@@ -242,12 +243,22 @@ def test_a_stream_entry_makes_the_same_row_from_bytes_as_from_text(fields):
     row = _row(7, "1-0", as_bytes)
     assert row == _row(7, "1-0", fields)
     # A raw reply's flat list: by position when every field is there in the script's
-    # order, else through a dict; an absent field reads as an empty one either way.
+    # order (the first), through a dict otherwise (the second: hypothesis' order, with
+    # fields left out); an absent field reads as an empty one either way.
     full = {k: fields.get(k, "") for k in STREAM_FIELDS}
     assert _row(7, "1-0", [x.encode() for k in STREAM_FIELDS for x in (k, full[k])]) == row
     assert _row(7, "1-0", [x.encode() for k, v in fields.items() for x in (k, v)]) == row
     assert row[1:5] == (fields["v"], fields["c"], fields["n"], fields["r"])
     assert row[-2] == ("quarantined" if any(fields.get("q", "").split(",")) else "counted")
+
+
+@pytest.mark.parametrize("missing", STREAM_FIELDS[:5])
+def test_an_entry_without_a_required_field_makes_no_row(missing):
+    flat = [x.encode() for k in STREAM_FIELDS if k != missing for x in (k, "1")]
+    with pytest.raises(KeyError):
+        _row(7, "1-0", flat)
+    with pytest.raises(KeyError):
+        _row(7, "1-0", dict(zip(flat[0::2], flat[1::2], strict=True)))
 
 
 _ENTRY = [b"1-0", [b"v", b"x"]]
@@ -262,6 +273,7 @@ _ENTRY = [b"1-0", [b"v", b"x"]]
         ([[b"s", [_ENTRY]]], [_ENTRY]),  # RESP2
         ({b"s": [_ENTRY, _ENTRY]}, [_ENTRY, _ENTRY]),  # RESP3 raw, or redis-py unified
         ({"s": [[("1-0", {"v": "x"})]]}, [("1-0", {"v": "x"})]),  # redis-py's RESP3
+        ({"s": [("1-0", {"v": "x"})]}, [("1-0", {"v": "x"})]),  # redis-py's unified parsing
         ({"s": [[]]}, []),
         ({b"s": [[b"1-0", None]]}, [[b"1-0", None]]),  # an entry deleted since delivered
     ],
@@ -271,7 +283,7 @@ def test_the_entries_of_an_xreadgroup_reply_in_each_shape(reply, entries):
 
 
 async def test_a_fresh_batch_holding_a_vote_the_ledger_has_writes_the_others(
-    ballot, conn, redis_client, pool, redis_prefix
+    ballot, conn, redis_client, pool, redis_prefix, caplog
 ):
     """Never-delivered entries are COPYed straight into the ledger; should one of them be
     there already (here written by hand), the batch goes the ON CONFLICT way: the other
@@ -284,8 +296,15 @@ async def test_a_fresh_batch_holding_a_vote_the_ledger_has_writes_the_others(
         edition_id,
         voter(0),
     )
-    stats = await flusher(redis_client, pool, redis_prefix, batch=1000).flush_once(reclaim=False)
+    with caplog.at_level(logging.INFO, logger="voting.ledger"):
+        stats = await flusher(redis_client, pool, redis_prefix, batch=1000).flush_once(
+            reclaim=False
+        )
     assert (stats.read, stats.inserted) == (20, 19)
+    # The straight COPY was tried, and only the batch with voter 0's vote fell back.
+    assert [r.message for r in caplog.records if "fresh batch" in r.message] == [
+        "flusher: a fresh batch held votes the ledger has; inserting the new ones"
+    ]
     assert await ledger_receipts(conn, edition_id) == sorted([*receipts[1:], "KEPT"])
     keys = ballot.keys(edition.slug)
     for stream in keys.all_streams():

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 import redis.exceptions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voting.redis_batch import BatchedScript, batch_sizes, xack_packed
+from voting.redis_batch import BatchedScript, batch_sizes, packable, xack_packed
 from voting.services import open_redis
 
 # Echoes what it was given, fails on demand: enough to tell every caller's reply apart.
@@ -264,3 +265,23 @@ async def test_a_packed_xack_answers_as_redis_py_does(client, redis_prefix):
         await client.xack(f"{redis_prefix}:text", "g", *ids[:3])
     assert str(packed.value) == str(plain.value)
     assert await xack_packed(client, stream, "g", ids[:3]) == 0
+
+
+async def test_only_redis_py_s_own_encoding_is_packed(redis_url):
+    """hiredis packs texts as strict UTF-8, redis-py's default: a client set up to encode
+    otherwise (or a value of another type) keeps redis-py's own packing."""
+    args = ("XACK", "s", "g", "1-0")
+    for kwargs, expected in [
+        ({}, True),
+        ({"encoding": "UTF-8"}, True),
+        ({"encoding": "latin-1"}, False),
+        ({"encoding_errors": "replace"}, False),
+    ]:
+        client = aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(redis_url, **kwargs)
+        )
+        try:
+            assert packable(client, args) is expected, kwargs
+        finally:
+            await client.aclose()
+    assert not packable(aioredis.Redis(), ("XACK", "s", "g", 1.5))

@@ -216,3 +216,7 @@ async def test_the_bench_drains_with_one_flusher_per_worker(
     assert drained == 300 and seconds > 0
     count = await conn.fetchval("SELECT count(*) FROM votes WHERE edition_id=$1", edition_id)
     assert count == 300
+    # Both read every stream (a consumer exists once it has read from one).
+    for stream in ballot.keys(edition.slug).all_streams():
+        consumers = await redis_client.xinfo_consumers(stream, "flushers")
+        assert {bytes(c["name"]) for c in consumers} >= {b"bench0", b"bench1"}

@@ -175,12 +175,14 @@ class BatchedScript:
 
 def packable(client: aioredis.Redis, args: Sequence[Any]) -> bool:
     """Whether packed_command can send `args` on this client: one Redis (not a cluster),
-    hiredis present, every argument a text, bytes or an int."""
-    return (
-        getattr(client, "connection_pool", None) is not None
-        and _hiredis_pack is not None
-        and _plain(args)
-    )
+    hiredis present, every argument a text, bytes or an int, and redis-py's default
+    encoding of texts (strict UTF-8, hiredis' only one)."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is None or _hiredis_pack is None or not _plain(args):
+        return False
+    kwargs = pool.connection_kwargs
+    encoding = str(kwargs.get("encoding", "utf-8")).lower().replace("-", "")
+    return encoding == "utf8" and kwargs.get("encoding_errors", "strict") == "strict"
 
 
 async def packed_command(client: aioredis.Redis, args: Sequence[Any]) -> Any:
