@@ -129,9 +129,7 @@ async def drain(db_url: str, redis_url: str, prefix: str, flushers: int = 1) -> 
         async with asyncio.TaskGroup() as group:
             tasks = [
                 group.create_task(
-                    until_empty(
-                        Flusher(clients[n], pools[n], prefix, consumer=f"bench{n}", batch=5000)
-                    )
+                    until_empty(Flusher(clients[n], pools[n], prefix, consumer=f"bench{n}"))
                 )
                 for n in range(flushers)
             ]

@@ -139,7 +139,7 @@ class Flusher:
         prefix: str,
         *,
         consumer: str | None = None,
-        batch: int = 2000,
+        batch: int = 5000,
         claim_idle_ms: int = 30_000,
         shards: int = SHARDS,
         parallel: int = 2,
@@ -148,6 +148,8 @@ class Flusher:
         self.pool = pool
         self.prefix = prefix
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        # Entries a read takes from one stream: 5000 drained 5% faster than 2000 (two
+        # flushers, 100,000 votes), about 2 MB a batch.
         self.batch = batch
         self.claim_idle_ms = claim_idle_ms
         self.shards = shards

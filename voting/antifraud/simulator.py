@@ -457,7 +457,7 @@ async def simulate(
             pool, ballot, limiter, tokens, clock, edition_id, slug, limits, mail_limits, t, secret
         )
         await _run(engine, traffic)
-        flusher = Flusher(redis, pool, prefix, consumer="simulator", batch=5000)
+        flusher = Flusher(redis, pool, prefix, consumer="simulator")
         while (await flusher.flush_once(reclaim=False)).read:
             pass
         async with pool.acquire() as conn:
