@@ -2,39 +2,39 @@
 
 Syntax and IDNA come from email-validator (a maintained library: RFC 5322/6531 syntax,
 internationalized domains) instead of a hand-written pattern.
+
+The mailbox identity (`Address.mailbox`) folds every spelling a provider delivers to one
+box into one string, because the voter id is an HMAC of it: a spelling left unfolded is one
+more vote for the same person. The rules are one table, `PROVIDERS`, from a provider's
+own documentation; it is data, written here rather than taken from a package because none
+fits: email-normalize (maintained) finds providers by MX lookups, which this engine must
+not make at run time, and its offline table holds two dozen domains and no rule for
+Yandex's or Proton's transparent characters; normalise-email (a port of validator.js's
+normalizeEmail, last released 2024) has no Proton, Fastmail or custom-domain rule and cuts
+Yahoo's keyword at the last hyphen. Its list of Microsoft domains was the starting point
+of ours.
+
+Two kinds of folding are safe, and only those are done:
+- what the provider documents as the same box (Gmail's dots, Proton's '.', '-' and '_',
+  Yandex's '.' for '-', one namespace over several domains, +tags, Fastmail subdomains);
+- what cannot be part of a real box name there, so that folding it cannot merge two
+  people: a '+tag' on any domain (no provider in the table allows '+' in a box name, and
+  most mail servers deliver "box+tag" to "box"), Yahoo's '-keyword' (Yahoo names have no
+  hyphen: "base-keyword" is a disposable address of the person who owns "base").
+Anything else stays as typed: Outlook, Yahoo, GMX and most providers keep dots, and their
+national domains (hotmail.fr, yahoo.co.uk) are separate namespaces, not aliases.
+Google Workspace and other hosted custom domains cannot be told apart offline: they get
+the custom-domain rule (+tags only).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
 from .i18n import gettext
-
-# Providers known to ignore dots in the local part and to deliver "+tag" to the same box.
-_DOTS_AND_PLUS = {"gmail.com", "googlemail.com"}
-_PLUS_ONLY = {
-    "outlook.com",
-    "hotmail.com",
-    "live.com",
-    "msn.com",
-    "icloud.com",
-    "me.com",
-    "mac.com",
-    "fastmail.com",
-    "fastmail.fm",
-    "proton.me",
-    "protonmail.com",
-    "pm.me",
-    "yahoo.com",
-    "gmx.com",
-    "gmx.net",
-    "zoho.com",
-    "yandex.ru",
-    "yandex.com",
-}
-_CANONICAL_DOMAIN = {"googlemail.com": "gmail.com"}
 
 
 class InvalidEmail(ValueError):
@@ -43,9 +43,151 @@ class InvalidEmail(ValueError):
 
 @dataclass(frozen=True)
 class Address:
-    normalized: str  # where mail is sent: lower-cased, IDNA domain
+    normalized: str  # where mail is sent: as typed, lower-cased, IDNA domain
     mailbox: str  # one identity per mailbox: provider aliasing removed
-    domain: str  # ASCII (IDNA) domain of the mailbox
+    domain: str  # ASCII (IDNA) domain of the mailbox's namespace (yandex.ru for ya.ru)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one provider spells one box many ways."""
+
+    provider: str
+    namespace: str | None = None  # canonical domain when several domains are one namespace
+    tags: str = "+"  # a box ends at the first of these: "box+tag" is "box"
+    fold: tuple[tuple[str, str], ...] = ()  # characters the provider ignores or equates
+    subdomains: bool = False  # Fastmail: "anything@box.fastmail.com" is "box@fastmail.com"
+
+
+# Any domain not in the table: "+tag" is folded, nothing else.
+CUSTOM = Rule("custom")
+
+_GMAIL = Rule("google", "gmail.com", fold=((".", ""),))
+_MICROSOFT = Rule("microsoft")
+_YAHOO = Rule("yahoo", tags="+-")
+_YANDEX = Rule("yandex", "yandex.ru", fold=((".", "-"),))
+_PROTON = Rule("proton", "proton.me", fold=((".", ""), ("-", ""), ("_", "")))
+_ICLOUD = Rule("apple", "icloud.com")
+_FASTMAIL = Rule("fastmail", subdomains=True)
+_PLAIN = {name: Rule(name) for name in ("zoho", "aol", "gmx", "web.de", "mail.com", "qq")}
+
+# Each line: the rule, then the domains it covers. Namespaced rules (Google, Yandex,
+# Proton, Apple) fold their domains into one; the others keep each domain apart.
+_TABLE: tuple[tuple[Rule, str], ...] = (
+    # Gmail ignores dots and "+tag"; googlemail.com is the same account
+    # (Google's help: "Dots don't matter in Gmail addresses", "googlemail.com").
+    (_GMAIL, "gmail.com googlemail.com"),
+    # Outlook.com: "+tag" plus addressing; dots are significant; every domain (hotmail.com,
+    # hotmail.fr, live.co.uk, outlook.de ...) is its own namespace. The rule is the custom
+    # one, so an entry here that Microsoft no longer serves changes nothing.
+    (
+        _MICROSOFT,
+        "outlook.com hotmail.com live.com msn.com passport.com windowslive.com"
+        " hotmail.at hotmail.be hotmail.ca hotmail.ch hotmail.cl hotmail.co.id hotmail.co.il"
+        " hotmail.co.in hotmail.co.jp hotmail.co.kr hotmail.co.nz hotmail.co.th hotmail.co.uk"
+        " hotmail.co.za hotmail.com.ar hotmail.com.au hotmail.com.br hotmail.com.hk"
+        " hotmail.com.mx hotmail.com.pe hotmail.com.tr hotmail.com.tw hotmail.com.vn hotmail.cz"
+        " hotmail.de hotmail.dk hotmail.es hotmail.fi hotmail.fr hotmail.gr hotmail.hu"
+        " hotmail.id hotmail.ie hotmail.in hotmail.it hotmail.jp hotmail.kr hotmail.lt"
+        " hotmail.lv hotmail.my hotmail.nl hotmail.no hotmail.ph hotmail.pt hotmail.rs"
+        " hotmail.sa hotmail.se hotmail.sg hotmail.sk"
+        " live.at live.be live.ca live.ch live.cl live.cn live.co.kr live.co.uk live.co.za"
+        " live.com.ar live.com.au live.com.mx live.com.my live.com.pt live.com.sg live.de"
+        " live.dk live.es live.fi live.fr live.hk live.ie live.in live.it live.jp live.nl"
+        " live.no live.ru live.se live.eu"
+        " outlook.at outlook.be outlook.cl outlook.co.id outlook.co.il outlook.co.nz"
+        " outlook.co.th outlook.com.ar outlook.com.au outlook.com.br outlook.com.gr"
+        " outlook.com.pe outlook.com.tr outlook.com.vn outlook.cz outlook.de outlook.dk"
+        " outlook.es outlook.fr outlook.hu outlook.id outlook.ie outlook.in outlook.it"
+        " outlook.jp outlook.kr outlook.lv outlook.my outlook.ph outlook.pt outlook.sa"
+        " outlook.sg outlook.sk msn.co.uk msn.cn msn.com.au",
+    ),
+    # Yahoo: disposable addresses are "base-keyword@"; Yahoo names are letters, digits,
+    # '_' and one '.', so the box is what comes before the first '-' (or '+'). Dots are
+    # significant, and each national domain is its own namespace. yahoo.co.jp is Yahoo!
+    # JAPAN, another company with other rules: custom.
+    (
+        _YAHOO,
+        "yahoo.com ymail.com rocketmail.com yahoo.at yahoo.be yahoo.ca yahoo.ch yahoo.cl"
+        " yahoo.co.id yahoo.co.in yahoo.co.kr yahoo.co.nz yahoo.co.th yahoo.co.uk yahoo.co.za"
+        " yahoo.com.ar yahoo.com.au yahoo.com.br yahoo.com.co yahoo.com.hk yahoo.com.mx"
+        " yahoo.com.my yahoo.com.pe yahoo.com.ph yahoo.com.sg yahoo.com.tr yahoo.com.tw"
+        " yahoo.com.ve yahoo.com.vn yahoo.cz yahoo.de yahoo.dk yahoo.es yahoo.fi yahoo.fr"
+        " yahoo.gr yahoo.hu yahoo.ie yahoo.in yahoo.it yahoo.nl yahoo.no yahoo.pl yahoo.pt"
+        " yahoo.ro yahoo.se",
+    ),
+    # Yandex: one Yandex ID has a box on every Yandex mail domain ("each mailbox on Yandex
+    # Mail has aliases in ... domains"), and '.' and '-' in a login are interchangeable.
+    # yandex.com.tr and narod.ru are Yandex's too, over the same Yandex ID namespace.
+    (
+        _YANDEX,
+        "yandex.ru yandex.com yandex.by yandex.kz yandex.ua yandex.com.tr ya.ru narod.ru",
+    ),
+    # Proton: "username is the same as user_name and user.name", and one username has
+    # its address on each Proton domain; "+alias" addressing.
+    (_PROTON, "proton.me protonmail.com protonmail.ch pm.me"),
+    # Apple: an old account's @me.com / @mac.com and its @icloud.com are one box; "+tag".
+    (_ICLOUD, "icloud.com me.com mac.com"),
+    # Fastmail: "+tag" and subdomain addressing on its own domains (custom domains cannot
+    # be known offline). Each domain is its own namespace.
+    (
+        _FASTMAIL,
+        "fastmail.com fastmail.fm fastmail.cn fastmail.co.uk fastmail.com.au fastmail.de"
+        " fastmail.es fastmail.fr fastmail.im fastmail.in fastmail.jp fastmail.mx fastmail.net"
+        " fastmail.nl fastmail.org fastmail.se fastmail.to fastmail.tw fastmail.uk fastmail.us"
+        " messagingengine.com 123mail.org 150mail.com 150ml.com 16mail.com airpost.net eml.cc"
+        " fmail.co.uk fmgirl.com fmguy.com mailbolt.com mailcan.com mailhaven.com"
+        " mailmight.com ml1.net mm.st myfastmail.com proinbox.com promessage.com rushpost.com"
+        " sent.as sent.at sent.com speedymail.org warpmail.net xsmail.com",
+    ),
+    # Providers with no documented aliasing beyond what the custom rule does: listed so
+    # that a reader sees they were considered. Each domain is its own namespace.
+    (_PLAIN["zoho"], "zoho.com zohomail.com zoho.eu zohomail.eu zoho.in zohomail.in"),
+    (_PLAIN["aol"], "aol.com aim.com love.com ygm.com games.com wow.com aol.co.uk aol.fr"),
+    (_PLAIN["gmx"], "gmx.net gmx.de gmx.at gmx.ch gmx.com gmx.us gmx.co.uk gmx.fr gmx.es"),
+    (_PLAIN["web.de"], "web.de"),
+    (_PLAIN["mail.com"], "mail.com email.com usa.com"),
+    (_PLAIN["qq"], "qq.com vip.qq.com foxmail.com"),
+)
+
+
+def _index(table: Iterable[tuple[Rule, str]]) -> dict[str, Rule]:
+    index: dict[str, Rule] = {}
+    for rule, domains in table:
+        for domain in domains.split():
+            if domain in index:
+                raise ValueError(f"{domain} is listed twice in the provider table")
+            index[domain] = rule
+    return index
+
+
+PROVIDERS: dict[str, Rule] = _index(_TABLE)
+
+
+def fold_mailbox(local: str, domain: str) -> tuple[str, str]:
+    """The (box, namespace domain) behind a lower-cased local part and ASCII domain."""
+    rule = PROVIDERS.get(domain)
+    if rule is None:
+        # "anything@box.fastmail.com": one label in front of a domain whose rule has
+        # subdomain addressing.
+        label, _, parent = domain.partition(".")
+        parent_rule = PROVIDERS.get(parent)
+        if parent_rule is not None and parent_rule.subdomains and label:
+            local, domain, rule = label, parent, parent_rule
+        else:
+            rule = CUSTOM
+    box = local
+    for i, char in enumerate(local):
+        if char in rule.tags:
+            box = local[:i]
+            break
+    for old, new in rule.fold:
+        box = box.replace(old, new)
+    if not box:
+        # "+tag@", "-keyword@", "._-@": nothing left is no box; keep what was typed, so
+        # that such spellings stay apart instead of all becoming one empty name.
+        box = local
+    return box, rule.namespace or domain
 
 
 def parse_email(raw: str) -> Address:
@@ -60,11 +202,5 @@ def parse_email(raw: str) -> Address:
         raise InvalidEmail(str(exc)) from None
     local = valid.local_part.lower()
     domain = valid.ascii_domain.lower()
-    normalized = f"{local}@{domain}"
-    box_domain = _CANONICAL_DOMAIN.get(domain, domain)
-    box_local = local
-    if box_domain in _DOTS_AND_PLUS:
-        box_local = box_local.split("+", 1)[0].replace(".", "")
-    elif box_domain in _PLUS_ONLY:
-        box_local = box_local.split("+", 1)[0]
-    return Address(normalized=normalized, mailbox=f"{box_local}@{box_domain}", domain=box_domain)
+    box, namespace = fold_mailbox(local, domain)
+    return Address(normalized=f"{local}@{domain}", mailbox=f"{box}@{namespace}", domain=namespace)
