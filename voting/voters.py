@@ -1,9 +1,10 @@
 """Voters: a pseudonymous id from a proven email address, and their signed session.
 
 The id is an HMAC, under the secret key, of the normalized mailbox (lower-case, IDNA
-domain, provider aliasing such as Gmail's dots and +tags removed), so two spellings of one
-mailbox are one voter and the address itself is never stored: it is only in the outbox,
-for the one message that carries the link.
+domain, provider aliasing such as Gmail's dots and +tags removed: see voting/emails.py), so
+two spellings of one mailbox are one voter and the address itself is never stored: it is
+only in the outbox, for the one message that carries the link. Changing the folding
+changes ids: never during an edition's voting.
 """
 
 from __future__ import annotations
