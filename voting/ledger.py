@@ -536,8 +536,11 @@ async def repair(redis: aioredis.Redis, conn: asyncpg.Connection, prefix: str, s
     """Rebuild the ballots and counters of an edition in Redis from the ledger.
 
     For after a Redis loss: the ballots come back too, so a voter who already voted is
-    still refused a second vote. Returns the number of votes replayed.
+    still refused a second vote; and the voting window, written from the stored edition
+    (a window of a later revision already there stays), with the edition back on the
+    flushers' list. Returns the number of votes replayed.
     """
+    from . import edition_store
     from .ballot import Ballot
 
     row = await conn.fetchrow(
@@ -577,4 +580,7 @@ async def repair(redis: aioredis.Redis, conn: asyncpg.Connection, prefix: str, s
             if len(pipe) > 5000:
                 await pipe.execute()
         await pipe.execute()
+    edition = await edition_store.get_edition(conn, slug)
+    if edition is not None:
+        await Ballot(redis, prefix).sync_window(edition)
     return replayed
