@@ -7,10 +7,12 @@ and CSRF token are checked in-process, the nomination against the in-process cat
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from typing import Any
 from urllib.parse import quote
 
+import asyncpg
 import redis.exceptions
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -43,6 +45,8 @@ from .openapi import error_response, json_response
 from .responses import JSON, ApiError
 from .templating import _geneva, language_of, pages
 from .vote_front import PRECAST, accepted_body, cast_vote, check_vote_form
+
+log = logging.getLogger(__name__)
 
 
 class VotingRuntime:
@@ -284,7 +288,7 @@ async def cast(
         outcome = await attempt()
         if outcome.status == "nowindow":
             # Redis lost its copy of the window (a wipe): restore it from PostgreSQL.
-            await rt.ballot.sync_window(snap.edition)
+            await _restore_window(request, rt.ballot, snap)
             outcome = await attempt()
     except (AnswerLost, redis.exceptions.TimeoutError) as exc:
         # Sent, but Redis went away before answering: say what we know, no more.
@@ -319,6 +323,23 @@ async def cast(
             ) from exc
         raise
     return outcome, snap, category
+
+
+async def _restore_window(request: Request, ballot: Ballot, snap: Snapshot) -> None:
+    """Write the edition's window again after Redis lost it, from the edition as stored
+    now: this worker's snapshot may be seconds older than an extension another process
+    made, and with no window left in Redis its revision would put the old close back.
+    Rare (once a shard after a loss), so worth a read; the snapshot's edition only while
+    PostgreSQL is away (a later revision, written by whoever has it, still replaces it)."""
+    edition = snap.edition
+    try:
+        async with services(request).db.acquire(timeout=2) as conn:
+            stored = await edition_store.get_edition(conn, edition.slug)
+        if stored is not None:
+            edition = stored
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        log.warning("window restored from this worker's snapshot: PostgreSQL away (%s)", exc)
+    await ballot.sync_window(edition)
 
 
 _LIMIT_NAMES = {"address": N_("address"), "network": N_("network"), "domain": N_("email domain")}
