@@ -245,6 +245,7 @@ async def test_redis_unavailable_is_a_503_and_nothing_is_recorded(
         rt.ballot = Ballot(good, mail_app.state.services.settings.redis_prefix)
         await dead.aclose()
     assert r.status_code == 503 and r.headers["retry-after"]
+    assert r.json()["error"]["code"] == "unavailable"
     assert "NOT recorded" in r.json()["error"]["message"]
     assert (await mail_client.get("/api/votes/mine")).json()["votes"] == []
 

@@ -203,6 +203,12 @@ async def voter_confirm(request: Request) -> Response:
 # -- casting ---------------------------------------------------------------------------
 
 
+# The two 503s of a vote: `unavailable`, the request never reached Redis and nothing was
+# recorded; `outcome_unknown`, it was sent and the answer lost, so it may have been.
+UNAVAILABLE = "unavailable"
+OUTCOME_UNKNOWN = "outcome_unknown"
+
+
 def _closed_message(outcome: Outcome, request: Request) -> str:
     lang = language_of(request)
     when = _geneva(outcome.boundary)
@@ -291,21 +297,25 @@ async def cast(
             await _restore_window(request, rt.ballot, snap)
             outcome = await attempt()
     except (AnswerLost, redis.exceptions.TimeoutError) as exc:
-        # Sent, but Redis went away before answering: say what we know, no more.
+        # Sent, but Redis went away before answering: the script may have run. Say what
+        # we know, no more, under a code of its own; the retry settles it (202, or 409
+        # with the receipt of the vote recorded).
         raise ApiError(
             503,
-            "unavailable",
+            OUTCOME_UNKNOWN,
             gettext(
                 "Voting is briefly unavailable and the answer to your vote was lost: it may or"
-                " may not have been recorded. Try again in a moment; if it was recorded, you"
-                " will be shown its receipt."
+                " may not have been recorded. Send it again in a moment: that is safe, since"
+                " you have one vote per category; if it was recorded, you will be shown its"
+                " receipt."
             ),
             headers={"Retry-After": "2"},
         ) from exc
     except redis.exceptions.ConnectionError as exc:
+        # Never sent: no connection to be had (refused, the pool's wait ran out).
         raise ApiError(
             503,
-            "unavailable",
+            UNAVAILABLE,
             gettext(
                 "Voting is briefly unavailable; your vote was NOT recorded. Try again in a moment."
             ),
@@ -315,7 +325,7 @@ async def cast(
         if isinstance(exc, redis.exceptions.OutOfMemoryError) or str(exc).startswith("OOM"):
             raise ApiError(
                 503,
-                "unavailable",
+                UNAVAILABLE,
                 gettext(
                     "Voting is briefly unavailable; your vote was NOT recorded. Try again soon."
                 ),
@@ -383,7 +393,7 @@ def _outcome_error(outcome: Outcome, request: Request, category: str) -> ApiErro
             extra={"instant": outcome.boundary.isoformat() if outcome.boundary else None},
         )
     return ApiError(
-        503, "unavailable", gettext("Voting is briefly unavailable."), headers={"Retry-After": "2"}
+        503, UNAVAILABLE, gettext("Voting is briefly unavailable."), headers={"Retry-After": "2"}
     )
 
 
@@ -680,7 +690,27 @@ OPENAPI_PATHS = {
                 "404": error_response("No such nomination open to votes"),
                 "409": error_response("Already voted in this category (the body has the receipt)"),
                 "422": error_response("Invalid fields"),
-                "503": error_response("Voting briefly unavailable; nothing was recorded"),
+                "503": json_response(
+                    "Voting briefly unavailable, with Retry-After. `error.code` says what"
+                    " became of the vote: `unavailable`, nothing was recorded (Redis was not"
+                    " reached); `outcome_unknown`, it was sent and the answer was lost, so it"
+                    " may have been recorded. Either way send it again: a recorded vote"
+                    " answers 409 with its receipt",
+                    {
+                        "allOf": [
+                            {"$ref": "#/components/schemas/Error"},
+                            {
+                                "properties": {
+                                    "error": {
+                                        "properties": {
+                                            "code": {"enum": [UNAVAILABLE, OUTCOME_UNKNOWN]}
+                                        }
+                                    }
+                                }
+                            },
+                        ]
+                    },
+                ),
             },
         }
     },
