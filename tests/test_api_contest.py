@@ -107,6 +107,16 @@ async def test_openapi_documents_exactly_the_api_routes(client, app):
     assert served == documented
 
 
+async def test_openapi_tells_the_two_503s_of_a_vote_apart(client):
+    doc = (await client.get("/api/openapi.json")).json()
+    answer = doc["paths"]["/api/votes"]["post"]["responses"]["503"]
+    schema = answer["content"]["application/json"]["schema"]
+    codes = schema["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"]
+    assert codes == ["unavailable", "outcome_unknown"]
+    assert "nothing was recorded" in answer["description"]
+    assert "may have been recorded" in answer["description"]
+
+
 async def test_security_headers_are_on_every_response(client):
     response = await client.get("/healthz")
     assert response.headers["x-content-type-options"] == "nosniff"

@@ -159,9 +159,56 @@ async def test_reconcile_repair_rebuilds_redis_from_the_ledger(
     assert replayed == 50
     assert await ballot.live_counts(edition.slug) == before
     assert (await reconcile(redis_client, conn, redis_prefix, edition.slug)).ok
-    # The ballots came back too: a voter who voted is still refused a second vote.
-    await ballot.sync_window(edition)
+    # The window and the flushers' list came back too, from the stored edition; and the
+    # ballots: a voter who voted is still refused a second vote.
+    for shard in range(ballot.shards):
+        assert await redis_client.hget(ballot.keys(edition.slug).window(shard), "closes")
+    assert edition.slug in await flusher(redis_client, pool, redis_prefix).editions()
     assert (await ballot.cast(edition.slug, voter(3), "C1", "N1")).status == "duplicate"
+
+
+async def test_a_flusher_whose_group_was_wiped_makes_it_again_and_drains(
+    ballot, conn, redis_client, pool, redis_prefix
+):
+    edition, edition_id = await voting_edition(conn, ballot, await redis_now(redis_client))
+    long_lived = flusher(redis_client, pool, redis_prefix)
+    first = [(await ballot.cast(edition.slug, voter(n), "C1", "N1")).receipt for n in range(20)]
+    assert (await long_lived.flush_once()).inserted == 20
+    # Redis loses everything of this engine (only this test's prefix: a shared server),
+    # groups included; the window comes back as the vote handler restores it.
+    keys = [k async for k in redis_client.scan_iter(match=f"{redis_prefix}:*")]
+    await redis_client.delete(*keys)
+    await ballot.sync_window(edition)
+    later = [(await ballot.cast(edition.slug, voter(n), "C2", "N7")).receipt for n in range(30)]
+    # The same flusher, which made every group before the wipe, reads them all at once.
+    stats = await long_lived.flush_once()
+    assert stats.inserted == 30 and stats.lost == []
+    assert await ledger_receipts(conn, edition_id) == sorted(first + later)
+    assert (await long_lived.flush_once()).read == 0
+
+
+async def test_a_destroyed_group_delivers_its_pending_entries_again_and_doubles_nothing(
+    ballot, conn, redis_client, pool, redis_prefix
+):
+    edition, edition_id = await voting_edition(conn, ballot, await redis_now(redis_client))
+    receipts = [(await ballot.cast(edition.slug, voter(n), "C1", "N1")).receipt for n in range(40)]
+    crashing = flusher(redis_client, pool, redis_prefix, "crasher")
+
+    async def crash_after_commit(stream, ids):  # committed, never acknowledged
+        raise ConnectionError("killed")
+
+    crashing._ack = crash_after_commit
+    with pytest.raises(ConnectionError):
+        await crashing.flush_once(reclaim=False)
+    # The group goes (its pending list with it) while the stream stays.
+    for stream in ballot.keys(edition.slug).all_streams():
+        await redis_client.xgroup_destroy(stream, GROUP)
+    # The same flusher, alive again, remembers the groups it made: it makes them again,
+    # and the entries it had committed come again as new ones, skipped by the unique key.
+    del crashing._ack
+    stats = await crashing.flush_once()
+    assert stats.lost == [] and stats.read == 40
+    assert await ledger_receipts(conn, edition_id) == sorted(receipts)
 
 
 async def test_completeness_rule_ledger_counts_match_the_live_counts(

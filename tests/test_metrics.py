@@ -362,3 +362,10 @@ async def test_gathered_counts_reach_the_metrics_without_a_scrape():
     assert written() == start  # gathered, not written yet
     await asyncio.sleep(metrics.FLUSH_AFTER_S + 0.5)
     assert written() == start + 3
+
+
+def test_every_refusal_reason_has_a_label_on_the_ops_page():
+    from voting.web.ops import REASON_LABELS
+
+    assert metrics.REFUSAL_REASONS <= set(REASON_LABELS)
+    assert {"unavailable", "outcome_unknown"} <= metrics.REFUSAL_REASONS

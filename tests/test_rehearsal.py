@@ -118,6 +118,50 @@ async def test_minted_voters_vote_in_the_rehearsal_and_never_in_the_real_edition
     )
 
 
+async def test_a_rehearsal_survives_a_redis_wipe_like_the_real_edition(app, client, conn):
+    from voting.ledger import Flusher, repair
+
+    _, _, _, made = await _rehearse(app, conn, slug="rehearsal-wiped")
+    svc = app.state.services
+    prefix = svc.settings.redis_prefix
+    ballot = Ballot(svc.r, prefix)
+    keys = ballot.keys(made.slug)
+    [nom] = await conn.fetch(
+        "SELECT n.public_id FROM nominations n JOIN editions e ON e.id=n.edition_id"
+        " WHERE e.slug=$1 AND n.category='C1' ORDER BY n.public_id LIMIT 1",
+        made.slug,
+    )
+    csrf = await _session(client, app, made.slug)
+    h = {"X-CSRF-Token": csrf}
+    r = await client.post("/api/votes", json={"nomination": nom["public_id"]}, headers=h)
+    assert r.status_code == 202, r.text
+    long_lived = Flusher(svc.r, svc.db, prefix, consumer="long-lived", claim_idle_ms=0)
+    assert (await long_lived.flush_once()).inserted == 1
+    # Redis loses everything of this engine (this test's prefix only).
+    await svc.r.delete(*[k async for k in svc.r.scan_iter(match=f"{prefix}:*")])
+    # Repair writes the rehearsal's window back and puts it on the flushers' list.
+    assert await repair(svc.r, conn, prefix, made.slug) == 1
+    for shard in range(keys.shards):
+        assert await svc.r.hget(keys.window(shard), "closes")
+    assert made.slug in await long_lived.editions()
+    again = await client.post("/api/votes", json={"nomination": nom["public_id"]}, headers=h)
+    assert again.status_code == 409  # the ballot came back
+    csrf = await _session(client, app, made.slug, n=1)
+    r = await client.post(
+        "/api/votes", json={"nomination": nom["public_id"]}, headers={"X-CSRF-Token": csrf}
+    )
+    assert r.status_code == 202, r.text
+    # The flusher that made its groups before the wipe drains the new vote.
+    assert (await long_lived.flush_once()).inserted == 1
+    assert (
+        await conn.fetchval(
+            "SELECT count(*) FROM votes v JOIN editions e ON e.id=v.edition_id WHERE e.slug=$1",
+            made.slug,
+        )
+        == 2
+    )
+
+
 async def test_tokens_are_refused_for_a_real_edition_and_when_forged(app, client, conn):
     real, _, _, _ = await _rehearse(app, conn, slug="rehearsal-four")
     tokens = app.state.tokens

@@ -245,8 +245,48 @@ async def test_redis_unavailable_is_a_503_and_nothing_is_recorded(
         rt.ballot = Ballot(good, mail_app.state.services.settings.redis_prefix)
         await dead.aclose()
     assert r.status_code == 503 and r.headers["retry-after"]
+    assert r.json()["error"]["code"] == "unavailable"
     assert "NOT recorded" in r.json()["error"]["message"]
     assert (await mail_client.get("/api/votes/mine")).json()["votes"] == []
+
+
+async def test_a_wiped_window_comes_back_from_the_stored_edition_not_a_stale_snapshot(
+    mail_client, mail_app, smtp, conn
+):
+    from datetime import timedelta
+
+    from voting import edition_store
+    from voting.ballot import from_micros
+
+    edition, _, noms = await open_voting(mail_app, conn)
+    csrf = await verify_voter(mail_client, mail_app, smtp, "wiped@example.org")
+    r = await mail_client.post(
+        "/api/votes", json={"nomination": noms["C1"][0]}, headers={"X-CSRF-Token": csrf}
+    )
+    assert r.status_code == 202  # this worker now holds a snapshot of the edition
+    svc = mail_app.state.services
+    old_close = edition.phase("voting").closes_at
+    # Another process extends the voting (and writes the window); then Redis loses
+    # everything of this engine, the new window with it.
+    _, new_close = await edition_store.extend_voting(
+        conn,
+        edition.slug,
+        old_close + timedelta(days=1),
+        now=await redis_now(svc.r),
+        actor="test",
+        reason="wipe",
+    )
+    keys = [k async for k in svc.r.scan_iter(match=f"{svc.settings.redis_prefix}:*")]
+    await svc.r.delete(*keys)
+    r = await mail_client.post(
+        "/api/votes", json={"nomination": noms["C2"][0]}, headers={"X-CSRF-Token": csrf}
+    )
+    assert r.status_code == 202, r.text
+    # The window written back is the extended one, on every shard, not the snapshot's.
+    ballot = runtime_for(mail_app).ballot
+    for shard in range(ballot.shards):
+        closes = await svc.r.hget(ballot.keys(edition.slug).window(shard), "closes")
+        assert from_micros(closes.decode()) == new_close
 
 
 @pytest.mark.parametrize("show", [False, True])

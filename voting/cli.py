@@ -519,7 +519,46 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "serve":
         return cmd_serve(args, settings)
     with servers(settings) as resolved:
-        return asyncio.run(COMMANDS[args.cmd](args, resolved))
+        return asyncio.run(_run_command(args, resolved))
+
+
+# Commands that take no schema from the configured database: `migrate` is the migration,
+# and `bench` uses the URL as an administrator's, to make scratch databases of its own.
+_NO_SCHEMA_NEEDED = frozenset({"migrate", "bench"})
+
+
+async def _run_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Bring the schema up to date, then run the command: every command that reads or
+    writes the contest's tables finds them, on a fresh data dir too. A schema this role
+    may not migrate is one line saying what to run, never a traceback."""
+    if args.cmd not in _NO_SCHEMA_NEEDED:
+        problem = await _migrated(settings)
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+    return await COMMANDS[args.cmd](args, settings)
+
+
+async def _migrated(settings: Settings) -> str | None:
+    assert settings.database_url
+    try:
+        conn = await db.connect(settings.database_url)
+    except (OSError, asyncpg.PostgresError) as exc:
+        return f"cannot reach PostgreSQL ({_redact(settings.database_url)}): {exc}"
+    try:
+        for name in await db.migrate(conn):
+            # On stderr: a command's own output (a report, an export) stays clean.
+            print(f"migrated: {name}", file=sys.stderr)
+    except asyncpg.InsufficientPrivilegeError as exc:
+        return (
+            f"the database schema needs migrating and this role may not ({exc}):"
+            " run `voting migrate` as the schema owner first"
+        )
+    except db.MigrationError as exc:
+        return f"{exc} (see `voting migrate`)"
+    finally:
+        await conn.close()
+    return None
 
 
 if __name__ == "__main__":

@@ -222,6 +222,25 @@ class Flusher:
     async def _drain_stream(
         self, slug: str, edition_id: int, stream: str, stats: FlushStats, *, reclaim: bool
     ) -> None:
+        try:
+            await self._drain_stream_once(slug, edition_id, stream, stats, reclaim=reclaim)
+        except redis.exceptions.ResponseError as exc:
+            if not _group_gone(exc):
+                raise
+            # The consumer group (or the whole stream) is gone although this flusher made
+            # it: Redis lost its data (a restart without its files, a failover to an empty
+            # replica, FLUSHALL) or someone destroyed the group. Forget it and make it
+            # again from id 0, so every entry the stream holds now is read, the ones
+            # written since the loss included; then drain at once. Its pending list went
+            # with the old group: an entry of it still in the stream is delivered again as
+            # new, and one the ledger has already is skipped by the unique key (_insert).
+            log.warning("flusher: %s lost its consumer group (%s); creating it again", stream, exc)
+            self._groups_ready.discard(stream)
+            await self._drain_stream_once(slug, edition_id, stream, stats, reclaim=reclaim)
+
+    async def _drain_stream_once(
+        self, slug: str, edition_id: int, stream: str, stats: FlushStats, *, reclaim: bool
+    ) -> None:
         await self._ensure_group(stream)
         if reclaim:
             await self._reclaim(slug, edition_id, stream, stats)
@@ -417,6 +436,13 @@ def _entries(reply: Any) -> list[Any]:
     return found
 
 
+def _group_gone(exc: redis.exceptions.ResponseError) -> bool:
+    """Whether Redis refused a command because the group or its stream no longer exists:
+    NOGROUP (XREADGROUP, XAUTOCLAIM, XPENDING) or "no such key" (XINFO GROUPS)."""
+    text = str(exc)
+    return text.startswith("NOGROUP") or "no such key" in text
+
+
 def _id_key(entry_id: str) -> tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
@@ -510,8 +536,11 @@ async def repair(redis: aioredis.Redis, conn: asyncpg.Connection, prefix: str, s
     """Rebuild the ballots and counters of an edition in Redis from the ledger.
 
     For after a Redis loss: the ballots come back too, so a voter who already voted is
-    still refused a second vote. Returns the number of votes replayed.
+    still refused a second vote; and the voting window, written from the stored edition
+    (a window of a later revision already there stays), with the edition back on the
+    flushers' list. Returns the number of votes replayed.
     """
+    from . import edition_store
     from .ballot import Ballot
 
     row = await conn.fetchrow(
@@ -551,4 +580,7 @@ async def repair(redis: aioredis.Redis, conn: asyncpg.Connection, prefix: str, s
             if len(pipe) > 5000:
                 await pipe.execute()
         await pipe.execute()
+    edition = await edition_store.get_edition(conn, slug)
+    if edition is not None:
+        await Ballot(redis, prefix).sync_window(edition)
     return replayed

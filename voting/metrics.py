@@ -52,7 +52,8 @@ VOTES_ACCEPTED = Counter(
 )
 VOTES_REFUSED = Counter(
     "wsis_votes_refused",
-    "Votes refused, nothing recorded (reason: the error code the voter got)",
+    "Votes refused (reason: the error code the voter got); all recorded nothing but"
+    " outcome_unknown, a 503 whose vote may have been recorded",
     ["category", "reason"],
     registry=REGISTRY,
 )
@@ -90,6 +91,7 @@ REFUSAL_REASONS = frozenset(
         "voting_closed",
         "voting_not_open",
         "unavailable",
+        "outcome_unknown",
         "csrf",
     }
 )

@@ -323,9 +323,16 @@ class VoteClient:
             elif response.status_code == 503:
                 self._note("refused_503")
                 body = response.json()
-                if "retry-after" not in response.headers or body["error"]["code"] != "unavailable":
+                code = body["error"]["code"]
+                if "retry-after" not in response.headers or code not in (
+                    "unavailable",
+                    "outcome_unknown",
+                ):
                     self.unexpected.append(f"503 without Retry-After or code: {body}")
-                if "may or may not" in body["error"]["message"]:
+                # Each code with its own words: "may or may not" only when it may have.
+                if (code == "outcome_unknown") != ("may or may not" in body["error"]["message"]):
+                    self.unexpected.append(f"503 whose code and message disagree: {body}")
+                if code == "outcome_unknown":
                     self.outcomes["refused_503_answer_lost"] += 1
                 # A 503 is still only as sure as the connection under it (see the report);
                 # the retry's answer settles it either way.

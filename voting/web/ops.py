@@ -32,6 +32,7 @@ REASON_LABELS = {
     "voting_closed": N_("After the close"),
     "voting_not_open": N_("Before the opening"),
     "unavailable": N_("Redis unavailable"),
+    "outcome_unknown": N_("Redis answer lost (may be recorded)"),
     "csrf": N_("No CSRF token"),
     "honeypot": N_("Hidden field filled in"),
     "form_missing": N_("No form token"),

@@ -7,10 +7,12 @@ and CSRF token are checked in-process, the nomination against the in-process cat
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from typing import Any
 from urllib.parse import quote
 
+import asyncpg
 import redis.exceptions
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -43,6 +45,8 @@ from .openapi import error_response, json_response
 from .responses import JSON, ApiError
 from .templating import _geneva, language_of, pages
 from .vote_front import PRECAST, accepted_body, cast_vote, check_vote_form
+
+log = logging.getLogger(__name__)
 
 
 class VotingRuntime:
@@ -199,6 +203,12 @@ async def voter_confirm(request: Request) -> Response:
 # -- casting ---------------------------------------------------------------------------
 
 
+# The two 503s of a vote: `unavailable`, the request never reached Redis and nothing was
+# recorded; `outcome_unknown`, it was sent and the answer lost, so it may have been.
+UNAVAILABLE = "unavailable"
+OUTCOME_UNKNOWN = "outcome_unknown"
+
+
 def _closed_message(outcome: Outcome, request: Request) -> str:
     lang = language_of(request)
     when = _geneva(outcome.boundary)
@@ -284,24 +294,28 @@ async def cast(
         outcome = await attempt()
         if outcome.status == "nowindow":
             # Redis lost its copy of the window (a wipe): restore it from PostgreSQL.
-            await rt.ballot.sync_window(snap.edition)
+            await _restore_window(request, rt.ballot, snap)
             outcome = await attempt()
     except (AnswerLost, redis.exceptions.TimeoutError) as exc:
-        # Sent, but Redis went away before answering: say what we know, no more.
+        # Sent, but Redis went away before answering: the script may have run. Say what
+        # we know, no more, under a code of its own; the retry settles it (202, or 409
+        # with the receipt of the vote recorded).
         raise ApiError(
             503,
-            "unavailable",
+            OUTCOME_UNKNOWN,
             gettext(
                 "Voting is briefly unavailable and the answer to your vote was lost: it may or"
-                " may not have been recorded. Try again in a moment; if it was recorded, you"
-                " will be shown its receipt."
+                " may not have been recorded. Send it again in a moment: that is safe, since"
+                " you have one vote per category; if it was recorded, you will be shown its"
+                " receipt."
             ),
             headers={"Retry-After": "2"},
         ) from exc
     except redis.exceptions.ConnectionError as exc:
+        # Never sent: no connection to be had (refused, the pool's wait ran out).
         raise ApiError(
             503,
-            "unavailable",
+            UNAVAILABLE,
             gettext(
                 "Voting is briefly unavailable; your vote was NOT recorded. Try again in a moment."
             ),
@@ -311,7 +325,7 @@ async def cast(
         if isinstance(exc, redis.exceptions.OutOfMemoryError) or str(exc).startswith("OOM"):
             raise ApiError(
                 503,
-                "unavailable",
+                UNAVAILABLE,
                 gettext(
                     "Voting is briefly unavailable; your vote was NOT recorded. Try again soon."
                 ),
@@ -319,6 +333,23 @@ async def cast(
             ) from exc
         raise
     return outcome, snap, category
+
+
+async def _restore_window(request: Request, ballot: Ballot, snap: Snapshot) -> None:
+    """Write the edition's window again after Redis lost it, from the edition as stored
+    now: this worker's snapshot may be seconds older than an extension another process
+    made, and with no window left in Redis its revision would put the old close back.
+    Rare (once a shard after a loss), so worth a read; the snapshot's edition only while
+    PostgreSQL is away (a later revision, written by whoever has it, still replaces it)."""
+    edition = snap.edition
+    try:
+        async with services(request).db.acquire(timeout=2) as conn:
+            stored = await edition_store.get_edition(conn, edition.slug)
+        if stored is not None:
+            edition = stored
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        log.warning("window restored from this worker's snapshot: PostgreSQL away (%s)", exc)
+    await ballot.sync_window(edition)
 
 
 _LIMIT_NAMES = {"address": N_("address"), "network": N_("network"), "domain": N_("email domain")}
@@ -362,7 +393,7 @@ def _outcome_error(outcome: Outcome, request: Request, category: str) -> ApiErro
             extra={"instant": outcome.boundary.isoformat() if outcome.boundary else None},
         )
     return ApiError(
-        503, "unavailable", gettext("Voting is briefly unavailable."), headers={"Retry-After": "2"}
+        503, UNAVAILABLE, gettext("Voting is briefly unavailable."), headers={"Retry-After": "2"}
     )
 
 
@@ -659,7 +690,27 @@ OPENAPI_PATHS = {
                 "404": error_response("No such nomination open to votes"),
                 "409": error_response("Already voted in this category (the body has the receipt)"),
                 "422": error_response("Invalid fields"),
-                "503": error_response("Voting briefly unavailable; nothing was recorded"),
+                "503": json_response(
+                    "Voting briefly unavailable, with Retry-After. `error.code` says what"
+                    " became of the vote: `unavailable`, nothing was recorded (Redis was not"
+                    " reached); `outcome_unknown`, it was sent and the answer was lost, so it"
+                    " may have been recorded. Either way send it again: a recorded vote"
+                    " answers 409 with its receipt",
+                    {
+                        "allOf": [
+                            {"$ref": "#/components/schemas/Error"},
+                            {
+                                "properties": {
+                                    "error": {
+                                        "properties": {
+                                            "code": {"enum": [UNAVAILABLE, OUTCOME_UNKNOWN]}
+                                        }
+                                    }
+                                }
+                            },
+                        ]
+                    },
+                ),
             },
         }
     },
