@@ -289,6 +289,71 @@ async def test_a_wiped_window_comes_back_from_the_stored_edition_not_a_stale_sna
         assert from_micros(closes.decode()) == new_close
 
 
+async def test_after_a_redis_wipe_a_voter_who_voted_is_still_refused_a_second_vote(
+    mail_client, mail_app, smtp, conn
+):
+    # Redis comes back empty: the first vote that finds no window repairs the edition
+    # from the ledger before the window is written again, so the ballots are back first.
+    edition, edition_id, noms = await open_voting(mail_app, conn)
+    csrf = await verify_voter(mail_client, mail_app, smtp, "twice@example.org")
+    first = await mail_client.post(
+        "/api/votes", json={"nomination": noms["C1"][0]}, headers={"X-CSRF-Token": csrf}
+    )
+    assert first.status_code == 202, first.text
+    assert (await flush(mail_app)).inserted == 1
+    svc = mail_app.state.services
+    keys = [k async for k in svc.r.scan_iter(match=f"{svc.settings.redis_prefix}:*")]
+    await svc.r.delete(*keys)
+    again = await mail_client.post(
+        "/api/votes", json={"nomination": noms["C1"][1]}, headers={"X-CSRF-Token": csrf}
+    )
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["receipt"] == first.json()["receipt"]
+    # The counters are back too, and the window: another category votes as before.
+    assert await runtime_for(mail_app).ballot.live_counts(edition.slug) == {noms["C1"][0]: 1}
+    other = await mail_client.post(
+        "/api/votes", json={"nomination": noms["C2"][0]}, headers={"X-CSRF-Token": csrf}
+    )
+    assert other.status_code == 202, other.text
+    assert (await flush(mail_app)).inserted == 1
+    rows = await conn.fetch(
+        "SELECT category, receipt FROM votes WHERE edition_id=$1 ORDER BY category", edition_id
+    )
+    assert [(r["category"], r["receipt"]) for r in rows] == [
+        ("C1", first.json()["receipt"]),
+        ("C2", other.json()["receipt"]),
+    ]
+
+
+async def test_a_vote_meeting_a_repair_in_progress_is_refused_with_nothing_recorded(
+    mail_client, mail_app, smtp, conn
+):
+    from voting.ledger import REPAIR_LOCK
+
+    edition, edition_id, noms = await open_voting(mail_app, conn)
+    csrf = await verify_voter(mail_client, mail_app, smtp, "during@example.org")
+    svc = mail_app.state.services
+    keys = [k async for k in svc.r.scan_iter(match=f"{svc.settings.redis_prefix}:*")]
+    await svc.r.delete(*keys)
+    # Another process holds the edition's repair lock (a repair under way).
+    async with conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))", REPAIR_LOCK, edition.slug
+        )
+        r = await mail_client.post(
+            "/api/votes", json={"nomination": noms["C1"][0]}, headers={"X-CSRF-Token": csrf}
+        )
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "unavailable"
+        assert r.headers["retry-after"]
+    assert await runtime_for(mail_app).ballot.window(edition.slug) is None
+    retry = await mail_client.post(
+        "/api/votes", json={"nomination": noms["C1"][0]}, headers={"X-CSRF-Token": csrf}
+    )
+    assert retry.status_code == 202, retry.text
+    assert (await flush(mail_app)).inserted == 1
+
+
 @pytest.mark.parametrize("show", [False, True])
 async def test_live_counts_are_for_the_committee_unless_the_edition_shows_them(
     client, app, conn, show

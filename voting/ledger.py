@@ -532,14 +532,45 @@ async def reconcile(
     return Reconciliation(live, ledger, await stream_backlog(redis, ballot.keys(slug)), alarms)
 
 
+# The advisory-lock key space of repairs: (REPAIR_LOCK, hashtext(edition slug)).
+REPAIR_LOCK = 7718
+
+
+async def repair_if_lost(
+    redis: aioredis.Redis, conn: asyncpg.Connection, prefix: str, slug: str, voter_id: str
+) -> int | None:
+    """Repair an edition whose window Redis lost, unless another process is repairing it
+    (None: try again shortly) or has just done so (0). For the vote path: the window is
+    the key every vote needs, and `repair` writes it last."""
+    from .ballot import Ballot
+
+    async with conn.transaction():
+        if not await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock($1, hashtext($2))", REPAIR_LOCK, slug
+        ):
+            return None
+        keys = Ballot(redis, prefix).keys(slug)
+        if await redis.exists(keys.window(keys.shard_of(voter_id))):
+            return 0
+        return await repair(redis, conn, prefix, slug)
+
+
 async def repair(redis: aioredis.Redis, conn: asyncpg.Connection, prefix: str, slug: str) -> int:
     """Rebuild the ballots and counters of an edition in Redis from the ledger.
 
     For after a Redis loss: the ballots come back too, so a voter who already voted is
-    still refused a second vote; and the voting window, written from the stored edition
-    (a window of a later revision already there stays), with the edition back on the
-    flushers' list. Returns the number of votes replayed.
+    still refused a second vote (a ballot's votes still in Redis and not yet in the ledger
+    stay: they are merged, not replaced); and last the voting window, written from the
+    stored edition (a window of a later revision already there stays), with the edition
+    back on the flushers' list. One repair of an edition at a time (an advisory lock that
+    the vote path's `repair_if_lost` shares). Returns the number of votes replayed.
     """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", REPAIR_LOCK, slug)
+        return await _repair(redis, conn, prefix, slug)
+
+
+async def _repair(redis: aioredis.Redis, conn: asyncpg.Connection, prefix: str, slug: str) -> int:
     from . import edition_store
     from .ballot import Ballot
 
@@ -557,20 +588,18 @@ async def repair(redis: aioredis.Redis, conn: asyncpg.Connection, prefix: str, s
         await redis.delete(keys.counts(shard), keys.held(shard))
     ballots: dict[str, list[tuple[str, str, str]]] = {}
     replayed = 0
-    async with conn.transaction():
-        cursor = conn.cursor(
-            "SELECT voter_id, category, receipt, nomination FROM votes WHERE edition_id=$1",
-            row["id"],
+    cursor = conn.cursor(
+        "SELECT voter_id, category, receipt, nomination FROM votes WHERE edition_id=$1",
+        row["id"],
+    )
+    async for vote in cursor:
+        ballots.setdefault(vote["voter_id"], []).append(
+            (vote["category"], vote["receipt"], vote["nomination"])
         )
-        async for vote in cursor:
-            ballots.setdefault(vote["voter_id"], []).append(
-                (vote["category"], vote["receipt"], vote["nomination"])
-            )
     async with redis.pipeline(transaction=False) as pipe:
         for voter_id, votes in ballots.items():
             shard = keys.shard_of(voter_id)
             ballot_key = keys.ballot(shard, voter_id)
-            pipe.delete(ballot_key)
             pipe.hset(ballot_key, mapping={c: f"{receipt}|{nom}" for c, receipt, nom in votes})
             counted = not completeness or len(votes) >= ncat
             target = keys.counts(shard) if counted else keys.held(shard)

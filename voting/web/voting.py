@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import edition_store, mail, metrics
+from .. import edition_store, ledger, mail, metrics
 from ..antifraud.signals import HONEYPOT_FIELD, network_of, new_form_token
 from ..antifraud.verification import (
     MailLimits,
@@ -294,7 +294,7 @@ async def cast(
         outcome = await attempt()
         if outcome.status == "nowindow":
             # Redis lost its copy of the window (a wipe): restore it from PostgreSQL.
-            await _restore_window(request, rt.ballot, snap)
+            await _restore_window(request, rt.ballot, snap, voter.id)
             outcome = await attempt()
     except (AnswerLost, redis.exceptions.TimeoutError) as exc:
         # Sent, but Redis went away before answering: the script may have run. Say what
@@ -335,21 +335,39 @@ async def cast(
     return outcome, snap, category
 
 
-async def _restore_window(request: Request, ballot: Ballot, snap: Snapshot) -> None:
-    """Write the edition's window again after Redis lost it, from the edition as stored
-    now: this worker's snapshot may be seconds older than an extension another process
-    made, and with no window left in Redis its revision would put the old close back.
-    Rare (once a shard after a loss), so worth a read; the snapshot's edition only while
-    PostgreSQL is away (a later revision, written by whoever has it, still replaces it)."""
-    edition = snap.edition
+async def _restore_window(request: Request, ballot: Ballot, snap: Snapshot, voter_id: str) -> None:
+    """Redis lost this edition's window (it came back empty): repair the edition from the
+    ledger before anyone votes again, then write the window.
+
+    Without the ballots a voter who already voted would be let vote again in the same
+    category and get a 202 whose vote the ledger then skips; so the window, the one key
+    every vote needs, is written last, by `ledger.repair`, after the ballots and counters
+    are back. One process repairs, under an advisory lock; a vote arriving meanwhile is
+    refused as unavailable, with nothing recorded, and its retry goes through once the
+    window is back. The edition is read as stored now (this worker's snapshot may be
+    older than an extension another process made). While PostgreSQL is away nothing can
+    be repaired, so voting waits for it: a wiped Redis alone cannot prove who voted."""
+    svc = services(request)
+    slug = snap.edition.slug
     try:
-        async with services(request).db.acquire(timeout=2) as conn:
-            stored = await edition_store.get_edition(conn, edition.slug)
-        if stored is not None:
-            edition = stored
+        async with svc.db.acquire(timeout=2) as conn:
+            replayed = await ledger.repair_if_lost(
+                ballot.redis, conn, svc.settings.redis_prefix, slug, voter_id
+            )
+        if replayed is not None:
+            if replayed:
+                log.warning("Redis had lost edition %s: %d votes restored", slug, replayed)
+            return
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        log.warning("window restored from this worker's snapshot: PostgreSQL away (%s)", exc)
-    await ballot.sync_window(edition)
+        log.warning("edition %s cannot be repaired while PostgreSQL is away (%s)", slug, exc)
+    raise ApiError(
+        503,
+        UNAVAILABLE,
+        gettext(
+            "Voting is briefly unavailable; your vote was NOT recorded. Try again in a moment."
+        ),
+        headers={"Retry-After": "2"},
+    )
 
 
 _LIMIT_NAMES = {"address": N_("address"), "network": N_("network"), "domain": N_("email domain")}
