@@ -32,7 +32,7 @@ async def test_an_expired_link_is_refused(client, app, clock):
 
     from voting.security import USER_LINK
 
-    token = app.state.tokens.dumps(USER_LINK, {"email": "late@example.org"})
+    token = app.state.tokens.dumps_link(USER_LINK, {"email": "late@example.org"})
     clock.advance(timedelta(minutes=59))
     assert (await client.get(f"/signin/confirm?token={token}")).status_code == 200
     clock.advance(timedelta(minutes=2))
@@ -43,7 +43,7 @@ async def test_an_expired_link_is_refused(client, app, clock):
 async def test_a_voter_link_cannot_sign_in_a_user(client, app):
     from voting.security import VOTER_LINK
 
-    token = app.state.tokens.dumps(VOTER_LINK, {"email": "x@example.org"})
+    token = app.state.tokens.dumps_link(VOTER_LINK, {"email": "x@example.org"})
     response = await client.get(f"/signin/confirm?token={token}")
     assert response.status_code == 400 and "not valid" in response.text
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode, int_to_bytes, want_bytes
 from starlette.requests import Request
 
 from .clock import Clock, SystemClock
@@ -26,6 +28,11 @@ REHEARSAL_VOTER = "rehearsal-voter"
 FORM = "form-token"
 
 LINK_MAX_AGE = 60 * 60  # a sign-in link is good for one hour
+# A sign-in link's single use is recorded by this random nonce inside its signed payload,
+# never by the link's text: itsdangerous accepts other spellings of the same signature
+# (padding, spare low bits, characters base64 skips), each a different text.
+LINK_NONCE = "n"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{22,64}\Z")  # secrets.token_urlsafe(16): 128 bits
 SESSION_MAX_AGE = 14 * 24 * 60 * 60
 
 
@@ -80,10 +87,41 @@ class Tokens:
             raise TokenError("invalid") from None
         return payload, signed_at.timestamp()
 
+    def dumps_link(self, purpose: str, payload: dict[str, Any]) -> str:
+        """A sign-in link's token: the payload with a fresh 128-bit nonce signed into it."""
+        return self.dumps(purpose, {**payload, LINK_NONCE: secrets.token_urlsafe(16)})
 
-def token_fingerprint(token: str) -> str:
-    """What we store of a used link: its hash, never the token itself."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    def loads_link(self, purpose: str, token: str, max_age: int) -> dict[str, Any]:
+        """A link's payload (nonce included), only for the exact text the signer wrote.
+
+        Refused as "invalid": any other spelling of a good token (the same payload, time
+        and signature, written differently), and a payload without its nonce."""
+        serializer = self._s(purpose)
+        try:
+            payload, signed_at = serializer.loads(token, max_age=max_age, return_timestamp=True)
+        except SignatureExpired:
+            raise TokenError("expired") from None
+        except BadSignature:
+            raise TokenError("invalid") from None
+        if not isinstance(payload, dict) or not _NONCE.match(str(payload.get(LINK_NONCE))):
+            raise TokenError("invalid")
+        # What the signer itself writes for this payload at this instant, byte for byte.
+        signer = serializer.make_signer(serializer.salt)
+        sep = want_bytes(signer.sep)
+        value = (
+            want_bytes(serializer.dump_payload(payload))
+            + sep
+            + base64_encode(int_to_bytes(int(signed_at.timestamp())))
+        )
+        canonical = value + sep + signer.get_signature(value)
+        if not hmac.compare_digest(canonical, token.encode("utf-8", "replace")):
+            raise TokenError("invalid")
+        return payload
+
+
+def link_fingerprint(purpose: str, nonce: str) -> str:
+    """What we store of a used link: a hash of its purpose and nonce, never the token."""
+    return hashlib.sha256(f"{purpose}\n{nonce}".encode()).hexdigest()
 
 
 def pseudonym(secret: str, normalized_email: str) -> str:

@@ -7,7 +7,6 @@ purpose, expires after an hour, and works once.
 
 from __future__ import annotations
 
-import secrets
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -85,9 +84,7 @@ async def signin_request(request: Request) -> Response:
             request, "signin.html", {"next": next_path, "error": str(exc)}, status=422
         )
     svc = services(request)
-    token = request.app.state.tokens.dumps(
-        USER_LINK, {"email": address.normalized, "next": next_path, "n": secrets.token_hex(4)}
-    )
+    token = LINK.issue(request, {"email": address.normalized, "next": next_path})
     link = f"{svc.settings.base_url}/signin/confirm?token={quote(token)}"
     async with svc.db.acquire() as conn:
         await mail.enqueue(
@@ -125,7 +122,7 @@ async def confirm(request: Request) -> Response:
     if isinstance(payload, str):
         return LINK.problem(request, payload)
     async with services(request).db.acquire() as conn, conn.transaction():
-        if not await LINK.use(conn, token):
+        if not await LINK.use(conn, payload):
             return LINK.problem(request, "used")
         user = await accounts.get_or_create(conn, payload["email"])
     # A fresh session on sign-in: nothing from before survives (session fixation).

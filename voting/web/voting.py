@@ -7,7 +7,6 @@ and CSRF token are checked in-process, the nomination against the in-process cat
 from __future__ import annotations
 
 import hashlib
-import secrets
 from typing import Any
 from urllib.parse import quote
 
@@ -107,11 +106,8 @@ async def _send_voter_link(request: Request, raw_email: str) -> str:
         network_of(client_ip(request)),
         MailLimits(int(limits["verify_per_address"]), int(limits["verify_per_network"])),
     )
-    token = request.app.state.tokens.dumps(
-        VOTER_LINK,
-        # The nonce keeps two links asked for in the same second distinct: each works once.
-        {"v": voter_id, "d": address.domain, "e": snap.edition.slug, "n": secrets.token_hex(4)},
-    )
+    # Each link carries its own nonce (Link.issue): each works once.
+    token = LINK.issue(request, {"v": voter_id, "d": address.domain, "e": snap.edition.slug})
     link = f"{svc.settings.base_url}/vote/confirm?token={quote(token)}"
     lang = language_of(request)
     async with svc.db.acquire() as conn:
@@ -182,7 +178,7 @@ async def voter_confirm(request: Request) -> Response:
         edition_id = await edition_store.edition_id(conn, voter.edition)
         if edition_id is None:
             return LINK.problem(request, "invalid")
-        if not await LINK.use(conn, token):
+        if not await LINK.use(conn, payload):
             return LINK.problem(request, "used")
         await record_verification(
             conn,
