@@ -147,7 +147,7 @@ async def test_a_voter_session_is_not_a_staff_session(client, app, stage):
 
 async def test_a_session_cookie_that_was_not_signed_by_us_is_ignored(app, stage, conn):
     user = await accounts.grant(conn, "boss@example.org", "organizer")
-    session = {"uid": user.id, "csrf": "t"}
+    session = {"uid": user.id, "gen": user.session_generation, "csrf": "t"}
     forged = session_cookie("someone-elses-secret-key-of-enough-length", session)
     ours = session_cookie(app.state.services.settings.secret_key, session)
     tampered = ours.replace(ours.split(".")[0], session_cookie("x" * 40, {"uid": 1}).split(".")[0])

@@ -36,6 +36,11 @@ def safe_next(raw: str | None) -> str:
 
 
 async def current_user(request: Request) -> User | None:
+    """The signed-in staff member or nominator, or None.
+
+    The session names the account's session generation at sign-in: once the account has
+    moved on (sign-out, sign-out everywhere, a role change) the session, and every copy
+    of its cookie, is signed out."""
     if "user" in request.scope:
         return request.scope["user"]  # type: ignore[no-any-return]
     uid = request.session.get("uid")
@@ -43,6 +48,11 @@ async def current_user(request: Request) -> User | None:
     if isinstance(uid, int):
         async with services(request).db.acquire() as conn:
             user = await accounts.by_id(conn, uid)
+        generation = request.session.get("gen")
+        if user is None or type(generation) is not int or generation != user.session_generation:
+            user = None
+            request.session.pop("uid", None)
+            request.session.pop("gen", None)
     request.scope["user"] = user
     return user
 
@@ -128,15 +138,35 @@ async def confirm(request: Request) -> Response:
     # A fresh session on sign-in: nothing from before survives (session fixation).
     request.session.clear()
     request.session["uid"] = user.id
+    request.session["gen"] = user.session_generation
     csrf_token(request)
     return RedirectResponse(safe_next(payload.get("next")), status_code=303)
 
 
+async def _end_sessions(request: Request) -> None:
+    user = await current_user(request)
+    if user is not None:
+        async with services(request).db.acquire() as conn:
+            await accounts.end_sessions(conn, user.id)
+    request.session.clear()
+
+
 async def signout(request: Request) -> Response:
+    """Sign out; the account's generation moves on, so a copy of this cookie (or any
+    other session of the account) no longer signs anyone in."""
     form = await _form(request)
     check_csrf(request, form.get("csrf_token"))
-    request.session.clear()
+    await _end_sessions(request)
     return RedirectResponse("/", status_code=303)
+
+
+async def signout_everywhere(request: Request) -> Response:
+    """Sign the account out on every device, this one included."""
+    form = await _form(request)
+    check_csrf(request, form.get("csrf_token"))
+    await require_user(request)
+    await _end_sessions(request)
+    return RedirectResponse("/signin", status_code=303)
 
 
 routes = [
@@ -145,4 +175,5 @@ routes = [
     Route("/signin/confirm", confirm_form, methods=["GET"]),
     Route("/signin/confirm", confirm, methods=["POST"]),
     Route("/signout", signout, methods=["POST"]),
+    Route("/signout/everywhere", signout_everywhere, methods=["POST"]),
 ]

@@ -187,6 +187,12 @@ async def voter_confirm(request: Request) -> Response:
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent"),
         )
+    # A fresh session (session fixation): no CSRF token, shuffle or earlier voter
+    # survives. Only a staff sign-in in the same browser stays; it was itself started
+    # afresh, and every request checks it against its account's session generation.
+    staff = {key: request.session[key] for key in ("uid", "gen") if key in request.session}
+    request.session.clear()
+    request.session.update(staff)
     request.session["voter"] = voter.to_session()
     csrf_token(request)
     return RedirectResponse("/vote", status_code=303)
