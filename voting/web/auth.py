@@ -15,6 +15,9 @@ from starlette.routing import Route
 
 from .. import accounts, mail
 from ..accounts import User
+from ..antifraud.config import DEFAULTS
+from ..antifraud.signals import network_of
+from ..antifraud.verification import MailLimits, VerificationLimiter, VerificationRefused
 from ..emails import InvalidEmail, parse_email
 from ..i18n import gettext
 from ..security import (
@@ -22,10 +25,15 @@ from ..security import (
     check_csrf,
     csrf_token,
 )
-from .deps import services
+from .deps import client_ip, services
 from .links import Link
 from .responses import ApiError
 from .templating import language_of, pages
+
+# At most this many sign-in links an hour to one mailbox, and from one network.
+STAFF_LINK_LIMITS = MailLimits(
+    int(DEFAULTS["verify_per_address"]), int(DEFAULTS["verify_per_network"])
+)
 
 
 def safe_next(raw: str | None) -> str:
@@ -94,6 +102,18 @@ async def signin_request(request: Request) -> Response:
             request, "signin.html", {"next": next_path, "error": str(exc)}, status=422
         )
     svc = services(request)
+    try:
+        # The voters' rule (and its defaults), counted apart from the voters' links.
+        await VerificationLimiter(svc.r, svc.settings.redis_prefix, kind="sl").take(
+            address, network_of(client_ip(request)), STAFF_LINK_LIMITS
+        )
+    except VerificationRefused as exc:
+        response = pages(request).render(
+            request, "signin.html", {"next": next_path, "error": exc.message}, status=exc.status
+        )
+        if exc.retry_after_s:
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     token = LINK.issue(request, {"email": address.normalized, "next": next_path})
     link = f"{svc.settings.base_url}/signin/confirm?token={quote(token)}"
     async with svc.db.acquire() as conn:

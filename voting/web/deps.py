@@ -14,6 +14,13 @@ from ..services import Services
 from .responses import ApiError
 
 
+def client_ip(request: Request) -> str:
+    # Behind a trusted proxy the app's ProxyHeadersMiddleware has already put the client's
+    # address here (the rightmost one the proxies did not add); the leftmost entry of
+    # X-Forwarded-For is whatever the client chose to send, and must not be believed.
+    return request.client.host if request.client else ""
+
+
 def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 

@@ -36,7 +36,7 @@ from ..security import (
 from ..voters import Voter, identify, record_verification
 from .auth import current_user, require_role
 from .chart_data import live_charts
-from .deps import json_body, services
+from .deps import client_ip, json_body, services
 from .links import Link
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
@@ -63,13 +63,6 @@ def runtime_of(app: Any) -> VotingRuntime:
         rt = VotingRuntime(app)
         app.state.voting = rt
     return rt  # type: ignore[no-any-return]
-
-
-def client_ip(request: Request) -> str:
-    # Behind a trusted proxy the app's ProxyHeadersMiddleware has already put the client's
-    # address here (the rightmost one the proxies did not add); the leftmost entry of
-    # X-Forwarded-For is whatever the client chose to send, and must not be believed.
-    return request.client.host if request.client else ""
 
 
 def session_voter(request: Request) -> Voter | None:
