@@ -12,6 +12,7 @@ import hmac
 import re
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode, int_to_bytes, want_bytes
@@ -162,3 +163,51 @@ def check_csrf(request: Request, form_value: str | None = None) -> None:
                 "Reload the page and try again."
             ),
         )
+
+
+# -- same-origin: for the one unsafe API route that needs no session ------------------------
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an origin or URL; None for "null" or anything unparsable."""
+    try:
+        parts = urlsplit(url.strip())
+        scheme, host, port = parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return None
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    return scheme, host, port or _DEFAULT_PORTS[scheme]
+
+
+def check_same_origin(request: Request, base_url: str) -> None:
+    """Refuse a request a browser sent on behalf of another site.
+
+    Good: the session's CSRF token in X-CSRF-Token; or else, from a browser that sends
+    Sec-Fetch-Site, "same-origin" or "none" (typed, bookmarked); or else an Origin that
+    is the configured base URL's or the request's own. A client that sends none of these
+    headers is no browser acting for a page (curl, the load tests) and is let through:
+    there is no cross-site request without a browser to send it."""
+    expected = request.session.get("csrf")
+    given = request.headers.get(CSRF_HEADER)
+    if expected and given and hmac.compare_digest(str(expected).encode(), given.encode()):
+        return
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site.strip().lower() in ("same-origin", "none"):
+            return
+    else:
+        origin = request.headers.get("origin")
+        if origin is None:
+            return
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        ours = {_origin(base_url), _origin(own)}
+        if _origin(origin) in ours - {None}:
+            return
+    raise ApiError(
+        403,
+        "cross_site",
+        gettext("This request came from another site. Use the form on this site."),
+    )

@@ -35,6 +35,18 @@ async def current_edition(request: Request) -> Edition:
     return edition
 
 
+def require_json(request: Request) -> None:
+    """Refuse a body not declared as JSON: a cross-site form or a text/plain "simple
+    request" cannot send application/json without the browser asking first (CORS)."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            gettext("Send the body as JSON, with Content-Type: application/json."),
+        )
+
+
 async def json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw:

@@ -31,12 +31,13 @@ from ..redis_batch import AnswerLost
 from ..security import (
     VOTER_LINK,
     check_csrf,
+    check_same_origin,
     csrf_token,
 )
 from ..voters import Voter, identify, record_verification
 from .auth import current_user, require_role
 from .chart_data import live_charts
-from .deps import client_ip, json_body, services
+from .deps import client_ip, json_body, require_json, services
 from .links import Link
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
@@ -130,6 +131,10 @@ async def voter_signin_form(request: Request) -> Response:
 
 
 async def voter_signin_api(request: Request) -> JSON:
+    # No session is needed to ask for a link, so no CSRF token is either; a page on
+    # another site must still not make a visitor's browser ask (security.py).
+    check_same_origin(request, services(request).settings.base_url)
+    require_json(request)
     body = await json_body(request)
     email = body.get("email")
     if not isinstance(email, str):
@@ -602,8 +607,15 @@ OPENAPI_PATHS = {
             "responses": {
                 "202": json_response("The link is on its way", {"type": "object"}),
                 "400": error_response("Malformed body"),
+                "403": error_response(
+                    "Sent by a page of another site (code cross_site): Sec-Fetch-Site must"
+                    " be same-origin or none, or Origin this site's, or X-CSRF-Token the"
+                    " session's"
+                ),
                 "404": error_response("No edition is loaded"),
+                "415": error_response("The body is not declared as application/json"),
                 "422": error_response("Not an email address"),
+                "429": error_response("Too many links for this mailbox or network"),
             },
         }
     },
