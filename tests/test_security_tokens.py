@@ -258,8 +258,12 @@ def test_only_the_signers_own_spelling_of_a_link_is_read():
     for purpose, payload in (
         (USER_LINK, {"email": "a@example.org", "next": "/"}),
         (VOTER_LINK, {"v": "a" * 32, "d": "example.org", "e": "edition"}),
+        # Long enough for itsdangerous to compress it (a payload segment starting with ".").
+        (USER_LINK, {"email": "long@example.org", "next": "/nominations/" * 40}),
     ):
         token = tokens.dumps_link(purpose, payload)
+        if len(payload.get("next", "")) > 100:
+            assert token.startswith(".")  # compressed
         assert tokens.loads_link(purpose, token, LINK_MAX_AGE)[
             "email" if purpose == USER_LINK else "v"
         ]
