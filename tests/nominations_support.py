@@ -51,7 +51,7 @@ def complete(**overrides: Any) -> dict[str, Any]:
 
 
 async def sign_in_quick(client: AsyncClient, app: Any, email: str) -> None:
-    token = app.state.tokens.dumps(USER_LINK, {"email": email, "next": "/dashboard"})
+    token = app.state.tokens.dumps_link(USER_LINK, {"email": email, "next": "/dashboard"})
     page = await client.get(f"/signin/confirm?token={quote(token)}")
     assert page.status_code == 200, page.text
     done = await client.post(

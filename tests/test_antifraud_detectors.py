@@ -286,6 +286,8 @@ async def test_committee_pages_and_api(mail_client, mail_app, smtp, conn):
     await sign_in(mail_client, mail_app, smtp, "chair@example.org")
     assert (await mail_client.get("/committee/fraud/C1")).status_code == 403
     await accounts.grant(conn, "chair@example.org", "committee")
+    # A change of roles ends the account's sessions: sign in again with the new role.
+    await sign_in(mail_client, mail_app, smtp, "chair@example.org")
     page = await mail_client.get("/committee/fraud/C1")
     assert page.status_code == 200 and "cluster" in page.text and "curl/8" in page.text
     api = (await mail_client.get("/api/fraud/C1")).json()
@@ -368,6 +370,8 @@ async def test_nominator_sees_held_votes_after_close_and_asks_for_review(
     assert (await mail_client.get(f"/nominations/{other}/held-votes")).status_code == 404
     # The committee answers on the record.
     await accounts.grant(conn, "nominator@example.org", "committee")
+    # A change of roles ends the account's sessions: sign in again with the new role.
+    await sign_in(mail_client, mail_app, smtp, "nominator@example.org")
     reviews = await mail_client.get("/committee/reviews")
     request_id = await conn.fetchval("SELECT id FROM vote_review_requests")
     r = await mail_client.post(

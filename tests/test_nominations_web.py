@@ -366,6 +366,8 @@ async def test_an_organizer_decision_with_errors_is_shown_on_the_review_page(
     )
     public_id = public_id_from(created.headers["location"])
     await accounts.grant(conn, "nominator@example.org", "organizer")
+    # A change of roles ends the account's sessions: sign in again with the new role.
+    await sign_in_quick(client, app, "nominator@example.org")
     review = await client.get(f"/organizer/nominations/{public_id}")
     response = await client.post(
         f"/organizer/nominations/{public_id}/decision",

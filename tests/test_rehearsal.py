@@ -170,7 +170,7 @@ async def test_tokens_are_refused_for_a_real_edition_and_when_forged(app, client
     r = await client.post("/api/rehearsal/session", json={"token": forged})
     assert r.status_code == 403 and r.json()["error"]["code"] == "not_a_rehearsal"
     # A voter sign-in link is signed for another purpose: it does not pass for a token.
-    link = tokens.dumps(VOTER_LINK, {"v": "a" * 32, "d": "x.invalid", "e": "rehearsal-four"})
+    link = tokens.dumps_link(VOTER_LINK, {"v": "a" * 32, "d": "x.invalid", "e": "rehearsal-four"})
     r = await client.post("/api/rehearsal/session", json={"token": link})
     assert r.status_code == 403 and r.json()["error"]["code"] == "bad_token"
     r = await client.post("/api/rehearsal/session", json={"token": link[:-3] + "abc"})

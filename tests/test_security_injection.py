@@ -134,5 +134,9 @@ async def test_a_nul_character_is_a_4xx_that_says_so_not_a_500(client, app, conn
     await load_data(conn, open_edition(), clock.now())
     r = await client.get("/api/nominations?q=a%00b")
     assert r.status_code == 400 and "NUL" in r.json()["error"]["message"]
-    r = await client.post("/api/voters/signin", content=b'{"email": "a\\u0000@example.org"}')
+    r = await client.post(
+        "/api/voters/signin",
+        content=b'{"email": "a\\u0000@example.org"}',
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 422 and "NUL" in r.json()["error"]["message"]

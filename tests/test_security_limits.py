@@ -18,7 +18,9 @@ async def test_a_body_over_the_limit_gets_413_declared_or_streamed(client, app):
         for _ in range(limit // 1024 + 2):
             yield b" " * 1024
 
-    r = await client.post("/api/voters/signin", content=chunks())
+    r = await client.post(
+        "/api/voters/signin", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
 
 

@@ -69,7 +69,8 @@ async def live(pg_admin_url, template_db, redis_url, tmp_path_factory):
     await asyncio.to_thread(server.start)
     csrf = uuid.uuid4().hex
     voter = {"id": uuid.uuid4().hex, "d": "example.org", "e": stage.edition.slug}
-    cookie = session_cookie(SECRET, {"uid": user.id, "voter": voter, "csrf": csrf})
+    session = {"uid": user.id, "gen": user.session_generation, "voter": voter, "csrf": csrf}
+    cookie = session_cookie(SECRET, session)
     try:
         yield Live(server.url, f"wsis_session={cookie}", csrf)
     finally:

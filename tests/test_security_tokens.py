@@ -1,11 +1,15 @@
 """Forged, expired, replayed and misdirected tokens: sign-in links, rehearsal tokens, form
 tokens and the session cookie. Each kind is signed for one purpose and passes for no other."""
 
+import asyncio
 from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
 from httpx import ASGITransport, AsyncClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from itsdangerous import URLSafeTimedSerializer
 
 from tests.faults.rig import session_cookie
@@ -14,7 +18,14 @@ from tests.nominations_support import sign_in_quick
 from tests.security_support import STAFF_PREFIXES, endpoints, everyone
 from tests.test_voting_http import flush
 from voting import accounts
-from voting.security import FORM, REHEARSAL_VOTER, USER_LINK, VOTER_LINK
+from voting.security import (
+    FORM,
+    LINK_MAX_AGE,
+    REHEARSAL_VOTER,
+    USER_LINK,
+    VOTER_LINK,
+    TokenError,
+)
 from voting.voters import identify
 
 INVALID = "This link is not valid"
@@ -24,7 +35,7 @@ USED = "This link has already been used"
 
 def voter_payload(app, edition, email="victim@example.org"):
     voter_id, address = identify(app.state.services.settings.secret_key, email)
-    return {"v": voter_id, "d": address.domain, "e": edition, "n": "x"}
+    return {"v": voter_id, "d": address.domain, "e": edition}
 
 
 async def press(client, confirm_path, token):
@@ -45,7 +56,7 @@ async def stage(app, conn):
 
 
 async def test_a_forged_link_is_refused(client, app, stage):
-    good = app.state.tokens.dumps(VOTER_LINK, voter_payload(app, stage.edition_slug))
+    good = app.state.tokens.dumps_link(VOTER_LINK, voter_payload(app, stage.edition_slug))
     body, _, signature = good.rpartition(".")
     forged = f"{body}.{'A' * len(signature)}"
     # Signed with another key: what someone without the secret can make.
@@ -61,8 +72,8 @@ async def test_a_forged_link_is_refused(client, app, stage):
 async def test_an_expired_link_is_refused(client, app, stage, clock):
     now = clock.now()
     clock.set(now - timedelta(hours=2))  # signed two hours ago: links live one hour
-    old = app.state.tokens.dumps(VOTER_LINK, voter_payload(app, stage.edition_slug))
-    staff = app.state.tokens.dumps(USER_LINK, {"email": "late@example.org", "next": "/"})
+    old = app.state.tokens.dumps_link(VOTER_LINK, voter_payload(app, stage.edition_slug))
+    staff = app.state.tokens.dumps_link(USER_LINK, {"email": "late@example.org", "next": "/"})
     clock.set(now)
     r = await press(client, "/vote/confirm", old)
     assert r.status_code == 400 and EXPIRED in r.text
@@ -72,7 +83,7 @@ async def test_an_expired_link_is_refused(client, app, stage, clock):
 
 
 async def test_a_link_works_once(client, app, stage):
-    token = app.state.tokens.dumps(VOTER_LINK, voter_payload(app, stage.edition_slug))
+    token = app.state.tokens.dumps_link(VOTER_LINK, voter_payload(app, stage.edition_slug))
     first = await press(client, "/vote/confirm", token)
     assert first.status_code == 303
     other = AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver")
@@ -80,7 +91,7 @@ async def test_a_link_works_once(client, app, stage):
         again = await press(other, "/vote/confirm", token)
         assert again.status_code == 400 and USED in again.text
         assert (await other.get("/api/session")).json()["voter"] is False
-        staff = app.state.tokens.dumps(USER_LINK, {"email": "once@example.org", "next": "/"})
+        staff = app.state.tokens.dumps_link(USER_LINK, {"email": "once@example.org", "next": "/"})
         assert (await press(other, "/signin/confirm", staff)).status_code == 303
         replay = AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver")
         again = await press(replay, "/signin/confirm", staff)
@@ -94,8 +105,8 @@ async def test_a_token_signed_for_one_purpose_passes_for_no_other(client, app, s
     await accounts.grant(conn, "organizer@example.org", "organizer")
     tokens = app.state.tokens
     voter = voter_payload(app, stage.edition_slug)
-    as_voter_link = tokens.dumps(VOTER_LINK, {**voter, "email": "organizer@example.org"})
-    as_staff_link = tokens.dumps(USER_LINK, {"email": "organizer@example.org", "next": "/"})
+    as_voter_link = tokens.dumps_link(VOTER_LINK, {**voter, "email": "organizer@example.org"})
+    as_staff_link = tokens.dumps_link(USER_LINK, {"email": "organizer@example.org", "next": "/"})
     as_form = tokens.dumps(FORM, {**voter, "email": "organizer@example.org"})
     as_rehearsal = tokens.dumps(REHEARSAL_VOTER, {**voter, "email": "organizer@example.org"})
     # A voter's link (or a form or rehearsal token) does not sign anyone in as staff:
@@ -120,7 +131,7 @@ async def test_a_token_signed_for_one_purpose_passes_for_no_other(client, app, s
 
 
 async def test_a_voter_session_is_not_a_staff_session(client, app, stage):
-    token = app.state.tokens.dumps(VOTER_LINK, voter_payload(app, stage.edition_slug))
+    token = app.state.tokens.dumps_link(VOTER_LINK, voter_payload(app, stage.edition_slug))
     assert (await press(client, "/vote/confirm", token)).status_code == 303
     headers = {"accept": "application/json"}
     staff_pages = [
@@ -136,7 +147,7 @@ async def test_a_voter_session_is_not_a_staff_session(client, app, stage):
 
 async def test_a_session_cookie_that_was_not_signed_by_us_is_ignored(app, stage, conn):
     user = await accounts.grant(conn, "boss@example.org", "organizer")
-    session = {"uid": user.id, "csrf": "t"}
+    session = {"uid": user.id, "gen": user.session_generation, "csrf": "t"}
     forged = session_cookie("someone-elses-secret-key-of-enough-length", session)
     ours = session_cookie(app.state.services.settings.secret_key, session)
     tampered = ours.replace(ours.split(".")[0], session_cookie("x" * 40, {"uid": 1}).split(".")[0])
@@ -170,3 +181,140 @@ async def test_a_forged_form_token_is_recorded_as_such_never_as_a_clean_form(app
 async def test_sign_in_as_staff_still_works(client, app, conn, stage):
     await sign_in_quick(client, app, "staff.ok@example.org")
     assert (await client.get("/dashboard")).status_code == 200
+
+
+# -- other spellings of a spent link -----------------------------------------------------
+
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _spare_bits(token: str, flip: int) -> str:
+    """The last character with its unused low bits changed (the decoded bytes stay)."""
+    signature = token.rpartition(".")[2]
+    spare = (len(signature) * 6) % 8  # bits of the last character beyond the last byte
+    index = _B64.index(token[-1]) ^ (flip & ((1 << spare) - 1))
+    return token[:-1] + _B64[index]
+
+
+@st.composite
+def spellings(draw, token: str) -> str:
+    """Strings itsdangerous may read as the same token: padding, spare low bits,
+    characters its base64 decoding skips, case changes, in any combination."""
+    body, _, signature = token.rpartition(".")
+    variant = _spare_bits(token, draw(st.integers(0, 15)))
+    signature = variant.rpartition(".")[2]
+    for _ in range(draw(st.integers(0, 3))):
+        where = draw(st.integers(0, len(signature)))
+        junk = draw(st.sampled_from(["=", "==", "!", "\n", " ", "é", "~", "+", "/", "*"]))
+        signature = signature[:where] + junk + signature[where:]
+    if draw(st.booleans()):
+        where = draw(st.integers(0, len(signature) - 1))
+        signature = signature[:where] + signature[where].swapcase() + signature[where + 1 :]
+    return f"{body}.{signature}" + "=" * draw(st.integers(0, 4))
+
+
+def accepted_spellings(tokens, purpose: str, token: str, limit: int = 20) -> list[str]:
+    """Other strings than `token` that the serializer reads as the same payload."""
+    payload = tokens.loads(purpose, token, LINK_MAX_AGE)
+    found: set[str] = set()
+
+    @hypothesis_settings(
+        max_examples=400,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(spellings(token))
+    def collect(variant: str) -> None:
+        if variant == token or len(found) >= limit:
+            return
+        try:
+            same = tokens.loads(purpose, variant, LINK_MAX_AGE) == payload
+        except TokenError:
+            return
+        if same:
+            found.add(variant)
+
+    collect()
+    # The two everyone can make by hand, always among them.
+    found.update({token + "=", token + "===", _spare_bits(token, 1)} - {token})
+    accepted = {v for v in found if _reads_as(tokens, purpose, v, payload)}
+    assert len(accepted) >= 3, accepted
+    return sorted(accepted)
+
+
+def _reads_as(tokens, purpose, variant, payload) -> bool:
+    try:
+        return bool(tokens.loads(purpose, variant, LINK_MAX_AGE) == payload)
+    except TokenError:
+        return False
+
+
+def test_only_the_signers_own_spelling_of_a_link_is_read():
+    from voting.clock import SystemClock
+    from voting.security import Tokens
+
+    tokens = Tokens("a-secret-key-long-enough-for-the-property-test", SystemClock())
+    for purpose, payload in (
+        (USER_LINK, {"email": "a@example.org", "next": "/"}),
+        (VOTER_LINK, {"v": "a" * 32, "d": "example.org", "e": "edition"}),
+        # Long enough for itsdangerous to compress it (a payload segment starting with ".").
+        (USER_LINK, {"email": "long@example.org", "next": "/nominations/" * 40}),
+    ):
+        token = tokens.dumps_link(purpose, payload)
+        if len(payload.get("next", "")) > 100:
+            assert token.startswith(".")  # compressed
+        assert tokens.loads_link(purpose, token, LINK_MAX_AGE)[
+            "email" if purpose == USER_LINK else "v"
+        ]
+        for variant in accepted_spellings(tokens, purpose, token):
+            with pytest.raises(TokenError) as refused:
+                tokens.loads_link(purpose, variant, LINK_MAX_AGE)
+            assert refused.value.reason == "invalid"
+        # A link signed without its nonce (or with a short one) is no link.
+        for bare in ({**payload}, {**payload, "n": "x"}, {**payload, "n": 12345678}):
+            with pytest.raises(TokenError):
+                tokens.loads_link(purpose, tokens.dumps(purpose, bare), LINK_MAX_AGE)
+
+
+async def _post_confirm(app, path: str, token: str) -> tuple[int, str, dict]:
+    """A fresh browser posts the link straight to its confirm button's address."""
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as b:
+        page = await b.get("/signin")
+        r = await b.post(path, data={"token": token, "csrf_token": csrf_from(page.text)})
+        session = (await b.get("/api/session")).json()
+        staff = await b.get("/dashboard", headers={"accept": "application/json"})
+        return r.status_code, r.text, {"voter": session["voter"], "staff": staff.status_code}
+
+
+@pytest.mark.parametrize("kind", ["staff", "voter"])
+async def test_a_spent_link_stays_spent_whatever_its_spelling(app, stage, kind):
+    tokens = app.state.tokens
+    if kind == "staff":
+        purpose, path = USER_LINK, "/signin/confirm"
+        token = tokens.dumps_link(purpose, {"email": "once.only@example.org", "next": "/"})
+    else:
+        purpose, path = VOTER_LINK, "/vote/confirm"
+        token = tokens.dumps_link(purpose, voter_payload(app, stage.edition_slug, "one@x.org"))
+    variants = accepted_spellings(tokens, purpose, token)
+    status, _, _ = await _post_confirm(app, path, token)
+    assert status == 303
+    for variant in variants:
+        status, text, signed_in = await _post_confirm(app, path, variant)
+        assert status == 400 and (USED in text or INVALID in text), (variant, status)
+        assert signed_in["voter"] is False and signed_in["staff"] in (303, 401), variant
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://x") as b:
+            assert (await press(b, path, variant)).status_code == 400, variant
+
+
+@pytest.mark.parametrize("kind", ["staff", "voter"])
+async def test_two_confirms_of_one_link_at_once_sign_in_once(app, stage, kind):
+    tokens = app.state.tokens
+    if kind == "staff":
+        path = "/signin/confirm"
+        token = tokens.dumps_link(USER_LINK, {"email": "race@example.org", "next": "/"})
+    else:
+        path = "/vote/confirm"
+        token = tokens.dumps_link(VOTER_LINK, voter_payload(app, stage.edition_slug, "r@x.org"))
+    results = await asyncio.gather(*(_post_confirm(app, path, token) for _ in range(6)))
+    assert sorted(status for status, _, _ in results) == [303] + [400] * 5

@@ -32,7 +32,7 @@ async def test_an_expired_link_is_refused(client, app, clock):
 
     from voting.security import USER_LINK
 
-    token = app.state.tokens.dumps(USER_LINK, {"email": "late@example.org"})
+    token = app.state.tokens.dumps_link(USER_LINK, {"email": "late@example.org"})
     clock.advance(timedelta(minutes=59))
     assert (await client.get(f"/signin/confirm?token={token}")).status_code == 200
     clock.advance(timedelta(minutes=2))
@@ -43,7 +43,7 @@ async def test_an_expired_link_is_refused(client, app, clock):
 async def test_a_voter_link_cannot_sign_in_a_user(client, app):
     from voting.security import VOTER_LINK
 
-    token = app.state.tokens.dumps(VOTER_LINK, {"email": "x@example.org"})
+    token = app.state.tokens.dumps_link(VOTER_LINK, {"email": "x@example.org"})
     response = await client.get(f"/signin/confirm?token={token}")
     assert response.status_code == 400 and "not valid" in response.text
 
@@ -78,3 +78,48 @@ async def test_next_cannot_redirect_off_site(mail_client, mail_app, smtp):
     assert safe_next("//evil.example/") == "/dashboard"
     assert safe_next("https://evil.example/") == "/dashboard"
     assert safe_next("/categories") == "/categories"
+
+
+async def _ask(client, email, **headers):
+    page = await client.get("/signin", headers=headers)
+    return await client.post(
+        "/signin",
+        data={"email": email, "csrf_token": csrf_from(page.text), "next": "/"},
+        headers=headers,
+    )
+
+
+async def test_sign_in_links_are_limited_per_mailbox(client, conn):
+    codes = [(await _ask(client, "Same.Box+a@gmail.com")).status_code for _ in range(3)]
+    assert codes == [200, 200, 200]
+    refused = await _ask(client, "samebox@gmail.com")  # the same mailbox, spelled otherwise
+    assert refused.status_code == 429
+    wait = int(refused.headers["retry-after"])
+    assert 0 < wait <= 3600
+    assert f"try again in {wait} seconds" in refused.text and 'role="alert"' in refused.text
+    assert 'name="email"' in refused.text  # still the sign-in page, to try another address
+    assert await conn.fetchval("SELECT count(*) FROM outbox") == 3
+    # Said in the person's language.
+    french = await _ask(client, "samebox@gmail.com", **{"accept-language": "fr"})
+    assert french.status_code == 429 and "réessayez dans" in french.text
+    # Another mailbox is not held up by this one.
+    assert (await _ask(client, "other@example.org")).status_code == 200
+
+
+async def test_sign_in_links_are_limited_per_network(app, conn):
+    from httpx import ASGITransport, AsyncClient
+
+    def from_ip(ip):
+        transport = ASGITransport(app=app, client=(ip, 40000))
+        return AsyncClient(transport=transport, base_url="http://testserver")
+
+    async with from_ip("203.0.113.5") as one, from_ip("203.0.113.77") as neighbour:
+        codes = [(await _ask(one, f"person{i}@example.org")).status_code for i in range(30)]
+        assert codes == [200] * 30
+        # The same /24, another address and another mailbox: over the network's hour.
+        refused = await _ask(neighbour, "fresh@example.org")
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+        assert "from your network" in refused.text
+    async with from_ip("198.51.100.9") as elsewhere:
+        assert (await _ask(elsewhere, "fresh@example.org")).status_code == 200
+    assert await conn.fetchval("SELECT count(*) FROM outbox") == 31

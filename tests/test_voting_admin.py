@@ -101,6 +101,8 @@ async def test_organizer_page_extends_voting(mail_client, mail_app, smtp, conn):
     await sign_in(mail_client, mail_app, smtp, "someone@example.org")
     assert (await mail_client.get("/organizer/voting")).status_code == 403
     await accounts.grant(conn, "someone@example.org", "organizer")
+    # A change of roles ends the account's sessions: sign in again with the new role.
+    await sign_in(mail_client, mail_app, smtp, "someone@example.org")
     page = await mail_client.get("/organizer/voting")
     assert page.status_code == 200 and "Extend the deadline" in page.text
     old = edition.phase("voting").closes_at
@@ -137,6 +139,8 @@ async def test_committee_live_page_needs_the_role_and_shows_counts(
     assert (await mail_client.get("/committee/live")).status_code == 403
     assert (await mail_client.get("/api/live-counts")).status_code == 403
     await accounts.grant(conn, "chair@example.org", "committee")
+    # A change of roles ends the account's sessions: sign in again with the new role.
+    await sign_in(mail_client, mail_app, smtp, "chair@example.org")
     page = await mail_client.get("/committee/live")
     # Refreshed in place by refresh.js, with a pause button (no meta refresh: WCAG 2.2.1).
     assert page.status_code == 200 and 'data-refresh="15"' in page.text

@@ -224,12 +224,21 @@ async def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run(conn: Any) -> int:
         await db.migrate(conn)
+        # A change of roles ends the account's sessions (accounts.grant / revoke).
         async with conn.transaction():
-            user = await accounts.grant(conn, email, args.role)
+            if args.users_cmd == "remove":
+                user = await accounts.revoke(conn, email, args.role)
+                if user is None:
+                    print(f"error: no account for {email}", file=sys.stderr)
+                    return 1
+                action = "user.revoke"
+            else:
+                user = await accounts.grant(conn, email, args.role)
+                action = "user.grant"
             await edition_store.audit(
-                conn, actor="cli", action="user.grant", subject=email, detail={"role": args.role}
+                conn, actor="cli", action=action, subject=email, detail={"role": args.role}
             )
-        print(f"{user.email}: roles {', '.join(sorted(user.roles))}")
+        print(f"{user.email}: roles {', '.join(sorted(user.roles)) or '(none)'}")
         return 0
 
     return await _with_conn(settings, run)
@@ -476,6 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
     add = us.add_parser("add", help="grant a role to an email address")
     add.add_argument("--role", required=True, choices=accounts.ROLES)
     add.add_argument("email")
+    remove = us.add_parser("remove", help="take a role away from an email address")
+    remove.add_argument("--role", required=True, choices=accounts.ROLES)
+    remove.add_argument("email")
 
     seed = sub.add_parser("seed", help="create demo data: accepted nominations")
     seed.add_argument("--nominations", type=int, required=True, metavar="N")

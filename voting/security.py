@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode, int_to_bytes, want_bytes
 from starlette.requests import Request
 
 from .clock import Clock, SystemClock
@@ -26,6 +29,11 @@ REHEARSAL_VOTER = "rehearsal-voter"
 FORM = "form-token"
 
 LINK_MAX_AGE = 60 * 60  # a sign-in link is good for one hour
+# A sign-in link's single use is recorded by this random nonce inside its signed payload,
+# never by the link's text: itsdangerous accepts other spellings of the same signature
+# (padding, spare low bits, characters base64 skips), each a different text.
+LINK_NONCE = "n"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{22,64}\Z")  # secrets.token_urlsafe(16): 128 bits
 SESSION_MAX_AGE = 14 * 24 * 60 * 60
 
 
@@ -80,10 +88,42 @@ class Tokens:
             raise TokenError("invalid") from None
         return payload, signed_at.timestamp()
 
+    def dumps_link(self, purpose: str, payload: dict[str, Any]) -> str:
+        """A sign-in link's token: the payload with a fresh 128-bit nonce signed into it."""
+        return self.dumps(purpose, {**payload, LINK_NONCE: secrets.token_urlsafe(16)})
 
-def token_fingerprint(token: str) -> str:
-    """What we store of a used link: its hash, never the token itself."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    def loads_link(self, purpose: str, token: str, max_age: int) -> dict[str, Any]:
+        """A link's payload (nonce included), only for the exact text the signer wrote.
+
+        Refused as "invalid": any other spelling of a good token (the same payload, time
+        and signature, written differently), and a payload without its nonce."""
+        serializer = self._s(purpose)
+        try:
+            payload, signed_at = serializer.loads(token, max_age=max_age, return_timestamp=True)
+        except SignatureExpired:
+            raise TokenError("expired") from None
+        except BadSignature:
+            raise TokenError("invalid") from None
+        if not isinstance(payload, dict) or not _NONCE.match(str(payload.get(LINK_NONCE))):
+            raise TokenError("invalid")
+        # What the signer itself writes for this payload at this instant, byte for byte.
+        # The payload segment is compared as signed (the HMAC covers its exact bytes, and
+        # re-dumping it would depend on the zlib build that compressed it); the timestamp
+        # and the signature, which base64 decoding reads leniently, are written anew.
+        signer = serializer.make_signer(serializer.salt)
+        sep = want_bytes(signer.sep)
+        received = token.encode("utf-8", "replace")
+        payload_part = received.rpartition(sep)[0].rpartition(sep)[0]
+        value = payload_part + sep + base64_encode(int_to_bytes(int(signed_at.timestamp())))
+        canonical = value + sep + signer.get_signature(value)
+        if not hmac.compare_digest(canonical, received):
+            raise TokenError("invalid")
+        return payload
+
+
+def link_fingerprint(purpose: str, nonce: str) -> str:
+    """What we store of a used link: a hash of its purpose and nonce, never the token."""
+    return hashlib.sha256(f"{purpose}\n{nonce}".encode()).hexdigest()
 
 
 def pseudonym(secret: str, normalized_email: str) -> str:
@@ -124,3 +164,51 @@ def check_csrf(request: Request, form_value: str | None = None) -> None:
                 "Reload the page and try again."
             ),
         )
+
+
+# -- same-origin: for the one unsafe API route that needs no session ------------------------
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an origin or URL; None for "null" or anything unparsable."""
+    try:
+        parts = urlsplit(url.strip())
+        scheme, host, port = parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return None
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    return scheme, host, port or _DEFAULT_PORTS[scheme]
+
+
+def check_same_origin(request: Request, base_url: str) -> None:
+    """Refuse a request a browser sent on behalf of another site.
+
+    Good: the session's CSRF token in X-CSRF-Token; or else, from a browser that sends
+    Sec-Fetch-Site, "same-origin" or "none" (typed, bookmarked); or else an Origin that
+    is the configured base URL's or the request's own. A client that sends none of these
+    headers is no browser acting for a page (curl, the load tests) and is let through:
+    there is no cross-site request without a browser to send it."""
+    expected = request.session.get("csrf")
+    given = request.headers.get(CSRF_HEADER)
+    if expected and given and hmac.compare_digest(str(expected).encode(), given.encode()):
+        return
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site.strip().lower() in ("same-origin", "none"):
+            return
+    else:
+        origin = request.headers.get("origin")
+        if origin is None:
+            return
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        ours = {_origin(base_url), _origin(own)}
+        if _origin(origin) in ours - {None}:
+            return
+    raise ApiError(
+        403,
+        "cross_site",
+        gettext("This request came from another site. Use the form on this site."),
+    )

@@ -71,9 +71,14 @@ class MailLimits:
 
 
 class VerificationLimiter:
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    """The one rule for how many sign-in mails a mailbox and a network may ask for.
+
+    `kind` keeps separate counts for separate kinds of link under the same rule: the
+    voters' confirmation links ("vl") and the staff and nominators' sign-in links ("sl")."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str, kind: str = "vl") -> None:
         self.redis = redis
-        self.prefix = prefix
+        self.prefix = f"{prefix}:{kind}"
         self._gcra = redis.register_script(_GCRA)
 
     async def _take(self, key: str, per_hour: int, now_us: int) -> int | None:
@@ -88,7 +93,7 @@ class VerificationLimiter:
     ) -> None:
         """Charge one confirmation mail to the mailbox and to its network, or refuse."""
         box = hashlib.sha256(address.mailbox.encode()).hexdigest()[:24]
-        wait = await self._take(f"{self.prefix}:vl:a:{box}", limits.per_address_per_hour, now_us)
+        wait = await self._take(f"{self.prefix}:a:{box}", limits.per_address_per_hour, now_us)
         if wait is not None:
             raise VerificationRefused(
                 429,
@@ -101,7 +106,7 @@ class VerificationLimiter:
             )
         if network:
             wait = await self._take(
-                f"{self.prefix}:vl:n:{network}", limits.per_network_per_hour, now_us
+                f"{self.prefix}:n:{network}", limits.per_network_per_hour, now_us
             )
             if wait is not None:
                 raise VerificationRefused(

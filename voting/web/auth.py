@@ -7,7 +7,6 @@ purpose, expires after an hour, and works once.
 
 from __future__ import annotations
 
-import secrets
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -16,6 +15,9 @@ from starlette.routing import Route
 
 from .. import accounts, mail
 from ..accounts import User
+from ..antifraud.config import DEFAULTS
+from ..antifraud.signals import network_of
+from ..antifraud.verification import MailLimits, VerificationLimiter, VerificationRefused
 from ..emails import InvalidEmail, parse_email
 from ..i18n import gettext
 from ..security import (
@@ -23,10 +25,15 @@ from ..security import (
     check_csrf,
     csrf_token,
 )
-from .deps import services
+from .deps import client_ip, services
 from .links import Link
 from .responses import ApiError
 from .templating import language_of, pages
+
+# At most this many sign-in links an hour to one mailbox, and from one network.
+STAFF_LINK_LIMITS = MailLimits(
+    int(DEFAULTS["verify_per_address"]), int(DEFAULTS["verify_per_network"])
+)
 
 
 def safe_next(raw: str | None) -> str:
@@ -37,6 +44,11 @@ def safe_next(raw: str | None) -> str:
 
 
 async def current_user(request: Request) -> User | None:
+    """The signed-in staff member or nominator, or None.
+
+    The session names the account's session generation at sign-in: once the account has
+    moved on (sign-out, sign-out everywhere, a role change) the session, and every copy
+    of its cookie, is signed out."""
     if "user" in request.scope:
         return request.scope["user"]  # type: ignore[no-any-return]
     uid = request.session.get("uid")
@@ -44,6 +56,11 @@ async def current_user(request: Request) -> User | None:
     if isinstance(uid, int):
         async with services(request).db.acquire() as conn:
             user = await accounts.by_id(conn, uid)
+        generation = request.session.get("gen")
+        if user is None or type(generation) is not int or generation != user.session_generation:
+            user = None
+            request.session.pop("uid", None)
+            request.session.pop("gen", None)
     request.scope["user"] = user
     return user
 
@@ -85,9 +102,19 @@ async def signin_request(request: Request) -> Response:
             request, "signin.html", {"next": next_path, "error": str(exc)}, status=422
         )
     svc = services(request)
-    token = request.app.state.tokens.dumps(
-        USER_LINK, {"email": address.normalized, "next": next_path, "n": secrets.token_hex(4)}
-    )
+    try:
+        # The voters' rule (and its defaults), counted apart from the voters' links.
+        await VerificationLimiter(svc.r, svc.settings.redis_prefix, kind="sl").take(
+            address, network_of(client_ip(request)), STAFF_LINK_LIMITS
+        )
+    except VerificationRefused as exc:
+        response = pages(request).render(
+            request, "signin.html", {"next": next_path, "error": exc.message}, status=exc.status
+        )
+        if exc.retry_after_s:
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
+    token = LINK.issue(request, {"email": address.normalized, "next": next_path})
     link = f"{svc.settings.base_url}/signin/confirm?token={quote(token)}"
     async with svc.db.acquire() as conn:
         await mail.enqueue(
@@ -125,21 +152,41 @@ async def confirm(request: Request) -> Response:
     if isinstance(payload, str):
         return LINK.problem(request, payload)
     async with services(request).db.acquire() as conn, conn.transaction():
-        if not await LINK.use(conn, token):
+        if not await LINK.use(conn, payload):
             return LINK.problem(request, "used")
         user = await accounts.get_or_create(conn, payload["email"])
     # A fresh session on sign-in: nothing from before survives (session fixation).
     request.session.clear()
     request.session["uid"] = user.id
+    request.session["gen"] = user.session_generation
     csrf_token(request)
     return RedirectResponse(safe_next(payload.get("next")), status_code=303)
 
 
+async def _end_sessions(request: Request) -> None:
+    user = await current_user(request)
+    if user is not None:
+        async with services(request).db.acquire() as conn:
+            await accounts.end_sessions(conn, user.id)
+    request.session.clear()
+
+
 async def signout(request: Request) -> Response:
+    """Sign out; the account's generation moves on, so a copy of this cookie (or any
+    other session of the account) no longer signs anyone in."""
     form = await _form(request)
     check_csrf(request, form.get("csrf_token"))
-    request.session.clear()
+    await _end_sessions(request)
     return RedirectResponse("/", status_code=303)
+
+
+async def signout_everywhere(request: Request) -> Response:
+    """Sign the account out on every device, this one included."""
+    form = await _form(request)
+    check_csrf(request, form.get("csrf_token"))
+    await require_user(request)
+    await _end_sessions(request)
+    return RedirectResponse("/signin", status_code=303)
 
 
 routes = [
@@ -148,4 +195,5 @@ routes = [
     Route("/signin/confirm", confirm_form, methods=["GET"]),
     Route("/signin/confirm", confirm, methods=["POST"]),
     Route("/signout", signout, methods=["POST"]),
+    Route("/signout/everywhere", signout_everywhere, methods=["POST"]),
 ]

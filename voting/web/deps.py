@@ -14,6 +14,13 @@ from ..services import Services
 from .responses import ApiError
 
 
+def client_ip(request: Request) -> str:
+    # Behind a trusted proxy the app's ProxyHeadersMiddleware has already put the client's
+    # address here (the rightmost one the proxies did not add); the leftmost entry of
+    # X-Forwarded-For is whatever the client chose to send, and must not be believed.
+    return request.client.host if request.client else ""
+
+
 def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
@@ -26,6 +33,18 @@ async def current_edition(request: Request) -> Edition:
             404, "no_edition", gettext("No edition is loaded yet (voting edition load FILE).")
         )
     return edition
+
+
+def require_json(request: Request) -> None:
+    """Refuse a body not declared as JSON: a cross-site form or a text/plain "simple
+    request" cannot send application/json without the browser asking first (CORS)."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            gettext("Send the body as JSON, with Content-Type: application/json."),
+        )
 
 
 async def json_body(request: Request) -> dict[str, Any]:

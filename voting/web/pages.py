@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -9,7 +11,7 @@ from starlette.routing import Route
 from .. import edition_store
 from ..i18n import gettext
 from .auth import current_user, pages
-from .deps import services
+from .deps import client_ip, services
 from .responses import ApiError
 
 
@@ -33,10 +35,25 @@ async def home(request: Request) -> Response:
     )
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8 or ::1 (also as ::ffff:127.x.y.z); False for anything else or no address.
+    The address is the one the app takes as the client's: behind trusted proxies, the
+    proxied client's (ProxyHeaders), never the proxy's own."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
 async def dev_mail(request: Request) -> Response:
     """Development only: the last messages the outbox holds, so a link can be clicked."""
     svc = services(request)
-    if svc.settings.production:
+    if svc.settings.production or not is_loopback(client_ip(request)):
+        # Links in it sign people in: only for whoever sits at this machine, even when a
+        # development server listens beyond loopback.
         raise ApiError(404, "not_found", gettext("There is nothing at this address."))
     async with svc.db.acquire() as conn:
         rows = await conn.fetch(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 from typing import Any
 from urllib.parse import quote
 
@@ -34,12 +33,13 @@ from ..redis_batch import AnswerLost
 from ..security import (
     VOTER_LINK,
     check_csrf,
+    check_same_origin,
     csrf_token,
 )
 from ..voters import Voter, identify, record_verification
 from .auth import current_user, require_role
 from .chart_data import live_charts
-from .deps import json_body, services
+from .deps import client_ip, json_body, require_json, services
 from .links import Link
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
@@ -68,13 +68,6 @@ def runtime_of(app: Any) -> VotingRuntime:
         rt = VotingRuntime(app)
         app.state.voting = rt
     return rt  # type: ignore[no-any-return]
-
-
-def client_ip(request: Request) -> str:
-    # Behind a trusted proxy the app's ProxyHeadersMiddleware has already put the client's
-    # address here (the rightmost one the proxies did not add); the leftmost entry of
-    # X-Forwarded-For is whatever the client chose to send, and must not be believed.
-    return request.client.host if request.client else ""
 
 
 def session_voter(request: Request) -> Voter | None:
@@ -111,11 +104,8 @@ async def _send_voter_link(request: Request, raw_email: str) -> str:
         network_of(client_ip(request)),
         MailLimits(int(limits["verify_per_address"]), int(limits["verify_per_network"])),
     )
-    token = request.app.state.tokens.dumps(
-        VOTER_LINK,
-        # The nonce keeps two links asked for in the same second distinct: each works once.
-        {"v": voter_id, "d": address.domain, "e": snap.edition.slug, "n": secrets.token_hex(4)},
-    )
+    # Each link carries its own nonce (Link.issue): each works once.
+    token = LINK.issue(request, {"v": voter_id, "d": address.domain, "e": snap.edition.slug})
     link = f"{svc.settings.base_url}/vote/confirm?token={quote(token)}"
     lang = language_of(request)
     async with svc.db.acquire() as conn:
@@ -145,6 +135,10 @@ async def voter_signin_form(request: Request) -> Response:
 
 
 async def voter_signin_api(request: Request) -> JSON:
+    # No session is needed to ask for a link, so no CSRF token is either; a page on
+    # another site must still not make a visitor's browser ask (security.py).
+    check_same_origin(request, services(request).settings.base_url)
+    require_json(request)
     body = await json_body(request)
     email = body.get("email")
     if not isinstance(email, str):
@@ -186,7 +180,7 @@ async def voter_confirm(request: Request) -> Response:
         edition_id = await edition_store.edition_id(conn, voter.edition)
         if edition_id is None:
             return LINK.problem(request, "invalid")
-        if not await LINK.use(conn, token):
+        if not await LINK.use(conn, payload):
             return LINK.problem(request, "used")
         await record_verification(
             conn,
@@ -195,6 +189,12 @@ async def voter_confirm(request: Request) -> Response:
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent"),
         )
+    # A fresh session (session fixation): no CSRF token, shuffle or earlier voter
+    # survives. Only a staff sign-in in the same browser stays; it was itself started
+    # afresh, and every request checks it against its account's session generation.
+    staff = {key: request.session[key] for key in ("uid", "gen") if key in request.session}
+    request.session.clear()
+    request.session.update(staff)
     request.session["voter"] = voter.to_session()
     csrf_token(request)
     return RedirectResponse("/vote", status_code=303)
@@ -656,8 +656,15 @@ OPENAPI_PATHS = {
             "responses": {
                 "202": json_response("The link is on its way", {"type": "object"}),
                 "400": error_response("Malformed body"),
+                "403": error_response(
+                    "Sent by a page of another site (code cross_site): Sec-Fetch-Site must"
+                    " be same-origin or none, or Origin this site's, or X-CSRF-Token the"
+                    " session's"
+                ),
                 "404": error_response("No edition is loaded"),
+                "415": error_response("The body is not declared as application/json"),
                 "422": error_response("Not an email address"),
+                "429": error_response("Too many links for this mailbox or network"),
             },
         }
     },
