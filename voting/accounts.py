@@ -24,12 +24,16 @@ def _user(row: asyncpg.Record) -> User:
 
 
 async def get_or_create(conn: asyncpg.Connection, email: str) -> User:
+    # DO NOTHING, then read: the application may insert a user but update no email
+    # (0011_least_privilege.sql). The read is a statement of its own, so it sees a row a
+    # concurrent sign-in committed while this insert waited on it.
     row = await conn.fetchrow(
-        "INSERT INTO users (email) VALUES ($1)"
-        " ON CONFLICT (email) DO UPDATE SET email=EXCLUDED.email"
+        "INSERT INTO users (email) VALUES ($1) ON CONFLICT (email) DO NOTHING"
         " RETURNING id, email, roles",
         email,
     )
+    if row is None:
+        row = await conn.fetchrow("SELECT id, email, roles FROM users WHERE email=$1", email)
     return _user(row)
 
 
@@ -39,6 +43,8 @@ async def by_id(conn: asyncpg.Connection, user_id: int) -> User | None:
 
 
 async def grant(conn: asyncpg.Connection, email: str, role: str) -> User:
+    """Give a user a role (`voting users add`): run as the owner, since the application's
+    role may not change users.roles (0011_least_privilege.sql)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
     row = await conn.fetchrow(
