@@ -86,8 +86,9 @@ class Settings:
     forwarded_allow_ips: str = "127.0.0.1"
     # All request headers together; larger gets 431 before any handler runs.
     max_header_bytes: int = 16 * 1024
-    # A bearer token that lets a scraper read /metrics; without one, only the machine
-    # itself (loopback) and signed-in organizers may, as the figures show vote flows.
+    # A bearer token that lets a scraper read /metrics; without one, only signed-in
+    # organizers and (outside production) the machine itself may, as the figures show
+    # vote flows.
     metrics_token: str | None = None
 
     @property
