@@ -175,6 +175,20 @@ async def test_votes_outside_the_window_are_refused_with_the_geneva_instant(
     assert r.status_code == 403 and r.json()["error"]["code"] == "voting_not_open"
 
 
+async def test_a_nul_counts_only_in_the_fields_the_vote_reads(mail_client, mail_app, smtp, conn):
+    _, _, noms = await open_voting(mail_app, conn)
+    csrf = await verify_voter(mail_client, mail_app, smtp, "nul@example.org")
+    h = {"X-CSRF-Token": csrf}
+    # In the nomination: no text column holds it, 422.
+    r = await mail_client.post("/api/votes", json={"nomination": "N\u0000"}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid"
+    # In a field the vote ignores: ignored like the rest of that field.
+    r = await mail_client.post(
+        "/api/votes", json={"nomination": noms["C1"][0], "note\u0000": ["a\u0000"]}, headers=h
+    )
+    assert r.status_code == 202, r.text
+
+
 async def test_a_close_with_seconds_is_told_to_the_second(mail_client, mail_app, smtp, conn):
     from datetime import datetime, time, timedelta
 

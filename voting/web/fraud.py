@@ -19,7 +19,7 @@ from .auth import pages, require_role, require_user
 from .chart_data import fraud_chart_view
 from .deps import json_body, services
 from .numbers import BIGINT_MAX, path_id
-from .openapi import error_response, json_response
+from .openapi import RECEIPT_SCHEMA, error_response, json_response
 from .responses import JSON, ApiError
 from .voting import snapshot
 
@@ -165,7 +165,7 @@ async def fraud_api(request: Request) -> JSON:
 
 async def decide_flag_api(request: Request) -> JSON:
     check_csrf(request)
-    body = await json_body(request)
+    body = await json_body(request, ("action", "reason"))
     flag_id = path_id(request, "flag_id", gettext("There is no such flag."))
     return JSON(
         await _decide(
@@ -180,7 +180,7 @@ async def decide_flag_api(request: Request) -> JSON:
 
 async def decide_vote_api(request: Request) -> JSON:
     check_csrf(request)
-    body = await json_body(request)
+    body = await json_body(request, ("action", "reason"))
     return JSON(
         await _decide(
             request,
@@ -349,7 +349,8 @@ _DECISION_BODY = {
                 "required": ["action", "reason"],
                 "properties": {
                     "action": {"type": "string", "enum": ["release", "void"]},
-                    "reason": {"type": "string"},
+                    # Something besides spaces: a decision is recorded with its reason.
+                    "reason": {"type": "string", "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"},
                 },
             }
         }
@@ -399,7 +400,7 @@ OPENAPI_PATHS = {
         "post": {
             "summary": "Release or void one vote",
             "parameters": [
-                {"name": "receipt", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "receipt", "in": "path", "required": True, "schema": RECEIPT_SCHEMA},
                 _CSRF,
             ],
             "requestBody": _DECISION_BODY,

@@ -792,6 +792,8 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
     "NominationInput": {
         "type": "object",
         "description": "A draft needs category and title; submitting needs every field.",
+        # Any other field is refused (422), not ignored: a misspelt field is not lost.
+        "additionalProperties": False,
         "properties": {
             "category": {"type": "string"},
             "title": {"type": "string", "minLength": 3, "maxLength": 150},

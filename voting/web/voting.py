@@ -141,7 +141,7 @@ async def voter_signin_form(request: Request) -> Response:
 
 
 async def voter_signin_api(request: Request) -> JSON:
-    body = await json_body(request)
+    body = await json_body(request, ("email",))
     email = body.get("email")
     if not isinstance(email, str):
         raise ApiError(422, "invalid", "Give an email address.", fields={"email": "required"})
@@ -371,7 +371,7 @@ async def vote_api(request: Request) -> JSON:
     if voter is None:
         raise ApiError(401, "not_signed_in", gettext("Confirm your email address before voting."))
     check_csrf(request)
-    body = await json_body(request)
+    body = await json_body(request, ("nomination", "category", "form_token"))
     nomination = body.get("nomination")
     expected = body.get("category")
     if expected is not None and not isinstance(expected, str):
@@ -608,7 +608,10 @@ OPENAPI_PATHS = {
                 "202": json_response("The link is on its way", {"type": "object"}),
                 "400": error_response("Malformed body"),
                 "404": error_response("No edition is loaded"),
-                "422": error_response("Not an email address"),
+                "422": error_response("Not an email address, or not one that can receive mail"),
+                "429": error_response(
+                    "Too many links asked for this address or network; Retry-After says when"
+                ),
             },
         }
     },
@@ -643,7 +646,7 @@ OPENAPI_PATHS = {
                             "type": "object",
                             "required": ["nomination"],
                             "properties": {
-                                "nomination": {"type": "string"},
+                                "nomination": {"type": "string", "minLength": 1},
                                 "category": {"type": "string"},
                                 "form_token": {"type": "string"},
                             },
@@ -659,6 +662,7 @@ OPENAPI_PATHS = {
                 "404": error_response("No such nomination open to votes"),
                 "409": error_response("Already voted in this category (the body has the receipt)"),
                 "422": error_response("Invalid fields"),
+                "429": error_response("Too many votes from this address; Retry-After says when"),
                 "503": error_response("Voting briefly unavailable; nothing was recorded"),
             },
         }
