@@ -96,3 +96,35 @@ async def test_ids_in_the_path(world):
                 continue
             assert r.status_code == 404, (page, r.status_code)
             assert r.headers["content-type"].startswith("text/html"), page
+
+
+@pytest.mark.parametrize(
+    ("declared", "status"),
+    [
+        (b"10", None),  # fine: the handler runs
+        (b"1" * 30, 413),  # a number, too large for anything
+        (b" 1", 400),
+        ("\u0661".encode(), 400),
+        (b"1e3", 400),
+        (b"+1", 400),
+        (b"1_0", 400),
+    ],
+)
+async def test_content_length_is_ascii_digits(declared, status):
+    from voting.web.middleware import BodySizeLimit
+
+    answered = []
+
+    async def app(scope, receive, send):
+        answered.append(None)
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            answered.append(message["status"])
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "headers": [(b"content-length", declared)]}
+    await BodySizeLimit(app, 100)(scope, receive, send)
+    assert answered == [status]

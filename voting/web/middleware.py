@@ -102,10 +102,10 @@ class BodySizeLimit:
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 declared = whole_number(value)
-                if declared is None:
+                if declared is None and not value.isdigit():  # (bytes: ASCII digits only)
                     await _reject(send, 400, "bad_request", "Content-Length is not a number")
                     return
-                if declared > self.max_bytes:
+                if declared is None or declared > self.max_bytes:  # None: past bigint
                     await _reject(send, 413, "too_large", self._message())
                     return
         seen = 0
