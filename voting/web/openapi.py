@@ -151,7 +151,7 @@ LINKS: list[tuple[str, tuple[str, ...], str, str, dict[str, str], Any]] = [
         "VoteForTheFirst",
         "POST /api/votes",
         {},
-        {"nomination": _FIRST_LISTED},
+        {"nomination": _FIRST_LISTED, "category": "$response.body#/nominations/0/category"},
     ),
     (
         "POST /api/votes",
