@@ -117,6 +117,47 @@ async def test_openapi_tells_the_two_503s_of_a_vote_apart(client):
     assert "may have been recorded" in answer["description"]
 
 
+async def test_a_405_says_which_methods_the_address_takes(client):
+    # RFC 9110: a 405 carries Allow; the API's JSON answer and the page's alike.
+    api = await client.post("/api/contest")
+    assert api.status_code == 405 and api.json()["error"]["code"] == "http_error"
+    assert {m.strip() for m in api.headers["allow"].split(",")} >= {"GET"}
+    page = await client.delete("/vote")
+    assert page.status_code == 405 and page.headers["content-type"].startswith("text/html")
+    assert "GET" in page.headers["allow"]
+
+
+async def test_the_document_says_what_the_engine_refuses_and_where_its_values_lead(client):
+    doc = (await client.get("/api/openapi.json")).json()
+    paths = doc["paths"]
+    vote = paths["/api/votes"]["post"]
+    body = vote["requestBody"]["content"]["application/json"]["schema"]
+    # {"nomination": ""} is declared invalid (the engine answers 422), as is a NUL.
+    assert body["properties"]["nomination"]["minLength"] == 1
+    assert body["properties"]["nomination"]["pattern"] == "^[^\\x00]*$"
+    # Rate limits answer 429 where they apply.
+    assert "429" in vote["responses"] and "429" in paths["/api/voters/signin"]["post"]["responses"]
+    # Every input text refuses NUL in the document as the engine does.
+    nomination_input = doc["components"]["schemas"]["NominationInput"]
+    assert nomination_input["additionalProperties"] is False
+    assert nomination_input["properties"]["summary"]["pattern"] == "^[^\\x00]*$"
+    # Links point at operations that exist, with the parameters those take.
+    links = 0
+    for path, operations in paths.items():
+        for operation in operations.values():
+            for answer in operation["responses"].values():
+                for link in answer.get("links", {}).values():
+                    links += 1
+                    target_path, method = link["operationRef"][len("#/paths/") :].rsplit("/", 1)
+                    target_path = target_path.replace("~1", "/").replace("~0", "~")
+                    target = paths[target_path][method]
+                    names = {p["name"] for p in target.get("parameters", [])}
+                    assert set(link.get("parameters", {})) <= names, (path, link)
+    assert links >= 15
+    created = paths["/api/nominations"]["post"]["responses"]["201"]["links"]
+    assert created["ReadIt"]["parameters"] == {"public_id": "$response.body#/nomination/public_id"}
+
+
 async def test_security_headers_are_on_every_response(client):
     response = await client.get("/healthz")
     assert response.headers["x-content-type-options"] == "nosniff"

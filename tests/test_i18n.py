@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -116,6 +117,15 @@ def test_summer_time_changes_come_from_the_zone_database():
     change = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
     assert format_instant(change - timedelta(minutes=1), GENEVA, "en").endswith("01:59 (CET)")
     assert format_instant(change, GENEVA, "en").endswith("03:00 (CEST)")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_an_instant_with_seconds_is_told_to_the_second(lang):
+    # 23:00:30 in Geneva (CEST) is 21:00:30 UTC: never rounded down to the minute.
+    instant = datetime(2026, 4, 18, 21, 0, 30, tzinfo=UTC)
+    assert "23:00:30" in format_instant(instant, GENEVA, lang)
+    # A whole minute keeps the short form.
+    assert "23:00:" not in format_instant(instant.replace(second=0), GENEVA, lang)
 
 
 @settings(max_examples=80, deadline=None)

@@ -169,6 +169,42 @@ async def test_a_scrape_token_opens_metrics_to_a_scraper(settings, clock):
             assert (await c.get("/metrics")).status_code == 403
 
 
+async def test_in_production_loopback_is_no_way_into_the_metrics(settings, clock):
+    # Behind a reverse proxy on the same host every visitor comes from loopback: in
+    # production only the scrape token (or an organizer) opens /metrics.
+    from voting.app import create_app
+
+    for token in (None, "s3cret-token"):
+        application = create_app(
+            settings.with_overrides(env="production", metrics_token=token), clock=clock
+        )
+        async with application.router.lifespan_context(application):
+            for host in ("127.0.0.1", "::1"):
+                transport = ASGITransport(app=application, client=(host, 4000))
+                async with AsyncClient(transport=transport, base_url="http://t") as local:
+                    r = await local.get("/metrics", headers={"accept": "application/json"})
+                    assert r.status_code == 403, (token, host)
+                    error = r.json()["error"]
+                    assert error["code"] == "forbidden"
+                    assert "VOTING_METRICS_TOKEN" in error["message"]
+                    assert "this machine" not in error["message"]
+                    if token:
+                        ok = await local.get(
+                            "/metrics", headers={"authorization": f"Bearer {token}"}
+                        )
+                        assert ok.status_code == 200 and "wsis_up" in ok.text
+
+
+async def test_outside_production_the_machine_itself_may_read_the_metrics(settings, clock):
+    from voting.app import create_app
+
+    application = create_app(settings.with_overrides(metrics_token=None), clock=clock)
+    async with application.router.lifespan_context(application):
+        transport = ASGITransport(app=application, client=("127.0.0.1", 4000))
+        async with AsyncClient(transport=transport, base_url="http://t") as local:
+            assert (await local.get("/metrics")).status_code == 200
+
+
 async def test_request_id_goes_in_and_out(client):
     given_id = "req-1234.abc"
     r = await client.get("/livez", headers={"x-request-id": given_id})

@@ -53,3 +53,33 @@ def test_production_with_everything_set():
 def test_malformed_values_name_the_variable(tmp_path, name, value):
     with pytest.raises(SettingsError, match=name):
         load_settings({"VOTING_DATA_DIR": str(tmp_path), name: value})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "10.0.0.1/8",  # host bits set: uvicorn would keep it as a literal that never matches
+        "10.0.0.0/33",
+        "balancer.internal",
+        "0.0.0.0/0",  # every address trusted: the client's own first entry would be believed
+        "::/0",
+        "127.0.0.1,*",
+        ",",
+    ],
+)
+def test_forwarded_allow_ips_takes_only_addresses_and_networks(tmp_path, value):
+    with pytest.raises(SettingsError, match=r"VOTING_FORWARDED_ALLOW_IPS.*balancers"):
+        load_settings({"VOTING_DATA_DIR": str(tmp_path), "VOTING_FORWARDED_ALLOW_IPS": value})
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ("*", "*"),
+        (" 10.0.0.0/8 , 192.0.2.7,2001:db8::/32 ", "10.0.0.0/8,192.0.2.7,2001:db8::/32"),
+        ("", "127.0.0.1"),
+    ],
+)
+def test_forwarded_allow_ips_networks_and_star(tmp_path, value, kept):
+    env = {"VOTING_DATA_DIR": str(tmp_path), "VOTING_FORWARDED_ALLOW_IPS": value}
+    assert load_settings(env).forwarded_allow_ips == kept

@@ -175,6 +175,43 @@ async def test_votes_outside_the_window_are_refused_with_the_geneva_instant(
     assert r.status_code == 403 and r.json()["error"]["code"] == "voting_not_open"
 
 
+async def test_a_nul_counts_only_in_the_fields_the_vote_reads(mail_client, mail_app, smtp, conn):
+    _, _, noms = await open_voting(mail_app, conn)
+    csrf = await verify_voter(mail_client, mail_app, smtp, "nul@example.org")
+    h = {"X-CSRF-Token": csrf}
+    # In the nomination: no text column holds it, 422.
+    r = await mail_client.post("/api/votes", json={"nomination": "N\u0000"}, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid"
+    # In a field the vote ignores: ignored like the rest of that field.
+    r = await mail_client.post(
+        "/api/votes", json={"nomination": noms["C1"][0], "note\u0000": ["a\u0000"]}, headers=h
+    )
+    assert r.status_code == 202, r.text
+
+
+async def test_a_close_with_seconds_is_told_to_the_second(mail_client, mail_app, smtp, conn):
+    from datetime import datetime, time, timedelta
+
+    from tests.voting_helpers import with_window
+    from voting.contest import GENEVA
+
+    edition, _, noms = await open_voting(mail_app, conn)
+    csrf = await verify_voter(mail_client, mail_app, smtp, "seconds@example.org")
+    rt = runtime_for(mail_app)
+    t = await redis_now(mail_app.state.services.r)
+    yesterday = t.astimezone(GENEVA).date() - timedelta(days=1)
+    close = datetime.combine(yesterday, time(23, 0, 30), tzinfo=GENEVA)
+    await rt.ballot.sync_window(with_window(edition, close - timedelta(days=2), close))
+    for lang, expected in [("en", "23:00:30"), ("fr", "23:00:30"), ("ar", "23:00:30")]:
+        r = await mail_client.post(
+            f"/api/votes?lang={lang}" if lang != "en" else "/api/votes",
+            json={"nomination": noms["C1"][0]},
+            headers={"X-CSRF-Token": csrf, "Accept-Language": lang},
+        )
+        assert r.status_code == 403 and r.json()["error"]["code"] == "voting_closed"
+        assert expected in r.json()["error"]["message"], r.json()["error"]["message"]
+
+
 async def test_500_concurrent_attempts_over_two_spellings_yield_one_vote(mail_app, smtp, conn):
     edition, edition_id, noms = await open_voting(mail_app, conn)
     clients = []

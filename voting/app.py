@@ -104,9 +104,11 @@ def create_app(
         assert isinstance(exc, ApiError)
         if _wants_json(request):
             return exc.response()
-        return app.state.pages.render(
+        page = app.state.pages.render(
             request, "error.html", {"status": exc.status, "message": exc.message}, exc.status
         )
+        page.headers.update(exc.headers or {})  # Retry-After, as the JSON answer has
+        return page
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -115,13 +117,19 @@ def create_app(
             405: gettext("This address does not accept that method."),
         }
         message = messages.get(exc.status_code, str(exc.detail))
+        # The exception's headers stay: a 405's Allow (RFC 9110 requires it), ...
         if _wants_json(request):
             return error_response(
-                exc.status_code, "not_found" if exc.status_code == 404 else "http_error", message
+                exc.status_code,
+                "not_found" if exc.status_code == 404 else "http_error",
+                message,
+                headers=exc.headers,
             )
-        return app.state.pages.render(
+        page = app.state.pages.render(
             request, "error.html", {"status": exc.status_code, "message": message}, exc.status_code
         )
+        page.headers.update(exc.headers or {})
+        return page
 
     routes: list[BaseRoute] = [
         *api.routes,

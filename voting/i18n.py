@@ -107,6 +107,9 @@ def format_instant(
 ) -> str:
     """An instant as a wall time in `tz`, with the zone's abbreviation for that instant.
 
+    The seconds show when asked for, and whenever the instant has any: a close at
+    23:00:30 must not read as 23:00, half a minute before it happens.
+
     English keeps the house style the contest has always used ("18 April 2014, 23:00
     (CEST)"); the other languages take their long date and 24-hour time from CLDR. The
     abbreviation comes from the IANA database, so summer time shows as CEST, winter as CET.
@@ -115,6 +118,7 @@ def format_instant(
         return ""
     local = instant.astimezone(tz)
     lang = lang or _current.get()
+    seconds = seconds or local.second != 0 or local.microsecond != 0
     if lang == DEFAULT_LANGUAGE:
         clock = "%H:%M:%S" if seconds else "%H:%M"
         return f"{local.strftime('%d %B %Y, ' + clock)} ({local.tzname()})"

@@ -7,6 +7,7 @@ the same gaps are start-up errors: a production deployment must say what it uses
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -49,6 +50,42 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def _forwarded_allow_ips(env: dict[str, str]) -> str:
+    """VOTING_FORWARDED_ALLOW_IPS, checked: addresses and networks (CIDR), or `*` alone.
+
+    A malformed entry would otherwise never match (uvicorn keeps it as a literal), and a
+    network of every address would believe whatever a client writes first."""
+    name = "VOTING_FORWARDED_ALLOW_IPS"
+    raw = (env.get(name) or "127.0.0.1").strip()
+    if raw == "*":
+        return raw
+    entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    if not entries:
+        raise SettingsError(f"{name} must list the load balancers' addresses or networks")
+    for entry in entries:
+        if entry == "*":
+            raise SettingsError(
+                f"{name}: `*` (trust the one proxy in front, whatever its address) stands "
+                f"alone; list the load balancers' addresses or networks instead, got {raw!r}"
+            )
+        try:
+            network = ipaddress.ip_network(entry) if "/" in entry else ipaddress.ip_address(entry)
+        except ValueError as exc:
+            raise SettingsError(
+                f"{name}: {entry!r} is not an IP address or network such as 10.0.0.0/8 "
+                f"({exc}); list the load balancers' addresses or networks"
+            ) from None
+        if isinstance(network, ipaddress.IPv4Network | ipaddress.IPv6Network) and (
+            network.prefixlen == 0
+        ):
+            raise SettingsError(
+                f"{name}: {entry!r} trusts every address, so any client could name its own; "
+                "list the load balancers' addresses or networks (or `*` for exactly one "
+                "proxy in front)"
+            )
+    return ",".join(entries)
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "development"
@@ -82,12 +119,15 @@ class Settings:
     flush_claim_idle_ms: int = 30_000
     max_body_bytes: int = 64 * 1024
     trust_proxy_headers: bool = False
-    # The proxies whose X-Forwarded-For/-Proto are believed (comma list, or "*").
+    # The proxies whose X-Forwarded-For/-Proto are believed: addresses and networks
+    # (comma list), or "*" for exactly one proxy in front whatever its address (the
+    # client is then the rightmost X-Forwarded-For entry). Checked by load_settings.
     forwarded_allow_ips: str = "127.0.0.1"
     # All request headers together; larger gets 431 before any handler runs.
     max_header_bytes: int = 16 * 1024
-    # A bearer token that lets a scraper read /metrics; without one, only the machine
-    # itself (loopback) and signed-in organizers may, as the figures show vote flows.
+    # A bearer token that lets a scraper read /metrics; without one, only signed-in
+    # organizers and (outside production) the machine itself may, as the figures show
+    # vote flows.
     metrics_token: str | None = None
 
     @property
@@ -149,7 +189,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         flush_claim_idle_ms=_int(env, "VOTING_FLUSH_CLAIM_IDLE_MS", 30_000),
         max_body_bytes=_int(env, "VOTING_MAX_BODY_BYTES", 64 * 1024),
         trust_proxy_headers=_bool(env, "VOTING_TRUST_PROXY_HEADERS", False),
-        forwarded_allow_ips=env.get("VOTING_FORWARDED_ALLOW_IPS") or "127.0.0.1",
+        forwarded_allow_ips=_forwarded_allow_ips(env),
         max_header_bytes=_int(env, "VOTING_MAX_HEADER_BYTES", 16 * 1024),
         metrics_token=env.get("VOTING_METRICS_TOKEN") or None,
     )

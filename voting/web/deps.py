@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -47,17 +48,31 @@ def require_json(request: Request) -> None:
         )
 
 
-async def json_body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request, fields: Collection[str] | None = None) -> dict[str, Any]:
+    """The body's JSON object. No text in it may hold a NUL character (valid JSON, but no
+    text column can hold it: PostgreSQL would refuse it with a 500): in `fields` when the
+    handler names the fields it reads (the others it ignores, whatever they hold), else
+    anywhere in the body."""
     raw = await request.body()
     if not raw:
         raise ApiError(400, "empty_body", "The request needs a JSON object body.")
-    if b"\\u0000" in raw:
-        # Valid JSON, but no text column can hold it: PostgreSQL would refuse it with a 500.
-        raise ApiError(422, "invalid", gettext("Text may not contain the NUL character (\\u0000)."))
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, "bad_json", f"The body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError(422, "not_an_object", "The body must be a JSON object.")
+    read = data if fields is None else {name: data[name] for name in fields if name in data}
+    if _holds_nul(read):
+        raise ApiError(422, "invalid", gettext("Text may not contain the NUL character (\\u0000)."))
     return data
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False

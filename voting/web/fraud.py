@@ -18,7 +18,8 @@ from ..security import check_csrf
 from .auth import pages, require_role, require_user
 from .chart_data import fraud_chart_view
 from .deps import json_body, services
-from .openapi import error_response, json_response
+from .numbers import BIGINT_MAX, path_id
+from .openapi import RECEIPT_SCHEMA, error_response, json_response
 from .responses import JSON, ApiError
 from .voting import snapshot
 
@@ -123,10 +124,7 @@ async def _decide(
 async def decide_flag_form(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, _s(form.get("csrf_token")))
-    try:
-        flag_id = int(request.path_params["flag_id"])
-    except ValueError:
-        raise ApiError(404, "not_found", "There is no such flag.") from None
+    flag_id = path_id(request, "flag_id", gettext("There is no such flag."))
     await _decide(
         request,
         flag_id=flag_id,
@@ -167,11 +165,8 @@ async def fraud_api(request: Request) -> JSON:
 
 async def decide_flag_api(request: Request) -> JSON:
     check_csrf(request)
-    body = await json_body(request)
-    try:
-        flag_id = int(request.path_params["flag_id"])
-    except ValueError:
-        raise ApiError(404, "not_found", "There is no such flag.") from None
+    body = await json_body(request, ("action", "reason"))
+    flag_id = path_id(request, "flag_id", gettext("There is no such flag."))
     return JSON(
         await _decide(
             request,
@@ -185,7 +180,7 @@ async def decide_flag_api(request: Request) -> JSON:
 
 async def decide_vote_api(request: Request) -> JSON:
     check_csrf(request)
-    body = await json_body(request)
+    body = await json_body(request, ("action", "reason"))
     return JSON(
         await _decide(
             request,
@@ -304,10 +299,7 @@ async def answer_review(request: Request) -> Response:
     if not answer:
         raise ApiError(422, "invalid", "Write the committee's answer.")
     snap = await snapshot(request)
-    try:
-        request_id = int(request.path_params["request_id"])
-    except ValueError:
-        raise ApiError(404, "not_found", "There is no such request.") from None
+    request_id = path_id(request, "request_id", gettext("There is no such request."))
     async with services(request).db.acquire() as conn, conn.transaction():
         done = await conn.fetchval(
             "UPDATE vote_review_requests SET answered_at=now(), answered_by=$3, answer=$4"
@@ -357,7 +349,8 @@ _DECISION_BODY = {
                 "required": ["action", "reason"],
                 "properties": {
                     "action": {"type": "string", "enum": ["release", "void"]},
-                    "reason": {"type": "string"},
+                    # Something besides spaces: a decision is recorded with its reason.
+                    "reason": {"type": "string", "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"},
                 },
             }
         }
@@ -391,7 +384,12 @@ OPENAPI_PATHS = {
         "post": {
             "summary": "Release or void every vote a flag holds in quarantine",
             "parameters": [
-                {"name": "flag_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                {
+                    "name": "flag_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX},
+                },
                 _CSRF,
             ],
             "requestBody": _DECISION_BODY,
@@ -402,7 +400,7 @@ OPENAPI_PATHS = {
         "post": {
             "summary": "Release or void one vote",
             "parameters": [
-                {"name": "receipt", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "receipt", "in": "path", "required": True, "schema": RECEIPT_SCHEMA},
                 _CSRF,
             ],
             "requestBody": _DECISION_BODY,

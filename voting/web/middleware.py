@@ -8,6 +8,8 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .numbers import whole_number
+
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
@@ -99,12 +101,11 @@ class BodySizeLimit:
             return
         for name, value in scope.get("headers", []):
             if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
+                declared = whole_number(value)
+                if declared is None and not value.isdigit():  # (bytes: ASCII digits only)
                     await _reject(send, 400, "bad_request", "Content-Length is not a number")
                     return
-                if declared > self.max_bytes:
+                if declared is None or declared > self.max_bytes:  # None: past bigint
                     await _reject(send, 413, "too_large", self._message())
                     return
         seen = 0

@@ -27,6 +27,7 @@ from ..nominations import Nomination, NominationError, PublicQuery
 from ..security import check_csrf, csrf_token
 from .auth import current_user, pages, require_role, require_user
 from .deps import current_edition, json_body, services
+from .numbers import BIGINT_MAX, number_problem, whole_number
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
 from .templating import language_of
@@ -134,23 +135,29 @@ def _public_query(request: Request, edition: Edition, category: str | None) -> P
     if country and country not in dict(noms.countries()):
         errors["country"] = "Give an ISO 3166-1 two-letter country code, like RW."
     limit, offset = PAGE_SIZE, 0
-    try:
-        limit = int(params.get("limit", PAGE_SIZE))
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise ValueError
-    except ValueError:
-        errors["limit"] = f"Give a whole number from 1 to {MAX_PAGE_SIZE}."
-    try:
-        if "page" in params:
-            offset = (int(params["page"]) - 1) * limit
+    if "limit" in params:
+        found = whole_number(params["limit"], low=1, high=MAX_PAGE_SIZE)
+        if found is None:
+            errors["limit"] = number_problem(1, MAX_PAGE_SIZE)
         else:
-            offset = int(params.get("offset", 0))
-        if offset < 0:
-            raise ValueError
-    except ValueError:
-        errors["offset"] = "Give a whole number, 0 or more."
+            limit = found
+    if "page" in params:
+        # The page's offset must fit PostgreSQL's bigint too.
+        found = whole_number(params["page"], low=1, high=BIGINT_MAX // limit)
+        if found is None:
+            errors["page"] = number_problem(1, BIGINT_MAX // limit)
+        else:
+            offset = (found - 1) * limit
+    elif "offset" in params:
+        found = whole_number(params["offset"], low=0)
+        if found is None:
+            errors["offset"] = number_problem(0, BIGINT_MAX)
+        else:
+            offset = found
     if errors:
-        raise ApiError(422, "invalid_query", "Some search parameters are not valid.", fields=errors)
+        raise ApiError(
+            422, "invalid_query", gettext("Some search parameters are not valid."), fields=errors
+        )
     return PublicQuery(category=category, country=country, q=q or None, limit=limit, offset=offset)
 
 
@@ -785,6 +792,8 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
     "NominationInput": {
         "type": "object",
         "description": "A draft needs category and title; submitting needs every field.",
+        # Any other field is refused (422), not ignored: a misspelt field is not lost.
+        "additionalProperties": False,
         "properties": {
             "category": {"type": "string"},
             "title": {"type": "string", "minLength": 3, "maxLength": 150},
@@ -865,7 +874,11 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "in": "query",
                     "schema": {"type": "integer", "minimum": 1, "maximum": 200},
                 },
-                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {
+                    "name": "offset",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX},
+                },
             ],
             "responses": {
                 "200": json_response(

@@ -54,11 +54,15 @@ def _loopback(request: Request) -> bool:
 
 
 async def _may_scrape(request: Request) -> bool:
-    token = services(request).settings.metrics_token
+    settings = services(request).settings
+    token = settings.metrics_token
     given = request.headers.get("authorization", "")
     if token and hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
         return True
-    if not token and _loopback(request):
+    # Loopback is "this machine" only without a proxy on it: in production a reverse proxy
+    # on the same host makes every visitor loopback, so there the token (or an organizer)
+    # is the only way in.
+    if not token and not settings.production and _loopback(request):
         return True
     user = await current_user(request)
     return user is not None and user.has("organizer")
@@ -66,14 +70,17 @@ async def _may_scrape(request: Request) -> bool:
 
 async def metrics_endpoint(request: Request) -> Response:
     if not await _may_scrape(request):
-        raise ApiError(
-            403,
-            "forbidden",
-            gettext(
+        if services(request).settings.production:
+            message = gettext(
+                "The metrics need the scrape token (Authorization: Bearer, set by "
+                "VOTING_METRICS_TOKEN) or an organizer's session."
+            )
+        else:
+            message = gettext(
                 "The metrics need the scrape token (Authorization: Bearer), an organizer's "
                 "session, or a request from this machine."
-            ),
-        )
+            )
+        raise ApiError(403, "forbidden", message)
     state = await metrics.read_shared_state(services(request))
     return Response(metrics.exposition(state), media_type=metrics.CONTENT_TYPE)
 

@@ -1,4 +1,12 @@
-"""uvicorn's ProxyHeadersMiddleware, with its trust check on the C address parser.
+"""uvicorn's ProxyHeadersMiddleware, with its trust check on the C address parser, and
+without its one way to be lied to.
+
+The client's address is the rightmost X-Forwarded-For entry that is not a trusted proxy:
+each proxy appends the address it saw, so entries are read right to left and only the
+ones the trusted proxies wrote are believed. Whatever the client itself put in the header
+is to the left of them and never becomes the address. `*` ("trust any peer") means one
+hop: the peer is the load balancer and the client is the rightmost entry, the one the
+balancer appended (uvicorn took the leftmost, the one the client chose).
 
 Behind a load balancer every vote carries X-Forwarded-For, and uvicorn decides whether
 each address in it is a trusted proxy by parsing it with `ipaddress` (8% of a vote's CPU
@@ -12,7 +20,12 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware, _TrustedHosts
+from uvicorn.middleware.proxy_headers import (
+    ProxyHeadersMiddleware,
+    _parse_host_port,
+    _parse_raw_hosts,
+    _TrustedHosts,
+)
 
 
 def _packed(host: str) -> bytes | None:
@@ -37,6 +50,13 @@ class FastTrustedHosts(_TrustedHosts):
             (len(net.network_address.packed), int(net.network_address), int(net.netmask))
             for net in self.trusted_networks
         ]
+
+    def get_trusted_client_address(self, x_forwarded_for: str) -> tuple[str, int]:
+        hosts = _parse_raw_hosts(x_forwarded_for)
+        if self.always_trust:
+            # One hop: the peer is the proxy; the entry it appended is the client.
+            return _parse_host_port(hosts[-1])
+        return super().get_trusted_client_address(x_forwarded_for)  # type: ignore[no-any-return]
 
     def _compute_trust(self, host: str) -> bool:
         packed = _packed(host) if self._fast else None

@@ -24,7 +24,7 @@ from .voting import client_ip
 
 
 async def rehearsal_session(request: Request) -> JSON:
-    body = await json_body(request)
+    body = await json_body(request, ("token",))
     lang = language_of(request)
     token = body.get("token")
     if not isinstance(token, str) or not token:
@@ -83,7 +83,7 @@ OPENAPI_PATHS = {
                         "schema": {
                             "type": "object",
                             "required": ["token"],
-                            "properties": {"token": {"type": "string"}},
+                            "properties": {"token": {"type": "string", "minLength": 1}},
                         }
                     }
                 },

@@ -28,7 +28,7 @@ from ..tally.wording import describe_rules
 from .auth import pages, require_role
 from .chart_data import merged_ranking_chart
 from .deps import current_edition, services
-from .openapi import error_response, json_response
+from .openapi import RECEIPT_SCHEMA, error_response, json_response
 from .responses import JSON, ApiError
 from .templating import _geneva, language_of
 
@@ -451,7 +451,7 @@ OPENAPI_PATHS = {
             "summary": "What happened to the vote with this receipt: counted, held, voided;"
             " after publication, its inclusion proof",
             "parameters": [
-                {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "code", "in": "path", "required": True, "schema": RECEIPT_SCHEMA},
                 _EDITION_PARAM,
             ],
             "responses": {

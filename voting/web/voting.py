@@ -139,7 +139,7 @@ async def voter_signin_api(request: Request) -> JSON:
     # another site must still not make a visitor's browser ask (security.py).
     check_same_origin(request, services(request).settings.base_url)
     require_json(request)
-    body = await json_body(request)
+    body = await json_body(request, ("email",))
     email = body.get("email")
     if not isinstance(email, str):
         raise ApiError(422, "invalid", "Give an email address.", fields={"email": "required"})
@@ -420,7 +420,7 @@ async def vote_api(request: Request) -> JSON:
     if voter is None:
         raise ApiError(401, "not_signed_in", gettext("Confirm your email address before voting."))
     check_csrf(request)
-    body = await json_body(request)
+    body = await json_body(request, ("nomination", "category", "form_token"))
     nomination = body.get("nomination")
     expected = body.get("category")
     if expected is not None and not isinstance(expected, str):
@@ -663,8 +663,10 @@ OPENAPI_PATHS = {
                 ),
                 "404": error_response("No edition is loaded"),
                 "415": error_response("The body is not declared as application/json"),
-                "422": error_response("Not an email address"),
-                "429": error_response("Too many links for this mailbox or network"),
+                "422": error_response("Not an email address, or not one that can receive mail"),
+                "429": error_response(
+                    "Too many links asked for this address or network; Retry-After says when"
+                ),
             },
         }
     },
@@ -699,7 +701,7 @@ OPENAPI_PATHS = {
                             "type": "object",
                             "required": ["nomination"],
                             "properties": {
-                                "nomination": {"type": "string"},
+                                "nomination": {"type": "string", "minLength": 1},
                                 "category": {"type": "string"},
                                 "form_token": {"type": "string"},
                             },
@@ -715,6 +717,7 @@ OPENAPI_PATHS = {
                 "404": error_response("No such nomination open to votes"),
                 "409": error_response("Already voted in this category (the body has the receipt)"),
                 "422": error_response("Invalid fields"),
+                "429": error_response("Too many votes from this address; Retry-After says when"),
                 "503": json_response(
                     "Voting briefly unavailable, with Retry-After. `error.code` says what"
                     " became of the vote: `unavailable`, nothing was recorded (Redis was not"
