@@ -75,12 +75,14 @@ class Live:
     cookie: str
     csrf: str
     user_id: int
+    generation: int
     edition: str
 
     def new_voter(self) -> str:
         """A session cookie for the same staff user and a voter who has not voted yet."""
         voter = {"id": uuid.uuid4().hex, "d": "example.org", "e": self.edition}
-        cookie = session_cookie(SECRET, {"uid": self.user_id, "voter": voter, "csrf": self.csrf})
+        session = {"uid": self.user_id, "gen": self.generation, "voter": voter, "csrf": self.csrf}
+        cookie = session_cookie(SECRET, session)
         return f"wsis_session={cookie}"
 
 
@@ -117,7 +119,14 @@ async def live(pg_admin_url, template_db, redis_url, tmp_path_factory):
     session = {"uid": user.id, "gen": user.session_generation, "voter": voter, "csrf": csrf}
     cookie = session_cookie(SECRET, session)
     try:
-        yield Live(server.url, f"wsis_session={cookie}", csrf, user.id, stage.edition.slug)
+        yield Live(
+            server.url,
+            f"wsis_session={cookie}",
+            csrf,
+            user.id,
+            user.session_generation,
+            stage.edition.slug,
+        )
     finally:
         server.stop()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
