@@ -330,7 +330,7 @@ async def test_a_vote_meeting_a_repair_in_progress_is_refused_with_nothing_recor
 ):
     from voting.ledger import REPAIR_LOCK
 
-    edition, edition_id, noms = await open_voting(mail_app, conn)
+    edition, _edition_id, noms = await open_voting(mail_app, conn)
     csrf = await verify_voter(mail_client, mail_app, smtp, "during@example.org")
     svc = mail_app.state.services
     keys = [k async for k in svc.r.scan_iter(match=f"{svc.settings.redis_prefix}:*")]
