@@ -62,8 +62,9 @@ _COUNTS = (
     " FROM signin_refusals WHERE edition_id = $1"
 )
 _SUMMARY = (
+    "SELECT * FROM ("
     "SELECT 'networks' AS kind, network AS key," + _COUNTS + " GROUP BY network"
-    " UNION ALL SELECT 'domains', domain," + _COUNTS + " GROUP BY domain"
+    " UNION ALL SELECT 'domains', domain," + _COUNTS + " GROUP BY domain) s"
     " ORDER BY kind, refused + challenged DESC, key"
 )
 
