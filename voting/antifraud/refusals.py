@@ -56,17 +56,18 @@ async def record_refusal(
         log.warning("could not record a refused sign-in: %s", exc)
 
 
-_COUNTS = (
-    " count(*) FILTER (WHERE reason <> $2) AS refused,"
-    " count(*) FILTER (WHERE reason = $2) AS challenged, max(at) AS last"
-    " FROM signin_refusals WHERE edition_id = $1"
-)
-_SUMMARY = (
-    "SELECT * FROM ("
-    "SELECT 'networks' AS kind, network AS key," + _COUNTS + " GROUP BY network"
-    " UNION ALL SELECT 'domains', domain," + _COUNTS + " GROUP BY domain) s"
-    " ORDER BY kind, refused + challenged DESC, key"
-)
+_SUMMARY = """
+SELECT * FROM (
+    SELECT 'networks' AS kind, network AS key,
+           count(*) FILTER (WHERE reason <> $2) AS refused,
+           count(*) FILTER (WHERE reason = $2) AS challenged, max(at) AS last
+    FROM signin_refusals WHERE edition_id = $1 GROUP BY network
+    UNION ALL
+    SELECT 'domains', domain,
+           count(*) FILTER (WHERE reason <> $2), count(*) FILTER (WHERE reason = $2), max(at)
+    FROM signin_refusals WHERE edition_id = $1 GROUP BY domain
+) s ORDER BY kind, refused + challenged DESC, key
+"""
 
 
 async def summary(conn: asyncpg.Connection, edition_id: int, limit: int = 50) -> dict[str, Any]:
