@@ -82,6 +82,8 @@ def test_a_good_declaration_is_normalised_and_stored_in_utc():
         ({"ends_at": "2026-05-02T08:00"}, "ends_at", "after the start"),
         ({"starts_at": "next tuesday"}, "starts_at", "date and time"),
         ({"starts_at": ""}, "starts_at", "date and time"),
+        ({"starts_at": "2026-13-01T09:00"}, "starts_at", "date and time"),
+        ({"ends_at": 20260503}, "ends_at", "date and time"),
         ({"note": "x" * 2001}, "note", "2000"),
     ],
 )
@@ -600,3 +602,41 @@ async def test_a_refused_staff_signin_is_recorded_without_the_address(client, ap
         "127.0.0.0/24",
     )
     assert row["edition_id"] == edition_id
+
+
+# -- the application role's rights on the new tables ---------------------------------------
+
+
+async def _as_app(conn, sql, *args):
+    async with conn.transaction():
+        await conn.execute("SET LOCAL ROLE wsis_app")
+        return await conn.execute(sql, *args)
+
+
+async def test_the_application_role_may_declare_and_decide_but_not_rewrite_or_delete(app, conn):
+    import asyncpg
+
+    edition, edition_id, noms = await open_voting(app, conn)
+    made = await _approved(conn, edition_id, edition.slug, noms["C1"][0])
+    await _as_app(
+        conn,
+        "UPDATE mobilisations SET status='rejected', decision_reason='x' WHERE id=$1",
+        made["id"],
+    )
+    await _as_app(
+        conn, "INSERT INTO signin_refusals (network, domain, reason) VALUES ('', '', 'x')"
+    )
+    for statement in (
+        "UPDATE mobilisations SET networks='{0.0.0.0/0}'",
+        "UPDATE mobilisations SET nomination='N0'",
+        "DELETE FROM mobilisations",
+        "TRUNCATE mobilisations",
+        "UPDATE signin_refusals SET domain='x'",
+        "DELETE FROM signin_refusals",
+    ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await _as_app(conn, statement)
+    assert await conn.fetchval("SELECT networks::text[] FROM mobilisations") == [
+        "196.12.40.0/24",
+        "2001:db8:40::/48",
+    ]

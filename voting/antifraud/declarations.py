@@ -401,7 +401,10 @@ def _instant(value: Any) -> datetime:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str) and value.strip():
-        parsed = datetime.fromisoformat(value.strip())
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(gettext("Give a date and time.")) from None
     else:
         raise ValueError(gettext("Give a date and time."))
     if parsed.tzinfo is None:
@@ -471,10 +474,7 @@ def validate(
         try:
             setattr(out, key, _instant(raw.get(key)))
         except ValueError as exc:
-            message = str(exc)
-            if "Invalid isoformat" in message or not message:
-                message = gettext("Give a date and time.")
-            errors[key] = message
+            errors[key] = str(exc)
     if out.starts_at and out.ends_at:
         if out.starts_at < voting_opens or out.ends_at > voting_closes:
             errors["starts_at"] = gettext(
