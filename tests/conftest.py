@@ -148,12 +148,35 @@ def ballot(redis_client: aioredis.Redis, redis_prefix: str) -> object:
     return Ballot(redis_client, redis_prefix)
 
 
+# The engine under test logs in as this role, a member of wsis_app with no other power,
+# as production's wsis_web does: the whole suite then runs on the application's real
+# grants (0011_least_privilege.sql). Setup, checks and migrations use the superuser.
+APP_LOGIN = "wsis_test_web"
+
+
+@pytest.fixture(scope="session")
+async def app_login_role(pg_admin_url: str, template_db: str) -> str:
+    """Create the test service login once (roles are the server's, not one database's)."""
+    admin = await db.connect(pg_admin_url)
+    try:
+        await db.ensure_login_role(admin, APP_LOGIN)
+    finally:
+        await admin.close()
+    return APP_LOGIN
+
+
 @pytest.fixture
-def settings(database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path) -> Settings:
+def app_database_url(database_url: str, app_login_role: str) -> str:
+    """The test database, logged in as the application's role."""
+    return db.url_with_user(database_url, app_login_role)
+
+
+@pytest.fixture
+def settings(app_database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path) -> Settings:
     return Settings(
         env="test",
         data_dir=tmp_path,
-        database_url=database_url,
+        database_url=app_database_url,
         redis_url=redis_url,
         secret_key=TEST_SECRET,
         redis_prefix=redis_prefix,

@@ -147,3 +147,60 @@ def test_importing_the_embedded_postgres_module_prints_no_warning():
     )
     assert "function" in run.stdout
     assert run.stderr == ""
+
+
+def test_voting_serve_on_the_embedded_default_runs_as_the_service_role(short_dir):
+    """Migrations run as the embedded server's superuser; the workers, their flushers and
+    background tasks log in as wsis_web, a plain member of wsis_app (issue 16)."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOTING_")}
+    env["VOTING_DATA_DIR"] = str(short_dir)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voting.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        body = None
+        while time.monotonic() < deadline:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/api/contest", timeout=2).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert body is not None, "the server did not come up"
+        assert body["slug"] == "demo"
+        owner = EmbeddedServers(short_dir)
+        owner_url = owner.start_postgres()  # the running server, as its superuser
+        assert owner.started == []
+
+        async def inspect() -> tuple[list[str], object]:
+            conn = await asyncpg.connect(owner_url)
+            try:
+                users = await conn.fetch(
+                    "SELECT DISTINCT usename FROM pg_stat_activity"
+                    " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                )
+                role = await conn.fetchrow(
+                    "SELECT rolsuper, rolcreaterole, rolcreatedb, rolcanlogin,"
+                    " pg_has_role('wsis_web', 'wsis_app', 'USAGE') AS in_app,"
+                    " EXISTS (SELECT 1 FROM pg_tables WHERE tableowner = 'wsis_web') AS owns"
+                    " FROM pg_roles WHERE rolname = 'wsis_web'"
+                )
+                return sorted(r["usename"] for r in users), role
+            finally:
+                await conn.close()
+
+        users, role = asyncio.run(inspect())
+        assert users == ["wsis_web"], users
+        assert role["rolcanlogin"] and role["in_app"]
+        assert not (role["rolsuper"] or role["rolcreaterole"] or role["rolcreatedb"])
+        assert not role["owns"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    assert "PostgreSQL: postgresql://wsis_web@" in output

@@ -99,13 +99,18 @@ async def test_the_fingerprint_changes_with_any_counted_vote_and_only_then(
     start = await root(conn, edition_id)
 
     async def vote(voter: str, **change: object) -> None:
-        for column, value in change.items():
-            await conn.execute(
-                f"UPDATE votes SET {column}=$3 WHERE edition_id=$1 AND voter_id=$2",
-                edition_id,
-                voter,
-                value,
-            )
+        # Beyond its verdict a vote is immutable (0011): this is a ledger tampered with by
+        # an owner who switched the trigger off, which the fingerprint must show.
+        async with conn.transaction():
+            await conn.execute("ALTER TABLE votes DISABLE TRIGGER votes_immutable")
+            for column, value in change.items():
+                await conn.execute(
+                    f"UPDATE votes SET {column}=$3 WHERE edition_id=$1 AND voter_id=$2",
+                    edition_id,
+                    voter,
+                    value,
+                )
+            await conn.execute("ALTER TABLE votes ENABLE TRIGGER votes_immutable")
 
     # Not counted before or after, or not part of a leaf: the root stays.
     await vote("q1", verdict="voided")

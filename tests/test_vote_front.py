@@ -300,13 +300,14 @@ def vote_bodies(draw, nominations):
     return json.dumps(body).encode()
 
 
-def test_any_sequence_of_bodies_gets_the_same_answers(settings, clock):
+def test_any_sequence_of_bodies_gets_the_same_answers(settings, clock, database_url):
     """Hypothesis has no async tests: this one drives an event loop of its own, with its
     own two applications on the test's database and key space."""
     loop = asyncio.new_event_loop()
 
     async def open_rig():
-        conn = await db.connect(settings.database_url)
+        # The setup as the superuser; the applications log in as the application's role.
+        conn = await db.connect(database_url)
         apps = [create_app(settings, clock=clock) for _ in range(2)]
         apps[1].user_middleware = [m for m in apps[1].user_middleware if m.cls is not VoteFront]
         lifespans = [a.router.lifespan_context(a) for a in apps]

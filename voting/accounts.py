@@ -37,12 +37,18 @@ def _check_role(role: str) -> None:
 
 
 async def get_or_create(conn: asyncpg.Connection, email: str) -> User:
+    # DO NOTHING, then read: the application may insert a user but update no email
+    # (0011_least_privilege.sql). The read is a statement of its own, so it sees a row a
+    # concurrent sign-in committed while this insert waited on it.
     row = await conn.fetchrow(
-        "INSERT INTO users (email) VALUES ($1)"
-        " ON CONFLICT (email) DO UPDATE SET email=EXCLUDED.email"
+        "INSERT INTO users (email) VALUES ($1) ON CONFLICT (email) DO NOTHING"
         " RETURNING id, email, roles, session_generation",
         email,
     )
+    if row is None:
+        row = await conn.fetchrow(
+            "SELECT id, email, roles, session_generation FROM users WHERE email=$1", email
+        )
     return _user(row)
 
 
@@ -54,7 +60,9 @@ async def by_id(conn: asyncpg.Connection, user_id: int) -> User | None:
 
 
 async def grant(conn: asyncpg.Connection, email: str, role: str) -> User:
-    """Give a role; if the account did not have it, its sessions end (sign in again)."""
+    """Give a role; if the account did not have it, its sessions end (sign in again).
+    Run as the owner (`voting users add`): the application's role may not change
+    users.roles (0011_least_privilege.sql)."""
     _check_role(role)
     row = await conn.fetchrow(
         "INSERT INTO users (email, roles) VALUES ($1, ARRAY[$2::text]) ON CONFLICT (email)"

@@ -83,13 +83,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     port = args.port or settings.port
     workers = args.workers or settings.workers
     with servers(settings) as resolved:
+        # Migrations and the demo edition as the owner (the embedded server's superuser,
+        # or the configured URL's role); the workers below as the service role.
         asyncio.run(prepare_database(resolved, load_demo=not args.no_demo))
+        service_url = resolved.database_url or ""
+        if not settings.database_url:
+            service_url = asyncio.run(_service_url(service_url))
         # Workers are separate processes: they read the resolved URLs from the environment.
-        os.environ["VOTING_DATABASE_URL"] = resolved.database_url or ""
+        os.environ["VOTING_DATABASE_URL"] = service_url
         os.environ["VOTING_REDIS_URL"] = resolved.redis_url or ""
         os.environ["VOTING_SECRET_KEY"] = resolved.secret_key
         os.environ.setdefault("VOTING_BASE_URL", f"http://{host}:{port}")
-        print(f"PostgreSQL: {_describe(resolved.database_url, settings.database_url)}")
+        print(f"PostgreSQL: {_describe(service_url, settings.database_url)}")
         print(f"Redis:      {_describe(resolved.redis_url, settings.redis_url)}")
         print(f"Listening on http://{host}:{port} with {workers} worker(s)", flush=True)
         # uvicorn drains and stops on SIGTERM/SIGINT, then re-raises the signal with the
@@ -118,6 +123,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             log_config=logging_config(args.log_format, args.log_level, args.access_log),
         )
     return 0
+
+
+# Commands that are the service itself: on the embedded default they log in as the
+# service role, like `voting serve`'s workers. Every other command acts as the owner.
+SERVICE_COMMANDS = frozenset({"flush"})
+
+
+async def _service_url(owner_url: str) -> str:
+    """The embedded default's service login (db.SERVICE_ROLE, in wsis_app), created if
+    missing; `owner_url` is the embedded server's superuser."""
+    conn = await db.connect(owner_url)
+    try:
+        await db.ensure_login_role(conn)
+    finally:
+        await conn.close()
+    return db.url_with_user(owner_url, db.SERVICE_ROLE)
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
@@ -531,7 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "serve":
         return cmd_serve(args, settings)
     with servers(settings) as resolved:
-        return asyncio.run(_run_command(args, resolved))
+        embedded = not settings.database_url
+        return asyncio.run(_run_command(args, resolved, embedded_database=embedded))
 
 
 # Commands that take no schema from the configured database: `migrate` is the migration,
@@ -539,15 +561,21 @@ def main(argv: list[str] | None = None) -> int:
 _NO_SCHEMA_NEEDED = frozenset({"migrate", "bench"})
 
 
-async def _run_command(args: argparse.Namespace, settings: Settings) -> int:
+async def _run_command(
+    args: argparse.Namespace, settings: Settings, *, embedded_database: bool = False
+) -> int:
     """Bring the schema up to date, then run the command: every command that reads or
     writes the contest's tables finds them, on a fresh data dir too. A schema this role
-    may not migrate is one line saying what to run, never a traceback."""
+    may not migrate is one line saying what to run, never a traceback. On the embedded
+    default a service command (SERVICE_COMMANDS) then logs in as the service role."""
     if args.cmd not in _NO_SCHEMA_NEEDED:
         problem = await _migrated(settings)
         if problem is not None:
             print(f"error: {problem}", file=sys.stderr)
             return 2
+    if embedded_database and args.cmd in SERVICE_COMMANDS:
+        service_url = await _service_url(settings.database_url or "")
+        settings = settings.with_overrides(database_url=service_url)
     return await COMMANDS[args.cmd](args, settings)
 
 

@@ -118,3 +118,35 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asy
     )
     assert pool is not None
     return pool
+
+
+# The embedded default's service login (README.md, "Database roles"): a member of
+# wsis_app, so `voting serve`'s workers and flushers have the application's rights only.
+SERVICE_ROLE = "wsis_web"
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def url_with_user(url: str, user: str) -> str:
+    """The same server and database, logged in as `user` (no password: the embedded
+    server trusts its Unix socket, which only this machine's data dir owner reaches)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
+
+
+async def ensure_login_role(conn: asyncpg.Connection, name: str = SERVICE_ROLE) -> None:
+    """Create (once) a LOGIN role in wsis_app, with no other power; run as the owner after
+    `migrate`. Idempotent, and safe when two starts race."""
+    if not _ROLE_NAME.match(name):
+        raise ValueError(f"not a plain role name: {name!r}")
+    # Identifiers cannot be parameters; the name is checked above.
+    try:
+        await conn.execute(f'CREATE ROLE "{name}" LOGIN IN ROLE wsis_app')
+    except (asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
+        pass
+    powers = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+    await conn.execute(f'ALTER ROLE "{name}" {powers}')
+    if not await conn.fetchval("SELECT pg_has_role($1, 'wsis_app', 'MEMBER')", name):
+        await conn.execute(f'GRANT wsis_app TO "{name}"')

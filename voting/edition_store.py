@@ -198,7 +198,7 @@ async def extend_voting(
         raise ExtensionRefused("an extension needs a reason, for the record")
     async with conn.transaction():
         row = await conn.fetchrow(
-            "SELECT e.id, v.opens_at, v.closes_at, x.opens_at AS x_opens, x.closes_at AS x_closes"
+            "SELECT e.id, v.opens_at, v.closes_at, x.closes_at AS x_closes"
             " FROM editions e JOIN phases v ON v.edition_id=e.id AND v.name='voting'"
             " JOIN phases x ON x.edition_id=e.id AND x.name='expert_review'"
             " WHERE e.slug=$1 FOR UPDATE OF e",
@@ -218,18 +218,11 @@ async def extend_voting(
             )
         if new_close >= row["x_closes"]:
             raise ExtensionRefused("the new close would swallow the whole expert review phase")
-        await conn.execute(
-            "UPDATE phases SET closes_at=$2 WHERE edition_id=$1 AND name='voting'",
-            row["id"],
-            new_close,
-        )
+        # The calendar is the owner's: the application moves the close only through this
+        # function, which moves it later and never touches the expert review's close
+        # (0011_least_privilege.sql), so a frozen expert review stays closed.
+        await conn.execute("SELECT extend_voting_close($1, $2)", row["id"], new_close)
         await _touch(conn, row["id"])
-        if row["x_opens"] < new_close:
-            await conn.execute(
-                "UPDATE phases SET opens_at=$2 WHERE edition_id=$1 AND name='expert_review'",
-                row["id"],
-                new_close,
-            )
         await audit(
             conn,
             actor=actor,

@@ -19,7 +19,6 @@ from typing import Any
 
 import asyncpg
 
-from ..edition_store import audit
 from .declarations import spare_declared
 
 Vote = tuple[str, str]  # (voter_id, category)
@@ -311,26 +310,8 @@ async def _record(conn: asyncpg.Connection, edition_id: int, slug: str, f: Findi
         voters,
         categories,
     )
-    result = await conn.execute(
-        "UPDATE votes SET verdict = 'quarantined', verdict_at = now(),"
-        "  verdict_reasons = array_append(verdict_reasons, $4)"
-        " FROM unnest($2::text[], $3::text[]) AS u(v, c)"
-        " WHERE votes.edition_id = $1 AND votes.voter_id = u.v AND votes.category = u.c"
-        "   AND votes.verdict = 'counted'",
-        edition_id,
-        voters,
-        categories,
-        f.detector,
+    # The verdicts and the audit row in one call (0011_least_privilege.sql): the
+    # application may not UPDATE votes itself.
+    return int(
+        await conn.fetchval("SELECT quarantine_flag_votes($1, $2, $3)", flag_id, voters, categories)
     )
-    moved = int(result.split()[-1])
-    if moved:
-        await audit(
-            conn,
-            actor=f"rule:{f.detector}",
-            action="fraud.quarantine",
-            edition=slug,
-            subject=f"flag:{flag_id}",
-            reason=f.detector,
-            detail={"votes": moved, "evidence": f.evidence},
-        )
-    return moved

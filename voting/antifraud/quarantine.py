@@ -12,15 +12,12 @@ from typing import Any
 
 import asyncpg
 
-from ..edition_store import audit
 from ..i18n import gettext
 
 ACTIONS = {"release": "released", "void": "voided"}
-# Which verdicts each decision may apply to.
-_FROM = {
-    "release": ("quarantined", "voided"),
-    "void": ("quarantined", "released", "counted"),
-}
+# Which verdicts each decision applies to is decided in the database: decide_vote() and
+# decide_flag_votes() (0011_least_privilege.sql) change a verdict and write its audit row
+# in one go; release applies to quarantined and voided votes, void to the others.
 
 
 class DecisionRefused(ValueError):
@@ -49,36 +46,23 @@ async def decide_vote(
     reason: str,
 ) -> dict[str, Any]:
     verdict = _check(action, reason)
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            "SELECT voter_id, category, nomination, verdict FROM votes"
-            " WHERE edition_id = $1 AND receipt = $2 FOR UPDATE",
-            edition_id,
-            receipt,
+    # One call: the verdict and its audit row together (0011_least_privilege.sql); the
+    # application may not UPDATE votes itself.
+    row = await conn.fetchrow(
+        "SELECT previous, changed FROM decide_vote($1, $2, $3, $4, $5)",
+        edition_id,
+        receipt,
+        action,
+        actor,
+        reason,
+    )
+    if row["previous"] is None:
+        raise DecisionRefused(404, f"There is no vote with receipt {receipt}.")
+    if not row["changed"]:
+        raise DecisionRefused(
+            409, f"A {row['previous']} vote cannot be {verdict}; it is already so or not held."
         )
-        if row is None:
-            raise DecisionRefused(404, f"There is no vote with receipt {receipt}.")
-        if row["verdict"] not in _FROM[action]:
-            raise DecisionRefused(
-                409, f"A {row['verdict']} vote cannot be {verdict}; it is already so or not held."
-            )
-        await conn.execute(
-            "UPDATE votes SET verdict = $3, verdict_at = now()"
-            " WHERE edition_id = $1 AND receipt = $2",
-            edition_id,
-            receipt,
-            verdict,
-        )
-        await audit(
-            conn,
-            actor=actor,
-            action=f"fraud.{action}",
-            edition=slug,
-            subject=f"receipt:{receipt}",
-            reason=reason,
-            detail={"from": row["verdict"], "to": verdict, "nomination": row["nomination"]},
-        )
-    return {"receipt": receipt, "from": row["verdict"], "to": verdict}
+    return {"receipt": receipt, "from": row["previous"], "to": verdict}
 
 
 async def decide_flag(
@@ -93,41 +77,11 @@ async def decide_flag(
 ) -> dict[str, Any]:
     """Release or void every vote a flag holds in quarantine (a whole cluster at once)."""
     verdict = _check(action, reason)
-    async with conn.transaction():
-        flag = await conn.fetchrow(
-            "SELECT id, status FROM fraud_flags WHERE id = $1 AND edition_id = $2 FOR UPDATE",
-            flag_id,
-            edition_id,
-        )
-        if flag is None:
-            raise DecisionRefused(404, f"There is no fraud flag {flag_id}.")
-        result = await conn.execute(
-            "UPDATE votes SET verdict = $3, verdict_at = now()"
-            " FROM fraud_flag_votes f"
-            " WHERE f.flag_id = $2 AND votes.edition_id = $1 AND votes.voter_id = f.voter_id"
-            "   AND votes.category = f.category AND votes.verdict = 'quarantined'",
-            edition_id,
-            flag_id,
-            verdict,
-        )
-        changed = int(result.split()[-1])
-        await conn.execute(
-            "UPDATE fraud_flags SET status = $2, decided_at = now(), decided_by = $3,"
-            " decision_reason = $4 WHERE id = $1",
-            flag_id,
-            verdict,
-            actor,
-            reason,
-        )
-        await audit(
-            conn,
-            actor=actor,
-            action=f"fraud.{action}_flag",
-            edition=slug,
-            subject=f"flag:{flag_id}",
-            reason=reason,
-            detail={"votes": changed, "to": verdict},
-        )
+    changed = await conn.fetchval(
+        "SELECT decide_flag_votes($1, $2, $3, $4, $5)", edition_id, flag_id, action, actor, reason
+    )
+    if changed is None:
+        raise DecisionRefused(404, f"There is no fraud flag {flag_id}.")
     return {"flag": flag_id, "votes": changed, "to": verdict}
 
 

@@ -472,7 +472,7 @@ async def simulate(
     finally:
         if not keep:
             async with pool.acquire() as conn:
-                await conn.execute("DELETE FROM editions WHERE id=$1", edition_id)
+                await conn.execute("SELECT drop_rehearsal_edition($1)", edition_id)
             keys = [k async for k in redis.scan_iter(match=f"{prefix}:*", count=1000)]
             for i in range(0, len(keys), 1000):
                 await redis.delete(*keys[i : i + 1000])
