@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from httpx import ASGITransport, AsyncClient
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tests.antifraud_support import add_vote
@@ -145,9 +145,12 @@ def test_the_matcher_agrees_with_ipaddress_for_any_address(address, network):
 
 @given(st.data(), networks)
 def test_an_address_inside_a_network_matches(data, network):
-    """Addresses drawn from inside the network: the agreement is not only on misses."""
+    """Addresses drawn from inside the network: the agreement is not only on misses. (An
+    IPv4-mapped IPv6 address is its IPv4 address, as for network_of: not drawn here.)"""
     net = ipaddress.ip_network(network)
-    inside = str(net[data.draw(st.integers(0, min(net.num_addresses - 1, 2**64)))])
+    inside = net[data.draw(st.integers(0, min(net.num_addresses - 1, 2**64)))]
+    assume(not (isinstance(inside, ipaddress.IPv6Address) and inside.ipv4_mapped))
+    inside = str(inside)
     assert _declared(network).matches_address(inside)
 
 
