@@ -200,6 +200,12 @@ MATRIX: dict[str, dict[str, object]] = {
     "fraud_flag_votes": {"INSERT": ALL},
     "vote_review_requests": {"INSERT": ALL, "UPDATE": {"answered_at", "answered_by", "answer"}},
     "schema_migrations": {},
+    # 0012: a nominator's declaration, the organizers' decision on it; refused sign-ins.
+    "mobilisations": {
+        "INSERT": ALL,
+        "UPDATE": {"status", "decided_by", "decided_at", "decision_reason"},
+    },
+    "signin_refusals": {"INSERT": ALL},
 }
 DEFINER_FUNCTIONS = (
     "decide_vote(integer, text, text, text, text)",

@@ -14,6 +14,7 @@ ROLE_OF_PREFIX = {
     "/committee": "committee",
     "/experts": "expert",
     "/api/fraud": "committee",
+    "/api/mobilisations": "organizer",
 }
 ROLES = ("organizer", "expert", "committee")
 

@@ -23,7 +23,18 @@ from .i18n import gettext
 from .security import SESSION_MAX_AGE, Tokens
 from .services import Services
 from .settings import Settings, load_settings
-from .web import api, auth, experts, fraud, nominations, outages, pages, results, voting
+from .web import (
+    api,
+    auth,
+    experts,
+    fraud,
+    mobilisations,
+    nominations,
+    outages,
+    pages,
+    results,
+    voting,
+)
 from .web import ops as ops_web
 from .web import rehearsal as rehearsal_web
 from .web.fast_votes import VoteFastPath, vote_route
@@ -136,6 +147,7 @@ def create_app(
         *auth.routes,
         *voting.routes,
         *fraud.routes,
+        *mobilisations.routes,
         *nominations.routes,
         *experts.routes,
         *results.routes,

@@ -46,6 +46,7 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 ORGANIZER = "organizer@example.org"
 COMMITTEE = "committee@example.org"
+NOMINATOR = "nominator@minict.example"
 
 
 @dataclass
@@ -142,6 +143,26 @@ async def _seed_voting(
         by_category["C1"][0],
         {"networks": ["198.51.100.0/24"], "votes": 40},
         now - timedelta(hours=3),
+    )
+    # A declared campaign waiting for the organizers, and a sign-in turned away.
+    owner = await accounts.get_or_create(conn, NOMINATOR)
+    await conn.execute(
+        "UPDATE nominations SET owner_id=$1 WHERE public_id=$2", owner.id, by_category["C1"][0]
+    )
+    await conn.execute(
+        "INSERT INTO mobilisations (edition_id, nomination, declared_by, domains, networks,"
+        " expected_votes, starts_at, ends_at) VALUES ($1, $2, $3, '{minict.example}',"
+        " '{196.12.40.0/24}', 300, $4, $5)",
+        edition_id,
+        by_category["C1"][0],
+        owner.id,
+        now,
+        now + timedelta(days=2),
+    )
+    await conn.execute(
+        "INSERT INTO signin_refusals (edition_id, network, domain, reason)"
+        " VALUES ($1, '203.0.113.0/24', 'farm.example', 'too_many_links_network')",
+        edition_id,
     )
     return by_category
 

@@ -7,7 +7,17 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import Site, audit, describe, new_page, screenshot
+from tests.browser.conftest import (
+    COMMITTEE,
+    NOMINATOR,
+    ORGANIZER,
+    Site,
+    audit,
+    describe,
+    new_page,
+    screenshot,
+    sign_in_staff,
+)
 
 PUBLIC = ["/", "/categories", "/categories/C1", "/vote", "/vote/C1", "/signin", "/nowhere"]
 
@@ -28,6 +38,28 @@ async def test_public_pages_pass_the_axe_audit(browser: Browser, voting_site: Si
             watched.errors[:] = [e for e in watched.errors if "404" not in e]
     assert not found, "\n\n".join(f"{path}:\n{text}" for path, text in found.items())
     watched.assert_clean()
+
+
+async def test_declared_mobilisation_pages_pass_the_axe_audit(browser: Browser, voting_site: Site):
+    """The nominator's declaration form, the organizers' queue and the committee's fraud
+    page (declared support, refused sign-ins): signed in, each as its role."""
+    nomination = voting_site.nominations["C1"][0]
+    found = {}
+    for email, path in (
+        (NOMINATOR, f"/nominations/{nomination}/mobilisation"),
+        (ORGANIZER, "/organizer/mobilisations"),
+        (COMMITTEE, "/committee/fraud/C1"),
+    ):
+        watched = await new_page(browser)
+        page = watched.page
+        await sign_in_staff(page, voting_site, email)
+        await page.goto(f"{voting_site.url}{path}")
+        assert await page.locator("h1").count() == 1
+        violations = await audit(page)
+        if violations:
+            found[path] = describe(violations)
+        watched.assert_clean()
+    assert not found, "\n\n".join(f"{path}:\n{text}" for path, text in found.items())
 
 
 async def test_other_languages_pass_on_the_home_and_ballot_pages(

@@ -19,6 +19,8 @@ from typing import Any
 
 import asyncpg
 
+from .declarations import spare_declared
+
 Vote = tuple[str, str]  # (voter_id, category)
 
 
@@ -274,6 +276,7 @@ async def scan(
             return report
         for name, detector in DETECTORS.items():
             findings = await detector(conn, edition_id, t)
+            findings = await spare_declared(conn, edition_id, findings)  # declarations.py
             moved = 0
             for finding in findings:
                 moved += await _record(conn, edition_id, slug, finding)

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from .. import accounts, mail
 from ..accounts import User
 from ..antifraud.config import DEFAULTS
+from ..antifraud.refusals import record_refusal
 from ..antifraud.signals import network_of
 from ..antifraud.verification import MailLimits, VerificationLimiter, VerificationRefused
 from ..emails import InvalidEmail, parse_email
@@ -108,6 +109,7 @@ async def signin_request(request: Request) -> Response:
             address, network_of(client_ip(request)), STAFF_LINK_LIMITS
         )
     except VerificationRefused as exc:
+        await record_refusal(svc.db, client_ip(request), address.domain, exc.code, audience="staff")
         response = pages(request).render(
             request, "signin.html", {"next": next_path, "error": exc.message}, status=exc.status
         )

@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import edition_store
-from ..antifraud import mobilisation
+from ..antifraud import declarations, mobilisation, refusals
 from ..antifraud.quarantine import DecisionRefused, decide_flag, decide_vote, reasons_of
 from ..antifraud.quarantine import verdict_counts as counts_by_verdict
 from ..i18n import gettext
@@ -54,6 +54,8 @@ async def _category_view(request: Request, code: str) -> dict[str, Any]:
             code,
         )
         profile = await mobilisation.profile(conn, snap.edition_id, code)
+        declared = await declarations.declared_share(conn, snap.edition_id, code)
+        turned_away = await refusals.summary(conn, snap.edition_id)
     nominations = [
         {"nomination": n, "title": titles.get(n, n), **c, "official": c["counted"] + c["released"]}
         for n, c in sorted(counts.items(), key=lambda kv: -(kv[1]["counted"] + kv[1]["released"]))
@@ -62,8 +64,11 @@ async def _category_view(request: Request, code: str) -> dict[str, Any]:
         "edition": snap.edition,
         "category": category,
         "nominations": nominations,
+        "titles": titles,
         "flags": [dict(f) for f in flags],
         "profile": profile,
+        "declared": declared,
+        "refusals": turned_away,
     }
 
 
@@ -159,6 +164,8 @@ async def fraud_api(request: Request) -> JSON:
             "nominations": view["nominations"],
             "flags": view["flags"],
             "mobilisation": view["profile"],
+            "declared": view["declared"],
+            "signin_refusals": view["refusals"],
         }
     )
 
@@ -368,7 +375,8 @@ _DECISION_ERRORS = {
 OPENAPI_PATHS = {
     "/api/fraud/{code}": {
         "get": {
-            "summary": "Votes by verdict per nomination, fraud flags and mobilisation (committee)",
+            "summary": "Votes by verdict per nomination, fraud flags, mobilisation, declared"
+            " support and refused sign-ins (committee)",
             "parameters": [
                 {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
             ],

@@ -19,6 +19,7 @@ SOURCES = [
     "voting.web.api",
     "voting.web.voting",
     "voting.web.fraud",
+    "voting.web.mobilisations",
     "voting.web.nominations",
     "voting.web.results",
     "voting.web.rehearsal",

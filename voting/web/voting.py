@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import edition_store, ledger, mail, metrics
+from ..antifraud.refusals import record_refusal
 from ..antifraud.signals import HONEYPOT_FIELD, network_of, new_form_token
 from ..antifraud.verification import (
     MailLimits,
@@ -130,6 +131,7 @@ async def voter_signin_form(request: Request) -> Response:
     except InvalidEmail as exc:
         return await _vote_home(request, error=str(exc), status=422)
     except VerificationRefused as exc:
+        await record_refusal(services(request).db, client_ip(request), form.get("email"), exc.code)
         return await _vote_home(request, error=exc.message, status=exc.status)
     return pages(request).render(request, "signin_sent.html", {"email": email})
 
@@ -148,6 +150,7 @@ async def voter_signin_api(request: Request) -> JSON:
     except InvalidEmail as exc:
         raise ApiError(422, "invalid", str(exc), fields={"email": str(exc)}) from None
     except VerificationRefused as exc:
+        await record_refusal(services(request).db, client_ip(request), email, exc.code)
         headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
         raise ApiError(
             exc.status, exc.code, exc.message, fields={"email": exc.message}, headers=headers
