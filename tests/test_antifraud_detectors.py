@@ -14,6 +14,7 @@ from voting import accounts
 from voting.antifraud.config import DEFAULTS
 from voting.antifraud.detectors import DETECTORS, scan
 from voting.antifraud.quarantine import DecisionRefused, decide_flag, decide_vote, verdict_counts
+from voting.antifraud.signals import networks_of, networks_of_reference
 
 START = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 NOMS = {"C1": ["A1", "A2", "A3"], "C2": ["B1", "B2"], "C3": ["D1", "D2"]}
@@ -381,3 +382,29 @@ async def test_nominator_sees_held_votes_after_close_and_asks_for_review(
     assert r.status_code == 303
     actions = [a["action"] for a in await conn.fetch("SELECT action FROM audit_log")]
     assert "fraud.review_asked" in actions and "fraud.review_answered" in actions
+
+
+def test_networks_of_gives_every_width():
+    assert networks_of("192.0.2.77") == ("192.0.2.0/24", "192.0.0.0/16")
+    assert networks_of("::ffff:192.0.2.5") == ("192.0.2.0/24", "192.0.0.0/16")
+    assert networks_of("2001:db8:abcd:12:1:2:3:4") == (
+        "2001:db8:abcd:12::/64",
+        "2001:db8:abcd::/56",
+        "2001:db8:abcd::/48",
+        "2001:db8::/32",
+    )
+    assert networks_of("not an ip") == ()
+    assert networks_of("") == ()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.ip_addresses().map(str),
+        st.ip_addresses(v=6).map(lambda a: a.exploded),
+        st.ip_addresses(v=4).map(lambda a: f"::ffff:{a}"),
+        st.text(alphabet="0123456789abcdefABCDEF:.%x ", max_size=45),
+    )
+)
+def test_fast_networks_of_says_what_ipaddress_says(ip):
+    assert networks_of(ip) == networks_of_reference(ip)
