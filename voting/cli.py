@@ -408,7 +408,12 @@ async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
             from .antifraud.simulator import simulate
 
             report = await simulate(
-                pool, redis, secret=settings.secret_key, seed=args.seed, organic=args.organic
+                pool,
+                redis,
+                secret=settings.secret_key,
+                seed=args.seed,
+                organic=args.organic,
+                scale=args.scale,
             )
             print("\n".join(report.lines()))
             return 0
@@ -473,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = fr.add_parser("simulate", help="measure the fraud layer on labelled attack traffic")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--organic", type=int, default=2000, help="organic voters")
+    sim.add_argument("--scale", type=float, default=1.0, help="size of the attack cases")
 
     flush = sub.add_parser("flush", help="drain the vote streams into the PostgreSQL ledger")
     flush.add_argument("--once", action="store_true", help="one pass, then exit")
