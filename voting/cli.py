@@ -399,6 +399,10 @@ async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return await bench.run(args, settings)
 
 
+def _number(text: str) -> int | float:
+    return float(text) if "." in text else int(text)
+
+
 @command("fraud")
 async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
     """`fraud scan`: run the detectors now; `fraud simulate`: measure them on traffic."""
@@ -414,6 +418,7 @@ async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
                 seed=args.seed,
                 organic=args.organic,
                 scale=args.scale,
+                antifraud={k: _number(v) for k, _, v in (r.partition("=") for r in args.rule)},
             )
             print("\n".join(report.lines()))
             return 0
@@ -479,6 +484,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--organic", type=int, default=2000, help="organic voters")
     sim.add_argument("--scale", type=float, default=1.0, help="size of the attack cases")
+    sim.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="KEY=NUMBER",
+        help="override an anti-fraud threshold, as [rules.antifraud] would (repeatable)",
+    )
 
     flush = sub.add_parser("flush", help="drain the vote streams into the PostgreSQL ledger")
     flush.add_argument("--once", action="store_true", help="one pass, then exit")

@@ -13,11 +13,9 @@ from typing import Any
 # name -> (default, minimum). Rates are "N per P seconds" pairs with a burst.
 DEFAULTS: dict[str, Any] = {
     # Inline rate limits (GCRA) on voters starting a ballot, refused at the door with 429.
-    # An office NAT is one address: a ministry's staff after an internal mail start
-    # ballots faster than 40 in ten minutes (issue 17); the detectors look at the rest.
-    "ip_limit": 150,  # new voters ...
+    "ip_limit": 40,  # new voters ...
     "ip_period_s": 600,  # ... per this many seconds, per network address
-    "ip_burst": 150,
+    "ip_burst": 40,
     "net_limit": 150,  # per /24 (IPv4) or /48 (IPv6) network
     "net_period_s": 600,
     "net_burst": 150,
@@ -51,8 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "form_max_age_s": 7200,
     # Verification mails.
     "verify_per_address": 3,  # per hour
-    # per hour, per /24 or /48: an office NAT after an internal mail sends hundreds
-    "verify_per_network": 300,
+    "verify_per_network": 30,  # per hour, per /24 or /48
     # Offline detectors (voting/antifraud/detectors.py states each rule). No time edges:
     # excesses over the category are scored smoothly by `surprise` (a Poisson
     # log-likelihood ratio) and the score must reach the level given here.

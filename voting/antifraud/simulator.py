@@ -195,6 +195,8 @@ class SimVoter:
 @dataclass
 class Report:
     seed: int
+    slug: str = ""  # the simulation's own edition and Redis key prefix, dropped at the end
+    prefix: str = ""
     attempts: dict[str, int] = field(default_factory=dict)
     kept_out: dict[str, int] = field(default_factory=dict)
     detail: dict[str, Counter[str]] = field(default_factory=dict)
@@ -862,7 +864,9 @@ class Traffic:
                     )
 
 
-def _edition_data(slug: str, categories: int) -> dict[str, Any]:
+def _edition_data(
+    slug: str, categories: int, antifraud: dict[str, Any] | None = None
+) -> dict[str, Any]:
     def wall(instant: datetime) -> str:
         from ..contest import GENEVA
 
@@ -872,6 +876,7 @@ def _edition_data(slug: str, categories: int) -> dict[str, Any]:
         "slug": slug,
         "name": "Fraud simulation",
         "rehearsal": True,
+        "rules": {"antifraud": dict(antifraud or {})},
         "categories": [
             {"code": f"S{i + 1}", "name": f"Simulated category {i + 1}", "facilitator": "ITU"}
             for i in range(categories)
@@ -901,13 +906,16 @@ async def simulate(
     organic: int = 2000,
     categories: int = 18,
     scale: float = 1.0,
+    antifraud: dict[str, Any] | None = None,
     keep: bool = False,
 ) -> Report:
+    """Run one simulated voting period; `antifraud` overrides thresholds as an edition's
+    `[rules.antifraud]` would (the defaults otherwise)."""
     slug = f"sim-{seed}-{uuid.uuid4().hex[:6]}"
     prefix = f"sim{uuid.uuid4().hex[:8]}"
     ballot = Ballot(redis, prefix)
     async with pool.acquire() as conn:
-        edition = parse_edition(_edition_data(slug, categories), now=START)
+        edition = parse_edition(_edition_data(slug, categories, antifraud), now=START)
         edition_id = await edition_store.save_edition(
             conn,
             edition,
@@ -967,7 +975,9 @@ async def simulate(
                     edition_id,
                 )
             }
-        return _report(seed, traffic, verdicts)
+        report = _report(seed, traffic, verdicts)
+        report.slug, report.prefix = slug, prefix
+        return report
     finally:
         if not keep:
             async with pool.acquire() as conn:
