@@ -88,7 +88,7 @@ def test_voting_fraud_simulate_prints_the_measure(database_url, redis_url, tmp_p
     done = subprocess.run(
         [
             sys.executable,
-            *("-m", "voting.cli", "fraud", "simulate", "--organic", "100", "--scale", "0.1"),
+            *("-m", "voting.cli", "fraud", "simulate", "--organic", "100"),
         ],
         env=env,
         capture_output=True,

@@ -482,8 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
     fr.add_parser("scan", help="run the offline detectors over the current edition now")
     sim = fr.add_parser("simulate", help="measure the fraud layer on labelled attack traffic")
     sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--organic", type=int, default=2000, help="organic voters")
-    sim.add_argument("--scale", type=float, default=1.0, help="size of the attack cases")
+    sim.add_argument("--organic", type=int, default=1000, help="organic voters")
+    sim.add_argument(
+        "--scale", type=float, help="size of the other cases (default: organic / 1000)"
+    )
     sim.add_argument(
         "--rule",
         action="append",

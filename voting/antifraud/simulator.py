@@ -905,12 +905,15 @@ async def simulate(
     seed: int = 1,
     organic: int = 2000,
     categories: int = 18,
-    scale: float = 1.0,
+    scale: float | None = None,
     antifraud: dict[str, Any] | None = None,
     keep: bool = False,
 ) -> Report:
     """Run one simulated voting period; `antifraud` overrides thresholds as an edition's
-    `[rules.antifraud]` would (the defaults otherwise)."""
+    `[rules.antifraud]` would (the defaults otherwise). The attack and organic cases are
+    sized for `organic` = 1000 and scaled with it unless `scale` is given."""
+    if scale is None:
+        scale = organic / 1000
     slug = f"sim-{seed}-{uuid.uuid4().hex[:6]}"
     prefix = f"sim{uuid.uuid4().hex[:8]}"
     ballot = Ballot(redis, prefix)
