@@ -471,6 +471,8 @@ async def test_committee_pages_and_api(mail_client, mail_app, smtp, conn):
     assert flag["detector"] == "cluster" and flag["held"] == 10
     row = next(n for n in api["nominations"] if n["nomination"] == noms["C1"][0])
     assert row["quarantined"] == 10 and row["official"] == 0
+    # The committee's audit rides along, per nomination.
+    assert row["audit"]["figures"]["votes"] == 10 and row["audit"]["summary"]
     # Release the whole flag from the page.
     r = await mail_client.post(
         f"/committee/fraud/flags/{flag['id']}",
