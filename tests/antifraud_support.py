@@ -43,12 +43,13 @@ async def add_vote(
     agent: str = "Mozilla/5.0",
     domain: str = "example.org",
     verdict: str = "counted",
+    form_ms: int | None = None,
 ) -> str:
     receipt = uuid.uuid4().hex[:19]
     await conn.execute(
         "INSERT INTO votes (edition_id, voter_id, category, nomination, receipt, cast_at,"
-        " stream_id, ip, user_agent, email_domain, network, verdict)"
-        " VALUES ($1, $2, $3, $4, $5, $6, '0-0', $7, $8, $9, $10, $11)",
+        " stream_id, ip, user_agent, email_domain, network, verdict, form_age_ms)"
+        " VALUES ($1, $2, $3, $4, $5, $6, '0-0', $7, $8, $9, $10, $11, $12)",
         edition_id,
         voter_id,
         category,
@@ -60,6 +61,7 @@ async def add_vote(
         domain,
         network_of(ip),
         verdict,
+        form_ms,
     )
     return receipt
 
@@ -87,4 +89,6 @@ async def organic(
                 at=verified + timedelta(minutes=3 + 2 * j),
                 ip=ip,
                 agent=f"Mozilla/5.0 (agent {i % 17})",
+                domain=("gmail.com", "outlook.com", "example.org")[i % 3],
+                form_ms=4000 + (i * 7919 + j * 104729) % 40000,
             )

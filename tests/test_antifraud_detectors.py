@@ -12,11 +12,26 @@ from tests.flows import csrf_from, sign_in
 from tests.helpers import edition_data, load_data
 from voting import accounts
 from voting.antifraud.config import DEFAULTS
-from voting.antifraud.detectors import DETECTORS, scan
+from voting.antifraud.detectors import (
+    DETECTORS,
+    audit_category,
+    bulk_verification,
+    burst,
+    catchall,
+    cluster,
+    concentration,
+    drip,
+    form_timing,
+    load,
+    scan,
+)
 from voting.antifraud.quarantine import DecisionRefused, decide_flag, decide_vote, verdict_counts
+from voting.antifraud.signals import networks_of, networks_of_reference
 
 START = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 NOMS = {"C1": ["A1", "A2", "A3"], "C2": ["B1", "B2"], "C3": ["D1", "D2"]}
+# Minutes from a start at which people arrive: at random, as people do (no beat).
+IRREGULAR = [0, 2, 31, 40, 95, 96, 150, 233, 240, 300, 381, 399, 470, 560, 566, 640, 701]
 
 
 @pytest.fixture
@@ -39,91 +54,157 @@ async def test_organic_traffic_raises_no_flag(conn, edition_id):
     assert report.quarantined == 0, report.per_detector
 
 
-async def test_burst_flags_the_networks_behind_a_surge(conn, edition_id):
+async def test_concentration_sees_ipv6_rotation_inside_one_48_and_spares_an_office(
+    conn, edition_id
+):
     await organic(conn, edition_id, START, 60, NOMS)
-    burst_at = START + timedelta(hours=6)
-    for i in range(40):  # 40 votes in 5 minutes from one /24 for A2
-        vid = f"farm{i}"
+    at = START + timedelta(hours=2)
+    for i in range(15):  # a new /64 each time, one /48, hours apart, many agents
         await add_vote(
             conn,
             edition_id,
-            vid,
+            f"six{i}",
+            "C1",
+            "A3",
+            at=at + timedelta(minutes=IRREGULAR[i]),
+            ip=f"2001:db8:77:{i:x}::{i + 1:x}",
+            agent=f"agent-{i}",
+            domain="gmail.com",
+        )
+    for i in range(15):  # a ministry's staff behind one NAT address, one managed browser
+        await add_vote(
+            conn,
+            edition_id,
+            f"staff{i}",
+            "C1",
+            "A2",
+            at=at + timedelta(minutes=IRREGULAR[i] / 4),
+            ip="203.0.113.10",
+            agent="Mozilla/5.0 (Managed Edge)",
+            domain="ministry.gov.example",
+        )
+    findings = await concentration(await load(conn, edition_id), DEFAULTS)
+    flagged = {v for f in findings for v, _ in f.votes}
+    assert flagged == {f"six{i}" for i in range(15)}
+    assert {f.evidence["network"] for f in findings} >= {"2001:db8:77::/48"}
+    report = await scan(conn, edition_id, "test-edition", DEFAULTS)
+    assert report.quarantined == 15, report.per_detector
+    v = await verdicts(conn, edition_id)
+    assert all(v[(f"staff{i}", "C1")][0] == "counted" for i in range(15))
+
+
+async def test_burst_flags_the_networks_behind_a_surge_in_any_window(conn, edition_id):
+    await organic(conn, edition_id, START, 60, NOMS)
+    burst_at = START + timedelta(hours=6)
+    for i in range(40):  # 40 votes in 5 minutes from one /24 for A2
+        await add_vote(
+            conn,
+            edition_id,
+            f"farm{i}",
             "C1",
             "A2",
             at=burst_at + timedelta(seconds=7 * i),
             ip=f"192.0.2.{i}",
             agent=f"agent-{i}",
+            domain="gmail.com",
         )
+    findings = await burst(await load(conn, edition_id), DEFAULTS)
+    assert {f.evidence["window_s"] for f in findings} >= {600, 3600}
+    assert {v for f in findings for v, _ in f.votes} == {f"farm{i}" for i in range(40)}
     report = await scan(conn, edition_id, "test-edition", DEFAULTS)
-    assert report.per_detector["burst"] == 40
+    assert report.quarantined == 40
     v = await verdicts(conn, edition_id)
-    assert all(v[(f"farm{i}", "C1")] == ("quarantined", ["burst"]) for i in range(40))
+    assert all(v[(f"farm{i}", "C1")][0] == "quarantined" for i in range(40))
     assert all(
         state == "counted" for (vid, _), (state, _) in v.items() if vid.startswith("organic")
     )
     # A rescan finds the same thing and changes nothing.
     again = await scan(conn, edition_id, "test-edition", DEFAULTS)
     assert again.quarantined == 0
-    assert await conn.fetchval("SELECT count(*) FROM fraud_flags WHERE detector='burst'") == 1
+    assert await conn.fetchval("SELECT count(*) FROM fraud_flags") == report.flags
 
 
-async def test_cluster_flags_shared_network_agent_and_machine_timing(conn, edition_id):
+async def test_cluster_flags_a_machine_rhythm_at_any_pace_not_colleagues(conn, edition_id):
     await organic(conn, edition_id, START, 30, NOMS)
     at = START + timedelta(hours=3)
-    for i in range(10):  # one network, one agent, every 5 s
+    for i in range(12):  # one agent, a beat every 4 minutes: slow, but a loop
         await add_vote(
             conn,
             edition_id,
             f"bot{i}",
             "C2",
             "B1",
-            at=at + timedelta(seconds=5 * i),
-            ip=f"198.51.100.{i}",
+            at=at + timedelta(seconds=240 * i + (i % 3)),
+            ip=f"198.51.{i}.7",
             agent="python-requests/2.31",
+            domain="gmail.com",
         )
-    for i in range(10):  # colleagues: same network and agent, but over an afternoon
+    gaps = [5, 300, 40, 900, 12, 200, 61, 1500, 7, 420, 95]  # colleagues: at random
+    staff_at = at
+    for i in range(12):
         await add_vote(
             conn,
             edition_id,
             f"staff{i}",
             "C2",
             "B2",
-            at=at + timedelta(minutes=5 * i + (i % 3)),
-            ip=f"203.0.113.{i}",
+            at=staff_at,
+            ip="203.0.113.9",
             agent="Mozilla/5.0 (Corporate)",
+            domain="agency.example",
         )
-    report = await scan(conn, edition_id, "test-edition", DEFAULTS)
-    assert report.per_detector["cluster"] == 10
-    v = await verdicts(conn, edition_id)
-    assert all(v[(f"bot{i}", "C2")][0] == "quarantined" for i in range(10))
-    assert all(v[(f"staff{i}", "C2")][0] == "counted" for i in range(10))
+        staff_at += timedelta(seconds=gaps[i % len(gaps)])
+    findings = await cluster(await load(conn, edition_id), DEFAULTS)
+    assert {v for f in findings for v, _ in f.votes} == {f"bot{i}" for i in range(12)}
 
 
-async def test_bulk_verification_flags_fresh_accounts_from_one_network(conn, edition_id):
-    await organic(conn, edition_id, START, 30, NOMS)
-    at = START + timedelta(hours=5)
-    for i in range(12):
-        vid = f"bulk{i}"
+async def test_bulk_verification_flags_sleepers_voting_later_from_elsewhere(conn, edition_id):
+    await organic(conn, edition_id, START, 60, NOMS)
+    minted = START + timedelta(hours=1)
+    for i in range(40):  # minted on one /16 in half an hour, voting a day later via proxies
+        vid = f"sleeper{i}"
         await add_voter(
-            conn, edition_id, vid, verified_at=at + timedelta(seconds=10 * i), ip=f"100.64.1.{i}"
+            conn,
+            edition_id,
+            vid,
+            verified_at=minted + timedelta(seconds=45 * i),
+            ip=f"100.64.{i % 4}.{i}",
         )
+        ip = f"{20 + i}.{i * 3}.{i}.9"
         await add_vote(
             conn,
             edition_id,
             vid,
-            "C3",
-            "D2",
-            at=at + timedelta(seconds=10 * i + 60),
-            ip=f"100.64.1.{i}",
+            "C1",
+            "A3",
+            at=START + timedelta(days=1, minutes=30 * i),
+            ip=ip,
             agent=f"a{i}",
+            domain="gmail.com",
+            form_ms=9000 + 500 * i,
         )
-    report = await scan(conn, edition_id, "test-edition", DEFAULTS)
-    assert report.per_detector["bulk_verification"] == 12
+    for i in range(20):  # staff verified together after a mail, voting from the office
+        vid = f"staff{i}"
+        at = START + timedelta(hours=5, seconds=30 * i)
+        await add_voter(conn, edition_id, vid, verified_at=at, ip="203.0.113.10")
+        await add_vote(
+            conn,
+            edition_id,
+            vid,
+            "C1",
+            "A2",
+            at=at + timedelta(minutes=4),
+            ip="203.0.113.10",
+            domain="ministry.gov.example",
+            form_ms=15000,
+        )
+    findings = await bulk_verification(await load(conn, edition_id), DEFAULTS)
+    assert {v for f in findings for v, _ in f.votes} == {f"sleeper{i}" for i in range(40)}
 
 
-async def test_drip_flags_single_purpose_voters_of_one_nomination(conn, edition_id):
+async def test_drip_flags_a_steady_trickle_but_not_a_wave_from_a_post(conn, edition_id):
     await organic(conn, edition_id, START, 100, NOMS)
-    for i in range(30):  # bought: verify, vote once at once, many networks, hours apart
+    for i in range(30):  # bought: one vote each, one category, an hour apart, patiently
         vid = f"drip{i}"
         at = START + timedelta(hours=i)
         ip = f"172.{16 + i % 10}.{i}.5"
@@ -134,13 +215,108 @@ async def test_drip_flags_single_purpose_voters_of_one_nomination(conn, edition_
             vid,
             "C1",
             "A3",
-            at=at + timedelta(seconds=12),
+            at=at + timedelta(minutes=20 + i),
             ip=ip,
             agent=f"Android {i % 4}",
+            domain="gmail.com",
+            form_ms=8000 + 300 * i,
         )
-    report = await scan(conn, edition_id, "test-edition", DEFAULTS)
-    assert report.per_detector["drip"] == 30
-    assert report.quarantined == 30
+    post = START + timedelta(hours=10)
+    for i in range(30):  # a nominator's post: supporters within the hour, B2 only
+        vid = f"fan{i}"
+        ip = f"81.{i}.{i * 5 % 256}.4"
+        await add_voter(conn, edition_id, vid, verified_at=post + timedelta(minutes=2 * i), ip=ip)
+        await add_vote(
+            conn,
+            edition_id,
+            vid,
+            "C2",
+            "B2",
+            at=post + timedelta(minutes=2 * i + 3),
+            ip=ip,
+            agent=f"Mozilla/5.0 (fan {i % 5})",
+            domain="outlook.com",
+            form_ms=12000 + 200 * i,
+        )
+    findings = await drip(await load(conn, edition_id), DEFAULTS)
+    assert {v for f in findings for v, _ in f.votes} == {f"drip{i}" for i in range(30)}
+
+
+async def test_catchall_flags_a_domain_minting_voters_everywhere_not_an_office(conn, edition_id):
+    await organic(conn, edition_id, START, 60, NOMS)
+    for i in range(25):
+        await add_vote(
+            conn,
+            edition_id,
+            f"ca{i}",
+            "C1",
+            "A3",
+            at=START + timedelta(hours=1, minutes=IRREGULAR[i % 17] * 2 + i),
+            ip=f"{30 + i}.{i}.2.3",
+            domain="bright-futures.example",
+        )
+    for i in range(15):
+        await add_vote(
+            conn,
+            edition_id,
+            f"office{i}",
+            "C1",
+            "A2",
+            at=START + timedelta(hours=2, minutes=IRREGULAR[i] / 2),
+            ip="203.0.113.10",
+            domain="agency.example",
+        )
+    findings = await catchall(await load(conn, edition_id), DEFAULTS)
+    assert {v for f in findings for v, _ in f.votes} == {f"ca{i}" for i in range(25)}
+    assert findings[0].evidence["domain"] == "bright-futures.example"
+
+
+async def test_form_timing_flags_forms_sent_just_past_the_minimum(conn, edition_id):
+    await organic(conn, edition_id, START, 60, NOMS)
+    for i in range(15):  # tokens fetched without the page, sent 2.2 to 3.6 s later
+        await add_vote(
+            conn,
+            edition_id,
+            f"tk{i}",
+            "C1",
+            "A3",
+            at=START + timedelta(hours=1, minutes=IRREGULAR[i] * 2),
+            ip=f"{40 + i}.{i}.9.3",
+            domain="gmail.com",
+            form_ms=2200 + 100 * i,
+        )
+    findings = await form_timing(await load(conn, edition_id), DEFAULTS)
+    assert [f.nomination for f in findings] == ["A3"]
+    flagged = {v for v, _ in findings[0].votes}
+    # Every fast vote of the nomination: the script's, and its own people's fast ones.
+    assert flagged >= {f"tk{i}" for i in range(15)}
+    fast = await conn.fetch(
+        "SELECT voter_id FROM votes WHERE nomination='A3' AND form_age_ms < $1",
+        findings[0].evidence["quantile_ms"],
+    )
+    assert flagged == {r["voter_id"] for r in fast}
+
+
+async def test_audit_profiles_each_nomination_against_its_category(conn, edition_id):
+    await organic(conn, edition_id, START, 60, NOMS)
+    for i in range(30):  # bought voters: one vote each, at once, for A3
+        vid = f"paid{i}"
+        at = START + timedelta(hours=i)
+        await add_voter(conn, edition_id, vid, verified_at=at, ip=f"{50 + i}.1.1.1")
+        await add_vote(
+            conn, edition_id, vid, "C1", "A3", at=at + timedelta(seconds=40), ip=f"{50 + i}.1.1.1"
+        )
+    audit = await audit_category(conn, edition_id, "C1", lang="en")
+    a3, a1 = audit["A3"], audit["A1"]
+    assert a3["figures"]["votes"] == 50
+    assert a3["figures"]["single_category_share"] == 0.6
+    assert a3["category"]["single_category_share"] == 0.0
+    assert a3["figures"]["voted_within_60s_share"] == 0.6
+    assert a1["figures"]["voted_within_60s_share"] == 0.0
+    assert "60.0% of its voters voted in this category only" in a3["summary"]
+    assert a1["summary"] == "Nothing in its voters' profile stands out from the category."
+    fr = await audit_category(conn, edition_id, "C1", lang="fr")
+    assert fr["A1"]["summary"] != a1["summary"]
 
 
 async def test_decisions_change_the_official_count_exactly(conn, edition_id):
@@ -295,6 +471,8 @@ async def test_committee_pages_and_api(mail_client, mail_app, smtp, conn):
     assert flag["detector"] == "cluster" and flag["held"] == 10
     row = next(n for n in api["nominations"] if n["nomination"] == noms["C1"][0])
     assert row["quarantined"] == 10 and row["official"] == 0
+    # The committee's audit rides along, per nomination.
+    assert row["audit"]["figures"]["votes"] == 10 and row["audit"]["summary"]
     # Release the whole flag from the page.
     r = await mail_client.post(
         f"/committee/fraud/flags/{flag['id']}",
@@ -381,3 +559,29 @@ async def test_nominator_sees_held_votes_after_close_and_asks_for_review(
     assert r.status_code == 303
     actions = [a["action"] for a in await conn.fetch("SELECT action FROM audit_log")]
     assert "fraud.review_asked" in actions and "fraud.review_answered" in actions
+
+
+def test_networks_of_gives_every_width():
+    assert networks_of("192.0.2.77") == ("192.0.2.0/24", "192.0.0.0/16")
+    assert networks_of("::ffff:192.0.2.5") == ("192.0.2.0/24", "192.0.0.0/16")
+    assert networks_of("2001:db8:abcd:12:1:2:3:4") == (
+        "2001:db8:abcd:12::/64",
+        "2001:db8:abcd::/56",
+        "2001:db8:abcd::/48",
+        "2001:db8::/32",
+    )
+    assert networks_of("not an ip") == ()
+    assert networks_of("") == ()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.ip_addresses().map(str),
+        st.ip_addresses(v=6).map(lambda a: a.exploded),
+        st.ip_addresses(v=4).map(lambda a: f"::ffff:{a}"),
+        st.text(alphabet="0123456789abcdefABCDEF:.%x ", max_size=45),
+    )
+)
+def test_fast_networks_of_says_what_ipaddress_says(ip):
+    assert networks_of(ip) == networks_of_reference(ip)

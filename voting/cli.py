@@ -420,6 +420,10 @@ async def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     return await bench.run(args, settings)
 
 
+def _number(text: str) -> int | float:
+    return float(text) if "." in text else int(text)
+
+
 @command("fraud")
 async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
     """`fraud scan`: run the detectors now; `fraud simulate`: measure them on traffic."""
@@ -429,7 +433,13 @@ async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
             from .antifraud.simulator import simulate
 
             report = await simulate(
-                pool, redis, secret=settings.secret_key, seed=args.seed, organic=args.organic
+                pool,
+                redis,
+                secret=settings.secret_key,
+                seed=args.seed,
+                organic=args.organic,
+                scale=args.scale,
+                antifraud={k: _number(v) for k, _, v in (r.partition("=") for r in args.rule)},
             )
             print("\n".join(report.lines()))
             return 0
@@ -493,7 +503,17 @@ def build_parser() -> argparse.ArgumentParser:
     fr.add_parser("scan", help="run the offline detectors over the current edition now")
     sim = fr.add_parser("simulate", help="measure the fraud layer on labelled attack traffic")
     sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--organic", type=int, default=2000, help="organic voters")
+    sim.add_argument("--organic", type=int, default=1000, help="organic voters")
+    sim.add_argument(
+        "--scale", type=float, help="size of the other cases (default: organic / 1000)"
+    )
+    sim.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="KEY=NUMBER",
+        help="override an anti-fraud threshold, as [rules.antifraud] would (repeatable)",
+    )
 
     flush = sub.add_parser("flush", help="drain the vote streams into the PostgreSQL ledger")
     flush.add_argument("--once", action="store_true", help="one pass, then exit")

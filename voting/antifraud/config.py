@@ -50,20 +50,30 @@ DEFAULTS: dict[str, Any] = {
     # Verification mails.
     "verify_per_address": 3,  # per hour
     "verify_per_network": 30,  # per hour, per /24 or /48
-    # Offline detectors.
-    "burst_bucket_s": 600,
-    "burst_factor": 5.0,  # a bucket this many times above the nomination's own median...
-    "burst_min_votes": 30,  # ...and at least this many votes
-    "burst_network_min": 8,  # then votes from a network with this many in the bucket
-    "cluster_window_s": 3600,
-    "cluster_min": 8,  # same network, agent and nomination, at least this many votes...
-    "cluster_max_median_gap_s": 30.0,  # ...arriving this close together (median gap)
-    "bulk_verify_window_s": 300,
-    "bulk_verify_min": 10,  # verifications from one network within the window
-    "bulk_vote_within_s": 600,  # and a vote this soon after verifying
-    "drip_fast_vote_s": 30,  # verified and voted within this, in one category only
-    "drip_min_votes": 20,
-    "drip_share_factor": 4.0,  # share of such voters this many times the category's
+    # Offline detectors (voting/antifraud/detectors.py states each rule). No time edges:
+    # excesses over the category are scored smoothly by `surprise` (a Poisson
+    # log-likelihood ratio) and the score must reach the level given here.
+    "institution_share": 0.6,  # a group this much on one custom domain is an institution
+    "concentration_min_votes": 10,
+    "concentration_surprise": 20.0,
+    "concentration_ratio": 4.0,  # and this many times the expectation (plus one)
+    "burst_min_votes": 10,
+    "burst_surprise": 20.0,
+    "burst_ratio": 4.0,
+    "cluster_min_votes": 8,
+    "cluster_max_cv": 0.35,  # gaps' standard deviation over their mean; people are near 1
+    "cluster_z": 2.5,
+    "bulk_verify_min": 10,
+    "bulk_verify_surprise": 20.0,
+    "bulk_verify_vote_surprise": 15.0,
+    "drip_min_votes": 8,
+    "drip_surprise": 10.0,
+    "drip_wave": 10.0,  # a 3-hour window this far above an even spread is a wave
+    "catchall_min_votes": 10,
+    "catchall_surprise": 10.0,
+    "form_fast_quantile": 0.1,
+    "form_min_votes": 10,
+    "form_surprise": 10.0,
 }
 
 _POSITIVE = {

@@ -10,8 +10,10 @@ declared network.
 
 What approval changes: the committee sees matching votes as declared support, with their
 share of the nomination's votes, and the offline detectors whose finding is a
-concentration (`EXPLAINED`: a burst, a cluster, a bulk of verifications from one network) do not
-quarantine them. What it does not change: a vote held for anything else (a honeypot, a
+concentration (`EXPLAINED`: votes from one network beyond the category's, a burst, a
+bulk of verifications, one custom domain's mailboxes from networks that share nothing) do
+not quarantine them; a machine's rhythm (`cluster`) is no campaign's, and still does.
+What it does not change: a vote held for anything else (a honeypot, a
 forged, replayed or too-fast form token, a throwaway domain) is held as before, and
 votes quarantined before the approval stay so until the committee decides.
 """
@@ -36,10 +38,11 @@ from .config import DEFAULTS
 from .verification import is_disposable
 
 # The detectors whose findings are concentrations a declared campaign explains: votes
-# surging from a few networks, a cluster on one network, accounts verified together from
-# one network (staff told "vote now" by mail). A drip of single-purpose voters and every
-# inline reason (honeypot, form tokens) still quarantine a declared vote.
-EXPLAINED = frozenset({"burst", "cluster", "bulk_verification"})
+# from one office's networks, a surge after an internal mail, accounts verified together,
+# staff voting from home on the organization's domain. A machine's rhythm (`cluster`), a
+# drip of single-purpose voters and every inline reason (honeypot, form tokens) still
+# quarantine a declared vote.
+EXPLAINED = frozenset({"concentration", "burst", "bulk_verification", "catchall"})
 
 # The widest network a declaration may name: an office, not a provider or a country.
 MIN_PREFIX = {4: 16, 6: 40}

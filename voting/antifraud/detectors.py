@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import statistics
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import asyncpg
 
+from ..i18n import format_percent, gettext
 from .declarations import spare_declared
+from .signals import networks_of
 
 Vote = tuple[str, str]  # (voter_id, category)
 
@@ -39,221 +43,556 @@ class Finding:
     votes: list[Vote] = field(default_factory=list)
 
 
-async def burst(conn: asyncpg.Connection, edition_id: int, t: dict[str, Any]) -> list[Finding]:
-    """Bursts on one nomination far above its own recent rate.
+# -- the ledger as the detectors read it --------------------------------------------------
 
-    Rule: split time into buckets of `burst_bucket_s`. A bucket of a nomination is a burst
-    when it holds at least `burst_min_votes` votes and more than `burst_factor` times the
-    mean of the nomination's previous 12 buckets (empty ones count as zero; at least 1).
-    In a burst, the votes from a network that sent `burst_network_min` or more of them are
-    flagged: a real surge (a minister's post) comes from everywhere, a scripted one from a
-    few networks.
+
+@dataclass(frozen=True)
+class VoteRow:
+    voter: str
+    category: str
+    nomination: str
+    at: float  # epoch seconds
+    nets: tuple[str, ...]  # every width (signals.networks_of)
+    agent: str
+    domain: str
+    form_ms: int  # -1 when unknown
+
+
+@dataclass
+class Ledger:
+    """One edition's votes and verifications, read once per scan for every detector."""
+
+    votes: list[VoteRow]
+    verified: dict[str, tuple[float, tuple[str, ...]]]  # voter -> (instant, click networks)
+    by_category: dict[str, list[VoteRow]] = field(default_factory=dict)
+    cats_of: Counter[str] = field(default_factory=Counter)  # voter -> categories voted
+
+    def __post_init__(self) -> None:
+        by_category: dict[str, list[VoteRow]] = defaultdict(list)
+        for v in self.votes:
+            by_category[v.category].append(v)
+            self.cats_of[v.voter] += 1
+        self.by_category = dict(by_category)
+
+
+async def load(conn: asyncpg.Connection, edition_id: int) -> Ledger:
+    votes = [
+        VoteRow(
+            r["voter_id"],
+            r["category"],
+            r["nomination"],
+            r["at"],
+            networks_of(r["ip"] or ""),
+            r["user_agent"] or "",
+            r["email_domain"] or "",
+            r["form_age_ms"] if r["form_age_ms"] is not None else -1,
+        )
+        for r in await conn.fetch(
+            "SELECT voter_id, category, nomination, extract(epoch FROM cast_at)::float8 AS at,"
+            " ip, user_agent, email_domain, form_age_ms FROM votes"
+            " WHERE edition_id = $1 AND verdict <> 'voided' ORDER BY cast_at",
+            edition_id,
+        )
+    ]
+    verified = {
+        r["voter_id"]: (r["at"], networks_of(r["ip"] or ""))
+        for r in await conn.fetch(
+            "SELECT voter_id, extract(epoch FROM verified_at)::float8 AS at, ip FROM voters"
+            " WHERE edition_id = $1",
+            edition_id,
+        )
+    }
+    return Ledger(votes, verified)
+
+
+def surprise(observed: float, expected: float) -> float:
+    """How unlikely `observed` is when `expected` was due: the Poisson log-likelihood
+    ratio, 0 at or below the expectation and growing smoothly with the excess. A
+    pseudo-count of one keeps small expectations from making small counts look huge."""
+    expected += 1.0
+    if observed <= expected:
+        return 0.0
+    return observed * math.log(observed / expected) - (observed - expected)
+
+
+def _shares(rows: list[VoteRow], key: Callable[[VoteRow], Iterable[str]]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for row in rows:
+        counts.update(key(row))
+    return counts
+
+
+def _excess(
+    rows: list[VoteRow], key: Callable[[VoteRow], Iterable[str]], t: dict[str, Any]
+) -> Iterable[tuple[str, str, list[VoteRow], float, float]]:
+    """(nomination, key, its rows, observed, expected) where a nomination's votes with a key
+    stand out from the rest of its category with that key: expected is the nomination's
+    votes times the key's share among the category's other votes."""
+    total = len(rows)
+    category_counts = _shares(rows, key)
+    by_nomination: dict[str, list[VoteRow]] = defaultdict(list)
+    for row in rows:
+        by_nomination[row.nomination].append(row)
+    for nomination, own in by_nomination.items():
+        others = total - len(own)
+        groups: dict[str, list[VoteRow]] = defaultdict(list)
+        for row in own:
+            for k in key(row):
+                groups[k].append(row)
+        for k, members in groups.items():
+            observed = len(members)
+            if observed < t["min_votes"]:
+                continue
+            share = (category_counts[k] - observed) / others if others else 0.0
+            expected = len(own) * share
+            if surprise(observed, expected) >= t["surprise"] and observed >= t["ratio"] * (
+                expected + 1
+            ):
+                yield nomination, k, members, observed, expected
+
+
+def _institution(members: list[VoteRow], t: dict[str, Any]) -> str | None:
+    """The custom (organisational) domain most of a group shares, if any: staff voting
+    from their office is mobilisation, which is allowed and shown to the committee."""
+    domains = Counter(m.domain for m in members)
+    domain, n = domains.most_common(1)[0]
+    exempt = set(t["domain_exempt"])
+    if domain and domain not in exempt and n >= t["institution_share"] * len(members):
+        return domain
+    return None
+
+
+def _finding(
+    detector: str,
+    key: str,
+    category: str | None,
+    nomination: str | None,
+    evidence: dict[str, Any],
+    members: Iterable[VoteRow],
+) -> Finding:
+    votes = sorted({(m.voter, m.category) for m in members})
+    return Finding(detector, key, category, nomination, evidence, votes)
+
+
+def _rules(t: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {
+        "min_votes": t[f"{prefix}_min_votes"],
+        "surprise": t[f"{prefix}_surprise"],
+        "ratio": t[f"{prefix}_ratio"],
+        "domain_exempt": t["domain_exempt"],
+        "institution_share": t["institution_share"],
+    }
+
+
+# -- detectors ----------------------------------------------------------------------------
+
+
+async def concentration(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
+    """A nomination's votes from one network, at any width, far above the category's.
+
+    Rule: for every width (IPv4 /24 and /16, IPv6 /64, /56, /48 and /32), the votes a
+    nomination has from one network are compared with what the category's other votes
+    from that network make expected (the nomination's votes times the network's share of
+    the others). The excess is scored smoothly (`surprise`, a Poisson log-likelihood
+    ratio): flagged when it reaches `concentration_surprise`, with at least
+    `concentration_min_votes` votes and `concentration_ratio` times the expectation. A
+    mobile carrier or a campus votes like its category; a farm rotating addresses inside
+    its /48 or across the /24s of its /16 does not. Not flagged: a group of which
+    `institution_share` share one custom email domain (staff behind their office NAT:
+    mobilisation, shown to the committee beside the category).
     """
-    bucket_s = int(t["burst_bucket_s"])
-    rows = await conn.fetch(
-        "SELECT nomination, category, floor(extract(epoch FROM cast_at) / $2)::bigint AS b,"
-        " count(*) AS n FROM votes WHERE edition_id = $1 GROUP BY 1, 2, 3",
-        edition_id,
-        bucket_s,
-    )
-    per_nomination: dict[str, dict[int, int]] = defaultdict(dict)
-    category_of: dict[str, str] = {}
-    for r in rows:
-        per_nomination[r["nomination"]][r["b"]] = r["n"]
-        category_of[r["nomination"]] = r["category"]
+    r = _rules(t, "concentration")
     findings = []
-    for nomination, buckets in per_nomination.items():
-        for b, n in buckets.items():
-            if n < t["burst_min_votes"]:
+    for category, rows in ledger.by_category.items():
+        for nomination, net, members, observed, expected in _excess(rows, lambda v: v.nets, r):
+            if _institution(members, r):
                 continue
-            baseline = max(1.0, sum(buckets.get(b - k, 0) for k in range(1, 13)) / 12)
-            if n <= t["burst_factor"] * baseline:
-                continue
-            nets = await conn.fetch(
-                "SELECT network, array_agg(voter_id) AS voters, count(*) AS n FROM votes"
-                " WHERE edition_id = $1 AND nomination = $2 AND network IS NOT NULL"
-                " AND cast_at >= to_timestamp($3) AND cast_at < to_timestamp($4)"
-                " GROUP BY network HAVING count(*) >= $5",
-                edition_id,
-                nomination,
-                b * bucket_s,
-                (b + 1) * bucket_s,
-                t["burst_network_min"],
-            )
-            for net in nets:
-                findings.append(
-                    Finding(
-                        "burst",
-                        f"{nomination}|{b}|{net['network']}",
-                        category_of[nomination],
-                        nomination,
-                        {
-                            "bucket_start": b * bucket_s,
-                            "bucket_votes": n,
-                            "baseline_per_bucket": round(baseline, 2),
-                            "network": net["network"],
-                            "network_votes": net["n"],
-                        },
-                        [(v, category_of[nomination]) for v in net["voters"]],
-                    )
+            findings.append(
+                _finding(
+                    "concentration",
+                    f"{nomination}|{net}",
+                    category,
+                    nomination,
+                    {"network": net, "votes": observed, "expected": round(expected, 2)},
+                    members,
                 )
+            )
     return findings
 
 
-async def cluster(conn: asyncpg.Connection, edition_id: int, t: dict[str, Any]) -> list[Finding]:
-    """Clusters of voters that share network, user agent and timing.
+WINDOWS_S = (60, 600, 3600, 21600)
 
-    Rule: within a window of `cluster_window_s`, at least `cluster_min` votes for one
-    nomination from one network with one user agent, arriving with a median gap of at
-    most `cluster_max_median_gap_s` seconds. Colleagues voting for their organization over
-    an afternoon share a network and an agent too, but not a machine's rhythm.
+
+async def burst(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
+    """Bursts on one nomination from a few networks, in any window.
+
+    Rule: for windows of 1 minute, 10 minutes, 1 hour and 6 hours and every network width,
+    the votes a nomination has from one network in one window are compared with its votes
+    in that window times the network's share of the rest of the category's votes.
+    Scored like `concentration` (`burst_surprise`, `burst_min_votes`, `burst_ratio`);
+    institutions are left alone the same way. A real surge (a minister's post) comes from
+    the category's usual networks; a scripted one from a few.
     """
-    window = int(t["cluster_window_s"])
-    rows = await conn.fetch(
-        "SELECT nomination, category, network, user_agent,"
-        " floor(extract(epoch FROM cast_at) / $2)::bigint AS w,"
-        " array_agg(voter_id ORDER BY cast_at) AS voters,"
-        " array_agg(extract(epoch FROM cast_at)::float8 ORDER BY cast_at) AS times"
-        " FROM votes WHERE edition_id = $1 AND network IS NOT NULL"
-        " GROUP BY 1, 2, 3, 4, 5 HAVING count(*) >= $3",
-        edition_id,
-        window,
-        t["cluster_min"],
-    )
+    r = _rules(t, "burst")
     findings = []
-    for r in rows:
-        times = r["times"]
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        median_gap = statistics.median(gaps)
-        if median_gap > t["cluster_max_median_gap_s"]:
+    for category, rows in ledger.by_category.items():
+        total = len(rows)
+        category_counts = _shares(rows, lambda v: v.nets)
+        for window in WINDOWS_S:
+            cells: dict[tuple[str, int], list[VoteRow]] = defaultdict(list)
+            for row in rows:
+                cells[(row.nomination, int(row.at // window))].append(row)
+            for (nomination, b), members in cells.items():
+                if len(members) < r["min_votes"]:
+                    continue
+                by_net: dict[str, list[VoteRow]] = defaultdict(list)
+                for m in members:
+                    for net in m.nets:
+                        by_net[net].append(m)
+                for net, group in by_net.items():
+                    observed = len(group)
+                    if observed < r["min_votes"]:
+                        continue
+                    rest = total - len(members)
+                    share = (category_counts[net] - observed) / rest if rest else 0.0
+                    expected = len(members) * share
+                    if surprise(observed, expected) < r["surprise"]:
+                        continue
+                    if observed < r["ratio"] * (expected + 1) or _institution(group, r):
+                        continue
+                    findings.append(
+                        _finding(
+                            "burst",
+                            f"{nomination}|{window}|{b}|{net}",
+                            category,
+                            nomination,
+                            {
+                                "window_s": window,
+                                "window_start": b * window,
+                                "window_votes": len(members),
+                                "network": net,
+                                "network_votes": observed,
+                                "expected": round(expected, 2),
+                            },
+                            group,
+                        )
+                    )
+    return findings
+
+
+async def cluster(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
+    """A machine's rhythm: one agent sending votes for one nomination at regular beats.
+
+    Rule: the votes for one nomination with one user agent (from anywhere, and from each
+    network at each width) arriving with gaps whose coefficient of variation (standard
+    deviation over mean) is at most `cluster_max_cv` and `cluster_z` chance strays below
+    1, when there are at least `cluster_min_votes`. People arrive at random (a
+    coefficient near 1, whatever their pace); a loop with a sleep does not. Scale-free:
+    slower beats do not escape it.
+    """
+    groups: dict[tuple[str, str, str], list[VoteRow]] = defaultdict(list)
+    for v in ledger.votes:
+        groups[(v.nomination, v.agent, "*")].append(v)
+        for net in v.nets:
+            groups[(v.nomination, v.agent, net)].append(v)
+    findings = []
+    for (nomination, agent, net), members in groups.items():
+        if len(members) < t["cluster_min_votes"]:
+            continue
+        gaps = [b.at - a.at for a, b in itertools.pairwise(members)]
+        mean = statistics.fmean(gaps)
+        if mean <= 0:
+            cv = 0.0
+        else:
+            cv = statistics.pstdev(gaps) / mean
+        # A few random gaps can look regular by chance: the CV of n random gaps strays from
+        # 1 by about 1/sqrt(n), so the regularity must also be that many strays away.
+        if cv > t["cluster_max_cv"] or (1 - cv) * math.sqrt(len(gaps)) < t["cluster_z"]:
             continue
         findings.append(
-            Finding(
+            _finding(
                 "cluster",
-                f"{r['nomination']}|{r['network']}|{r['w']}|{_digest(r['user_agent'])}",
-                r["category"],
-                r["nomination"],
+                f"{nomination}|{net}|{_digest(agent)}",
+                members[0].category,
+                nomination,
                 {
-                    "network": r["network"],
-                    "user_agent": (r["user_agent"] or "")[:200],
-                    "votes": len(times),
-                    "median_gap_s": round(median_gap, 2),
-                    "first": times[0],
-                    "last": times[-1],
+                    "network": net,
+                    "user_agent": agent[:200],
+                    "votes": len(members),
+                    "mean_gap_s": round(mean, 2),
+                    "gap_cv": round(cv, 3),
                 },
-                [(v, r["category"]) for v in r["voters"]],
+                members,
             )
         )
     return findings
 
 
-async def bulk_verification(
-    conn: asyncpg.Connection, edition_id: int, t: dict[str, Any]
-) -> list[Finding]:
-    """Votes whose accounts were verified in bulk moments before voting.
+async def bulk_verification(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
+    """Accounts verified in bulk from one network that later vote together from elsewhere.
 
-    Rule: at least `bulk_verify_min` voters verified from one network within one window
-    of `bulk_verify_window_s`; their votes cast within `bulk_vote_within_s` of their own
-    verification are flagged. A household verifies a few addresses; a farm, dozens.
+    Rule: for windows of 1 minute, 10 minutes, 1 hour and 6 hours and every network width,
+    the verifications from one network in one window are compared with that network's
+    own rate over the rest of the edition (scored by `surprise`, at least
+    `bulk_verify_surprise` and `bulk_verify_min` accounts). Of such a batch, the votes
+    for a nomination that the batch favours far beyond its category
+    (`bulk_verify_vote_surprise`), cast from another /16 or /32 than the one the batch
+    was verified from, are flagged: sleepers minted on a farm and cast through proxies.
+    Staff verifying after an internal mail vote from the office they verified in, and
+    voters behind a mail scanner (that opens links from its own networks) vote for
+    whatever they like.
     """
-    window = int(t["bulk_verify_window_s"])
-    rows = await conn.fetch(
-        "WITH bulk AS ("
-        "  SELECT network, floor(extract(epoch FROM verified_at) / $2)::bigint AS w,"
-        "         count(*) AS n"
-        "  FROM voters WHERE edition_id = $1 AND network IS NOT NULL"
-        "  GROUP BY 1, 2 HAVING count(*) >= $3)"
-        " SELECT b.network, b.w, b.n, v.voter_id, v.category, v.nomination"
-        " FROM bulk b JOIN voters r ON r.edition_id = $1 AND r.network = b.network"
-        "   AND floor(extract(epoch FROM r.verified_at) / $2)::bigint = b.w"
-        " JOIN votes v ON v.edition_id = $1 AND v.voter_id = r.voter_id"
-        "   AND v.cast_at <= r.verified_at + make_interval(secs => $4)",
-        edition_id,
-        window,
-        t["bulk_verify_min"],
-        float(t["bulk_vote_within_s"]),
-    )
-    groups: dict[tuple[str, int], Finding] = {}
-    for r in rows:
-        key = (r["network"], r["w"])
-        if key not in groups:
-            groups[key] = Finding(
-                "bulk_verification",
-                f"{r['network']}|{r['w']}",
-                None,
-                None,
-                {"network": r["network"], "window_start": r["w"] * window, "verified": r["n"]},
-            )
-        groups[key].votes.append((r["voter_id"], r["category"]))
-    return list(groups.values())
-
-
-async def drip(conn: asyncpg.Connection, edition_id: int, t: dict[str, Any]) -> list[Finding]:
-    """A slow drip of bought votes for one nomination.
-
-    Rule: call a voter single-purpose when they voted in one category only, within
-    `drip_fast_vote_s` of verifying their address. For each nomination, if at least
-    `drip_min_votes` of its votes come from single-purpose voters and their share of its
-    votes is at least `drip_share_factor` times their share among the other nominations of
-    its category, those votes are flagged. Bought voters do the one thing they are paid
-    for and leave; people who came to vote look around. Known limit: supporters sent a
-    direct link by their nominator behave alike, which is why this only quarantines, and
-    the committee sees the evidence before deciding.
-    """
-    rows = await conn.fetch(
-        "WITH per_voter AS ("
-        "  SELECT voter_id, count(*) AS cats, min(cast_at) AS first_vote"
-        "  FROM votes WHERE edition_id = $1 GROUP BY voter_id),"
-        " single AS ("
-        "  SELECT p.voter_id FROM per_voter p JOIN voters r"
-        "    ON r.edition_id = $1 AND r.voter_id = p.voter_id"
-        "  WHERE p.cats = 1 AND p.first_vote <= r.verified_at + make_interval(secs => $2))"
-        " SELECT v.category, v.nomination, count(*) AS total,"
-        "   count(s.voter_id) AS single,"
-        "   array_agg(v.voter_id) FILTER (WHERE s.voter_id IS NOT NULL) AS single_voters"
-        " FROM votes v LEFT JOIN single s USING (voter_id)"
-        " WHERE v.edition_id = $1 GROUP BY 1, 2",
-        edition_id,
-        float(t["drip_fast_vote_s"]),
-    )
-    by_category: dict[str, list[asyncpg.Record]] = defaultdict(list)
-    for r in rows:
-        by_category[r["category"]].append(r)
+    per_net: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for voter, (at, nets) in ledger.verified.items():
+        for net in nets:
+            per_net[net].append((at, voter))
+    if not ledger.verified:
+        return []
+    times = [at for at, _ in ledger.verified.values()]
+    span = max(max(times) - min(times), 86400.0)
+    batches: dict[frozenset[str], tuple[str, int, int]] = {}
+    for net, entries in per_net.items():
+        if len(entries) < t["bulk_verify_min"]:
+            continue
+        for window in WINDOWS_S:
+            cells: dict[int, list[str]] = defaultdict(list)
+            for at, voter in entries:
+                cells[int(at // window)].append(voter)
+            for b, voters in cells.items():
+                observed = len(voters)
+                if observed < t["bulk_verify_min"]:
+                    continue
+                expected = (len(entries) - observed) * window / span
+                if surprise(observed, expected) >= t["bulk_verify_surprise"]:
+                    batches.setdefault(frozenset(voters), (net, window, b))
+    votes_of: dict[str, list[VoteRow]] = defaultdict(list)
+    for v in ledger.votes:
+        votes_of[v.voter].append(v)
     findings = []
-    for category, noms in by_category.items():
-        for r in noms:
-            if r["single"] < t["drip_min_votes"]:
+    seen: set[tuple[str, str]] = set()
+    for voters, (net, window, b) in batches.items():
+        rows = [v for voter in voters for v in votes_of.get(voter, ())]
+        for category, in_cat in _group(rows, lambda v: v.category).items():
+            cat_rows = ledger.by_category[category]
+            cat_counts = Counter(v.nomination for v in cat_rows)
+            others = len(cat_rows) - len(in_cat)
+            for nomination, members in _group(in_cat, lambda v: v.nomination).items():
+                share = (cat_counts[nomination] - len(members)) / others if others else 0.0
+                expected = len(in_cat) * share
+                if surprise(len(members), expected) < t["bulk_verify_vote_surprise"]:
+                    continue
+                moved = [
+                    m
+                    for m in members
+                    if m.nets
+                    and ledger.verified[m.voter][1]
+                    and m.nets[-1] != ledger.verified[m.voter][1][-1]
+                ]
+                moved = [m for m in moved if (m.voter, m.category) not in seen]
+                if len(moved) < t["bulk_verify_min"]:
+                    continue
+                seen.update((m.voter, m.category) for m in moved)
+                findings.append(
+                    _finding(
+                        "bulk_verification",
+                        f"{net}|{window}|{b}|{nomination}",
+                        category,
+                        nomination,
+                        {
+                            "network": net,
+                            "window_s": window,
+                            "window_start": b * window,
+                            "verified": len(voters),
+                            "votes_from_elsewhere": len(moved),
+                        },
+                        moved,
+                    )
+                )
+    return findings
+
+
+def _group(rows: Iterable[VoteRow], key: Callable[[VoteRow], str]) -> dict[str, list[VoteRow]]:
+    out: dict[str, list[VoteRow]] = defaultdict(list)
+    for row in rows:
+        out[key(row)].append(row)
+    return out
+
+
+DRIP_WINDOW_S = 10800
+
+
+async def drip(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
+    """A steady drip of single-purpose voters for one nomination.
+
+    Rule: a voter is single-purpose when they voted in one category only (how long they
+    took does not matter). For each nomination, its single-purpose votes in each 3-hour
+    window are compared with its votes in that window times the category's usual
+    single-purpose share (the median over its other nominations). A nominator's post
+    brings a wave, so windows far fuller than the nomination's single-purpose votes spread
+    evenly over the period would make them (`drip_wave`), and their neighbours, are set
+    aside; if what remains still scores `drip_surprise` (with `drip_min_votes` votes),
+    the single-purpose votes outside the waves, in every window where they exceed twice
+    the expectation, are flagged. Bought voters do the one thing they are paid for, day
+    and night; supporters come in waves. Known limits: a buyer who packs the votes into a
+    wave or two, or whose voters also vote elsewhere, is not seen here (the committee's
+    audit shows the profile); people who vote in one category only for an attacked
+    nomination, in the attack's windows, are held with it.
+    """
+    findings = []
+    if not ledger.votes:
+        return findings
+    span = max(ledger.votes[-1].at - ledger.votes[0].at, DRIP_WINDOW_S)
+    for category, rows in ledger.by_category.items():
+        nominations = _group(rows, lambda v: v.nomination)
+        shares = {
+            n: sum(1 for v in own if ledger.cats_of[v.voter] == 1) / len(own)
+            for n, own in nominations.items()
+        }
+        for nomination, own in nominations.items():
+            single_own = [v for v in own if ledger.cats_of[v.voter] == 1]
+            if len(single_own) < t["drip_min_votes"] or len(nominations) < 2:
                 continue
-            others_total = sum(o["total"] for o in noms if o is not r)
-            others_single = sum(o["single"] for o in noms if o is not r)
-            baseline = max(others_single / others_total if others_total else 0.0, 0.01)
-            share = r["single"] / r["total"]
-            if share < t["drip_share_factor"] * baseline:
+            # The category's usual share: the median of its other nominations' shares, so
+            # that an attack on one nomination does not raise the bar for another.
+            share = statistics.median(s for n, s in shares.items() if n != nomination)
+            windows: dict[int, list[VoteRow]] = defaultdict(list)
+            all_in: Counter[int] = Counter()
+            for v in own:
+                all_in[int(v.at // DRIP_WINDOW_S)] += 1
+            for v in single_own:
+                windows[int(v.at // DRIP_WINDOW_S)].append(v)
+            # A wave: a window far fuller than the nomination's single-purpose votes spread
+            # evenly over the voting period would make it.
+            even = len(single_own) * DRIP_WINDOW_S / span
+            waves = {w for w, vs in windows.items() if surprise(len(vs), even) >= t["drip_wave"]}
+            waves |= {w + d for w in waves for d in (-1, 1)}  # its rise and its tail
+            rest = [w for w in windows if w not in waves]
+            observed = sum(len(windows[w]) for w in rest)
+            expected = sum(all_in[w] for w in rest) * share
+            if observed < t["drip_min_votes"] or surprise(observed, expected) < t["drip_surprise"]:
                 continue
+            members = [
+                v for w in rest if len(windows[w]) > 2 * all_in[w] * share for v in windows[w]
+            ]
             findings.append(
-                Finding(
+                _finding(
                     "drip",
-                    r["nomination"],
+                    nomination,
                     category,
-                    r["nomination"],
+                    nomination,
                     {
-                        "single_purpose_votes": r["single"],
-                        "votes": r["total"],
-                        "share": round(share, 3),
-                        "category_share": round(baseline, 3),
+                        "single_purpose_votes": len(single_own),
+                        "votes": len(own),
+                        "outside_waves": observed,
+                        "expected_outside_waves": round(expected, 2),
+                        "category_share": round(share, 3),
                     },
-                    [(v, category) for v in r["single_voters"]],
+                    members,
                 )
             )
     return findings
 
 
-Detector = Callable[[asyncpg.Connection, int, dict[str, Any]], Awaitable[list[Finding]]]
+async def catchall(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
+    """A custom domain minting mailboxes that vote for one nomination from everywhere.
+
+    Rule: for a custom email domain (not one of the large providers in `domain_exempt`),
+    the votes it gives a nomination are compared with its votes in the category times
+    the nomination's share of the category (`catchall_surprise`, `catchall_min_votes`),
+    and the score is weighed by how little its voters' networks share: distinct /16 (or
+    /32) networks per vote. Staff of an organisation voting from their office share a
+    network and are left alone (mobilisation); a catch-all domain behind proxies shares
+    nothing. Known limit: staff of one organisation each voting from home look the same.
+    """
+    exempt = set(t["domain_exempt"])
+    findings = []
+    for category, rows in ledger.by_category.items():
+        nom_counts = Counter(v.nomination for v in rows)
+        for domain, in_domain in _group(rows, lambda v: v.domain).items():
+            if not domain or domain in exempt or len(in_domain) < t["catchall_min_votes"]:
+                continue
+            for nomination, members in _group(in_domain, lambda v: v.nomination).items():
+                if len(members) < t["catchall_min_votes"]:
+                    continue
+                others = len(rows) - len(in_domain)
+                share = (nom_counts[nomination] - len(members)) / others if others else 0.0
+                expected = len(in_domain) * share
+                spread = len({m.nets[-1] for m in members if m.nets}) / len(members)
+                score = surprise(len(members), expected) * spread
+                if score < t["catchall_surprise"]:
+                    continue
+                findings.append(
+                    _finding(
+                        "catchall",
+                        f"{domain}|{nomination}",
+                        category,
+                        nomination,
+                        {
+                            "domain": domain,
+                            "votes": len(members),
+                            "expected": round(expected, 2),
+                            "network_spread": round(spread, 3),
+                        },
+                        members,
+                    )
+                )
+    return findings
+
+
+async def form_timing(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
+    """Ballot forms sent back faster than the category's people send theirs.
+
+    Rule: in each category, take the `form_fast_quantile` quantile of how long voters
+    kept their form (from the signed token), per nomination, and its median over them.
+    A nomination whose votes fall below it far more often than that share
+    (`form_surprise`, `form_min_votes`) has those fast votes flagged: a script that
+    fetches form tokens without the page and waits just past the
+    minimum beats the door, not the category's own people.
+    """
+    findings = []
+    q = float(t["form_fast_quantile"])
+    for category, rows in ledger.by_category.items():
+        nominations = _group(rows, lambda v: v.nomination)
+        quantiles = {}
+        for n, own in nominations.items():
+            ages = sorted(v.form_ms for v in own if v.form_ms >= 0)
+            if len(ages) >= 10:
+                quantiles[n] = ages[int(q * len(ages))]
+        if len(quantiles) < 3:
+            continue
+        # The median over the nominations of each one's own quantile: robust to an attack
+        # on another nomination of the category.
+        cut = statistics.median(quantiles.values())
+        for nomination, own in nominations.items():
+            fast = [v for v in own if 0 <= v.form_ms < cut]
+            expected = q * sum(1 for v in own if v.form_ms >= 0)
+            if (
+                len(fast) < t["form_min_votes"]
+                or surprise(len(fast), expected) < t["form_surprise"]
+            ):
+                continue
+            findings.append(
+                _finding(
+                    "form_timing",
+                    nomination,
+                    category,
+                    nomination,
+                    {"fast_votes": len(fast), "expected": round(expected, 2), "quantile_ms": cut},
+                    fast,
+                )
+            )
+    return findings
+
+
+Detector = Callable[[Ledger, dict[str, Any]], Awaitable[list[Finding]]]
 DETECTORS: dict[str, Detector] = {
-    "burst": burst,
     "cluster": cluster,
+    "concentration": concentration,
+    "burst": burst,
     "bulk_verification": bulk_verification,
     "drip": drip,
+    "catchall": catchall,
+    "form_timing": form_timing,
 }
 
 
@@ -274,8 +613,9 @@ async def scan(
         got = await conn.fetchval("SELECT pg_try_advisory_xact_lock(7717, $1)", edition_id)
         if not got:
             return report
+        ledger = await load(conn, edition_id)
         for name, detector in DETECTORS.items():
-            findings = await detector(conn, edition_id, t)
+            findings = await detector(ledger, t)
             findings = await spare_declared(conn, edition_id, findings)  # declarations.py
             moved = 0
             for finding in findings:
@@ -315,3 +655,116 @@ async def _record(conn: asyncpg.Connection, edition_id: int, slug: str, f: Findi
     return int(
         await conn.fetchval("SELECT quarantine_flag_votes($1, $2, $3)", flag_id, voters, categories)
     )
+
+
+# -- the committee's audit ----------------------------------------------------------------
+
+# How long after confirming their address a nomination's voters voted: the edges of the
+# profile shown to the committee (seconds).
+AUDIT_DELAYS_S = (60, 600, 3600)
+
+
+async def audit_category(
+    conn: asyncpg.Connection, edition_id: int, category: str, lang: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per nomination of a category, the figures a committee reads against bought votes
+    that no signal catches at the door, beside the category's, and a plain summary.
+
+    The figures: the share of its voters who voted in this category only; how long after
+    confirming their address they voted (median, and shares under a minute, ten minutes,
+    an hour); how many networks (/16 or /32) and email domains its votes come from per
+    vote, and the share of the largest. The category's figure is the median over its
+    nominations. Paid voters who are real people leave no trace a detector can act on;
+    a project whose voters all came for it alone, voted at once and share little with the
+    category's is worth a look, never proof."""
+    rows = await conn.fetch(
+        "SELECT v.voter_id, v.nomination, extract(epoch FROM v.cast_at)::float8 AS at, v.ip,"
+        " v.email_domain, extract(epoch FROM r.verified_at)::float8 AS verified,"
+        " (SELECT count(*) FROM votes w WHERE w.edition_id = v.edition_id"
+        "   AND w.voter_id = v.voter_id AND w.verdict <> 'voided') AS cats"
+        " FROM votes v LEFT JOIN voters r ON r.edition_id = v.edition_id"
+        "  AND r.voter_id = v.voter_id"
+        " WHERE v.edition_id = $1 AND v.category = $2 AND v.verdict <> 'voided'",
+        edition_id,
+        category,
+    )
+    by_nomination: dict[str, list[asyncpg.Record]] = defaultdict(list)
+    for r in rows:
+        by_nomination[r["nomination"]].append(r)
+    figures = {n: _audit_figures(own) for n, own in by_nomination.items()}
+    if not figures:
+        return {}
+    keys = next(iter(figures.values())).keys()
+    baseline = {k: statistics.median(f[k] for f in figures.values()) for k in keys}
+    return {
+        n: {"figures": f, "category": baseline, "summary": _audit_summary(f, baseline, lang)}
+        for n, f in figures.items()
+    }
+
+
+def _audit_figures(rows: list[asyncpg.Record]) -> dict[str, float]:
+    n = len(rows)
+    delays = sorted(r["at"] - r["verified"] for r in rows if r["verified"] is not None) or [0.0]
+    nets = Counter((networks_of(r["ip"] or "") or ("",))[-1] for r in rows)
+    domains = Counter(r["email_domain"] or "" for r in rows)
+    out: dict[str, float] = {
+        "votes": n,
+        "single_category_share": round(sum(1 for r in rows if r["cats"] == 1) / n, 3),
+        "median_delay_s": round(statistics.median(delays), 1),
+    }
+    for edge in AUDIT_DELAYS_S:
+        out[f"voted_within_{edge}s_share"] = round(
+            sum(1 for d in delays if d < edge) / len(delays), 3
+        )
+    out["networks_per_vote"] = round(len(nets) / n, 3)
+    out["top_network_share"] = round(nets.most_common(1)[0][1] / n, 3)
+    out["domains_per_vote"] = round(len(domains) / n, 3)
+    out["top_domain_share"] = round(domains.most_common(1)[0][1] / n, 3)
+    return out
+
+
+def _stands_out(value: float, usual: float) -> bool:
+    return value >= 2 * usual + 0.05 or (usual > 0 and value <= usual / 2 - 0.05)
+
+
+def _audit_summary(f: dict[str, float], base: dict[str, float], lang: str | None) -> str:
+    """A few plain sentences, each only where the nomination stands out."""
+    pct = partial(format_percent, lang=lang)
+    notes = []
+    if _stands_out(f["single_category_share"], base["single_category_share"]):
+        notes.append(
+            gettext(
+                "{share} of its voters voted in this category only (usual in the category:"
+                " {usual}).",
+                lang,
+            ).format(
+                share=pct(f["single_category_share"]), usual=pct(base["single_category_share"])
+            )
+        )
+    if _stands_out(f["voted_within_600s_share"], base["voted_within_600s_share"]):
+        notes.append(
+            gettext(
+                "{share} of its voters voted within ten minutes of confirming their address"
+                " (usual: {usual}).",
+                lang,
+            ).format(
+                share=pct(f["voted_within_600s_share"]), usual=pct(base["voted_within_600s_share"])
+            )
+        )
+    if _stands_out(f["top_network_share"], base["top_network_share"]) or _stands_out(
+        f["networks_per_vote"], base["networks_per_vote"]
+    ):
+        notes.append(
+            gettext("Its largest network gave {share} of its votes (usual: {usual}).", lang).format(
+                share=pct(f["top_network_share"]), usual=pct(base["top_network_share"])
+            )
+        )
+    if _stands_out(f["top_domain_share"], base["top_domain_share"]):
+        notes.append(
+            gettext(
+                "Its largest email domain gave {share} of its votes (usual: {usual}).", lang
+            ).format(share=pct(f["top_domain_share"]), usual=pct(base["top_domain_share"]))
+        )
+    if not notes:
+        return gettext("Nothing in its voters' profile stands out from the category.", lang)
+    return " ".join(notes)

@@ -50,6 +50,53 @@ def network_of_reference(ip: str) -> str:
         return ""
 
 
+# The widths every detector looks at: an attacker who spreads over many /24s of one
+# provider still sits in its /16; one who rotates IPv6 addresses inside a /64, a /56 (a
+# home line), a /48 (a site) or across the /48s of one /32 (a provider's allocation) is
+# still in it at that width.
+V4_WIDTHS = (24, 16)
+V6_WIDTHS = (64, 56, 48, 32)
+
+
+def networks_of(ip: str) -> tuple[str, ...]:
+    """Every network an address sits in, narrowest first: (/24, /16) for IPv4 (an
+    IPv4-mapped IPv6 address is its IPv4), (/64, /56, /48, /32) for IPv6; () when unknown.
+
+    On the C parser like network_of; a test holds it equal to networks_of_reference."""
+    try:
+        if ":" in ip:
+            p = socket.inet_pton(socket.AF_INET6, ip)
+            if p[:12] == _V4_MAPPED:
+                return (f"{p[12]}.{p[13]}.{p[14]}.0/24", f"{p[12]}.{p[13]}.0.0/16")
+            ntop = socket.inet_ntop
+            six = socket.AF_INET6
+            return (
+                ntop(six, p[:8] + bytes(8)) + "/64",
+                ntop(six, p[:7] + bytes(9)) + "/56",
+                ntop(six, p[:6] + bytes(10)) + "/48",
+                ntop(six, p[:4] + bytes(12)) + "/32",
+            )
+        p = socket.inet_pton(socket.AF_INET, ip)
+    except (OSError, ValueError):
+        return networks_of_reference(ip)
+    return (f"{p[0]}.{p[1]}.{p[2]}.0/24", f"{p[0]}.{p[1]}.0.0/16")
+
+
+def networks_of_reference(ip: str) -> tuple[str, ...]:
+    """networks_of by the standard library's `ipaddress`: the definition, slow."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ()
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    widths = V4_WIDTHS if address.version == 4 else V6_WIDTHS
+    try:
+        return tuple(str(ipaddress.ip_network(f"{address}/{w}", strict=False)) for w in widths)
+    except ValueError:
+        return ()
+
+
 def new_form_token(tokens: Tokens, voter_id: str | None, where: str, *, now: float) -> str:
     """A signed token for one ballot form, bound to the voter it was shown to. It carries
     the instant in milliseconds: itsdangerous' own timestamp has whole seconds only."""

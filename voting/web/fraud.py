@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from .. import edition_store
 from ..antifraud import declarations, mobilisation, refusals
+from ..antifraud.detectors import audit_category
 from ..antifraud.quarantine import DecisionRefused, decide_flag, decide_vote, reasons_of
 from ..antifraud.quarantine import verdict_counts as counts_by_verdict
 from ..i18n import gettext
@@ -56,8 +57,15 @@ async def _category_view(request: Request, code: str) -> dict[str, Any]:
         profile = await mobilisation.profile(conn, snap.edition_id, code)
         declared = await declarations.declared_share(conn, snap.edition_id, code)
         turned_away = await refusals.summary(conn, snap.edition_id)
+        audits = await audit_category(conn, snap.edition_id, code)
     nominations = [
-        {"nomination": n, "title": titles.get(n, n), **c, "official": c["counted"] + c["released"]}
+        {
+            "nomination": n,
+            "title": titles.get(n, n),
+            **c,
+            "official": c["counted"] + c["released"],
+            "audit": audits.get(n),
+        }
         for n, c in sorted(counts.items(), key=lambda kv: -(kv[1]["counted"] + kv[1]["released"]))
     ]
     return {
