@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import sys
+from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -73,27 +77,46 @@ async def flusher_task(services: Services) -> None:
 
 
 async def fraud_scan_task(services: Services, interval: float = 60.0) -> None:
-    """Run the offline detectors over the current edition's ledger every minute."""
-    import asyncio
-
-    import asyncpg
-
-    from .antifraud.config import thresholds
-    from .antifraud.detectors import scan
-
+    """Run the offline detectors over the current edition's ledger every minute, each
+    scan in a child process (voting/antifraud/scan_child.py): the detectors' minutes of
+    CPU at a million votes must not stall the requests this worker answers. The next
+    scan starts `interval` after the last one ended; the workers' scans take turns under
+    the detectors' advisory lock (a child that finds it taken does nothing)."""
     while True:
         await asyncio.sleep(interval)
         try:
-            async with services.db.acquire() as conn:
-                edition = await edition_store.current_edition(conn)
-                if edition is None:
-                    continue
-                edition_id = await edition_store.edition_id(conn, edition.slug)
-                assert edition_id is not None
-                report = await scan(conn, edition_id, edition.slug, thresholds(edition.rules))
-            if report.quarantined:
-                log.warning(
-                    "fraud scan quarantined %d votes: %s", report.quarantined, report.per_detector
-                )
-        except (asyncpg.PostgresError, OSError) as exc:
+            report = await scan_in_child(services.settings.database_url or "")
+        except (OSError, RuntimeError) as exc:
             log.warning("fraud scan: %s", exc)
+            continue
+        if report.get("quarantined"):
+            log.warning(
+                "fraud scan quarantined %d votes: %s",
+                report["quarantined"],
+                report.get("per_detector"),
+            )
+
+
+async def scan_in_child(database_url: str) -> dict[str, Any]:
+    """One scan in a child process; its report. Cancelled (the worker stops), the child
+    is killed: its transaction rolls back, and the next scan does the work again."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "voting.antifraud.scan_child",
+        env={**os.environ, "VOTING_DATABASE_URL": database_url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await proc.communicate()
+    except asyncio.CancelledError:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
+    if proc.returncode != 0:
+        tail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"the scan process exited {proc.returncode}: {tail[0]}")
+    lines = out.decode().strip().splitlines()
+    return dict(json.loads(lines[-1])) if lines else {}

@@ -1,0 +1,55 @@
+"""The offline fraud scan as a process of its own: `python -m voting.antifraud.scan_child`.
+
+The detectors read the edition's whole ledger into Python and compare every nomination
+with its category: seconds for ten thousand votes, minutes for a million. In a serving
+worker that would stall every request the worker answers, in the final hour most of all;
+so `serve` runs each scan here, at a lower CPU priority, and waits for it without
+blocking (voting/operations.py). The database URL comes from VOTING_DATABASE_URL, set by
+the parent to the one its own pool uses; the last line printed is a JSON report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+from .. import db, edition_store
+from .config import thresholds
+from .detectors import scan
+
+# How much lower than the workers the scan runs (nice(2) steps): the votes come first.
+NICENESS = 10
+
+
+async def run(database_url: str) -> dict[str, Any]:
+    conn = await db.connect(database_url)
+    try:
+        edition = await edition_store.current_edition(conn)
+        if edition is None:
+            return {"edition": None, "pid": os.getpid()}
+        edition_id = await edition_store.edition_id(conn, edition.slug)
+        assert edition_id is not None
+        report = await scan(conn, edition_id, edition.slug, thresholds(edition.rules))
+    finally:
+        await conn.close()
+    return {
+        "edition": edition.slug,
+        "pid": os.getpid(),
+        "flags": report.flags,
+        "quarantined": report.quarantined,
+        "per_detector": report.per_detector,
+    }
+
+
+def main() -> int:
+    os.nice(NICENESS)
+    report = asyncio.run(run(os.environ["VOTING_DATABASE_URL"]))
+    print(json.dumps(report), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
