@@ -11,7 +11,7 @@ from httpx import ASGITransport, AsyncClient
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tests.antifraud_support import add_vote
+from tests.antifraud_support import add_vote, organic
 from tests.flows import csrf_from
 from tests.nominations_support import sign_in_quick
 from tests.test_voting_http import flush, open_voting, verify_voter
@@ -219,18 +219,25 @@ def _hour_start():
     return datetime.now(UTC).replace(minute=1, second=0, microsecond=0)
 
 
-async def _cluster(conn, edition_id, nomination, prefix, at):
-    """Ten votes from one network with one agent, 5 s apart: the cluster detector's case."""
-    for i in range(10):
+# Minutes after a start at which people arrive: at random, as people do (no machine's beat).
+IRREGULAR = [0, 2, 31, 40, 95, 96, 150, 233, 240, 300, 381, 399, 470, 560, 566]
+
+
+async def _office(conn, edition_id, nomination, prefix, at):
+    """Fifteen people from one /24 with one managed browser, at human moments, for one
+    nomination, beside a category of people from everywhere: what the concentration
+    detector finds (a campaign's office, or a farm)."""
+    for i in range(15):
         await add_vote(
             conn,
             edition_id,
             f"{prefix}-{i}",
             "C1",
             nomination,
-            at=at + timedelta(seconds=5 * i),
-            ip=f"{prefix}.{i}",
-            agent="Mozilla/5.0 (Office)",
+            at=at + timedelta(minutes=IRREGULAR[i]),
+            ip=f"{prefix}.{i + 1}",
+            agent="Mozilla/5.0 (Managed Office)",
+            domain="gmail.com",
         )
 
 
@@ -243,9 +250,10 @@ async def test_declared_votes_are_not_quarantined_for_a_concentration_but_for_a_
         conn, edition_id, edition.slug, declared_for, domains=[], networks=["196.12.40.0/24"]
     )
     now = _hour_start()
-    await _cluster(conn, edition_id, declared_for, "196.12.40", now)
+    await organic(conn, edition_id, now - timedelta(hours=8), 60, {"C1": noms["C1"]})
+    await _office(conn, edition_id, declared_for, "196.12.40", now)
     # The same pattern for a nomination that declared nothing.
-    await _cluster(conn, edition_id, other, "196.12.41", now)
+    await _office(conn, edition_id, other, "196.12.41", now)
     # A voter of a declared domain casts a honeypot vote over HTTP.
     await _approved(conn, edition_id, edition.slug, noms["C2"][0], domains=["example.org"])
     await verify_voter(mail_client, mail_app, smtp, "staff@example.org")
@@ -265,21 +273,27 @@ async def test_declared_votes_are_not_quarantined_for_a_concentration_but_for_a_
     await flush(mail_app)
 
     report = await scan(conn, edition_id, edition.slug, DEFAULTS)
-    assert report.per_detector["cluster"] == 10  # only the undeclared cluster
+    assert report.per_detector["concentration"] == 15, report  # only the undeclared office
     rows = await conn.fetch(
-        "SELECT nomination, category, verdict, verdict_reasons FROM votes WHERE edition_id=$1",
+        "SELECT voter_id, nomination, category, verdict, verdict_reasons FROM votes"
+        " WHERE edition_id=$1",
         edition_id,
     )
-    by_nom = {}
-    for row in rows:
-        by_nom.setdefault(row["nomination"], []).append((row["verdict"], row["verdict_reasons"]))
-    assert by_nom[declared_for] == [("counted", [])] * 10
-    assert by_nom[other] == [("quarantined", ["cluster"])] * 10
+
+    def verdicts(who):
+        return sorted((r["verdict"], list(r["verdict_reasons"])) for r in rows if who(r))
+
+    assert verdicts(lambda r: r["voter_id"].startswith("196.12.40-")) == [("counted", [])] * 15
+    assert (
+        verdicts(lambda r: r["voter_id"].startswith("196.12.41-"))
+        == [("quarantined", ["concentration"])] * 15
+    )
+    assert {v for v, _ in verdicts(lambda r: r["voter_id"].startswith("organic"))} == {"counted"}
     # Declared (example.org is the declared domain) but a honeypot: held all the same.
-    assert by_nom[noms["C2"][0]] == [("quarantined", ["honeypot"])]
-    # The flag of the undeclared cluster stands; no flag was raised for the declared one.
+    assert verdicts(lambda r: r["category"] == "C2") == [("quarantined", ["honeypot"])]
+    # The flag of the undeclared office stands; no flag was raised for the declared one.
     flags = await conn.fetch("SELECT nomination, evidence FROM fraud_flags")
-    assert [f["nomination"] for f in flags] == [other]
+    assert {f["nomination"] for f in flags} == {other}
     # A rescan changes nothing.
     assert (await scan(conn, edition_id, edition.slug, DEFAULTS)).quarantined == 0
 
@@ -297,28 +311,32 @@ async def test_a_declaration_only_spares_the_concentration_it_explains(conn, app
         edition.slug,
         target,
         domains=[],
-        networks=["196.12.40.0/28"],  # .0 to .15: half the cluster below
+        networks=["196.12.40.0/28"],  # .0 to .15: a third of the office below
     )
-    for i in range(10):
+    await organic(conn, edition_id, now - timedelta(hours=8), 60, {"C1": noms["C1"]})
+    for i in range(15):
         await add_vote(
             conn,
             edition_id,
             f"v{i}",
             "C1",
             target,
-            at=now + timedelta(seconds=5 * i),
-            ip=f"196.12.40.{i * 3}",
-            agent="Mozilla/5.0 (Office)",
+            at=now + timedelta(minutes=IRREGULAR[i]),
+            ip=f"196.12.40.{i * 3 + 1}",
+            agent="Mozilla/5.0 (Managed Office)",
+            domain="gmail.com",
         )
     report = await scan(conn, edition_id, edition.slug, DEFAULTS)
     held = {
         r["voter_id"]
         for r in await conn.fetch("SELECT voter_id FROM votes WHERE verdict='quarantined'")
     }
-    assert held == {f"v{i}" for i in range(10) if i * 3 > 15}
-    assert report.per_detector["cluster"] == len(held)
-    evidence = await conn.fetchval("SELECT evidence FROM fraud_flags WHERE detector='cluster'")
-    assert evidence["declared_votes"] == 10 - len(held)
+    assert held == {f"v{i}" for i in range(15) if i * 3 + 1 > 15}
+    assert report.per_detector["concentration"] == len(held)
+    evidence = await conn.fetchval(
+        "SELECT evidence FROM fraud_flags WHERE detector='concentration'"
+    )
+    assert evidence["declared_votes"] == 15 - len(held)
 
 
 # -- HTTP: the nominator, the organizers --------------------------------------------------
