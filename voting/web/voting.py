@@ -316,14 +316,7 @@ async def cast(
         ) from exc
     except redis.exceptions.ConnectionError as exc:
         # Never sent: no connection to be had (refused, the pool's wait ran out).
-        raise ApiError(
-            503,
-            UNAVAILABLE,
-            gettext(
-                "Voting is briefly unavailable; your vote was NOT recorded. Try again in a moment."
-            ),
-            headers={"Retry-After": "2"},
-        ) from exc
+        raise _not_recorded() from exc
     except redis.exceptions.ResponseError as exc:
         if isinstance(exc, redis.exceptions.OutOfMemoryError) or str(exc).startswith("OOM"):
             raise ApiError(
@@ -363,7 +356,12 @@ async def _restore_window(request: Request, ballot: Ballot, snap: Snapshot, vote
             return
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         log.warning("edition %s cannot be repaired while PostgreSQL is away (%s)", slug, exc)
-    raise ApiError(
+    raise _not_recorded()
+
+
+def _not_recorded() -> ApiError:
+    """The 503 of a vote that never reached Redis's script: nothing was recorded."""
+    return ApiError(
         503,
         UNAVAILABLE,
         gettext(
