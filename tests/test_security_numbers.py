@@ -88,6 +88,12 @@ async def test_ids_in_the_path(world):
         assert r.status_code == 404 and r.headers["content-type"] == "application/json", text
         # (the largest id is a well-formed one, looked up and not found)
         assert r.json()["error"]["code"] in {"not_found", "decision_refused"}, (text, r.text)
+        r = await c.post(
+            f"/api/mobilisations/{segment}/decision",
+            json={"decision": "approve", "reason": "checked"},
+            headers={"x-csrf-token": csrf},
+        )
+        assert r.status_code == 404 and r.headers["content-type"] == "application/json", text
         form = {"csrf_token": csrf, "action": "release", "reason": "checked", "answer": "ok"}
         for page in (f"/committee/fraud/flags/{segment}", f"/committee/reviews/{segment}"):
             r = await c.post(page, data=form)

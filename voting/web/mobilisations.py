@@ -20,6 +20,7 @@ from ..i18n import gettext
 from ..security import check_csrf
 from .auth import current_user, pages, require_role, require_user
 from .deps import json_body, services
+from .numbers import path_id
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
 from .voting import snapshot
@@ -192,10 +193,9 @@ async def queue_page(request: Request, *, error: str = "", status: int = 200) ->
 async def _decide(request: Request, decision: str, reason: str) -> dict[str, Any]:
     organizer = await require_role(request, "organizer")
     snap = await snapshot(request)
-    try:
-        declaration_id = int(request.path_params["declaration_id"])
-    except ValueError:
-        raise ApiError(404, "not_found", gettext("There is no such declaration.")) from None
+    # One parser for numbers from outside (numbers.py): past bigint or not ASCII digits,
+    # it names no declaration (int() took "١" and 2**64, then PostgreSQL gave a 500).
+    declaration_id = path_id(request, "declaration_id", gettext("There is no such declaration."))
     svc = services(request)
     async with svc.db.acquire() as conn:
         return await declarations.decide(
@@ -229,7 +229,7 @@ async def decide_form(request: Request) -> Response:
 
 async def decide_api(request: Request) -> JSON:
     check_csrf(request)
-    body = await json_body(request)
+    body = await json_body(request, ("decision", "reason"))
     try:
         return JSON(
             await _decide(request, str(body.get("decision", "")), str(body.get("reason", "")))
@@ -312,7 +312,11 @@ OPENAPI_PATHS = {
                             "required": ["decision", "reason"],
                             "properties": {
                                 "decision": {"type": "string", "enum": ["approve", "reject"]},
-                                "reason": {"type": "string"},
+                                # Not blank: a decision is kept with its reason.
+                                "reason": {
+                                    "type": "string",
+                                    "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$",
+                                },
                             },
                         }
                     }
