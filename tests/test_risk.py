@@ -124,9 +124,9 @@ def test_the_default_bands():
 
 
 def test_agent_traces():
-    assert agent_reasons(
-        AGENTS[4], accept_language=True, fetch_metadata=True, webdriver=False
-    ) == ["agent_headless"]
+    assert agent_reasons(AGENTS[4], accept_language=True, fetch_metadata=True, webdriver=False) == [
+        "agent_headless"
+    ]
     assert agent_reasons("curl/8.5.0", accept_language=True, fetch_metadata=False, webdriver=False)
     assert agent_reasons("", accept_language=True, fetch_metadata=True, webdriver=False) == [
         "agent_missing"
