@@ -108,10 +108,10 @@ def test_the_default_bands():
     }
     assert score_vote([], RULES, **browser).band == LOW
     # What a person can cause is a challenge, never quarantine, on its own.
-    for reason in ("form_too_fast", "form_other_category", "form_missing"):
+    for reason in ("form_too_fast", "form_other_category", "form_expired"):
         assert score_vote([reason], RULES, **browser).band == MIDDLE, reason
     # What only a script does is quarantine on its own.
-    for reason in ("honeypot", "form_invalid", "form_other_voter"):
+    for reason in ("honeypot", "form_invalid", "form_other_voter", "form_missing"):
         assert score_vote([reason], RULES, **browser).band == HIGH, reason
     # A browser driven by automation says so: the score rises.
     driven = score_vote([], RULES, **{**browser, "webdriver": True})

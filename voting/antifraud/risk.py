@@ -40,15 +40,16 @@ from typing import Any
 LOW, MIDDLE, HIGH = "low", "middle", "high"
 BANDS = (LOW, MIDDLE, HIGH)
 
-# reason -> points. A token that cannot be the voter's own (forged, another voter's) or
-# a filled honeypot is high on its own; what a person can cause (a slow page, a quick
-# click, a stale tab) is middle at most, so that person is asked to solve a challenge
-# rather than held.
+# reason -> points. A token that cannot be the voter's own (forged, another voter's), no
+# token at all (the ballot was never opened: no page, no GET /api/ballot) or a filled
+# honeypot is high on its own; what a person can cause (a slow page, a quick click, a
+# stale tab, another category's page) is middle at most, so that person is asked to
+# solve a challenge rather than held.
 POINTS: dict[str, int] = {
     "honeypot": 100,
     "form_invalid": 100,
     "form_other_voter": 100,
-    "form_missing": 60,
+    "form_missing": 80,
     "form_too_fast": 40,
     "form_other_category": 40,
     "form_expired": 30,
