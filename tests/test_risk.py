@@ -108,8 +108,11 @@ def test_the_default_bands():
     }
     assert score_vote([], RULES, **browser).band == LOW
     # What a person can cause is a challenge, never quarantine, on its own.
-    for reason in ("form_too_fast", "form_other_category", "form_expired"):
+    for reason in ("form_too_fast", "form_other_category"):
         assert score_vote([reason], RULES, **browser).band == MIDDLE, reason
+    # A tab left open for hours: counted, unless something else comes with it.
+    assert score_vote(["form_expired"], RULES, **browser).band == LOW
+    assert score_vote(["form_expired", "form_too_fast"], RULES, **browser).band == MIDDLE
     # What only a script does is quarantine on its own.
     for reason in ("honeypot", "form_invalid", "form_other_voter", "form_missing"):
         assert score_vote([reason], RULES, **browser).band == HIGH, reason

@@ -52,6 +52,10 @@ async def test_a_driven_browser_solves_the_challenge_by_keyboard_and_votes(
     await _tab_to(page, "input[type=checkbox]")
     await page.keyboard.press("Space")
     await expect(page.locator("input[name=altcha]")).not_to_have_value("", timeout=60_000)
+    # Said to screen readers too, in the page's language.
+    await expect(page.locator("#challenge-status")).to_have_text(
+        "C'est fait : vous pouvez envoyer le formulaire."
+    )
     assert await page.locator(f"#n-{nomination}").is_checked()  # the choice was kept
     await page.locator("form[action='/vote/C3'] button[type=submit]").click()
     await expect(page.locator(".receipt code")).to_be_visible()

@@ -21,8 +21,23 @@
     return new Worker("/static/altcha/sha-worker.js");
   });
   altcha.i18n.set(setup.language, setup.strings);
+  // The widget's checkbox says how the calculation goes only visually: a polite live
+  // region says it to screen readers too.
+  var status = document.getElementById("challenge-status");
+  var said = {
+    verifying: setup.strings.verifying,
+    verified: setup.strings.verified,
+    error: setup.strings.error,
+    expired: setup.strings.expired,
+  };
   var widgets = document.querySelectorAll("altcha-widget");
   for (var j = 0; j < widgets.length; j++) {
     widgets[j].setAttribute("language", setup.language);
+    widgets[j].addEventListener("statechange", function (event) {
+      var state = event.detail && event.detail.state;
+      if (status && said[state]) {
+        status.textContent = said[state];
+      }
+    });
   }
 })();
