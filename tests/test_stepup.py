@@ -305,3 +305,21 @@ async def test_the_sign_in_form_asks_for_the_challenge_in_the_voters_language(
     data["altcha"] = solve(challenge)
     r = await mail_client.post("/vote/signin", data=data, headers=headers)
     assert r.status_code == 200
+
+
+async def test_a_sign_in_with_a_scripts_traces_is_asked_a_challenge(
+    mail_client, mail_app, smtp, conn
+):
+    await open_voting(mail_app, conn)
+    # A headless browser's agent alone is not enough (60 points): the link is mailed.
+    headless = {"User-Agent": HEADLESS["User-Agent"], "Accept-Language": "en"}
+    r = await mail_client.post(
+        "/api/voters/signin", json={"email": "one@example.org"}, headers=headless
+    )
+    assert r.status_code == 202
+    # Without the headers every browser sends as well: high (80), a challenge first.
+    bare = {"User-Agent": HEADLESS["User-Agent"]}
+    r = await mail_client.post(
+        "/api/voters/signin", json={"email": "two@example.org"}, headers=bare
+    )
+    assert r.status_code == 428 and r.json()["error"]["code"] == "challenge_required"

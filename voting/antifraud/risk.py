@@ -8,8 +8,9 @@ the sum falls in one of three bands, whose edges are edition rules
 - middle: a step-up challenge (proof of work, voting/antifraud/challenge.py) must be
   solved before the vote is accepted or the link mailed;
 - high (at or above `risk_quarantine_at`): the vote is accepted into quarantine with
-  its reasons, which the prize committee reads (a sign-in has no quarantine: the high
-  band asks for the challenge too).
+  its reasons, which the prize committee reads. A sign-in has no quarantine: the
+  challenge is asked of a network past its sign-in limit (the middle band) and of a
+  high score.
 
 The function is pure: it sees the request's signals, never I/O. Every point it gives is
 kept with its reason, so the score is always the sum of its reasons' points and a

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from .. import edition_store, ledger, mail, metrics
 from ..antifraud.challenge import FIELD as CHALLENGE_FIELD
 from ..antifraud.challenge import Challenges
-from ..antifraud.risk import LOW, MIDDLE, header_signals, score_signin
+from ..antifraud.risk import HIGH, MIDDLE, header_signals, score_signin
 from ..antifraud.signals import HONEYPOT_FIELD, network_of, new_form_token
 from ..antifraud.verification import (
     MailLimits,
@@ -108,8 +108,8 @@ class SigninChallenge(Exception):
 
 
 async def _send_voter_link(request: Request, raw_email: str, solution: str | None = None) -> str:
-    """Mail a confirmation link, or refuse. A sign-in whose risk score is not low (a
-    network past its hourly limit, automation traces) must first solve a challenge
+    """Mail a confirmation link, or refuse. A sign-in from a network past its hourly
+    limit, or whose risk score is high (automation traces), must first solve a challenge
     (SigninChallenge); past the network's hard ceiling it is refused (429) all the same;
     the per-mailbox limit is a 429 whatever the score."""
     svc = services(request)
@@ -123,7 +123,10 @@ async def _send_voter_link(request: Request, raw_email: str, solution: str | Non
     limiter = VerificationLimiter(svc.r, svc.settings.redis_prefix)
     over = await limiter.network_over(network, mail_limits)
     risk = score_signin(limits, network_over_limit=over, **header_signals(request.headers.get))
-    if risk.band != LOW:
+    # A sign-in has no quarantine and no middle band of its own: the challenge is asked of
+    # a network past its limit (that alone is the middle band) and of a high score (a
+    # script's traces), so that a headless browser's ordinary sign-in still goes through.
+    if over or risk.band == HIGH:
         if over:
             await limiter.take_ceiling(network, mail_limits, ceiling, peek=True)
         verdict = (
