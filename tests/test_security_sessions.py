@@ -114,10 +114,11 @@ async def test_a_voters_sign_in_starts_a_fresh_session(app, conn):
         after = (await voter.get("/api/session")).json()
         assert after["voter"] is True
         assert after["csrf_token"] != before["csrf_token"]
+        ballot = (await voter.get("/api/ballot/C1")).json()
         # The token from before the sign-in is worth nothing now.
         r = await voter.post(
             "/api/votes",
-            json={"nomination": noms["C1"][0], "form_token": after["form_token"]},
+            json={"nomination": noms["C1"][0], "form_token": ballot["form_token"]},
             headers={"x-csrf-token": before["csrf_token"]},
         )
         assert r.status_code == 403 and r.json()["error"]["code"] == "csrf"

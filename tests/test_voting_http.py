@@ -15,6 +15,14 @@ from voting.seed import seed_nominations
 from voting.web.voting import runtime
 
 
+def reading(app: object, seconds: int = 20) -> None:
+    """Time passes on the engine's clock, as a person reads a ballot before confirming:
+    a vote sent sooner scores `form_too_fast` and is asked for a challenge."""
+    from datetime import timedelta
+
+    app.state.services.clock.advance(timedelta(seconds=seconds))  # type: ignore[attr-defined]
+
+
 async def open_voting(app, conn, *, completeness=False, nominations=12):
     """An open edition with accepted nominations; returns {category: [public ids]}."""
     svc = app.state.services
@@ -82,6 +90,7 @@ async def test_voter_journey_from_email_link_to_the_ledger(mail_client, mail_app
     assert page.status_code == 200 and "Confirm my vote" in page.text
     assert all(pid in page.text for pid in c1)
     form_token = re.search(r'name="form_token" value="([^"]+)"', page.text).group(1)
+    reading(mail_app)  # a person reads the list before confirming
     voted = await mail_client.post(
         "/vote/C1",
         data={"nomination": c1[0], "csrf_token": csrf_from(page.text), "form_token": form_token},
@@ -416,6 +425,7 @@ async def test_the_nomination_page_has_a_vote_button(mail_client, mail_app, smtp
     page = await mail_client.get(f"/nominations/{target}")
     assert "Vote for this project" in page.text
     form_token = re.search(r'name="form_token" value="([^"]+)"', page.text).group(1)
+    reading(mail_app)
     voted = await mail_client.post(
         "/vote/C2",
         data={"nomination": target, "csrf_token": csrf_from(page.text), "form_token": form_token},

@@ -93,6 +93,8 @@ REFUSAL_REASONS = frozenset(
         "unavailable",
         "outcome_unknown",
         "csrf",
+        "challenge_required",
+        "challenge_failed",
     }
 )
 QUARANTINE_REASONS = frozenset(
@@ -103,7 +105,14 @@ QUARANTINE_REASONS = frozenset(
         "form_other_voter",
         "form_too_fast",
         "form_replayed",
+        "form_other_category",
         "honeypot",
+        "webdriver",
+        "agent_headless",
+        "agent_script",
+        "agent_missing",
+        "no_accept_language",
+        "no_fetch_metadata",
     }
 )
 

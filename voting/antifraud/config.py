@@ -50,6 +50,18 @@ DEFAULTS: dict[str, Any] = {
     # Verification mails.
     "verify_per_address": 3,  # per hour
     "verify_per_network": 30,  # per hour, per /24 or /48
+    # Past verify_per_network a sign-in must solve a challenge; past this many times
+    # verify_per_network an hour (challenged sign-ins) the network is refused (429).
+    "verify_network_ceiling": 10,
+    # The risk score (antifraud/risk.py): below risk_challenge_at a vote counts; from it
+    # a proof-of-work challenge must be solved first; from risk_quarantine_at the vote
+    # is quarantined with its reasons.
+    "risk_challenge_at": 40,
+    "risk_quarantine_at": 80,
+    # The challenge (antifraud/challenge.py, ALTCHA): the solver tries on average half of
+    # this many SHA-256 hashes; it must be solved within challenge_expires_s.
+    "challenge_max_number": 200000,
+    "challenge_expires_s": 600,
     # Offline detectors (voting/antifraud/detectors.py states each rule). No time edges:
     # excesses over the category are scored smoothly by `surprise` (a Poisson
     # log-likelihood ratio) and the score must reach the level given here.

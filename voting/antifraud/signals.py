@@ -98,8 +98,10 @@ def networks_of_reference(ip: str) -> tuple[str, ...]:
 
 
 def new_form_token(tokens: Tokens, voter_id: str | None, where: str, *, now: float) -> str:
-    """A signed token for one ballot form, bound to the voter it was shown to. It carries
-    the instant in milliseconds: itsdangerous' own timestamp has whole seconds only."""
+    """A signed token for one ballot form, bound to the voter it was shown to and to the
+    place it was served for (`where`: the category code of a ballot, or the public id of
+    a nomination's page). It carries the instant in milliseconds: itsdangerous' own
+    timestamp has whole seconds only."""
     return tokens.dumps(
         FORM,
         {"v": (voter_id or "")[:12], "w": where, "n": secrets.token_hex(6), "t": int(now * 1000)},
@@ -122,8 +124,11 @@ def check_form(
     min_seconds: float,
     max_age_s: int,
     honeypot: str | None = None,
+    places: tuple[str, ...] = (),
 ) -> FormCheck:
-    """What a vote's form says about who sent it. Never refuses: it only gives reasons."""
+    """What a vote's form says about who sent it. Never refuses: it only gives reasons.
+    `places` are the places a token for this vote may name (its category, its
+    nomination); empty, the place is not checked."""
     reasons: list[str] = []
     if honeypot:
         reasons.append("honeypot")
@@ -138,6 +143,9 @@ def check_form(
         return FormCheck(-1, "", (*reasons, "form_other_voter"))
     served_ms = payload.get("t") if isinstance(payload.get("t"), int) else int(signed_at * 1000)
     age_ms = max(0, int(now * 1000) - served_ms)
+    if places and payload.get("w") not in places:
+        # Served for another category's ballot (or nomination): not the page voted from.
+        reasons.append("form_other_category")
     if age_ms < min_seconds * 1000:
         reasons.append("form_too_fast")
     return FormCheck(age_ms, str(payload.get("n", "")), tuple(reasons))

@@ -17,7 +17,7 @@ from ..emails import Address
 from ..i18n import gettext
 
 # GCRA on one key: returns {1} or {0, retry_after_µs}. ARGV: interval, tolerance, now (µs;
-# 0 = Redis TIME).
+# 0 = Redis TIME), and '1' to only look (nothing charged).
 _GCRA = """
 local now = tonumber(ARGV[3])
 if now == 0 then
@@ -29,6 +29,7 @@ local tau = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
 if tat - tau > now then return {0, string.format('%.0f', tat - tau - now)} end
+if ARGV[4] == '1' then return {1} end
 local new = tat + interval
 redis.call('SET', KEYS[1], string.format('%.0f', new), 'PX', math.floor((new - now) / 1000) + 1000)
 return {1}
@@ -81,9 +82,13 @@ class VerificationLimiter:
         self.prefix = f"{prefix}:{kind}"
         self._gcra = redis.register_script(_GCRA)
 
-    async def _take(self, key: str, per_hour: int, now_us: int) -> int | None:
+    async def _take(
+        self, key: str, per_hour: int, now_us: int, *, peek: bool = False
+    ) -> int | None:
         interval = int(3600 * 1_000_000 / per_hour)
-        reply = await self._gcra(keys=[key], args=[interval, interval * (per_hour - 1), now_us])
+        reply = await self._gcra(
+            keys=[key], args=[interval, interval * (per_hour - 1), now_us, "1" if peek else "0"]
+        )
         if int(reply[0]) == 1:
             return None
         return max(1, int(int(reply[1]) / 1_000_000) + 1)
@@ -92,6 +97,41 @@ class VerificationLimiter:
         self, address: Address, network: str, limits: MailLimits, *, now_us: int = 0
     ) -> None:
         """Charge one confirmation mail to the mailbox and to its network, or refuse."""
+        await self.take_address(address, limits, now_us=now_us)
+        if network:
+            wait = await self._take(
+                f"{self.prefix}:n:{network}", limits.per_network_per_hour, now_us
+            )
+            if wait is not None:
+                raise _network_refused(wait)
+
+    async def network_over(self, network: str, limits: MailLimits, *, now_us: int = 0) -> bool:
+        """Charge a sign-in to its network: False while the network is within its hourly
+        limit, True once past it (nothing charged then: the caller asks for a challenge,
+        and charges the ceiling with `take_ceiling` once it is solved)."""
+        if not network:
+            return False
+        wait = await self._take(f"{self.prefix}:n:{network}", limits.per_network_per_hour, now_us)
+        return wait is not None
+
+    async def take_ceiling(
+        self, network: str, limits: MailLimits, ceiling: int, *, now_us: int = 0, peek: bool = False
+    ) -> None:
+        """Charge (or, with `peek`, only check) a challenged sign-in to the network's hard
+        ceiling, `ceiling` times its limit an hour; past it, refuse with 429."""
+        if not network:
+            return
+        wait = await self._take(
+            f"{self.prefix}:nc:{network}",
+            max(1, limits.per_network_per_hour * ceiling),
+            now_us,
+            peek=peek,
+        )
+        if wait is not None:
+            raise _network_refused(wait)
+
+    async def take_address(self, address: Address, limits: MailLimits, *, now_us: int = 0) -> None:
+        """Charge one confirmation mail to the mailbox, or refuse with 429."""
         box = hashlib.sha256(address.mailbox.encode()).hexdigest()[:24]
         wait = await self._take(f"{self.prefix}:a:{box}", limits.per_address_per_hour, now_us)
         if wait is not None:
@@ -104,17 +144,15 @@ class VerificationLimiter:
                 ).format(seconds=wait),
                 wait,
             )
-        if network:
-            wait = await self._take(
-                f"{self.prefix}:n:{network}", limits.per_network_per_hour, now_us
-            )
-            if wait is not None:
-                raise VerificationRefused(
-                    429,
-                    "too_many_links_network",
-                    gettext(
-                        "Too many confirmation links were asked for from your network. Try "
-                        "again in {seconds} seconds."
-                    ).format(seconds=wait),
-                    wait,
-                )
+
+
+def _network_refused(wait: int) -> VerificationRefused:
+    return VerificationRefused(
+        429,
+        "too_many_links_network",
+        gettext(
+            "Too many confirmation links were asked for from your network. Try "
+            "again in {seconds} seconds."
+        ).format(seconds=wait),
+        wait,
+    )

@@ -41,6 +41,15 @@ REASON_LABELS = {
     "form_other_voter": N_("Another voter's form token"),
     "form_too_fast": N_("Sent faster than a person can"),
     "form_replayed": N_("Form token used twice"),
+    "form_other_category": N_("Form token of another category"),
+    "webdriver": N_("Browser driven by automation"),
+    "agent_headless": N_("Headless browser"),
+    "agent_script": N_("Script's user agent"),
+    "agent_missing": N_("No user agent"),
+    "no_accept_language": N_("No Accept-Language header"),
+    "no_fetch_metadata": N_("Browser without Fetch Metadata"),
+    "challenge_required": N_("Challenge required"),
+    "challenge_failed": N_("Challenge failed"),
     "other": N_("Other"),
 }
 

@@ -11,8 +11,9 @@ session and the CSRF token, casts the vote with the same `Ballot.cast`, and writ
 It answers only an accepted vote. Anything else goes to the full stack, which answers as
 it always has (tests compare the two, header by header):
 
-- before the cast (no session, a bad token, bad JSON, an unknown nomination, a request
-  the limits refuse, ...): the request goes on untouched, its body replayed;
+- before the cast (no session, a bad token, bad JSON, an unknown nomination, a vote
+  whose risk score asks for a challenge, ...): the request goes on untouched, its body
+  replayed;
 - after the cast (already voted, closed, rate limited, Redis away): the request goes on
   with the cast's result in the scope (`PRECAST`), and the handler takes that result
   instead of casting again, so the refusal is explained in the voter's language by the
@@ -37,6 +38,7 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import metrics
+from ..antifraud.risk import HIGH, MIDDLE, Risk, score_vote
 from ..antifraud.signals import FormCheck, check_form, network_of
 from ..ballot import Ballot, Outcome
 from ..clock import Clock
@@ -51,7 +53,18 @@ PATH = "/api/votes"
 PRECAST = "wsis.precast"
 _PATH_BYTES = PATH.encode()
 # The headers the vote reads (the first of each, as Starlette's Headers.get takes it).
-_READ = frozenset({b"cookie", b"x-csrf-token", b"content-length", b"x-request-id", b"user-agent"})
+_READ = frozenset(
+    {
+        b"cookie",
+        b"x-csrf-token",
+        b"content-length",
+        b"x-request-id",
+        b"user-agent",
+        b"accept-language",
+        b"sec-fetch-site",
+        b"sec-fetch-mode",
+    }
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +154,7 @@ class VoteFront:
         rid = text_id if text_id and SANE_ID.fullmatch(text_id) else secrets.token_hex(16)
         rid_token = request_id.set(rid)
         try:
-            user_agent = first.get(b"user-agent", b"").decode("latin-1")
-            cast = await self._cast(scope, cookie, csrf, body, user_agent)
+            cast = await self._cast(scope, cookie, csrf, body, first)
         except Exception:
             # What Observability does for an error in a handler: log it, count a 500.
             log.exception("unhandled error on POST %s", PATH)
@@ -205,7 +217,7 @@ class VoteFront:
                 )
 
     async def _cast(
-        self, scope: Scope, cookie: bytes, csrf: bytes, body: bytes, user_agent: str
+        self, scope: Scope, cookie: bytes, csrf: bytes, body: bytes, first: dict[bytes, bytes]
     ) -> tuple[Precast, Any, str, str] | None:
         """(the cast's Precast, snapshot, category, nomination), or None when the request
         is not a vote to cast here: the full stack then answers it from the start, having
@@ -265,13 +277,22 @@ class VoteFront:
         if category is None or (wanted is not None and wanted != category):
             return None
         ip = scope["client"][0] if scope.get("client") else ""
-        form = check_vote_form(
+        user_agent = first.get(b"user-agent", b"").decode("latin-1")
+        form, risk = assess_vote(
             tokens,
             clock,
             snap,
             voter.id,
             form_token if isinstance(form_token, str) and form_token else None,
+            category=category,
+            nomination=nomination,
+            user_agent=user_agent,
+            accept_language=bool(first.get(b"accept-language")),
+            fetch_metadata=bool(first.get(b"sec-fetch-site") or first.get(b"sec-fetch-mode")),
+            webdriver=data.get("webdriver") is True,
         )
+        if risk.band == MIDDLE:
+            return None  # a challenge to ask for, or a solution to check: the handler's
         try:
             outcome = await cast_vote(
                 rt.ballot,
@@ -282,6 +303,7 @@ class VoteFront:
                 ip=ip,
                 user_agent=user_agent,
                 form=form,
+                risk=risk,
             )
         except Exception as exc:  # the handler answers it (503, and what it means)
             return Precast(error=exc), snap, category, nomination
@@ -307,6 +329,7 @@ def check_vote_form(
     voter_id: str,
     token: str | None,
     honeypot: str | None = None,
+    places: tuple[str, ...] = (),
 ) -> FormCheck:
     """What the vote's form token says (antifraud.signals.check_form), by the edition's
     thresholds and the engine's clock."""
@@ -319,7 +342,40 @@ def check_vote_form(
         min_seconds=float(limits["min_form_seconds"]),
         max_age_s=int(limits["form_max_age_s"]),
         honeypot=honeypot,
+        places=places,
     )
+
+
+def assess_vote(
+    tokens: Tokens,
+    clock: Clock,
+    snap: Any,
+    voter_id: str,
+    token: str | None,
+    *,
+    category: str,
+    nomination: str,
+    user_agent: str,
+    accept_language: bool,
+    fetch_metadata: bool,
+    webdriver: bool,
+    honeypot: str | None = None,
+) -> tuple[FormCheck, Risk]:
+    """The form check and the risk score of a vote, the same from the front and from the
+    handler: a token may name the vote's category (a ballot) or its nomination (the
+    nomination's page)."""
+    form = check_vote_form(
+        tokens, clock, snap, voter_id, token, honeypot, places=(category, nomination)
+    )
+    risk = score_vote(
+        form.reasons,
+        snap.thresholds,
+        user_agent=user_agent,
+        accept_language=accept_language,
+        fetch_metadata=fetch_metadata,
+        webdriver=webdriver,
+    )
+    return form, risk
 
 
 def cast_vote(
@@ -332,8 +388,12 @@ def cast_vote(
     ip: str,
     user_agent: str,
     form: FormCheck,
+    risk: Risk,
 ) -> Coroutine[Any, Any, Outcome]:
-    """The vote script's call, the same from the front and from the handler."""
+    """The vote script's call, the same from the front and from the handler. Only a
+    vote in the high band carries reasons, which put it in quarantine (the script adds
+    `form_replayed` of its own when the form's nonce was used before); a low-band vote,
+    or a middle-band one whose challenge was solved, counts."""
     return ballot.cast(
         snap.edition.slug,
         voter.id,
@@ -344,7 +404,7 @@ def cast_vote(
         form_age_ms=form.age_ms,
         domain=voter.domain,
         network=network_of(ip),
-        reasons=form.reasons,
+        reasons=risk.names if risk.band == HIGH else (),
         form_nonce=form.nonce,
         limits=snap.limits,
     )

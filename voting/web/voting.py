@@ -18,7 +18,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import edition_store, ledger, mail, metrics
-from ..antifraud.refusals import record_refusal
+from ..antifraud.challenge import FIELD as CHALLENGE_FIELD
+from ..antifraud.challenge import Challenges
+from ..antifraud.refusals import CHALLENGED, record_refusal
+from ..antifraud.risk import HIGH, MIDDLE, header_signals, score_signin
 from ..antifraud.signals import HONEYPOT_FIELD, network_of, new_form_token
 from ..antifraud.verification import (
     MailLimits,
@@ -45,7 +48,7 @@ from .links import Link
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
 from .templating import _geneva, language_of, pages
-from .vote_front import PRECAST, accepted_body, cast_vote, check_vote_form
+from .vote_front import PRECAST, accepted_body, assess_vote, cast_vote
 
 log = logging.getLogger(__name__)
 
@@ -94,17 +97,62 @@ def shuffled(voter_key: str, nominations: list[dict[str, Any]]) -> list[dict[str
 # -- sign-in ---------------------------------------------------------------------------
 
 
-async def _send_voter_link(request: Request, raw_email: str) -> str:
+class SigninChallenge(Exception):
+    """A sign-in that must solve a challenge first (428), with the challenge."""
+
+    def __init__(self, code: str, message: str, challenge: dict[str, Any], wait_s: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.challenge = challenge
+        self.wait_s = wait_s
+
+
+async def _send_voter_link(request: Request, raw_email: str, solution: str | None = None) -> str:
+    """Mail a confirmation link, or refuse. A sign-in from a network past its hourly
+    limit, or whose risk score is high (automation traces), must first solve a challenge
+    (SigninChallenge); past the network's hard ceiling it is refused (429) all the same;
+    the per-mailbox limit is a 429 whatever the score."""
     svc = services(request)
     snap = await snapshot(request)
     voter_id, address = identify(svc.settings.secret_key, raw_email)
     check_domain(address)
     limits = snap.thresholds
-    await VerificationLimiter(svc.r, svc.settings.redis_prefix).take(
-        address,
-        network_of(client_ip(request)),
-        MailLimits(int(limits["verify_per_address"]), int(limits["verify_per_network"])),
-    )
+    mail_limits = MailLimits(int(limits["verify_per_address"]), int(limits["verify_per_network"]))
+    ceiling = int(limits["verify_network_ceiling"])
+    network = network_of(client_ip(request))
+    limiter = VerificationLimiter(svc.r, svc.settings.redis_prefix)
+    over = await limiter.network_over(network, mail_limits)
+    risk = score_signin(limits, network_over_limit=over, **header_signals(request.headers.get))
+    # A sign-in has no quarantine and no middle band of its own: the challenge is asked of
+    # a network past its limit (that alone is the middle band) and of a high score (a
+    # script's traces), so that a headless browser's ordinary sign-in still goes through.
+    if over or risk.band == HIGH:
+        if over:
+            await limiter.take_ceiling(network, mail_limits, ceiling, peek=True)
+        verdict = (
+            await challenges(request).verify(solution, "signin", network) if solution else None
+        )
+        if verdict is None or not verdict.ok:
+            log.info("sign-in challenge: score %d %s", risk.score, risk.names)
+            raise SigninChallenge(
+                CHALLENGE_FAILED if verdict is not None else CHALLENGE_REQUIRED,
+                gettext(
+                    "Many people have asked for links from your network in the last hour. To"
+                    " go on, confirm you are a person: tick the box and wait a few seconds"
+                    " while your browser does a small calculation."
+                )
+                if verdict is None
+                else gettext(
+                    "That confirmation did not work or was already used. Tick the box again;"
+                    " no link was sent yet."
+                ),
+                new_challenge(request, snap, "signin", network),
+                3600 // max(1, mail_limits.per_network_per_hour),
+            )
+        if over:
+            await limiter.take_ceiling(network, mail_limits, ceiling)
+    await limiter.take_address(address, mail_limits)
     # Each link carries its own nonce (Link.issue): each works once.
     token = LINK.issue(request, {"v": voter_id, "d": address.domain, "e": snap.edition.slug})
     link = f"{svc.settings.base_url}/vote/confirm?token={quote(token)}"
@@ -126,13 +174,26 @@ async def _send_voter_link(request: Request, raw_email: str) -> str:
 async def voter_signin_form(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, _str(form.get("csrf_token")))
+    raw = _str(form.get("email")) or ""
     try:
-        email = await _send_voter_link(request, _str(form.get("email")) or "")
+        email = await _send_voter_link(request, raw, _opt_str(form.get(CHALLENGE_FIELD)))
     except InvalidEmail as exc:
         return await _vote_home(request, error=str(exc), status=422)
     except VerificationRefused as exc:
         await record_refusal(services(request).db, client_ip(request), form.get("email"), exc.code)
         return await _vote_home(request, error=exc.message, status=exc.status)
+    except SigninChallenge as exc:
+        await record_refusal(
+            services(request).db, client_ip(request), form.get("email"), CHALLENGED
+        )
+        return await _vote_home(
+            request,
+            error=exc.message,
+            status=428,
+            challenge=exc.challenge,
+            email=raw,
+            wait_minutes=max(1, (exc.wait_s + 59) // 60),
+        )
     return pages(request).render(request, "signin_sent.html", {"email": email})
 
 
@@ -146,9 +207,12 @@ async def voter_signin_api(request: Request) -> JSON:
     if not isinstance(email, str):
         raise ApiError(422, "invalid", "Give an email address.", fields={"email": "required"})
     try:
-        await _send_voter_link(request, email)
+        await _send_voter_link(request, email, _opt_str(body.get(CHALLENGE_FIELD)))
     except InvalidEmail as exc:
         raise ApiError(422, "invalid", str(exc), fields={"email": str(exc)}) from None
+    except SigninChallenge as exc:
+        await record_refusal(services(request).db, client_ip(request), email, CHALLENGED)
+        raise ApiError(428, exc.code, exc.message, extra={"challenge": exc.challenge}) from None
     except VerificationRefused as exc:
         await record_refusal(services(request).db, client_ip(request), email, exc.code)
         headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
@@ -228,8 +292,15 @@ async def cast(
     form_token: str | None,
     expected_category: str | None = None,
     honeypot: str | None = None,
+    *,
+    webdriver: bool = False,
+    solution: str | None = None,
 ) -> tuple[Outcome, Snapshot, str]:
-    """Validate in-process, then cast with one Redis round trip. Raises ApiError."""
+    """Validate in-process, then cast with one Redis round trip. Raises ApiError.
+
+    A vote whose risk score falls in the middle band is cast only with a solved
+    challenge (`solution`, the ALTCHA payload): without one, or with a wrong, expired or
+    used one, it is refused with 428 and a fresh challenge to solve."""
     if not isinstance(nomination, str) or not nomination or len(nomination) > 64:
         raise ApiError(
             422,
@@ -268,14 +339,20 @@ async def cast(
             fields={"category": f"must be {category}"},
         )
     ip = client_ip(request)
-    form = check_vote_form(
+    form, risk = assess_vote(
         request.app.state.tokens,
         services(request).clock,
         snap,
         voter.id,
         form_token,
-        honeypot,
+        category=category,
+        nomination=nomination,
+        honeypot=honeypot,
+        webdriver=webdriver,
+        **header_signals(request.headers.get),
     )
+    if risk.band == MIDDLE:
+        await _step_up(request, snap, voter, category, solution)
     rt = runtime(request)
 
     async def attempt() -> Outcome:
@@ -291,6 +368,7 @@ async def cast(
             ip=ip,
             user_agent=request.headers.get("user-agent", ""),
             form=form,
+            risk=risk,
         )
 
     try:
@@ -329,6 +407,53 @@ async def cast(
             ) from exc
         raise
     return outcome, snap, category
+
+
+CHALLENGE_REQUIRED = "challenge_required"
+CHALLENGE_FAILED = "challenge_failed"
+WEBDRIVER_FIELD = "webdriver"  # the ballot page's script reports navigator.webdriver here
+
+
+def challenges(request: Request) -> Challenges:
+    svc = services(request)
+    return Challenges(svc.settings.secret_key, svc.r, svc.settings.redis_prefix)
+
+
+def new_challenge(request: Request, snap: Snapshot, purpose: str, subject: str) -> dict[str, Any]:
+    rules = snap.thresholds
+    return challenges(request).issue(
+        purpose,
+        subject,
+        max_number=int(rules["challenge_max_number"]),
+        expires_s=int(rules["challenge_expires_s"]),
+    )
+
+
+async def _step_up(
+    request: Request, snap: Snapshot, voter: Voter, category: str, solution: str | None
+) -> None:
+    """Let a middle-band vote through with a solved challenge, else raise 428 with one."""
+    subject = f"{voter.id}|{category}"
+    code = CHALLENGE_REQUIRED
+    if solution:
+        verdict = await challenges(request).verify(solution, "vote", subject)
+        if verdict.ok:
+            return
+        code = CHALLENGE_FAILED
+    raise ApiError(
+        428,
+        code,
+        gettext(
+            "Before we record this vote, please confirm you are a person: tick the box and"
+            " wait a few seconds while your browser does a small calculation."
+        )
+        if code == CHALLENGE_REQUIRED
+        else gettext(
+            "That confirmation did not work or was already used. Tick the box again; your"
+            " vote was NOT recorded yet."
+        ),
+        extra={"challenge": new_challenge(request, snap, "vote", subject)},
+    )
 
 
 async def _restore_window(request: Request, ballot: Ballot, snap: Snapshot, voter_id: str) -> None:
@@ -427,7 +552,13 @@ async def vote_api(request: Request) -> JSON:
     if expected is not None and not isinstance(expected, str):
         raise ApiError(422, "invalid", "category must be a text.", fields={"category": "text"})
     outcome, snap, category = await cast(
-        request, voter, nomination, _opt_str(body.get("form_token")), expected
+        request,
+        voter,
+        nomination,
+        _opt_str(body.get("form_token")),
+        expected,
+        webdriver=body.get(WEBDRIVER_FIELD) is True,
+        solution=_opt_str(body.get(CHALLENGE_FIELD)),
     )
     problem = _outcome_error(outcome, request, category)
     if problem is not None:
@@ -454,13 +585,46 @@ async def my_votes_api(request: Request) -> JSON:
 
 async def session_api(request: Request) -> JSON:
     voter = session_voter(request)
-    body: dict[str, Any] = {"voter": voter is not None, "csrf_token": csrf_token(request)}
-    if voter is not None:
-        # API clients send it with their vote, as the ballot page's form does.
-        body["form_token"] = new_form_token(
-            request.app.state.tokens, voter.id, "api", now=services(request).clock.now().timestamp()
+    # The form token of a vote comes with its ballot (GET /api/ballot/{category}).
+    return JSON({"voter": voter is not None, "csrf_token": csrf_token(request)})
+
+
+async def ballot_api(request: Request) -> JSON:
+    """What the ballot page shows, for API clients: the category's nominations in the
+    voter's own order, and a form token bound to the voter and to this category. The
+    minimum reading time counts from this call, as from the page's."""
+    voter = session_voter(request)
+    if voter is None:
+        raise ApiError(401, "not_signed_in", gettext("Confirm your email address before voting."))
+    snap = await snapshot(request)
+    code = request.path_params["category"]
+    category = snap.edition.category(code)
+    if category is None:
+        raise ApiError(
+            404, "no_such_category", gettext("There is no category {code!r}.").format(code=code)
         )
-    return JSON(body)
+    nominations = shuffled(voter.id, await _nominations_of(request, snap, code))
+    ballot = await runtime(request).ballot.ballot_of(voter.edition, voter.id)
+    voted = ballot.get(code)
+    return JSON(
+        {
+            "edition": snap.edition.slug,
+            "category": code,
+            "name": category.name,
+            "nominations": [
+                {k: n[k] for k in ("public_id", "title", "organization", "country")}
+                for n in nominations
+            ],
+            "voted": {"receipt": voted[0], "nomination": voted[1]} if voted else None,
+            "form_token": new_form_token(
+                request.app.state.tokens,
+                voter.id,
+                code,
+                now=services(request).clock.now().timestamp(),
+            ),
+            "csrf_token": csrf_token(request),
+        }
+    )
 
 
 async def live_counts_api(request: Request) -> JSON:
@@ -500,7 +664,15 @@ async def _nominations_of(request: Request, snap: Snapshot, category: str) -> li
     return [dict(r) for r in rows]
 
 
-async def _vote_home(request: Request, *, error: str = "", status: int = 200) -> Response:
+async def _vote_home(
+    request: Request,
+    *,
+    error: str = "",
+    status: int = 200,
+    challenge: dict[str, Any] | None = None,
+    email: str = "",
+    wait_minutes: int = 0,
+) -> Response:
     snap = await snapshot(request)
     voter = session_voter(request)
     ballot: dict[str, tuple[str, str]] = {}
@@ -518,6 +690,10 @@ async def _vote_home(request: Request, *, error: str = "", status: int = 200) ->
             "ballot": ballot,
             "error": error,
             "user": await current_user(request),
+            "challenge": challenge,
+            "challenge_field": CHALLENGE_FIELD,
+            "email": email,
+            "wait_minutes": wait_minutes,
         },
         status=status,
     )
@@ -528,6 +704,18 @@ async def vote_home(request: Request) -> Response:
 
 
 async def category_ballot(request: Request) -> Response:
+    return await _ballot_page(request)
+
+
+async def _ballot_page(
+    request: Request,
+    *,
+    challenge: dict[str, Any] | None = None,
+    chosen: str = "",
+    form_token: str | None = None,
+    error: str = "",
+    status: int = 200,
+) -> Response:
     snap = await snapshot(request)
     code = request.path_params["code"]
     category = snap.edition.category(code)
@@ -552,15 +740,22 @@ async def category_ballot(request: Request) -> Response:
             "voted": ballot.get(code),
             "voting": snap.edition.phase("voting"),
             "now": services(request).clock.now(),
-            "form_token": new_form_token(
+            "form_token": form_token
+            or new_form_token(
                 request.app.state.tokens,
                 voter.id if voter else None,
                 code,
                 now=services(request).clock.now().timestamp(),
             ),
             "honeypot": HONEYPOT_FIELD,
-            "error": "",
+            "webdriver_field": WEBDRIVER_FIELD,
+            "challenge_field": CHALLENGE_FIELD,
+            "challenge": challenge,
+            "challenge_wait_minutes": 60,
+            "chosen": chosen,
+            "error": error,
         },
+        status=status,
     )
 
 
@@ -571,14 +766,30 @@ async def cast_form(request: Request) -> Response:
     if voter is None:
         raise ApiError(401, "not_signed_in", gettext("Confirm your email address before voting."))
     nomination = _str(form.get("nomination")) or ""
-    outcome, snap, category = await cast(
-        request,
-        voter,
-        nomination,
-        _str(form.get("form_token")),
-        request.path_params["code"],
-        honeypot=_str(form.get(HONEYPOT_FIELD)),
-    )
+    form_token = _str(form.get("form_token"))
+    try:
+        outcome, snap, category = await cast(
+            request,
+            voter,
+            nomination,
+            form_token,
+            request.path_params["code"],
+            honeypot=_str(form.get(HONEYPOT_FIELD)),
+            webdriver=_str(form.get(WEBDRIVER_FIELD)) in {"1", "true"},
+            solution=_opt_str(form.get(CHALLENGE_FIELD)),
+        )
+    except ApiError as exc:
+        if exc.code not in {CHALLENGE_REQUIRED, CHALLENGE_FAILED}:
+            raise
+        # The ballot again, the choice kept, with the challenge to solve before confirming.
+        return await _ballot_page(
+            request,
+            challenge=exc.extra["challenge"],
+            chosen=nomination,
+            form_token=form_token,
+            error=exc.message,
+            status=exc.status,
+        )
     problem = _outcome_error(outcome, request, category)
     if problem is not None and outcome.status != "duplicate":
         raise problem
@@ -613,6 +824,7 @@ routes = [
     Route("/vote/{code}", cast_form, methods=["POST"]),
     Route("/api/voters/signin", voter_signin_api, methods=["POST"]),
     Route("/api/session", session_api, methods=["GET"]),
+    Route("/api/ballot/{category}", ballot_api, methods=["GET"]),
     Route("/api/votes", vote_api, methods=["POST"]),
     Route("/api/votes/mine", my_votes_api, methods=["GET"]),
     Route("/api/live-counts", live_counts_api, methods=["GET"]),
@@ -631,6 +843,28 @@ _RECEIPT = {
         "counted": {"type": "boolean"},
     },
 }
+_CHALLENGE_ANSWER = json_response(
+    "A challenge to solve first (`error.code` `challenge_required`, or `challenge_failed`"
+    " when the solution sent was wrong, expired or already used): `error.challenge` is an"
+    " ALTCHA (v2) challenge; solve it and send the request again with the solution's"
+    " base64 payload in the `altcha` field",
+    {
+        "allOf": [
+            {"$ref": "#/components/schemas/Error"},
+            {
+                "properties": {
+                    "error": {
+                        "required": ["challenge"],
+                        "properties": {
+                            "code": {"enum": [CHALLENGE_REQUIRED, CHALLENGE_FAILED]},
+                            "challenge": {"type": "object"},
+                        },
+                    }
+                }
+            },
+        ]
+    },
+)
 _CSRF_HEADER = {
     "name": "X-CSRF-Token",
     "in": "header",
@@ -649,7 +883,10 @@ OPENAPI_PATHS = {
                         "schema": {
                             "type": "object",
                             "required": ["email"],
-                            "properties": {"email": {"type": "string", "format": "email"}},
+                            "properties": {
+                                "email": {"type": "string", "format": "email"},
+                                "altcha": {"type": "string"},
+                            },
                         }
                     }
                 },
@@ -665,8 +902,10 @@ OPENAPI_PATHS = {
                 "404": error_response("No edition is loaded"),
                 "415": error_response("The body is not declared as application/json"),
                 "422": error_response("Not an email address, or not one that can receive mail"),
+                "428": _CHALLENGE_ANSWER,
                 "429": error_response(
-                    "Too many links asked for this address or network; Retry-After says when"
+                    "Too many links for this mailbox, or the network past its hard ceiling;"
+                    " Retry-After says when"
                 ),
             },
         }
@@ -683,10 +922,38 @@ OPENAPI_PATHS = {
                         "properties": {
                             "voter": {"type": "boolean"},
                             "csrf_token": {"type": "string"},
-                            "form_token": {"type": "string"},
                         },
                     },
                 )
+            },
+        }
+    },
+    "/api/ballot/{category}": {
+        "get": {
+            "summary": "Open a category's ballot: its nominations in the voter's own order and"
+            " the form token to vote with (the reading time counts from here)",
+            "parameters": [
+                {"name": "category", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": json_response(
+                    "The ballot",
+                    {
+                        "type": "object",
+                        "required": ["category", "nominations", "form_token", "csrf_token"],
+                        "properties": {
+                            "edition": {"type": "string"},
+                            "category": {"type": "string"},
+                            "name": {"type": "string"},
+                            "nominations": {"type": "array", "items": {"type": "object"}},
+                            "voted": {"type": ["object", "null"]},
+                            "form_token": {"type": "string"},
+                            "csrf_token": {"type": "string"},
+                        },
+                    },
+                ),
+                "401": error_response("No voter session"),
+                "404": error_response("No such category, or no edition is loaded"),
             },
         }
     },
@@ -704,7 +971,18 @@ OPENAPI_PATHS = {
                             "properties": {
                                 "nomination": {"type": "string", "minLength": 1},
                                 "category": {"type": "string"},
-                                "form_token": {"type": "string"},
+                                "form_token": {
+                                    "type": "string",
+                                    "description": "From GET /api/ballot/{category}",
+                                },
+                                "webdriver": {
+                                    "type": "boolean",
+                                    "description": "navigator.webdriver, as a page reports it",
+                                },
+                                "altcha": {
+                                    "type": "string",
+                                    "description": "A solved challenge (after a 428)",
+                                },
                             },
                         }
                     }
@@ -718,7 +996,11 @@ OPENAPI_PATHS = {
                 "404": error_response("No such nomination open to votes"),
                 "409": error_response("Already voted in this category (the body has the receipt)"),
                 "422": error_response("Invalid fields"),
-                "429": error_response("Too many votes from this address; Retry-After says when"),
+                "428": _CHALLENGE_ANSWER,
+                "429": error_response(
+                    "Too many new voters from this address, network or domain;"
+                    " Retry-After says when"
+                ),
                 "503": json_response(
                     "Voting briefly unavailable, with Retry-After. `error.code` says what"
                     " became of the vote: `unavailable`, nothing was recorded (Redis was not"

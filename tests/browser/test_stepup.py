@@ -1,0 +1,66 @@
+"""The step-up challenge in a real browser: a vote whose score asks for it shows the
+ALTCHA widget, which passes the axe audit, is reached and ticked by keyboard, solves in
+the browser (its worker allowed by the site's CSP) and lets the vote through."""
+
+from __future__ import annotations
+
+from playwright.async_api import Browser, expect
+
+from tests.browser.conftest import Site, Watched, audit, describe, mail_link, screenshot
+from tests.browser.test_journeys import _tab_to
+
+# A desktop Chrome's agent: the headless one names itself, which scores higher.
+CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
+    " Chrome/120.0.0.0 Safari/537.36"
+)
+
+
+async def test_a_driven_browser_solves_the_challenge_by_keyboard_and_votes(
+    browser: Browser, voting_site: Site
+):
+    site = voting_site
+    # Playwright's Chromium reports navigator.webdriver = true: the ballot page's script
+    # sends it, and that alone puts the vote in the middle band.
+    context = await browser.new_context(
+        locale="fr-FR", user_agent=CHROME, viewport={"width": 1100, "height": 900}
+    )
+    watched = Watched(await context.new_page())
+    page = watched.page
+    email = "challenged.voter@example.org"
+    await page.goto(f"{site.url}/vote")
+    await page.fill("#email", email)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Consultez votre messagerie")
+    await page.goto(await mail_link(page, site, email, "/vote/confirm"))
+    await page.locator("form[action='/vote/confirm'] button").click()
+
+    nomination = site.nominations["C3"][0]
+    await page.goto(f"{site.url}/vote/C3")
+    assert await page.locator("input[name=webdriver]").input_value() == "1"
+    await page.wait_for_timeout(2500)  # longer than min_form_seconds: only webdriver counts
+    await page.locator(f"#n-{nomination}").check()
+    await page.locator("form[action='/vote/C3'] button[type=submit]").click()
+    await expect(page.locator("altcha-widget")).to_be_attached()
+    await expect(page.locator("#challenge-heading")).to_contain_text("Encore une étape")
+    checkbox = page.get_by_label("Je suis une personne")
+    await expect(checkbox).to_be_visible()
+    violations = await audit(page)
+    assert not violations, describe(violations)
+    await screenshot(page, "voter-challenge")
+
+    await _tab_to(page, "input[type=checkbox]")
+    await page.keyboard.press("Space")
+    await expect(page.locator("input[name=altcha]")).not_to_have_value("", timeout=60_000)
+    # Said to screen readers too, in the page's language.
+    await expect(page.locator("#challenge-status")).to_have_text(
+        "C'est fait : vous pouvez envoyer le formulaire."
+    )
+    assert await page.locator(f"#n-{nomination}").is_checked()  # the choice was kept
+    await page.locator("form[action='/vote/C3'] button[type=submit]").click()
+    await expect(page.locator(".receipt code")).to_be_visible()
+    await screenshot(page, "voter-challenge-solved")
+    # Chromium logs the 428 page itself as a failed resource; nothing else may fail (a
+    # CSP refusal of the widget's script, style or worker, a script error).
+    watched.errors = [e for e in watched.errors if "status of 428" not in e]
+    watched.assert_clean()
