@@ -290,7 +290,8 @@ async def test_declared_votes_are_not_quarantined_for_a_concentration_but_for_a_
     )
     assert {v for v, _ in verdicts(lambda r: r["voter_id"].startswith("organic"))} == {"counted"}
     # Declared (example.org is the declared domain) but a honeypot: held all the same.
-    assert verdicts(lambda r: r["category"] == "C2") == [("quarantined", ["honeypot"])]
+    [(verdict, reasons)] = verdicts(lambda r: r["category"] == "C2")
+    assert verdict == "quarantined" and "honeypot" in reasons, reasons
     # The flag of the undeclared office stands; no flag was raised for the declared one.
     flags = await conn.fetch("SELECT nomination, evidence FROM fraud_flags")
     assert {f["nomination"] for f in flags} == {other}
