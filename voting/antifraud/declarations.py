@@ -422,42 +422,62 @@ def _instant(value: Any) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def _checked_list(
+    raw: Mapping[str, Any],
+    field: str,
+    check: Any,
+    most: int,
+    into: list[Any],
+    errors: dict[str, str],
+    not_a_list: str,
+    too_many: str,
+) -> list[Any]:
+    """One list field of a declaration: each entry checked, kept once, in `into`; the
+    first problem (or too many entries) in `errors[field]`. Returns the raw entries."""
+    try:
+        entries = _as_list(raw.get(field))
+    except TypeError:
+        errors[field] = not_a_list
+        return []
+    for entry in entries[:most]:
+        try:
+            checked = check(entry)
+        except ValueError as exc:
+            errors.setdefault(field, str(exc))
+            continue
+        if checked not in into:
+            into.append(checked)
+    if len(entries) > most:
+        errors[field] = too_many
+    return entries
+
+
 def validate(
     raw: Mapping[str, Any], *, voting_opens: datetime, voting_closes: datetime
 ) -> Declaration:
     """A declaration from a form or a JSON body; every problem at once, per field."""
     errors: dict[str, str] = {}
     out = Declaration()
-    try:
-        domains = _as_list(raw.get("domains"))
-    except TypeError:
-        errors["domains"] = gettext("Give the domains as a list of texts.")
-        domains = []
-    for d in domains[:MAX_DOMAINS]:
-        try:
-            checked = check_domain(d)
-        except ValueError as exc:
-            errors.setdefault("domains", str(exc))
-            continue
-        if checked not in out.domains:
-            out.domains.append(checked)
-    if len(domains) > MAX_DOMAINS:
-        errors["domains"] = gettext("Declare at most {n} domains.").format(n=MAX_DOMAINS)
-    try:
-        networks = _as_list(raw.get("networks"))
-    except TypeError:
-        errors["networks"] = gettext("Give the networks as a list of texts.")
-        networks = []
-    for n in networks[:MAX_NETWORKS]:
-        try:
-            checked = check_network(n)
-        except ValueError as exc:
-            errors.setdefault("networks", str(exc))
-            continue
-        if checked not in out.networks:
-            out.networks.append(checked)
-    if len(networks) > MAX_NETWORKS:
-        errors["networks"] = gettext("Declare at most {n} networks.").format(n=MAX_NETWORKS)
+    domains = _checked_list(
+        raw,
+        "domains",
+        check_domain,
+        MAX_DOMAINS,
+        out.domains,
+        errors,
+        gettext("Give the domains as a list of texts."),
+        gettext("Declare at most {n} domains.").format(n=MAX_DOMAINS),
+    )
+    networks = _checked_list(
+        raw,
+        "networks",
+        check_network,
+        MAX_NETWORKS,
+        out.networks,
+        errors,
+        gettext("Give the networks as a list of texts."),
+        gettext("Declare at most {n} networks.").format(n=MAX_NETWORKS),
+    )
     if not domains and not networks and "domains" not in errors:
         errors["domains"] = gettext("Declare at least one email domain or one network.")
     expected = raw.get("expected_votes")
