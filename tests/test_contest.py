@@ -37,6 +37,7 @@ from voting.contest import (
     parse_edition,
     to_local,
 )
+from voting.i18n import LANGUAGES, localized
 
 ZURICH = ZoneInfo("Europe/Zurich")
 NOW = datetime(2014, 1, 10, 9, 30, tzinfo=UTC)
@@ -234,9 +235,54 @@ def test_2014_categories_match_the_call(wsis2014: Edition) -> None:
     assert got == CATEGORIES_2014
     assert [c.position for c in wsis2014.categories] == list(range(1, 19))
     assert wsis2014.category("C7-EHEALTH") == Category(
-        "C7-EHEALTH", CATEGORIES_2014[9][1], "WHO", 10
+        "C7-EHEALTH",
+        CATEGORIES_2014[9][1],
+        "WHO",
+        10,
+        "Health care and health information reached through ICTs, including telemedicine.",
     )
     assert wsis2014.category("C12") is None
+
+
+@pytest.mark.parametrize("name", ["wsis-2014", "demo"])
+def test_built_in_editions_name_every_category_in_six_languages(name: str) -> None:
+    edition = load_edition_file(builtin_edition_path(name), now=datetime.now(UTC))
+    others = {lang for lang in LANGUAGES if lang != "en"}
+    assert set(edition.translations) == others
+    for category in edition.categories:
+        assert category.description, category.code
+        assert set(category.translations) == others, category.code
+        for lang in others:
+            name_there = localized(category.name, lang)
+            text_there = localized(category.description, lang)
+            # Written in that language, not the English copied over.
+            assert name_there != category.name
+            assert text_there != category.description
+    # What the API shows: the English text, and the others beside it.
+    as_dict = edition.categories[8].to_dict()
+    assert as_dict["name"] == "ICT applications: e-learning"
+    assert as_dict["translations"]["zh"]["name"] == "信息通信技术应用：电子学习"
+
+
+def test_translations_are_checked_like_every_other_field() -> None:
+    data = base_data()
+    data["translations"] = {"de": {"name": "WSIS-Preise"}}
+    with pytest.raises(EditionFileError, match=r"translations\.de: unknown key"):
+        parse_edition(data, now=NOW)
+    data["translations"] = {"fr": {"name": ""}}
+    with pytest.raises(EditionFileError, match=r"translations\.fr\.name: must be a non-empty"):
+        parse_edition(data, now=NOW)
+    data["translations"] = {"fr": {"name": "Prix"}}
+    data["categories"][0]["translations"] = {"ru": {"title": "x"}}
+    with pytest.raises(EditionFileError, match=r"translations\.ru\.title: unknown key"):
+        parse_edition(data, now=NOW)
+    data["categories"][0]["translations"] = {"ru": {"name": "Инфраструктура"}}
+    edition = parse_edition(data, now=NOW)
+    assert localized(edition.name, "fr") == "Prix"
+    # A language the data lacks falls back to English.
+    assert localized(edition.name, "zh") == edition.name
+    assert localized(edition.categories[0].name, "ru") == "Инфраструктура"
+    assert localized(edition.categories[0].description, "ru") == ""
 
 
 def test_2014_calendar_and_rules(wsis2014: Edition) -> None:
@@ -266,12 +312,15 @@ def test_2014_to_dict(wsis2014: Edition) -> None:
     assert as_dict["timezone"] == "Europe/Zurich"
     assert as_dict["current_phase"] == "voting"
     assert [p["name"] for p in as_dict["phases"]] == list(PHASES)
-    assert as_dict["categories"][6] == {
+    egov = as_dict["categories"][6]
+    assert {key: egov[key] for key in ("code", "name", "facilitator", "position")} == {
         "code": "C7-EGOV",
         "name": "ICT applications: e-government",
         "facilitator": "UN/DESA",
         "position": 7,
     }
+    assert egov["translations"]["es"]["name"] == "Aplicaciones de las TIC: gobierno electrónico"
+    assert as_dict["translations"]["fr"]["name"] == "Prix des projets du SMSI 2014"
     assert as_dict["rules"]["completeness_rule"] is True
     json.dumps(as_dict)  # the API serves it as JSON
     assert wsis2014.to_dict(datetime(2013, 1, 1, tzinfo=UTC))["current_phase"] is None

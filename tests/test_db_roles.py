@@ -183,6 +183,7 @@ MATRIX: dict[str, dict[str, object]] = {
             "decided_by",
             "decided_at",
             "earlier_winner_marked",
+            "translations",  # 0016: the nominator's title and summary in other languages
         },
     },
     "voters": {"INSERT": ALL},

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .i18n import DEFAULT_LANGUAGE, LANGUAGES, Localized
+
 __all__ = [
     "DEFAULT_RULES",
     "GENEVA",
@@ -94,8 +96,17 @@ _RELATIVE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 # could climb out of the editions directory.
 _BUILTIN_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
-_TOP_LEVEL_KEYS = ("slug", "name", "timezone", "rehearsal", "rules", "categories", "phases")
-_CATEGORY_KEYS = ("code", "name", "facilitator")
+_TOP_LEVEL_KEYS = (
+    "slug",
+    "name",
+    "timezone",
+    "rehearsal",
+    "rules",
+    "categories",
+    "phases",
+    "translations",
+)
+_CATEGORY_KEYS = ("code", "name", "description", "facilitator", "translations")
 _PHASE_KEYS = ("opens", "closes", "opens_in", "closes_in")
 
 # Present in most zoneinfo directories but not IANA zones: "localtime" is whatever the
@@ -218,19 +229,51 @@ def to_local(instant: datetime, tz: ZoneInfo = GENEVA) -> datetime:
     return instant.astimezone(tz)
 
 
+def translations_of(**texts: str) -> dict[str, dict[str, str]]:
+    """{lang: {field: text}} from fields that are Localized: what the database keeps and
+    the API shows beside the English text."""
+    out: dict[str, dict[str, str]] = {}
+    for key, text in texts.items():
+        if isinstance(text, Localized):
+            for lang, other in text.translations.items():
+                out.setdefault(lang, {})[key] = other
+    return out
+
+
+def localize(
+    texts: Mapping[str, str], translations: Mapping[str, Mapping[str, str]] | None
+) -> dict[str, Localized]:
+    """The inverse of translations_of: each field's English text with its translations."""
+    translations = translations or {}
+    return {
+        key: Localized(
+            text,
+            {lang: fields.get(key, "") for lang, fields in translations.items()},
+        )
+        for key, text in texts.items()
+    }
+
+
 @dataclass(frozen=True)
 class Category:
     code: str
-    name: str
+    name: str  # a Localized text when the edition gives translations
     facilitator: str
     position: int
+    description: str = ""  # likewise
+
+    @property
+    def translations(self) -> dict[str, dict[str, str]]:
+        return translations_of(name=self.name, description=self.description)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,
-            "name": self.name,
+            "name": str.__str__(self.name),
+            "description": str.__str__(self.description),
             "facilitator": self.facilitator,
             "position": self.position,
+            "translations": self.translations,
         }
 
 
@@ -295,6 +338,10 @@ class Edition:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def translations(self) -> dict[str, dict[str, str]]:
+        return translations_of(name=self.name)
+
     def phase(self, name: str) -> Phase:
         for phase in self.phases:
             if phase.name == name:
@@ -319,7 +366,8 @@ class Edition:
         tz = self.tz
         return {
             "slug": self.slug,
-            "name": self.name,
+            "name": str.__str__(self.name),
+            "translations": self.translations,
             "timezone": self.timezone,
             "is_rehearsal": self.is_rehearsal,
             "current_phase": current.name if current else None,
@@ -422,6 +470,25 @@ def _parse_rules(raw: object, err: _Errors) -> dict[str, Any]:
     return rules
 
 
+def _parse_translations(
+    raw: object, keys: tuple[str, ...], where: str, err: _Errors
+) -> dict[str, dict[str, str]]:
+    """`translations.fr.name = "..."`: per language (one of the five besides English),
+    the same texts as the English ones, each a non-empty string."""
+    path = f"{where}.translations" if where else "translations"
+    if raw is None:
+        return {}
+    table = _require_table(raw, path, err)
+    others = tuple(lang for lang in LANGUAGES if lang != DEFAULT_LANGUAGE)
+    _unknown_keys(table, others, path, err)
+    out: dict[str, dict[str, str]] = {}
+    for lang, fields in table.items():
+        inner = _require_table(fields, f"{path}.{lang}", err)
+        _unknown_keys(inner, keys, f"{path}.{lang}", err)
+        out[lang] = {key: _require_text(inner, key, f"{path}.{lang}", err) for key in inner}
+    return out
+
+
 def _parse_categories(raw: object, err: _Errors) -> tuple[Category, ...]:
     if raw is None:
         raise err("categories", "is missing; add at least one [[categories]] entry")
@@ -447,12 +514,20 @@ def _parse_categories(raw: object, err: _Errors) -> tuple[Category, ...]:
                 f"duplicate category code {code!r}, already used by {seen[code.lower()]}",
             )
         seen[code.lower()] = where
+        description = table.get("description", "")
+        if not isinstance(description, str):
+            raise err(f"{where}.description", f"must be a string, got {description!r}")
+        texts = localize(
+            {"name": _require_text(table, "name", where, err), "description": description.strip()},
+            _parse_translations(table.get("translations"), ("name", "description"), where, err),
+        )
         categories.append(
             Category(
                 code=code,
-                name=_require_text(table, "name", where, err),
+                name=texts["name"],
                 facilitator=_require_text(table, "facilitator", where, err),
                 position=index + 1,
+                description=texts["description"],
             )
         )
     return tuple(categories)
@@ -586,7 +661,10 @@ def parse_edition(data: Mapping[str, Any], *, now: datetime, source: str = "<edi
             f"{slug!r} must be 2 to 63 lowercase letters, digits or hyphens, starting "
             f"with a letter or digit (pattern {_SLUG_RE.pattern})",
         )
-    name = _require_text(data, "name", "", err)
+    name = localize(
+        {"name": _require_text(data, "name", "", err)},
+        _parse_translations(data.get("translations"), ("name",), "", err),
+    )["name"]
     timezone = data.get("timezone", _tz_name(GENEVA))
     tz = _load_zone(timezone, err)
     rehearsal = data.get("rehearsal", False)

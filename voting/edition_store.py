@@ -8,7 +8,8 @@ from typing import Any
 import asyncpg
 
 from .ballot import micros
-from .contest import PHASES, Category, Edition, Phase
+from .contest import GENEVA, PHASES, Category, Edition, Phase, localize
+from .i18n import N_, format_instant, gettext
 
 
 class EditionLocked(ValueError):
@@ -66,34 +67,49 @@ async def save_edition(
                 )
             edition_id = existing["id"]
             await conn.execute(
-                "UPDATE editions SET name=$2, timezone=$3, rules=$4, is_rehearsal=$5 WHERE id=$1",
+                "UPDATE editions SET name=$2, timezone=$3, rules=$4, is_rehearsal=$5,"
+                " translations=$6 WHERE id=$1",
                 edition_id,
                 edition.name,
                 edition.timezone,
                 edition.rules,
                 edition.is_rehearsal,
+                edition.translations,
             )
             await conn.execute("DELETE FROM phases WHERE edition_id=$1", edition_id)
             await conn.execute("DELETE FROM categories WHERE edition_id=$1", edition_id)
             await _touch(conn, edition_id)
         else:
             edition_id = await conn.fetchval(
-                "INSERT INTO editions (slug, name, timezone, rules, is_rehearsal)"
-                " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                "INSERT INTO editions (slug, name, timezone, rules, is_rehearsal, translations)"
+                " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                 edition.slug,
                 edition.name,
                 edition.timezone,
                 edition.rules,
                 edition.is_rehearsal,
+                edition.translations,
             )
         await conn.executemany(
             "INSERT INTO phases (edition_id, name, opens_at, closes_at) VALUES ($1, $2, $3, $4)",
             [(edition_id, p.name, p.opens_at, p.closes_at) for p in edition.phases],
         )
         await conn.executemany(
-            "INSERT INTO categories (edition_id, code, name, facilitator, position)"
-            " VALUES ($1, $2, $3, $4, $5)",
-            [(edition_id, c.code, c.name, c.facilitator, c.position) for c in edition.categories],
+            "INSERT INTO categories"
+            " (edition_id, code, name, facilitator, position, description, translations)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [
+                (
+                    edition_id,
+                    c.code,
+                    c.name,
+                    c.facilitator,
+                    c.position,
+                    c.description,
+                    c.translations,
+                )
+                for c in edition.categories
+            ],
         )
         if make_current is None:
             make_current = not await conn.fetchval(
@@ -138,17 +154,23 @@ async def _build(conn: asyncpg.Connection, row: asyncpg.Record) -> Edition:
     )
     by_name = {r["name"]: Phase(r["name"], r["opens_at"], r["closes_at"]) for r in phase_rows}
     category_rows = await conn.fetch(
-        "SELECT code, name, facilitator, position FROM categories WHERE edition_id=$1"
-        " ORDER BY position, code",
+        "SELECT code, name, facilitator, position, description, translations"
+        " FROM categories WHERE edition_id=$1 ORDER BY position, code",
         row["id"],
     )
+    categories = []
+    for r in category_rows:
+        texts = localize({"name": r["name"], "description": r["description"]}, r["translations"])
+        categories.append(
+            Category(
+                r["code"], texts["name"], r["facilitator"], r["position"], texts["description"]
+            )
+        )
     return Edition(
         slug=row["slug"],
-        name=row["name"],
+        name=localize({"name": row["name"]}, row["translations"])["name"],
         timezone=row["timezone"],
-        categories=tuple(
-            Category(r["code"], r["name"], r["facilitator"], r["position"]) for r in category_rows
-        ),
+        categories=tuple(categories),
         phases=tuple(by_name[name] for name in PHASES if name in by_name),
         rules=dict(row["rules"]),
         is_rehearsal=row["is_rehearsal"],
@@ -176,7 +198,22 @@ async def list_editions(conn: asyncpg.Connection) -> list[Edition]:
 
 
 class ExtensionRefused(ValueError):
-    pass
+    """A refused extension. Its text is an untranslated template (marked for the
+    catalogs) and its parameters, put together in the language of the request being
+    served when read: the organizer's page is in the organizer's language, the CLI in
+    English."""
+
+    def __init__(self, template: str, **params: Any) -> None:
+        super().__init__(template)
+        self.template = template
+        self.params = params
+
+    def __str__(self) -> str:
+        params = {
+            key: format_instant(value, GENEVA) if isinstance(value, datetime) else value
+            for key, value in self.params.items()
+        }
+        return gettext(self.template).format(**params)
 
 
 async def extend_voting(
@@ -195,7 +232,7 @@ async def extend_voting(
     review's own close is refused.
     """
     if not reason.strip():
-        raise ExtensionRefused("an extension needs a reason, for the record")
+        raise ExtensionRefused(N_("An extension needs a reason, for the record."))
     async with conn.transaction():
         row = await conn.fetchrow(
             "SELECT e.id, v.opens_at, v.closes_at, x.closes_at AS x_closes"
@@ -205,19 +242,29 @@ async def extend_voting(
             slug,
         )
         if row is None:
-            raise ExtensionRefused(f"no edition {slug!r}")
+            raise ExtensionRefused(N_("There is no edition {slug}."), slug=slug)
         old_close = row["closes_at"]
         if not (row["opens_at"] <= now < old_close):
             raise ExtensionRefused(
-                "the voting close can only move while voting is open "
-                f"(it closed or closes at {old_close.isoformat()})"
+                N_(
+                    "The voting close can only move while voting is open (it closed or"
+                    " closes on {close})."
+                ),
+                close=old_close,
             )
         if new_close <= old_close:
             raise ExtensionRefused(
-                f"the new close must be later than the current one ({old_close.isoformat()})"
+                N_("The new close must be later than the current one ({close})."),
+                close=old_close,
             )
         if new_close >= row["x_closes"]:
-            raise ExtensionRefused("the new close would swallow the whole expert review phase")
+            raise ExtensionRefused(
+                N_(
+                    "The new close must come before the expert review closes ({close}):"
+                    " it would leave the experts no time."
+                ),
+                close=row["x_closes"],
+            )
         # The calendar is the owner's: the application moves the close only through this
         # function, which moves it later and never touches the expert review's close
         # (0011_least_privilege.sql), so a frozen expert review stays closed.

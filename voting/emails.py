@@ -34,11 +34,69 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-from .i18n import gettext
+from .i18n import N_, gettext
 
 
 class InvalidEmail(ValueError):
     pass
+
+
+# What email-validator says, in its own English, turned into our own sentences, which the
+# catalogs translate: the library has no codes, so its messages are matched by the words
+# that tell one kind of mistake from another (first match wins; tests/test_emails.py
+# holds one address of each kind, so a reworded message in a new release fails there).
+_SYNTAX: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("must have an @-sign", "at-sign (@) character", "commercial at"),
+        N_("An email address needs an @ sign, like name@example.org."),
+    ),
+    (("something before the @-sign",), N_("Write your name or box before the @ sign.")),
+    (
+        ("something after the @-sign",),
+        N_("Write the domain after the @ sign, like example.org."),
+    ),
+    (
+        ("display name", "angle bracket", "anything after the email address"),
+        N_("Enter the address alone, without a name, brackets or other words."),
+    ),
+    (("too long",), N_("That email address is too long.")),
+    (
+        ("period", "hyphen"),
+        N_(
+            "An email address cannot start or end with a period or a hyphen, nor have two of"
+            " them in a row (also around the @ sign)."
+        ),
+    ),
+    (
+        ("special-use or reserved",),
+        N_("The domain after the @ sign is reserved and cannot receive mail."),
+    ),
+    (
+        ("should have a period", "top-level domain", "bracket"),
+        N_("The part after the @ sign should be a domain, like example.org."),
+    ),
+    (
+        ("SPACE",),
+        N_("An email address cannot contain spaces: remove them."),
+    ),
+    (
+        ("before the @-sign",),
+        N_("The part before the @ sign contains characters an address cannot have."),
+    ),
+    (
+        ("after the @-sign", "IDNA"),
+        N_("The domain after the @ sign contains characters a domain cannot have."),
+    ),
+)
+_SYNTAX_FALLBACK = N_("That is not a valid email address; check it, like name@example.org.")
+
+
+def syntax_message(library_message: str) -> str:
+    """Our untranslated sentence for one of email-validator's messages."""
+    for needles, sentence in _SYNTAX:
+        if any(needle in library_message for needle in needles):
+            return sentence
+    return _SYNTAX_FALLBACK
 
 
 @dataclass(frozen=True)
@@ -199,8 +257,70 @@ def parse_email(raw: str) -> Address:
     try:
         valid = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidEmail(str(exc)) from None
+        raise InvalidEmail(gettext(syntax_message(str(exc)))) from None
     local = valid.local_part.lower()
     domain = valid.ascii_domain.lower()
     box, namespace = fold_mailbox(local, domain)
     return Address(normalized=f"{local}@{domain}", mailbox=f"{box}@{namespace}", domain=namespace)
+
+
+# -- typo help: "did you mean gmail.com?" -------------------------------------------------
+# No maintained library fits: pymailcheck (a port of mailcheck.js) was last released in
+# 2021, and email-typo-fixer rewrites the address itself, where a person must choose. So a
+# small edit distance against the provider table above: a domain one slip (two for long
+# names) away from a known webmail domain, and not one itself, is most likely that one.
+# Short domains are left alone (qq.com is one slip from many real ones), and so is a tie
+# between two providers: better no hint than a wrong one.
+_SUGGESTIBLE: tuple[str, ...] = tuple(domain for domain in PROVIDERS if len(domain) >= 8)
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    """Optimal string alignment distance (insert, delete, substitute, swap two neighbours),
+    or limit + 1 as soon as it is certain to exceed limit."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, char_b in enumerate(b, 1):
+            cost = 0 if char_a == char_b else 1
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and char_a == b[j - 2] and a[i - 2] == char_b:
+                row[j] = min(row[j], previous2[j - 2] + 1)
+        if min(row) > limit:
+            return limit + 1
+        previous2, previous = previous, row
+    return previous[-1]
+
+
+def suggest_domain(domain: str) -> str | None:
+    """The provider domain a mistyped `domain` most likely meant, or None."""
+    domain = domain.strip().lower()
+    if len(domain) < 6 or domain in PROVIDERS:
+        return None
+    limit = 2 if len(domain) >= 10 else 1
+    best: list[tuple[int, str]] = []
+    for candidate in _SUGGESTIBLE:
+        distance = _distance(domain, candidate, limit)
+        if distance <= limit:
+            best.append((distance, candidate))
+    if not best:
+        return None
+    best.sort(key=lambda pair: pair[0])
+    closest = [name for distance, name in best if distance == best[0][0]]
+    # The same provider under one name and a national one ("hotmail.co" is one slip from
+    # hotmail.com and hotmail.cz): the table's first (the .com) when they share a rule.
+    if len({PROVIDERS[name].provider for name in closest}) > 1:
+        return None
+    return closest[0]
+
+
+def suggest_address(raw: str) -> str | None:
+    """The whole address with the domain a typo most likely meant: "ann@gmial.com" ->
+    "ann@gmail.com"; None when there is nothing to suggest (or the address is invalid)."""
+    local, at, domain = (raw or "").strip().rpartition("@")
+    if not at or not local:
+        return None
+    better = suggest_domain(domain)
+    return f"{local}@{better}" if better else None

@@ -136,3 +136,42 @@ def format_tick(instant: datetime, tz: tzinfo, lang: str | None = None) -> str:
     local = instant.astimezone(tz)
     lang = lang or _current.get()
     return f"{format_skeleton('MMMd', local, locale=lang)} {local:%H:%M}"
+
+
+# -- data in several languages (edition names, categories, nominations) -------------------
+
+
+class Localized(str):
+    """A text from the data (not the code) with its translations: the English text is
+    the string itself, so storage, comparison, sorting and JSON see what they always saw;
+    a page shows it in the reader's language. Jinja escapes every value through
+    `__html__`, so `{{ category.name }}` in any template comes out in the language of the
+    request being served, with no change to the template; a language the data lacks
+    falls back to English."""
+
+    translations: dict[str, str]
+
+    def __new__(cls, text: str, translations: dict[str, str] | None = None) -> Localized:
+        value = super().__new__(cls, text)
+        value.translations = {
+            lang: str(other)
+            for lang, other in (translations or {}).items()
+            if lang in LANGUAGES and lang != DEFAULT_LANGUAGE and other
+        }
+        return value
+
+    def in_language(self, lang: str | None = None) -> str:
+        return self.translations.get(lang or _current.get(), str.__str__(self))
+
+    def __html__(self) -> str:
+        from markupsafe import escape
+
+        return str(escape(self.in_language()))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Localized, (str.__str__(self), self.translations))
+
+
+def localized(value: str, lang: str | None = None) -> str:
+    """A data text in `lang` (default: the request's), whatever its type."""
+    return value.in_language(lang) if isinstance(value, Localized) else value

@@ -19,7 +19,7 @@ from ..antifraud.config import DEFAULTS
 from ..antifraud.refusals import record_refusal
 from ..antifraud.signals import network_of
 from ..antifraud.verification import MailLimits, VerificationLimiter, VerificationRefused
-from ..emails import InvalidEmail, parse_email
+from ..emails import InvalidEmail, parse_email, suggest_address
 from ..i18n import gettext
 from ..security import (
     USER_LINK,
@@ -87,7 +87,9 @@ async def _form(request: Request) -> dict[str, str]:
 
 async def signin_form(request: Request) -> Response:
     return pages(request).render(
-        request, "signin.html", {"next": safe_next(request.query_params.get("next")), "error": ""}
+        request,
+        "signin.html",
+        {"next": safe_next(request.query_params.get("next")), "error": "", "email": ""},
     )
 
 
@@ -96,11 +98,18 @@ async def signin_request(request: Request) -> Response:
     check_csrf(request, form.get("csrf_token"))
     next_path = safe_next(form.get("next"))
     lang = language_of(request)
+    typed = form.get("email", "")
+    page = {"next": next_path, "email": typed, "error": ""}
     try:
-        address = parse_email(form.get("email", ""))
+        address = parse_email(typed)
     except InvalidEmail as exc:
+        return pages(request).render(request, "signin.html", page | {"error": str(exc)}, status=422)
+    # A domain one slip from a webmail provider's: asked once, the person chooses
+    # (the form sends `as_typed` with the address they keep).
+    suggestion = suggest_address(typed)
+    if suggestion and form.get("as_typed", "").strip().lower() != typed.strip().lower():
         return pages(request).render(
-            request, "signin.html", {"next": next_path, "error": str(exc)}, status=422
+            request, "signin.html", page | {"suggestion": suggestion}, status=200
         )
     svc = services(request)
     try:
@@ -111,7 +120,7 @@ async def signin_request(request: Request) -> Response:
     except VerificationRefused as exc:
         await record_refusal(svc.db, client_ip(request), address.domain, exc.code, audience="staff")
         response = pages(request).render(
-            request, "signin.html", {"next": next_path, "error": exc.message}, status=exc.status
+            request, "signin.html", page | {"error": exc.message}, status=exc.status
         )
         if exc.retry_after_s:
             response.headers["Retry-After"] = str(exc.retry_after_s)

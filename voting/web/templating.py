@@ -27,7 +27,9 @@ from ..i18n import (
     format_number,
     format_percent,
     negotiate,
+    reset_language,
     translations,
+    use_language,
 )
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -120,7 +122,13 @@ class Pages:
             "current_user": request.scope.get("user"),
         }
         ctx.update(context or {})
-        body = template.render(ctx)
+        # Data texts (edition and category names, nominations) follow the language of the
+        # request through i18n.Localized: the page's language is theirs.
+        token = use_language(lang)
+        try:
+            body = template.render(ctx)
+        finally:
+            reset_language(token)
         response = HTMLResponse(body, status_code=status)
         if request.query_params.get("lang") in LANGUAGES and request.query_params.get(
             "lang"

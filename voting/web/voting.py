@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -31,6 +32,7 @@ from ..antifraud.verification import (
 )
 from ..ballot import Ballot, Outcome
 from ..catalog import Catalog, Snapshot
+from ..edition_store import ExtensionRefused
 from ..emails import InvalidEmail
 from ..i18n import N_, gettext
 from ..redis_batch import AnswerLost
@@ -1057,7 +1059,12 @@ async def organizer_voting(request: Request) -> Response:
 
 
 async def _organizer_voting_page(
-    request: Request, *, error: str = "", done: str = "", status: int = 200
+    request: Request,
+    *,
+    error: str = "",
+    done: str = "",
+    status: int = 200,
+    typed: dict[str, str] | None = None,
 ) -> Response:
     snap = await snapshot(request)
     async with services(request).db.acquire() as conn:
@@ -1066,35 +1073,71 @@ async def _organizer_voting_page(
             " WHERE edition=$1 AND action='voting.extend' ORDER BY id DESC",
             snap.edition.slug,
         )
+    voting = snap.edition.phase("voting")
+    close_local = voting.closes_at.astimezone(snap.edition.tz)
     return pages(request).render(
         request,
         "voting/organizer.html",
         {
             "edition": snap.edition,
-            "voting": snap.edition.phase("voting"),
+            "voting": voting,
             "now": services(request).clock.now(),
             "history": history,
             "error": error,
             "done": done,
+            # What the organizer typed comes back after a refusal; the pickers start
+            # from the current close, in Geneva wall time, which is what they mean.
+            "typed": typed or {},
+            "close_date": close_local.strftime("%Y-%m-%d"),
+            "close_time": close_local.strftime("%H:%M"),
+            "close_zone": close_local.tzname(),
         },
         status=status,
     )
 
 
-async def organizer_extend(request: Request) -> Response:
-    from datetime import datetime
+def _wall_time(form: dict[str, str]) -> datetime:
+    """The new close as Geneva wall time: a date and a time picker (`new_date`,
+    `new_time`), or one "YYYY-MM-DD HH:MM" field (`new_close`, scripts and old forms)."""
+    if form.get("new_date") or form.get("new_time"):
+        raw = f"{form.get('new_date', '')} {form.get('new_time', '')[:5]}"
+    else:
+        raw = form.get("new_close", "").replace("T", " ")
+    try:
+        return datetime.strptime(raw.strip(), "%Y-%m-%d %H:%M")
+    except ValueError:
+        raise ExtensionRefused(
+            N_("Give the new close as a date and a time, Geneva time (like {example})."),
+            example="2027-04-18 23:00",
+        ) from None
 
+
+async def organizer_extend(request: Request) -> Response:
     from ..contest import EditionFileError, local_to_utc
 
     user = await require_role(request, "organizer")
     form = await request.form()
     check_csrf(request, _str(form.get("csrf_token")))
     snap = await snapshot(request)
-    raw = (_str(form.get("new_close")) or "").strip()
-    reason = (_str(form.get("reason")) or "").strip()
+    typed = {
+        key: (_str(form.get(key)) or "").strip()
+        for key in ("new_date", "new_time", "new_close", "reason")
+    }
     try:
-        local = datetime.strptime(raw.replace("T", " "), "%Y-%m-%d %H:%M")
-        new_close = local_to_utc(local, snap.edition.tz)
+        local = _wall_time(typed)
+        try:
+            new_close = local_to_utc(local, snap.edition.tz)
+        except EditionFileError as exc:
+            # A wall time the summer-time change skips or shows twice.
+            wall = local.strftime("%Y-%m-%d %H:%M")
+            if "does not exist" in str(exc):
+                raise ExtensionRefused(
+                    N_("{wall} does not exist in Geneva: the clocks jump forward then."),
+                    wall=wall,
+                ) from None
+            raise ExtensionRefused(
+                N_("{wall} happens twice in Geneva: the clocks go back then."), wall=wall
+            ) from None
         svc = services(request)
         async with svc.db.acquire() as conn:
             await edition_store.extend_voting(
@@ -1103,14 +1146,11 @@ async def organizer_extend(request: Request) -> Response:
                 new_close,
                 now=svc.clock.now(),
                 actor=f"user:{user.email}",
-                reason=reason,
+                reason=typed["reason"],
             )
             edition = await edition_store.get_edition(conn, snap.edition.slug)
-    except (ValueError, EditionFileError) as exc:
-        message = str(exc)
-        if "does not match format" in message:
-            message = gettext("Give the new close as a date and a time, Geneva time.")
-        return await _organizer_voting_page(request, error=message, status=422)
+    except ExtensionRefused as exc:
+        return await _organizer_voting_page(request, error=str(exc), status=422, typed=typed)
     assert edition is not None
     # The script reads the window from Redis: every worker sees the new close at once.
     await runtime(request).ballot.sync_window(edition)
