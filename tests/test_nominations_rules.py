@@ -15,6 +15,7 @@ from tests.nominations_support import SUMMARY, complete, open_edition
 from voting.contest import parse_edition
 from voting.nominations import (
     FIELDS,
+    TRANSLATION_KEYS,
     count_words,
     countries,
     geneva_wall,
@@ -244,7 +245,9 @@ _values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=3),
     max_leaves=8,
 )
-_raw = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=10), _values, max_size=16)
+_raw = st.dictionaries(
+    st.sampled_from(FIELDS + TRANSLATION_KEYS) | st.text(max_size=10), _values, max_size=16
+)
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -252,7 +255,7 @@ _raw = st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=10), _values, 
 def test_any_input_gives_fields_or_per_field_errors(raw, complete_):
     result = validate(raw, edition=EDITION, today=TODAY, complete=complete_)
     assert (result.fields is None) == bool(result.errors)
-    assert set(result.errors) <= set(FIELDS)
+    assert set(result.errors) <= set(FIELDS) | set(TRANSLATION_KEYS)
     for problem in result.errors.values():
         assert problem.text()
     if result.fields is not None:
@@ -415,3 +418,27 @@ def test_a_bad_value_is_reported_on_its_own_field_only(raw, field, value):
     raw = {**raw, field: value}
     result = validate(raw, edition=EDITION, today=TODAY, complete=True)
     assert set(result.errors) <= {field}
+
+
+def test_title_and_summary_may_come_in_other_languages_checked_like_the_english():
+    base = {"category": "C1", "title": "Digital villages"}
+    form = {**base, "title_fr": "Villages numériques", "summary_zh": "数字村庄。", "title_ru": ""}
+    result = validate(form, edition=EDITION, today=TODAY, complete=False)
+    assert result.fields is not None
+    assert result.fields.translations == {
+        "fr": {"title": "Villages numériques"},
+        "zh": {"summary": "数字村庄。"},
+    }
+    # The same from JSON.
+    body = {**base, "translations": {"fr": {"title": "Villages numériques"}}}
+    result = validate(body, edition=EDITION, today=TODAY, complete=False)
+    assert result.fields is not None
+    assert result.fields.translations == {"fr": {"title": "Villages numériques"}}
+    # A title too short in French is an error on that field, like the English one.
+    result = validate({**base, "title_fr": "V"}, edition=EDITION, today=TODAY, complete=False)
+    assert set(result.errors) == {"title_fr"}
+    for wrong in ({"de": {"title": "Digitale Dörfer"}}, {"fr": {"website": "x"}}, ["fr"]):
+        result = validate(
+            {**base, "translations": wrong}, edition=EDITION, today=TODAY, complete=False
+        )
+        assert set(result.errors) == {"translations"}, wrong

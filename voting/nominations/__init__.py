@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from .fields import (
     FIELDS,
+    OTHER_LANGUAGES,
     STAKEHOLDER_TYPES,
+    TRANSLATED,
+    TRANSLATION_KEYS,
     Fields,
     Problem,
     Validation,
@@ -53,8 +56,11 @@ from .workflow import (
 
 __all__ = [
     "FIELDS",
+    "OTHER_LANGUAGES",
     "STAKEHOLDER_TYPES",
     "STATUSES",
+    "TRANSLATED",
+    "TRANSLATION_KEYS",
     "Decision",
     "Fields",
     "Nomination",

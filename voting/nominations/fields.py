@@ -19,7 +19,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -69,7 +69,15 @@ FIELDS = (
     "partners",
     "languages",
     "earlier_winner",
+    "translations",
 )
+
+# A nomination's title and summary may also be given in the other official languages
+# (optional; the English text stays the one of record). A form sends them as
+# `title_fr`, `summary_fr`, ...; JSON as {"translations": {"fr": {"title", "summary"}}}.
+TRANSLATED = ("title", "summary")
+OTHER_LANGUAGES = ("fr", "es", "ar", "zh", "ru")
+TRANSLATION_KEYS = tuple(f"{name}_{lang}" for lang in OTHER_LANGUAGES for name in TRANSLATED)
 
 TITLE_MIN, TITLE_MAX = 3, 150
 ORGANIZATION_MIN, ORGANIZATION_MAX = 2, 200
@@ -126,6 +134,8 @@ class Fields:
     partners: tuple[str, ...]
     languages: tuple[str, ...]
     earlier_winner: bool
+    # {lang: {"title": ..., "summary": ...}}, only what was given.
+    translations: dict[str, dict[str, str]] = field(default_factory=dict, hash=False)
 
     @property
     def title_key(self) -> str:
@@ -190,13 +200,28 @@ def _countries() -> dict[str, str]:
     return {c.alpha_2: c.name for c in pycountry.countries}
 
 
-def countries() -> list[tuple[str, str]]:
-    """(code, name) of every ISO 3166-1 country, by name."""
-    return sorted(_countries().items(), key=lambda item: normalize_key(item[1]))
+def countries(lang: str | None = None) -> list[tuple[str, str]]:
+    """(code, name) of every ISO 3166-1 country, by name: in `lang` when given (the
+    CLDR names Babel ships), else the ISO English ones."""
+    named = [(code, country_name(code, lang)) for code in _countries()]
+    return sorted(named, key=lambda item: normalize_key(item[1]))
 
 
-def country_name(code: str) -> str:
+def country_name(code: str, lang: str | None = None) -> str:
+    """The ISO English name (what search and the API use), or the name in `lang` for a
+    page, from CLDR (Babel), falling back to the ISO name."""
+    if lang and lang != "en":
+        there = _cldr(lang).territories.get(code)
+        if there:
+            return str(there)
     return _countries().get(code, code)
+
+
+@functools.cache
+def _cldr(lang: str) -> Any:
+    from babel import Locale
+
+    return Locale.parse(lang)
 
 
 @functools.cache
@@ -228,7 +253,12 @@ def _languages() -> tuple[dict[str, str], dict[str, str]]:
     return lookup, names
 
 
-def language_name(code: str) -> str:
+def language_name(code: str, lang: str | None = None) -> str:
+    """A language's English name, or its name in `lang` (CLDR) for a page."""
+    if lang and lang != "en":
+        there = _cldr(lang).languages.get(code)
+        if there:
+            return str(there)
     return _languages()[1].get(code, code)
 
 
@@ -451,6 +481,56 @@ def _flag(value: Any) -> bool:
     raise _Bad(problem("type", N_("Answer yes or no.")))
 
 
+def _translations(
+    raw: Mapping[str, Any], errors: dict[str, Problem], multiline: Any, sized: Any
+) -> dict[str, dict[str, str]]:
+    """The optional title and summary in other languages, each checked like the English
+    one (length; a title, when given, 3 to 150 characters); errors under `title_fr` etc."""
+    given = raw.get("translations")
+    flat: dict[str, Any] = {}
+    if isinstance(given, Mapping):
+        for lang, texts in given.items():
+            if lang not in OTHER_LANGUAGES or not isinstance(texts, Mapping):
+                errors["translations"] = problem(
+                    "invalid",
+                    N_("Give translations as {example}, in fr, es, ar, zh or ru."),
+                    example='{"fr": {"title": "...", "summary": "..."}}',
+                )
+                return {}
+            for name, text in texts.items():
+                if name not in TRANSLATED:
+                    errors["translations"] = problem(
+                        "invalid", N_("Only the title and the summary can be translated.")
+                    )
+                    return {}
+                flat[f"{name}_{lang}"] = text
+    elif given is not None:
+        errors["translations"] = problem(
+            "invalid",
+            N_("Give translations as {example}, in fr, es, ar, zh or ru."),
+            example='{"fr": {"title": "...", "summary": "..."}}',
+        )
+        return {}
+    else:
+        flat = {key: raw.get(key) for key in TRANSLATION_KEYS}
+    out: dict[str, dict[str, str]] = {}
+    for lang in OTHER_LANGUAGES:
+        for name in TRANSLATED:
+            key = f"{name}_{lang}"
+            try:
+                text = (
+                    sized(flat.get(key), TITLE_MIN, TITLE_MAX)
+                    if name == "title"
+                    else multiline(flat.get(key), SUMMARY_MAX_CHARS)
+                )
+            except _Bad as bad:
+                errors[key] = bad.problem
+                continue
+            if text:
+                out.setdefault(lang, {})[name] = text
+    return out
+
+
 def validate(
     raw: Mapping[str, Any], *, edition: Edition, today: date, complete: bool
 ) -> Validation:
@@ -497,6 +577,7 @@ def validate(
     check("partners", _partners)
     check("languages", _languages_of)
     check("earlier_winner", _flag)
+    values["translations"] = _translations(raw, errors, multiline, sized)
 
     required("title", N_("Give the project's title."))
     if complete:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import secrets
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -36,7 +36,16 @@ from ..accounts import User
 from ..contest import GENEVA, Edition, to_local
 from ..edition_store import audit, edition_id
 from ..i18n import N_, gettext
-from .fields import Fields, Problem, country_name, language_name, problem, validate
+from .fields import (
+    OTHER_LANGUAGES,
+    TRANSLATED,
+    Fields,
+    Problem,
+    country_name,
+    language_name,
+    problem,
+    validate,
+)
 
 __all__ = [
     "STATUSES",
@@ -198,6 +207,20 @@ class Nomination:
     updated_at: datetime
     submitted_at: datetime | None
     decided_at: datetime | None
+    # The title and summary in other languages: {lang: {"title", "summary"}}.
+    translations: dict[str, dict[str, str]] = field(default_factory=dict, hash=False)
+
+    def in_language(self, lang: str) -> Nomination:
+        """The nomination as a reader of `lang` sees it: the title and summary in that
+        language where its nominator gave them, else the English ones."""
+        there = self.translations.get(lang, {})
+        if not there:
+            return self
+        return replace(
+            self,
+            title=there.get("title") or self.title,
+            summary=there.get("summary") or self.summary,
+        )
 
     @property
     def editable(self) -> bool:
@@ -219,6 +242,15 @@ class Nomination:
             "partners": "\n".join(self.partners) if as_text else list(self.partners),
             "languages": ", ".join(self.languages) if as_text else list(self.languages),
             "earlier_winner": self.earlier_winner,
+            **(
+                {
+                    f"{name}_{lang}": self.translations.get(lang, {}).get(name, "")
+                    for lang in OTHER_LANGUAGES
+                    for name in TRANSLATED
+                }
+                if as_text
+                else {"translations": self.translations}
+            ),
         }
 
     def public_dict(self) -> dict[str, Any]:
@@ -239,6 +271,7 @@ class Nomination:
             "partners": list(self.partners),
             "languages": list(self.languages),
             "language_names": [language_name(code) for code in self.languages],
+            "translations": self.translations,
             "url": f"/nominations/{self.public_id}",
         }
 
@@ -292,6 +325,7 @@ def from_row(row: asyncpg.Record) -> Nomination:
         updated_at=row["updated_at"],
         submitted_at=row["submitted_at"],
         decided_at=row["decided_at"],
+        translations=dict(row["translations"] or {}),
     )
 
 
@@ -338,25 +372,26 @@ def _content_args(fields: Fields) -> list[Any]:
         list(fields.languages),
         fields.earlier_winner,
         fields.search_text,
+        fields.translations,
     ]
 
 
 _CONTENT_COLUMNS = (
     "category, title, title_key, organization, organization_key, stakeholder_type, country,"
     " website, start_date, contact_email, summary, description, partners, languages,"
-    " earlier_winner, search_text"
+    " earlier_winner, search_text, translations"
 )
 # Built from the constant column list above, never from input.
 _INSERT = (
     f"INSERT INTO nominations (public_id, edition_id, owner_id, idempotency_key,"  # noqa: S608
     f" status, created_at, updated_at, {_CONTENT_COLUMNS})"
     " VALUES ($1, $2, $3, $4, 'draft', $5, $5,"
-    " $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+    " $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
     " ON CONFLICT (owner_id, idempotency_key) DO NOTHING RETURNING id"
 )
 _UPDATE = (
     f"UPDATE nominations SET ({_CONTENT_COLUMNS}, updated_at) ="  # noqa: S608
-    " ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+    " ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
     " WHERE id = $1"
 )
 

@@ -21,8 +21,8 @@ from starlette.routing import Route
 from .. import edition_store
 from .. import nominations as noms
 from ..accounts import User
-from ..contest import Edition
-from ..i18n import N_, gettext
+from ..contest import GENEVA, Edition
+from ..i18n import N_, current_language, gettext, localized
 from ..nominations import Nomination, NominationError, PublicQuery
 from ..security import check_csrf, csrf_token
 from .auth import current_user, pages, require_role, require_user
@@ -30,7 +30,7 @@ from .deps import current_edition, json_body, services
 from .numbers import BIGINT_MAX, number_problem, whole_number
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
-from .templating import language_of
+from .templating import LANGUAGE_NAMES, language_of
 from .voting import vote_box
 
 STATUS_LABELS = {
@@ -180,9 +180,9 @@ async def categories_page(request: Request) -> Response:
             "counts": counts,
             "searching": searching,
             "total": total,
-            "results": found,
+            "results": [n.in_language(language_of(request)) for n in found],
             "query": query,
-            "countries": [(c, noms.country_name(c)) for c in countries],
+            "countries": [(c, noms.country_name(c, language_of(request))) for c in countries],
             **_display_context(),
             **_phase_context(edition, svc.clock.now()),
         },
@@ -210,9 +210,9 @@ async def category_page(request: Request) -> Response:
             "edition": edition,
             "category": category,
             "total": total,
-            "results": found,
+            "results": [n.in_language(language_of(request)) for n in found],
             "query": query,
-            "countries": [(c, noms.country_name(c)) for c in countries],
+            "countries": [(c, noms.country_name(c, language_of(request))) for c in countries],
             **_display_context(),
             "previous_url": (
                 f"?{urlencode({**base, 'page': page - 1})}" if query.offset > 0 else None
@@ -245,7 +245,8 @@ async def nomination_page(request: Request) -> Response:
         {
             "vote": vote,
             "edition": edition,
-            "n": nomination,
+            # Title and summary in the reader's language where the nominator gave them.
+            "n": nomination.in_language(language_of(request)),
             "category": edition.category(nomination.category),
             "owner_view": owner_view,
             "is_owner": user is not None and user.id == nomination.owner_id,
@@ -258,12 +259,14 @@ async def nomination_page(request: Request) -> Response:
 
 
 def _display_context() -> dict[str, Any]:
+    # Country and language names in the page's language (CLDR through Babel), read when
+    # the template renders, inside the request's language.
     return {
         "status_labels": STATUS_LABELS,
         "history_labels": HISTORY_LABELS,
         "stakeholder_types": noms.STAKEHOLDER_TYPES,
-        "country_name": noms.country_name,
-        "language_name": noms.language_name,
+        "country_name": lambda code: noms.country_name(code, current_language()),
+        "language_name": lambda code: noms.language_name(code, current_language()),
     }
 
 
@@ -299,6 +302,7 @@ def _render_form(
     error: NominationError | None = None,
     idempotency_key: str = "",
     status: int = 200,
+    draft_saved: bool = False,
 ) -> Response:
     lang = language_of(request)
     now = services(request).clock.now()
@@ -317,12 +321,20 @@ def _render_form(
             "action": f"/nominations/{nomination.public_id}/edit"
             if nomination
             else "/nominations/new",
-            "countries": noms.countries(),
-            "category_choices": [(c.code, f"{c.code}: {c.name}") for c in edition.categories],
+            "draft_saved": draft_saved,
+            # The date picker's bound: the project must have started (Geneva's today).
+            "today": now.astimezone(GENEVA).date().isoformat(),
+            "countries": noms.countries(lang),
+            "category_choices": [
+                (c.code, f"{c.code}: {localized(c.name, lang)}") for c in edition.categories
+            ],
             "stakeholder_choices": [
                 (code, gettext(label, lang)) for code, label in noms.STAKEHOLDER_TYPES.items()
             ],
-            "order": [f for f in noms.FIELDS if f in errors],
+            "order": [f for f in (*noms.FIELDS, *noms.TRANSLATION_KEYS) if f in errors],
+            "translations_open": any(values.get(k) for k in noms.TRANSLATION_KEYS)
+            or any(k in errors for k in (*noms.TRANSLATION_KEYS, "translations")),
+            "other_languages": [(lang, LANGUAGE_NAMES[lang]) for lang in noms.OTHER_LANGUAGES],
             **_display_context(),
             **_phase_context(edition, now),
         },
@@ -346,8 +358,7 @@ async def create_page(request: Request) -> Response:
     edition = await current_edition(request)
     key = form.get("idempotency_key", "")
 
-    async def save(conn: Any) -> Nomination:
-        submit = form.get("action") == "submit"
+    async def save(conn: Any, submit: bool) -> Nomination:
         return (await _create(request, conn, edition, user, form, key=key, submit=submit))[0]
 
     return await _save_from_page(request, edition, form, save, idempotency_key=key)
@@ -381,27 +392,40 @@ async def _save_from_page(
     request: Request,
     edition: Edition,
     form: dict[str, Any],
-    save: Callable[[Any], Awaitable[Nomination]],
+    save: Callable[[Any, bool], Awaitable[Nomination]],
     *,
     nomination: Nomination | None = None,
     idempotency_key: str = "",
 ) -> Response:
     """Run a create or an update; on to the nomination's page, or the form again with
-    what was wrong (an unknown nomination is a 404 page instead)."""
+    what was wrong (an unknown nomination is a 404 page instead).
+
+    A submission refused for its content is not lost work: what was typed is saved as a
+    draft when a draft can hold it (a category and a title), and the form comes back
+    with every field as typed, the problems marked, and a word that the draft is safe."""
+    submit = form.get("action") == "submit"
     try:
         async with services(request).db.acquire() as conn:
-            saved = await save(conn)
+            saved = await save(conn, submit)
     except NominationError as error:
         if error.code == "not_found":
             raise _api_error(request, error) from None
+        draft = None
+        if submit and error.fields:
+            try:
+                async with services(request).db.acquire() as conn:
+                    draft = await save(conn, False)
+            except NominationError:
+                draft = None
         return _render_form(
             request,
             edition,
             values=form,
-            nomination=nomination,
+            nomination=draft or nomination,
             error=error,
-            idempotency_key=idempotency_key,
+            idempotency_key="" if draft else idempotency_key,
             status=_STATUS_CODES.get(error.code, 409),
+            draft_saved=draft is not None,
         )
     done = "submitted" if saved.status == "submitted" else "saved"
     return RedirectResponse(f"/nominations/{saved.public_id}?done={done}", status_code=303)
@@ -432,7 +456,7 @@ async def edit_page(request: Request) -> Response:
     nomination, edition = await _own_for_page(request, user)
     svc = services(request)
 
-    async def save(conn: Any) -> Nomination:
+    async def save(conn: Any, submit: bool) -> Nomination:
         return await noms.update(
             conn,
             edition,
@@ -441,7 +465,7 @@ async def edit_page(request: Request) -> Response:
             form,
             now=svc.clock.now(),
             base_url=svc.settings.base_url,
-            submit=form.get("action") == "submit",
+            submit=submit,
         )
 
     return await _save_from_page(request, edition, form, save, nomination=nomination)
@@ -530,7 +554,8 @@ async def _review_page(
         "nominations/organizer_review.html",
         {
             "edition": edition,
-            "n": nomination,
+            # Title and summary in the reader's language where the nominator gave them.
+            "n": nomination.in_language(language_of(request)),
             "category": edition.category(nomination.category),
             "history": history,
             "values": values or {},
