@@ -43,9 +43,10 @@ class InvalidEmail(ValueError):
 
 # What email-validator says, in its own English, turned into our own sentences, which the
 # catalogs translate: the library has no codes, so its messages are matched by the words
-# that tell one kind of mistake from another (first match wins; tests/test_emails.py
+# that tell one kind of mistake from another (first match wins; tests/test_words.py
 # holds one address of each kind, so a reworded message in a new release fails there).
 _SYNTAX: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("too long", "so many characters"), N_("That email address is too long.")),
     (
         ("must have an @-sign", "at-sign (@) character", "commercial at"),
         N_("An email address needs an @ sign, like name@example.org."),
@@ -59,7 +60,10 @@ _SYNTAX: tuple[tuple[tuple[str, ...], str], ...] = (
         ("display name", "angle bracket", "anything after the email address"),
         N_("Enter the address alone, without a name, brackets or other words."),
     ),
-    (("too long",), N_("That email address is too long.")),
+    (
+        ("should have a period", "top-level domain", "bracket"),
+        N_("The part after the @ sign should be a domain, like example.org."),
+    ),
     (
         ("period", "hyphen"),
         N_(
@@ -70,10 +74,6 @@ _SYNTAX: tuple[tuple[tuple[str, ...], str], ...] = (
     (
         ("special-use or reserved",),
         N_("The domain after the @ sign is reserved and cannot receive mail."),
-    ),
-    (
-        ("should have a period", "top-level domain", "bracket"),
-        N_("The part after the @ sign should be a domain, like example.org."),
     ),
     (
         ("SPACE",),

@@ -73,7 +73,14 @@ async def categories(request: Request) -> JSON:
         {
             "edition": edition.slug,
             "categories": [
-                {"code": c.code, "name": c.name, "facilitator": c.facilitator}
+                {
+                    "code": c.code,
+                    "name": str.__str__(c.name),
+                    "description": str.__str__(c.description),
+                    "facilitator": c.facilitator,
+                    # The name and description in the other languages the edition gives.
+                    "translations": c.translations,
+                }
                 for c in edition.categories
             ],
         }

@@ -70,7 +70,16 @@ COMPONENTS: dict[str, Any] = {
             "properties": {
                 "code": {"type": "string"},
                 "name": {"type": "string"},
+                "description": {"type": "string"},
                 "facilitator": {"type": "string"},
+                "translations": {
+                    "type": "object",
+                    "description": "name and description per language (fr, es, ar, zh, ru)",
+                    "additionalProperties": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string"},
+                    },
+                },
             },
         },
         "Edition": {
