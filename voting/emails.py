@@ -241,9 +241,10 @@ def fold_mailbox(local: str, domain: str) -> tuple[str, str]:
             break
     for old, new in rule.fold:
         box = box.replace(old, new)
-    if not box:
+    if not box or box.endswith("."):
         # "+tag@", "-keyword@", "._-@": nothing left is no box; keep what was typed, so
-        # that such spellings stay apart instead of all becoming one empty name.
+        # that such spellings stay apart instead of all becoming one empty name. Likewise
+        # "ann.+tag@" would leave "ann.", which no address may end with: not a box either.
         box = local
     return box, rule.namespace or domain
 
