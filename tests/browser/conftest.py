@@ -199,6 +199,15 @@ async def nominating_site(
     )
     data["slug"] = "browser-nominate"
     data["name"] = "WSIS Prizes browser test (nominations)"
+    # Edition data in the six languages, as the built-in editions ship it (issue 19).
+    data["translations"] = {"zh": {"name": "信息社会世界峰会奖浏览器测试（提名）"}}
+    data["categories"][0]["translations"] = {
+        "fr": {"name": "Gouvernance publique"},
+        "es": {"name": "Gobernanza pública"},
+        "ar": {"name": "الحوكمة العامة"},
+        "zh": {"name": "公共治理"},
+        "ru": {"name": "Государственное управление"},
+    }
     async for site in _site(
         pg_admin_url, template_db, redis_url, tmp_path_factory.mktemp("ns"), data
     ):

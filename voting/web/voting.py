@@ -1082,7 +1082,15 @@ async def _organizer_voting_page(
             "edition": snap.edition,
             "voting": voting,
             "now": services(request).clock.now(),
-            "history": history,
+            # Both closes as Geneva time, like every other instant on the page.
+            "history": [
+                {
+                    **dict(h),
+                    "old_close": datetime.fromisoformat(h["detail"]["old_close"]),
+                    "new_close": datetime.fromisoformat(h["detail"]["new_close"]),
+                }
+                for h in history
+            ],
             "error": error,
             "done": done,
             # What the organizer typed comes back after a refusal; the pickers start
@@ -1090,7 +1098,6 @@ async def _organizer_voting_page(
             "typed": typed or {},
             "close_date": close_local.strftime("%Y-%m-%d"),
             "close_time": close_local.strftime("%H:%M"),
-            "close_zone": close_local.tzname(),
         },
         status=status,
     )
