@@ -404,3 +404,19 @@ async def test_a_nomination_shows_its_title_and_summary_in_the_readers_language(
     assert "<h1>Mountain Village Broadband</h1>" in ru
     listing = html.unescape((await client.get("/categories/C2?lang=zh")).text)
     assert "山村宽带" in listing
+
+
+async def test_api_refusals_come_in_the_language_asked_for(client, app, nominations_open):
+    await sign_in_quick(client, app, "nominator@ministry.example")
+    token = csrf_from((await client.get("/dashboard")).text)
+    headers = {"X-CSRF-Token": token, "accept-language": "fr"}
+    r = await client.post("/api/nominations", json={"budget": 5}, headers=headers)
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "invalid"  # codes stay stable for programs
+    assert r.json()["error"]["message"] == "Certains champs sont inconnus."
+    assert r.json()["error"]["fields"] == {"budget": "Champ inconnu."}
+    r = await client.post("/api/nominations", json=[1], headers=headers)
+    assert r.status_code == 422
+    assert r.json()["error"]["message"] == "Le corps de la requête doit être un objet JSON."
+    r = await client.post("/api/nominations", json={"title": "x", "submit": "yes"}, headers=headers)
+    assert r.json()["error"]["fields"] == {"submit": "Indiquez true ou false."}

@@ -55,13 +55,13 @@ async def json_body(request: Request, fields: Collection[str] | None = None) -> 
     anywhere in the body."""
     raw = await request.body()
     if not raw:
-        raise ApiError(400, "empty_body", "The request needs a JSON object body.")
+        raise ApiError(400, "empty_body", gettext("The request needs a JSON object body."))
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, "bad_json", f"The body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ApiError(422, "not_an_object", "The body must be a JSON object.")
+        raise ApiError(422, "not_an_object", gettext("The body must be a JSON object."))
     read = data if fields is None else {name: data[name] for name in fields if name in data}
     if _holds_nul(read):
         raise ApiError(422, "invalid", gettext("Text may not contain the NUL character (\\u0000)."))

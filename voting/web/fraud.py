@@ -219,7 +219,7 @@ async def _owned_nomination(request: Request) -> tuple[Any, dict[str, Any]]:
             request.path_params["public_id"],
         )
     if row is None or row["owner_id"] != user.id or row["edition_id"] != snap.edition_id:
-        raise ApiError(404, "not_found", "There is no such nomination of yours.")
+        raise ApiError(404, "not_found", gettext("There is no such nomination of yours."))
     return user, dict(row)
 
 
@@ -264,7 +264,9 @@ async def ask_review(request: Request) -> Response:
     user, nomination = await _owned_nomination(request)
     snap = await snapshot(request)
     if services(request).clock.now() < snap.edition.phase("voting").closes_at:
-        raise ApiError(403, "voting_open", "A review can be asked for once voting has closed.")
+        raise ApiError(
+            403, "voting_open", gettext("A review can be asked for once voting has closed.")
+        )
     message = (_s(form.get("message")) or "").strip()
     if not message or len(message) > 4000:
         return await held_votes_page(
@@ -312,7 +314,7 @@ async def answer_review(request: Request) -> Response:
     check_csrf(request, _s(form.get("csrf_token")))
     answer = (_s(form.get("answer")) or "").strip()
     if not answer:
-        raise ApiError(422, "invalid", "Write the committee's answer.")
+        raise ApiError(422, "invalid", gettext("Write the committee's answer."))
     snap = await snapshot(request)
     request_id = path_id(request, "request_id", gettext("There is no such request."))
     async with services(request).db.acquire() as conn, conn.transaction():
@@ -325,7 +327,9 @@ async def answer_review(request: Request) -> Response:
             answer,
         )
         if done is None:
-            raise ApiError(409, "answered", "That request is already answered, or not there.")
+            raise ApiError(
+                409, "answered", gettext("That request is already answered, or not there.")
+            )
         await edition_store.audit(
             conn,
             actor=f"user:{user.email}",

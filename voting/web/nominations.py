@@ -89,7 +89,7 @@ def _signin(request: Request) -> Response:
 async def _edition_of(conn: asyncpg.Connection, nomination: Nomination) -> Edition:
     edition = await edition_store.get_edition(conn, nomination.edition_slug)
     if edition is None:  # the row's foreign key makes this impossible
-        raise ApiError(404, "no_edition", "This nomination's edition is gone.")
+        raise ApiError(404, "no_edition", gettext("This nomination's edition is gone."))
     return edition
 
 
@@ -513,7 +513,7 @@ async def organizer_queue(request: Request) -> Response:
     edition = await current_edition(request)
     status = request.query_params.get("status", "submitted")
     if status not in noms.STATUSES:
-        raise ApiError(404, "not_found", "There is no such list.")
+        raise ApiError(404, "not_found", gettext("There is no such list."))
     async with svc.db.acquire() as conn:
         eid = await _edition_id(conn, edition)
         found = await noms.queue(conn, eid, status)
@@ -662,16 +662,19 @@ _CONTROL_KEYS = ("submit", "idempotency_key")
 
 def _api_input(body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     unknown = {
-        str(key)[:64]: "Unknown field."
+        str(key)[:64]: gettext("Unknown field.")
         for key in body
         if key not in noms.FIELDS and key not in _CONTROL_KEYS
     }
     if unknown:
-        raise ApiError(422, "invalid", "Some fields are not known.", fields=unknown)
+        raise ApiError(422, "invalid", gettext("Some fields are not known."), fields=unknown)
     submit = body.get("submit", False)
     if not isinstance(submit, bool):
         raise ApiError(
-            422, "invalid", "Some fields need attention.", fields={"submit": "Give true or false."}
+            422,
+            "invalid",
+            gettext("Some fields need attention."),
+            fields={"submit": gettext("Give true or false.")},
         )
     return {k: v for k, v in body.items() if k in noms.FIELDS}, submit
 

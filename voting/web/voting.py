@@ -207,7 +207,9 @@ async def voter_signin_api(request: Request) -> JSON:
     body = await json_body(request, ("email",))
     email = body.get("email")
     if not isinstance(email, str):
-        raise ApiError(422, "invalid", "Give an email address.", fields={"email": "required"})
+        raise ApiError(
+            422, "invalid", gettext("Give an email address."), fields={"email": "required"}
+        )
     try:
         await _send_voter_link(request, email, _opt_str(body.get(CHALLENGE_FIELD)))
     except InvalidEmail as exc:
