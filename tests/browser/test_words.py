@@ -169,3 +169,28 @@ async def test_the_organizer_moves_the_close_with_pickers_in_chinese(
     await screenshot(page, "words-organizer-extend-zh")
     watched.errors[:] = [e for e in watched.errors if "422" not in e]
     watched.assert_clean()
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_the_voters_pages_in_each_language_for_the_eye(
+    browser: Browser, voting_site: Site, lang: str
+):
+    """The pages a voter meets first, in each language, axe-clean, kept as screenshots
+    (lang-LANG-PAGE.png) for a reader of that language to check."""
+    site = voting_site
+    watched = await new_page(browser, locale=BROWSER_LOCALE[lang])
+    page = watched.page
+    nomination = site.nominations["C1"][0]
+    for name, path in (
+        ("home", "/"),
+        ("categories", "/categories"),
+        ("vote", "/vote"),
+        ("nomination", f"/nominations/{nomination}"),
+    ):
+        await page.goto(f"{site.url}{path}?lang={lang}")
+        assert await page.get_attribute("html", "lang") == lang
+        await _axe_clean(page)
+        await screenshot(page, f"lang-{lang}-{name}")
+    if lang == "zh":
+        assert await page.evaluate(GLYPHS_DIFFER)
+    watched.assert_clean()
