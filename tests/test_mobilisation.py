@@ -468,6 +468,13 @@ async def test_organizers_approve_on_the_record_and_the_nominator_is_mailed(app,
             decision, data={"csrf_token": csrf_from(queue.text), "decision": "approve"}
         )
         assert r.status_code == 422 and "reason" in r.text
+        # The decision made comes back chosen on that declaration (errors keep the input).
+        assert f'id="approve-{made["id"]}" name="decision" value="approve" checked' in r.text
+        r = await organizer.post(
+            decision,
+            data={"csrf_token": csrf_from(queue.text), "reason": "Checked by phone"},
+        )
+        assert r.status_code == 422 and "Checked by phone</textarea>" in r.text
         r = await organizer.post(
             decision,
             data={

@@ -170,7 +170,9 @@ async def list_api(request: Request) -> JSON:
 # -- the organizers ------------------------------------------------------------------------
 
 
-async def queue_page(request: Request, *, error: str = "", status: int = 200) -> Response:
+async def queue_page(
+    request: Request, *, error: str = "", status: int = 200, typed: dict[str, str] | None = None
+) -> Response:
     if await current_user(request) is None:
         return RedirectResponse("/signin?next=/organizer/mobilisations", status_code=303)
     await require_role(request, "organizer")
@@ -184,6 +186,9 @@ async def queue_page(request: Request, *, error: str = "", status: int = 200) ->
             "declarations": rows,
             "done": request.query_params.get("done", ""),
             "error": error,
+            # A refused decision comes back as the organizer made it (declaration id,
+            # decision, reason), on the declaration it was for.
+            "typed": typed or {},
             "edition": snap.edition,
         },
         status=status,
@@ -223,7 +228,12 @@ async def decide_form(request: Request) -> Response:
         )
     except DeclarationError as exc:
         message = "; ".join(exc.fields.values()) if exc.fields else exc.message
-        return await queue_page(request, error=message, status=exc.status)
+        typed = {
+            "id": str(request.path_params.get("declaration_id", "")),
+            "decision": decision if isinstance(decision, str) else "",
+            "reason": reason if isinstance(reason, str) else "",
+        }
+        return await queue_page(request, error=message, status=exc.status, typed=typed)
     return RedirectResponse("/organizer/mobilisations?done=1", status_code=303)
 
 

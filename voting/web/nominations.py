@@ -554,8 +554,8 @@ async def _review_page(
         "nominations/organizer_review.html",
         {
             "edition": edition,
-            # Title and summary in the reader's language where the nominator gave them.
-            "n": nomination.in_language(language_of(request)),
+            # The English text: the one of record, which the organizers review.
+            "n": nomination,
             "category": edition.category(nomination.category),
             "history": history,
             "values": values or {},
