@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from email_validator import EmailNotValidError, validate_email
@@ -18,7 +18,7 @@ from tests.helpers import load_builtin, load_data
 from tests.nominations_support import SUMMARY, complete, open_edition, sign_in_quick
 from tests.test_voting_http import open_voting
 from voting import accounts
-from voting.contest import GENEVA
+from voting.contest import GENEVA, builtin_edition_path, load_edition_file
 from voting.emails import (
     _SYNTAX,
     _SYNTAX_FALLBACK,
@@ -29,9 +29,10 @@ from voting.emails import (
     suggest_domain,
     syntax_message,
 )
-from voting.i18n import LANGUAGES, gettext
+from voting.i18n import LANGUAGES, gettext, localized
 
 OTHERS = [lang for lang in LANGUAGES if lang != "en"]
+NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
 
 # One address for each kind of mistake email-validator tells apart, and the sentence of
 # ours it must become. A new release that rewords a message fails here, not on a page.
@@ -283,8 +284,15 @@ async def test_category_names_come_in_the_readers_language(app, client, conn, la
             assert name not in text, other
     if lang in EDITION_NAME:
         assert EDITION_NAME[lang] in text
-    one = await client.get(f"/categories/C2?lang={lang}")
-    assert CATEGORY_C2[lang] in html.unescape(one.text)
+    one = html.unescape((await client.get(f"/categories/C2?lang={lang}")).text)
+    assert CATEGORY_C2[lang] in one
+    # Its description too, from the edition's data.
+    c2 = next(
+        c
+        for c in load_edition_file(builtin_edition_path("wsis-2014"), now=NOW).categories
+        if c.code == "C2"
+    )
+    assert localized(c2.description, lang) in one
 
 
 async def test_the_api_gives_the_english_text_and_the_translations_beside_it(app, client, conn):

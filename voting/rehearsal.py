@@ -45,7 +45,7 @@ DEFAULT_HOURS = 6.0
 _COPIED = (
     "category, status, owner_id, title, title_key, organization, organization_key,"
     " stakeholder_type, country, website, start_date, contact_email, summary, description,"
-    " partners, languages, search_text, submitted_at, decided_at"
+    " partners, languages, search_text, submitted_at, decided_at, translations"
 )
 
 
