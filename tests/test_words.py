@@ -428,3 +428,16 @@ async def test_api_refusals_come_in_the_language_asked_for(client, app, nominati
     assert r.json()["error"]["message"] == "Le corps de la requête doit être un objet JSON."
     r = await client.post("/api/nominations", json={"title": "x", "submit": "yes"}, headers=headers)
     assert r.json()["error"]["fields"] == {"submit": "Indiquez true ou false."}
+
+
+async def test_the_api_names_a_missing_edition_and_bad_json_in_the_readers_language(client):
+    r = await client.get("/api/editions/nowhere-2099", headers={"accept-language": "es"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "no_such_edition"
+    assert r.json()["error"]["message"] == "No existe la edición nowhere-2099."
+    r = await client.post(
+        "/api/voters/signin",
+        content=b"{not json",
+        headers={"content-type": "application/json", "accept-language": "ru"},
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["message"].startswith("Тело запроса не является корректным JSON")

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from .. import edition_store
+from ..i18n import gettext
 from .deps import current_edition, services
 from .openapi import error_response, json_response, openapi_document
 from .responses import JSON, ApiError
@@ -63,7 +64,11 @@ async def edition_detail(request: Request) -> JSON:
     async with svc.db.acquire() as conn:
         edition = await edition_store.get_edition(conn, slug)
     if edition is None:
-        raise ApiError(404, "no_such_edition", f"There is no edition {slug!r}.")
+        raise ApiError(
+            404,
+            "no_such_edition",
+            gettext("There is no edition {slug}.").format(slug=slug[:64]),
+        )
     return JSON(edition.to_dict(svc.clock.now()))
 
 

@@ -59,7 +59,11 @@ async def json_body(request: Request, fields: Collection[str] | None = None) -> 
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "bad_json", f"The body is not valid JSON: {exc}") from None
+        raise ApiError(
+            400,
+            "bad_json",
+            gettext("The body is not valid JSON: {detail}").format(detail=exc),
+        ) from None
     if not isinstance(data, dict):
         raise ApiError(422, "not_an_object", gettext("The body must be a JSON object."))
     read = data if fields is None else {name: data[name] for name in fields if name in data}

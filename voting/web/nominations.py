@@ -643,7 +643,11 @@ async def _api_edition(request: Request) -> Edition:
     async with services(request).db.acquire() as conn:
         edition = await edition_store.get_edition(conn, slug)
     if edition is None:
-        raise ApiError(404, "no_such_edition", f"There is no edition {slug[:64]!r}.")
+        raise ApiError(
+            404,
+            "no_such_edition",
+            gettext("There is no edition {slug}.").format(slug=slug[:64]),
+        )
     return edition
 
 
