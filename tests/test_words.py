@@ -462,3 +462,31 @@ def test_no_english_copied_into_a_catalog_of_another_script(lang):
         and message.id not in SAME_EVERYWHERE
     ]
     assert not copied, copied
+
+
+async def test_a_close_the_summer_time_change_skips_is_refused_in_words(
+    mail_client, mail_app, smtp, conn, clock
+):
+    from tests.helpers import edition_data
+
+    # The clock is 20 March 2026; Geneva's clocks jump from 02:00 to 03:00 on 29 March.
+    data = edition_data(voting=("-1d", "+14d"), expert_review=("+14d", "+250d"))
+    data["phases"]["results"] = {"opens_in": "+250d", "closes_in": "+260d"}
+    await load_data(conn, data, clock.now())
+    await accounts.grant(conn, "organizer@itu.example", "organizer")
+    await sign_in(mail_client, mail_app, smtp, "organizer@itu.example")
+    page = await mail_client.get("/organizer/voting?lang=ru")
+    token = csrf_from(page.text)
+    r = await mail_client.post(
+        "/organizer/voting/extend",
+        data={
+            "csrf_token": token,
+            "new_date": "2026-03-29",
+            "new_time": "02:30",
+            "reason": "сбой сети",
+        },
+    )
+    assert r.status_code == 422
+    russian = "В Женеве нет времени 2026-03-29 02:30: в этот момент часы переводят вперед."
+    assert russian in html.unescape(r.text)
+    assert "сбой сети</textarea>" in r.text
