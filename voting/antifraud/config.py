@@ -53,6 +53,10 @@ DEFAULTS: dict[str, Any] = {
     # Past verify_per_network a sign-in must solve a challenge; past this many times
     # verify_per_network an hour (challenged sign-ins) the network is refused (429).
     "verify_network_ceiling": 10,
+    # A vote refused by an inline rate limit (per address, network or domain: a crowd
+    # behind one NAT, one office's domain) may solve a challenge and be cast under limits
+    # this many times wider, counted apart (ballot.Limits.stepped_up).
+    "limit_step_up": 10,
     # The risk score (antifraud/risk.py): below risk_challenge_at a vote counts; from it
     # a proof-of-work challenge must be solved first; from risk_quarantine_at the vote
     # is quarantined with its reasons.

@@ -21,15 +21,15 @@ from .. import edition_store, ledger, mail, metrics
 from ..antifraud.challenge import FIELD as CHALLENGE_FIELD
 from ..antifraud.challenge import Challenges
 from ..antifraud.refusals import CHALLENGED, record_refusal
-from ..antifraud.risk import HIGH, MIDDLE, header_signals, score_signin
+from ..antifraud.risk import MIDDLE, header_signals, may_step_up
 from ..antifraud.signals import HONEYPOT_FIELD, network_of, new_form_token
 from ..antifraud.verification import (
-    MailLimits,
+    StepUpRequired,
     VerificationLimiter,
     VerificationRefused,
-    check_domain,
+    admit_signin,
 )
-from ..ballot import Ballot, Outcome
+from ..ballot import Ballot, Limits, Outcome
 from ..catalog import Catalog, Snapshot
 from ..emails import InvalidEmail
 from ..i18n import N_, gettext
@@ -116,43 +116,39 @@ async def _send_voter_link(request: Request, raw_email: str, solution: str | Non
     svc = services(request)
     snap = await snapshot(request)
     voter_id, address = identify(svc.settings.secret_key, raw_email)
-    check_domain(address)
-    limits = snap.thresholds
-    mail_limits = MailLimits(int(limits["verify_per_address"]), int(limits["verify_per_network"]))
-    ceiling = int(limits["verify_network_ceiling"])
     network = network_of(client_ip(request))
-    limiter = VerificationLimiter(svc.r, svc.settings.redis_prefix)
-    over = await limiter.network_over(network, mail_limits)
-    risk = score_signin(limits, network_over_limit=over, **header_signals(request.headers.get))
-    # A sign-in has no quarantine and no middle band of its own: the challenge is asked of
-    # a network past its limit (that alone is the middle band) and of a high score (a
-    # script's traces), so that a headless browser's ordinary sign-in still goes through.
-    if over or risk.band == HIGH:
-        if over:
-            await limiter.take_ceiling(network, mail_limits, ceiling, peek=True)
-        verdict = (
-            await challenges(request).verify(solution, "signin", network) if solution else None
+
+    async def solve() -> bool | None:
+        if not solution:
+            return None
+        return (await challenges(request).verify(solution, "signin", network)).ok
+
+    try:
+        await admit_signin(
+            VerificationLimiter(svc.r, svc.settings.redis_prefix),
+            address,
+            network,
+            snap.thresholds,
+            signals=header_signals(request.headers.get),
+            solve=solve,
         )
-        if verdict is None or not verdict.ok:
-            log.info("sign-in challenge: score %d %s", risk.score, risk.names)
-            raise SigninChallenge(
-                CHALLENGE_FAILED if verdict is not None else CHALLENGE_REQUIRED,
-                gettext(
-                    "Many people have asked for links from your network in the last hour. To"
-                    " go on, confirm you are a person: tick the box and wait a few seconds"
-                    " while your browser does a small calculation."
-                )
-                if verdict is None
-                else gettext(
-                    "That confirmation did not work or was already used. Tick the box again;"
-                    " no link was sent yet."
-                ),
-                new_challenge(request, snap, "signin", network),
-                3600 // max(1, mail_limits.per_network_per_hour),
+    except StepUpRequired as exc:
+        log.info("sign-in challenge: score %d %s", exc.risk.score, exc.risk.names)
+        raise SigninChallenge(
+            CHALLENGE_FAILED if exc.failed else CHALLENGE_REQUIRED,
+            gettext(
+                "That confirmation did not work or was already used. Tick the box again;"
+                " no link was sent yet."
             )
-        if over:
-            await limiter.take_ceiling(network, mail_limits, ceiling)
-    await limiter.take_address(address, mail_limits)
+            if exc.failed
+            else gettext(
+                "Many people have asked for links from your network in the last hour. To"
+                " go on, confirm you are a person: tick the box and wait a few seconds"
+                " while your browser does a small calculation."
+            ),
+            new_challenge(request, snap, "signin", network),
+            exc.wait_s,
+        ) from None
     # Each link carries its own nonce (Link.issue): each works once.
     token = LINK.issue(request, {"v": voter_id, "d": address.domain, "e": snap.edition.slug})
     link = f"{svc.settings.base_url}/vote/confirm?token={quote(token)}"
@@ -205,9 +201,11 @@ async def voter_signin_api(request: Request) -> JSON:
     body = await json_body(request, ("email",))
     email = body.get("email")
     if not isinstance(email, str):
-        raise ApiError(422, "invalid", "Give an email address.", fields={"email": "required"})
+        raise ApiError(
+            422, "invalid", gettext("Give an email address."), fields={"email": "required"}
+        )
     try:
-        await _send_voter_link(request, email, _opt_str(body.get(CHALLENGE_FIELD)))
+        await _send_voter_link(request, email, _solution(body))
     except InvalidEmail as exc:
         raise ApiError(422, "invalid", str(exc), fields={"email": str(exc)}) from None
     except SigninChallenge as exc:
@@ -219,7 +217,7 @@ async def voter_signin_api(request: Request) -> JSON:
         raise ApiError(
             exc.status, exc.code, exc.message, fields={"email": exc.message}, headers=headers
         ) from None
-    return JSON({"status": "sent", "message": "A confirmation link is on its way."}, 202)
+    return JSON({"status": "sent", "message": gettext("A confirmation link is on its way.")}, 202)
 
 
 LINK = Link(VOTER_LINK, frozenset({"v", "d", "e"}), again="/vote")
@@ -351,11 +349,13 @@ async def cast(
         webdriver=webdriver,
         **header_signals(request.headers.get),
     )
+    solved = False
     if risk.band == MIDDLE:
         await _step_up(request, snap, voter, category, solution)
+        solved = True
     rt = runtime(request)
 
-    async def attempt() -> Outcome:
+    async def attempt(limits: Limits | None = None) -> Outcome:
         precast = request.scope.pop(PRECAST, None)
         if precast is not None:  # cast already by the vote front (web/vote_front.py)
             return precast.take()  # type: ignore[no-any-return]
@@ -369,6 +369,7 @@ async def cast(
             user_agent=request.headers.get("user-agent", ""),
             form=form,
             risk=risk,
+            limits=limits,
         )
 
     try:
@@ -377,6 +378,11 @@ async def cast(
             # Redis lost its copy of the window (a wipe): restore it from PostgreSQL.
             await _restore_window(request, rt.ballot, snap, voter.id)
             outcome = await attempt()
+        if may_step_up(outcome.status, snap.limits.bucket):
+            # A crowd behind one address: each person solves a challenge and votes.
+            if not solved:
+                await _step_up(request, snap, voter, category, solution)
+            outcome = await attempt(snap.limits.stepped_up(int(snap.thresholds["limit_step_up"])))
     except (AnswerLost, redis.exceptions.TimeoutError) as exc:
         # Sent, but Redis went away before answering: the script may have run. Say what
         # we know, no more, under a code of its own; the retry settles it (202, or 409
@@ -550,7 +556,9 @@ async def vote_api(request: Request) -> JSON:
     nomination = body.get("nomination")
     expected = body.get("category")
     if expected is not None and not isinstance(expected, str):
-        raise ApiError(422, "invalid", "category must be a text.", fields={"category": "text"})
+        raise ApiError(
+            422, "invalid", gettext("category must be a text."), fields={"category": "text"}
+        )
     outcome, snap, category = await cast(
         request,
         voter,
@@ -558,7 +566,7 @@ async def vote_api(request: Request) -> JSON:
         _opt_str(body.get("form_token")),
         expected,
         webdriver=body.get(WEBDRIVER_FIELD) is True,
-        solution=_opt_str(body.get(CHALLENGE_FIELD)),
+        solution=_solution(body),
     )
     problem = _outcome_error(outcome, request, category)
     if problem is not None:
@@ -808,6 +816,19 @@ async def cast_form(request: Request) -> Response:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _solution(body: dict[str, Any]) -> str | None:
+    """A JSON body's challenge solution: absent, or a text (the ALTCHA payload)."""
+    value = body.get(CHALLENGE_FIELD)
+    if value is not None and not isinstance(value, str):
+        raise ApiError(
+            422,
+            "invalid",
+            gettext("{field} must be a text.").format(field=CHALLENGE_FIELD),
+            fields={CHALLENGE_FIELD: "text"},
+        )
+    return value or None
 
 
 def _opt_str(value: Any) -> str | None:
