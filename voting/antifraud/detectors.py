@@ -23,6 +23,7 @@ import asyncpg
 
 from ..i18n import format_percent, gettext
 from .declarations import spare_declared
+from .risk import agent_kind
 from .signals import networks_of
 
 Vote = tuple[str, str]  # (voter_id, category)
@@ -153,7 +154,13 @@ def _excess(
 
 def _institution(members: list[VoteRow], t: dict[str, Any]) -> str | None:
     """The custom (organisational) domain most of a group shares, if any: staff voting
-    from their office is mobilisation, which is allowed and shown to the committee."""
+    from their office is mobilisation, which is allowed and shown to the committee.
+    People use browsers: a group most of whose agents are HTTP libraries or headless
+    browsers is a farm on a domain of its own, not an institution (found over HTTP by
+    tests/test_fraud_http.py, which the simulated farm's rhythm had hidden)."""
+    scripted = sum(1 for m in members if agent_kind(m.agent))
+    if 2 * scripted >= len(members):
+        return None
     domains = Counter(m.domain for m in members)
     domain, n = domains.most_common(1)[0]
     exempt = set(t["domain_exempt"])

@@ -95,18 +95,29 @@ def band_of(score: int, rules: Mapping[str, Any]) -> str:
     return LOW
 
 
+def agent_kind(user_agent: str) -> str | None:
+    """What an agent string says of automation: agent_missing, agent_headless (a
+    headless browser names itself), agent_script (an HTTP library), or None (a browser,
+    or a bot that claims to be one)."""
+    agent = user_agent.strip()
+    if not agent:
+        return "agent_missing"
+    if _HEADLESS.search(agent):
+        return "agent_headless"
+    if _SCRIPT.match(agent):
+        return "agent_script"
+    return None
+
+
 def agent_reasons(
     user_agent: str, *, accept_language: bool, fetch_metadata: bool, webdriver: bool
 ) -> list[str]:
     """What the request's headers and the page's script say about the agent."""
     found: list[str] = []
+    kind = agent_kind(user_agent)
+    if kind:
+        found.append(kind)
     agent = user_agent.strip()
-    if not agent:
-        found.append("agent_missing")
-    elif _HEADLESS.search(agent):
-        found.append("agent_headless")
-    elif _SCRIPT.match(agent):
-        found.append("agent_script")
     if webdriver:
         found.append("webdriver")
     if not accept_language:
