@@ -275,6 +275,34 @@ async def test_drip_flags_a_steady_trickle_but_not_a_wave_from_a_post(conn, edit
     assert {v for f in findings for v, _ in f.votes} == {f"drip{i}" for i in range(30)}
 
 
+@pytest.mark.parametrize(("hours", "flagged"), [(range(24), True), (range(4, 22), False)])
+async def test_drip_spares_a_trickle_that_keeps_a_night(conn, edition_id, hours, flagged):
+    """A project's website banner: its readers, of one region, come steadily over three
+    days but sleep; bought votes run around the clock."""
+    await organic(conn, edition_id, START, 100, NOMS)
+    day0 = START.replace(hour=0)
+    slots = [day0 + timedelta(days=d, hours=h) for d in range(1, 4) for h in hours]
+    for i, at in enumerate(slots[::2][:36]):
+        vid = f"reader{i}"
+        ip = f"172.{16 + i % 10}.{i}.5"
+        await add_voter(conn, edition_id, vid, verified_at=at, ip=ip)
+        await add_vote(
+            conn,
+            edition_id,
+            vid,
+            "C1",
+            "A3",
+            at=at + timedelta(minutes=20 + i % 30),
+            ip=ip,
+            agent=f"Mozilla/5.0 (reader {i % 4})",
+            domain="gmail.com",
+            form_ms=8000 + 300 * i,
+        )
+    findings = await drip(await load(conn, edition_id), DEFAULTS)
+    found = {v for f in findings for v, _ in f.votes if v.startswith("reader")}
+    assert bool(found) is flagged, findings
+
+
 async def test_catchall_flags_a_domain_minting_voters_everywhere_not_an_office(conn, edition_id):
     await organic(conn, edition_id, START, 60, NOMS)
     for i in range(25):

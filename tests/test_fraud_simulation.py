@@ -55,10 +55,10 @@ async def test_fixed_seed_run_meets_the_floors_case_by_case(engine, conn):
     # The NAT crowd passed its network's sign-in limit and solved challenges to go on.
     assert report.challenges["ministry"] > 0
     # The adaptive attacker's cheapest setting that got votes counted is printed; in this
-    # model it needs a residential address per vote and votes in other categories as
-    # cover, which is the bought-votes-with-cover case: no signal, the audit's business.
+    # model it needs a residential address per vote, patient or paced to waking hours:
+    # bought votes from real people's lines, which no signal sees (the audit's business).
     cheapest = report.cheapest_undetected()
-    assert cheapest is not None and "per_net=1 " in cheapest and "cover=0" not in cheapest
+    assert cheapest is not None and "per_net=1 " in cheapest
     assert f"adaptive attacker's cheapest setting counted: {cheapest}" in lines
     assert re.fullmatch(r"attack votes kept out: \d+\.\d%, organic votes hit: \d+\.\d%", lines[-1])
     # The simulation cleaned up after itself.

@@ -85,6 +85,9 @@ DEFAULTS: dict[str, Any] = {
     "drip_min_votes": 8,
     "drip_surprise": 10.0,
     "drip_wave": 10.0,  # a 3-hour window this far above an even spread is a wave
+    # Votes that keep a night (a 6-hour block of the day with at most this share of an
+    # even spread) are a region's people, not a round-the-clock trickle.
+    "drip_night_share": 0.2,
     "catchall_min_votes": 10,
     "catchall_surprise": 10.0,
     "form_fast_quantile": 0.1,
