@@ -9,14 +9,14 @@ from the outbox, the confirmation page and its form, the ballot API's form token
 vote (with its challenge when asked), then the offline detectors. Each simulated client
 names its own address in X-Forwarded-For: run the server with
 VOTING_TRUST_PROXY_HEADERS=true (it then believes the header from loopback, the default
-VOTING_FORWARDED_ALLOW_IPS), or every client is one address. Challenges are solved for real, with the `altcha`
-library's solver, as a client would.
+VOTING_FORWARDED_ALLOW_IPS), or every client is one address. Challenges are solved for
+real, with the `altcha` library's solver, as a client would.
 
 Cases are a subset of the simulator's (voting/antifraud/simulator.py CASES), at sizes a
 CI run affords; the figures are the same kind: per case, votes tried, kept out (refused
 at sign-in or at the vote, held inline, or held by a detector), challenges solved.
-The server's edition should use small challenges (`challenge_max_number`) and a short
-`min_form_seconds`, or the slice takes minutes.
+The server's edition should use small challenges (`challenge_max_number`) and the default
+`min_form_seconds` (2 s), which the clients' waits assume.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Client:
     ip: str
     agent: str
     browser: bool = True  # sends Accept-Language and Fetch Metadata
-    wait_s: float = 1.5  # from the ballot's token to the vote
+    wait_s: float = 2.5  # from the ballot's token to the vote (the edition: min 2 s)
     form: str = "own"  # the form token: own | none | other (another voter's)
     webdriver: bool = False
     challenges: int = 0
@@ -127,7 +127,7 @@ def clients(seed: int, sizes: dict[str, int] = SIZES) -> list[Client]:
                 f"person{n}.{seed}@{rng.choice(WEBMAIL)}",
                 ip(),
                 rng.choice(AGENTS),
-                wait_s=rng.uniform(1.3, 3.0),
+                wait_s=rng.uniform(2.3, 3.5),
             )
         )
     office = f"196.41.{rng.randrange(256)}.10"
@@ -138,7 +138,7 @@ def clients(seed: int, sizes: dict[str, int] = SIZES) -> list[Client]:
                 f"staff{n}@ministry.gov.example",
                 office,
                 MANAGED_BROWSER,
-                wait_s=rng.uniform(1.3, 3.0),
+                wait_s=rng.uniform(2.3, 3.5),
             )
         )
     farm = f"45.33.{rng.randrange(256)}"
@@ -150,7 +150,7 @@ def clients(seed: int, sizes: dict[str, int] = SIZES) -> list[Client]:
                 f"{farm}.{rng.randrange(2, 250)}",
                 "python-requests/2.31.0",
                 browser=False,
-                wait_s=1.1,
+                wait_s=2.1,
             )
         )
     for case, form in (("tokenless", "none"), ("replayed", "other")):
@@ -162,12 +162,12 @@ def clients(seed: int, sizes: dict[str, int] = SIZES) -> list[Client]:
                     ip(),
                     rng.choice(AGENTS),
                     form=form,
-                    wait_s=rng.uniform(1.3, 3.0),
+                    wait_s=rng.uniform(2.3, 3.5),
                 )
             )
     for n in range(sizes["too_fast"]):
         made.append(
-            Client("too_fast", f"quick{n}.{seed}@example.net", ip(), rng.choice(AGENTS), wait_s=0.1)
+            Client("too_fast", f"quick{n}.{seed}@example.net", ip(), rng.choice(AGENTS), wait_s=0.0)
         )
     for n in range(sizes["headless"]):
         made.append(
@@ -177,7 +177,7 @@ def clients(seed: int, sizes: dict[str, int] = SIZES) -> list[Client]:
                 ip(),
                 HEADLESS_AGENT,
                 webdriver=True,
-                wait_s=rng.uniform(1.3, 3.0),
+                wait_s=rng.uniform(2.3, 3.5),
             )
         )
     spellings = [
