@@ -28,6 +28,7 @@ from .web import (
     auth,
     experts,
     fraud,
+    front,
     mobilisations,
     nominations,
     outages,
@@ -145,6 +146,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *api.routes,
         *auth.routes,
+        *front.routes,
         *voting.routes,
         *fraud.routes,
         *mobilisations.routes,
