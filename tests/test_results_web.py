@@ -157,6 +157,11 @@ async def test_two_committee_sign_offs_publish_the_results(
         public = await mail_client.get("/results")
         assert public.status_code == 200
         assert results["fingerprint"]["merkle_root"] in public.text
+        # Once published, the home page leads with the winners, each linked.
+        home = await mail_client.get("/")
+        assert "The winners" in home.text and 'href="/results"' in home.text
+        assert all(f'href="/nominations/{w}"' in home.text for w in c1["winners"])
+        assert "Public online voting is open" not in home.text
         export = (await mail_client.get(results["fingerprint"]["export"])).json()
         assert check_export(export, results["fingerprint"]["merkle_root"]) == []
         again = await one.post(
