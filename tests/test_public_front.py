@@ -157,6 +157,8 @@ async def test_voting_from_a_project_goes_through_the_ballots_confirm_step(
         "/receipts/email", data={"email": "someone.else@example.org", "csrf_token": csrf}
     )
     assert wrong.status_code == 422 and "not the address you confirmed" in wrong.text
+    assert 'value="someone.else@example.org"' in wrong.text  # what was typed is kept
+    assert 'aria-describedby="receipts-email-error"' in wrong.text
     bad = await mail_client.post("/receipts/email", data={"email": "no at", "csrf_token": csrf})
     assert bad.status_code == 422
     sent = await mail_client.post(
@@ -190,6 +192,12 @@ async def test_a_nominator_votes_without_proving_the_mailbox_again(
     assert await conn.fetchval("SELECT count(*) FROM voters WHERE domain='minict.example'") == 1
     # Still signed in as the nominator.
     assert "Signed in as nominator@minict.example" in (await mail_client.get("/vote")).text
+    again = await mail_client.post(
+        "/vote/as-account", data={"csrf_token": session["csrf_token"], "next": "//evil.example"}
+    )
+    assert again.status_code == 303 and again.headers["location"] == "/vote"
+    forged = await mail_client.post("/vote/as-account", data={"csrf_token": "forged"})
+    assert forged.status_code == 403
 
 
 async def test_voting_as_the_account_needs_a_signed_in_account(mail_client, mail_app, conn):

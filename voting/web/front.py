@@ -102,7 +102,7 @@ async def email_receipts(request: Request) -> Response:
     try:
         voter_id, address = identify(svc.settings.secret_key, form.get("email", ""))
     except InvalidEmail as exc:
-        return _sent_page(request, error=str(exc), status=422)
+        return _sent_page(request, error=str(exc), typed=form.get("email", ""), status=422)
     if voter_id != voter.id:
         return _sent_page(
             request,
@@ -110,6 +110,7 @@ async def email_receipts(request: Request) -> Response:
                 "This is not the address you confirmed to vote. Give the same address: the"
                 " receipts are mailed only to it."
             ),
+            typed=form.get("email", ""),
             status=422,
         )
     try:
@@ -148,9 +149,16 @@ async def email_receipts(request: Request) -> Response:
 
 
 def _sent_page(
-    request: Request, *, error: str = "", email: str = "", count: int = 0, status: int = 200
+    request: Request,
+    *,
+    error: str = "",
+    email: str = "",
+    count: int = 0,
+    typed: str = "",
+    status: int = 200,
 ) -> Response:
-    context: dict[str, Any] = {"error": error, "email": email, "count": count}
+    """The answer to "email me my receipts": sent, or what was wrong, the address kept."""
+    context: dict[str, Any] = {"error": error, "email": email, "count": count, "typed": typed}
     return pages(request).render(request, "voting/receipts_sent.html", context, status=status)
 
 
