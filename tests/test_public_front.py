@@ -121,6 +121,34 @@ async def test_a_staff_sign_in_never_leads_off_the_site(mail_client, mail_app, s
         assert 'name="next" value="/dashboard"' in page.text
 
 
+async def test_a_nominator_who_signs_in_from_a_category_returns_to_it(
+    mail_client, mail_app, smtp, conn
+):
+    await open_voting(mail_app, conn)
+    category = await mail_client.get("/categories/C1?q=data")
+    assert 'href="/signin?next=/categories/C1%3Fq%3Ddata"' in category.text
+    page = await mail_client.get("/signin?next=/categories/C1%3Fq%3Ddata")
+    assert 'name="next" value="/categories/C1?q=data"' in page.text
+    sent = await mail_client.post(
+        "/signin",
+        data={
+            "email": "returning@example.org",
+            "csrf_token": csrf_from(page.text),
+            "next": "/categories/C1?q=data",
+        },
+    )
+    assert sent.status_code == 200
+    svc = mail_app.state.services
+    await mail.send_pending(svc.db, svc.settings)
+    parts = urlsplit(smtp.mailbox.last_link("returning@example.org", "/signin/confirm"))
+    confirm = await mail_client.get(f"{parts.path}?{parts.query}")
+    token = re.search(r'name="token" value="([^"]+)"', confirm.text).group(1)
+    done = await mail_client.post(
+        parts.path, data={"token": token, "csrf_token": csrf_from(confirm.text)}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/categories/C1?q=data"
+
+
 async def test_voting_from_a_project_goes_through_the_ballots_confirm_step(
     mail_client, mail_app, smtp, conn
 ):
