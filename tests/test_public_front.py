@@ -220,6 +220,9 @@ async def test_a_nominator_votes_without_proving_the_mailbox_again(
     assert await conn.fetchval("SELECT count(*) FROM voters WHERE domain='minict.example'") == 1
     # Still signed in as the nominator.
     assert "Signed in as nominator@minict.example" in (await mail_client.get("/vote")).text
+    # Every page shows it, whether or not its handler looks the account up.
+    for path in ("/vote/C1", "/results", "/receipts", "/nowhere"):
+        assert "Signed in as nominator@minict.example" in (await mail_client.get(path)).text
     again = await mail_client.post(
         "/vote/as-account", data={"csrf_token": session["csrf_token"], "next": "//evil.example"}
     )

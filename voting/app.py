@@ -182,6 +182,8 @@ def create_app(
             same_site="lax",
             https_only=settings.production,
         ),
+        # The signed-in account of a page's session, for its header (web/front.py).
+        Middleware(front.AccountInScope),
         # Innermost: POST /api/votes to its handler past the router (web/fast_votes.py).
         Middleware(VoteFastPath, route=vote_route(routes)),
     ]

@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import edition_store, mail
 from ..antifraud.verification import MailLimits, VerificationLimiter, VerificationRefused
@@ -160,6 +161,26 @@ def _sent_page(
     """The answer to "email me my receipts": sent, or what was wrong, the address kept."""
     context: dict[str, Any] = {"error": error, "email": email, "count": count, "typed": typed}
     return pages(request).render(request, "voting/receipts_sent.html", context, status=status)
+
+
+class AccountInScope:
+    """Every page shows who is signed in, whether or not its handler asked: for a GET of
+    a page (not the API, not a static file) whose session names an account, the account
+    is looked up (and checked against its session generation) before the handler runs.
+    Sessions without an account, and so every voter's vote, pay nothing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and "uid" in scope.get("session", {})
+            and not scope["path"].startswith(("/api/", "/static/"))
+        ):
+            await current_user(Request(scope))
+        await self.app(scope, receive, send)
 
 
 # Before the voting routes: `/vote/{code}` would take `/vote/as-account` otherwise.
