@@ -205,6 +205,9 @@ async def test_a_nominator_votes_without_proving_the_mailbox_again(
     _, _, noms = await open_voting(mail_app, conn)
     await sign_in(mail_client, mail_app, smtp, "nominator@minict.example")
     target = f"/nominations/{noms['C1'][0]}"
+    project = await mail_client.get(target)
+    assert 'action="/vote/as-account"' in project.text
+    assert f'name="next" value="/vote/C1?choose={noms["C1"][0]}"' in project.text
     page = await mail_client.get(f"/vote?next={quote(target, safe='')}")
     assert "Vote as nominator@minict.example" in page.text
     assert "Signed in as nominator@minict.example" in page.text

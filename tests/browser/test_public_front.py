@@ -275,18 +275,17 @@ async def test_a_nominator_votes_without_a_second_link(browser: Browser, voting_
     watched = await new_page(browser)
     page = watched.page
     await sign_in_staff(page, site, NOMINATOR)
-    category = site.nominations["C2"][-1]
-    await page.goto(f"{site.url}/nominations/{category}")
-    await page.get_by_role(
-        "link", name="Confirm your email address to vote for this project"
-    ).click()
+    target = site.nominations["C2"][-1]
+    await page.goto(f"{site.url}/nominations/{target}")
     await expect(page.locator(".site-header")).to_contain_text(f"Signed in as {NOMINATOR}")
     await screenshot(page, "nominator-votes-as-account")
     violations = await audit(page)
     assert not violations, describe(violations)
     await page.get_by_role("button", name=f"Vote as {NOMINATOR}").click()
-    await expect(page).to_have_url(f"{site.url}/nominations/{category}")
-    await expect(page.get_by_role("link", name="Vote for this project")).to_be_visible()
+    # Straight to the ballot's confirm step, the project chosen, no mail in between.
+    await expect(page).to_have_url(f"{site.url}/vote/C2?choose={target}")
+    await expect(page.locator(f"#n-{target}")).to_be_checked()
+    await expect(page.get_by_role("button", name="Confirm my vote")).to_be_visible()
     watched.assert_clean()
 
 
