@@ -291,7 +291,14 @@ async def test_signing_in_is_a_page_with_the_link_not_an_error(mail_client, mail
     assert "Something is not right" not in r.text
 
 
-async def test_the_header_has_a_language_menu(client):
-    page = await client.get("/?lang=fr")
-    assert '<details class="languages">' in page.text
-    assert page.text.count('hreflang="') == 6
+async def test_the_header_has_a_language_menu(mail_client, mail_app, conn):
+    _, _, noms = await open_voting(mail_app, conn)
+    # The menu names the page's language in itself, on every page (a page's own context
+    # must not shadow it: the project page has a `language_name` of its own).
+    for path in ("/", "/vote/C1", f"/nominations/{noms['C1'][0]}", "/categories/C1"):
+        for lang, name in (("fr", "Français"), ("zh", "中文"), ("ar", "العربية")):
+            page = await mail_client.get(f"{path}?lang={lang}")
+            assert '<details class="languages">' in page.text
+            assert page.text.count('hreflang="') == 6
+            assert '<summary><span class="visually-hidden">' in page.text
+            assert f'<span lang="{lang}">{name}</span></summary>' in page.text, (path, lang)

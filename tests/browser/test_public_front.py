@@ -22,6 +22,7 @@ from tests.browser.conftest import (
     sign_in_staff,
 )
 from voting import accounts, db
+from voting.web.templating import LANGUAGE_NAMES
 
 PHONE = {"width": 390, "height": 844}
 # Not pages: downloads, machine answers, links that are used up by opening them.
@@ -153,6 +154,8 @@ async def test_the_header_fits_a_phone_in_every_language(browser: Browser, votin
     for lang in ("en", "fr", "es", "ar", "zh", "ru"):
         await page.goto(f"{voting_site.url}/?lang={lang}")
         assert await width(page) <= PHONE["width"], lang
+        summary = page.locator("details.languages summary")
+        await expect(summary).to_contain_text(LANGUAGE_NAMES[lang])
         header = await page.locator(".site-header").bounding_box()
         assert header is not None
         # Brand, main links and the language menu: a few short lines, not a wall.

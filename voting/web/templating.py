@@ -144,7 +144,7 @@ class Pages:
             # A confirmed voter (the header shows it, with sign-out); read, not checked:
             # the vote itself checks the session.
             "voter_session": "session" in request.scope and bool(request.session.get("voter")),
-            "language_name": LANGUAGE_NAMES[lang],
+            "current_language_name": LANGUAGE_NAMES[lang],
             "here": _here(request),
         }
         ctx.update(context or {})
