@@ -424,11 +424,13 @@ async def test_the_nomination_page_has_a_vote_button(mail_client, mail_app, smtp
     await verify_voter(mail_client, mail_app, smtp, "button@example.org")
     page = await mail_client.get(f"/nominations/{target}")
     assert "Vote for this project" in page.text
-    form_token = re.search(r'name="form_token" value="([^"]+)"', page.text).group(1)
+    # The button opens the ballot with this project chosen: the vote is confirmed there.
+    ballot = await mail_client.get(f"/vote/C2?choose={target}")
+    form_token = re.search(r'name="form_token" value="([^"]+)"', ballot.text).group(1)
     reading(mail_app)
     voted = await mail_client.post(
         "/vote/C2",
-        data={"nomination": target, "csrf_token": csrf_from(page.text), "form_token": form_token},
+        data={"nomination": target, "csrf_token": csrf_from(ballot.text), "form_token": form_token},
     )
     assert voted.status_code == 202
     after = await mail_client.get(f"/nominations/{target}")

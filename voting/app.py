@@ -28,6 +28,7 @@ from .web import (
     auth,
     experts,
     fraud,
+    front,
     mobilisations,
     nominations,
     outages,
@@ -145,6 +146,7 @@ def create_app(
     routes: list[BaseRoute] = [
         *api.routes,
         *auth.routes,
+        *front.routes,
         *voting.routes,
         *fraud.routes,
         *mobilisations.routes,
@@ -180,6 +182,8 @@ def create_app(
             same_site="lax",
             https_only=settings.production,
         ),
+        # The signed-in account of a page's session, for its header (web/front.py).
+        Middleware(front.AccountInScope),
         # Innermost: POST /api/votes to its handler past the router (web/fast_votes.py).
         Middleware(VoteFastPath, route=vote_route(routes)),
     ]

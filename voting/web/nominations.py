@@ -214,6 +214,7 @@ async def category_page(request: Request) -> Response:
             "query": query,
             "countries": [(c, noms.country_name(c)) for c in countries],
             **_display_context(),
+            "voting_open": edition.phase("voting").contains(svc.clock.now()),
             "previous_url": (
                 f"?{urlencode({**base, 'page': page - 1})}" if query.offset > 0 else None
             ),

@@ -303,6 +303,21 @@ def _results_body(request: Request, edition: Edition, publication: pub.Publicati
 
 
 async def public_results(request: Request) -> Response:
+    edition, edition_id = await _edition(request)
+    async with services(request).db.acquire() as conn:
+        published = await pub.get_publication(conn, edition_id)
+    if published is None:
+        # Not published yet is an expected state, not an error: the page says when.
+        return pages(request).render(
+            request,
+            "results/pending.html",
+            {
+                "edition": edition,
+                "voting": edition.phase("voting"),
+                "results_phase": edition.phase("results"),
+                "now": services(request).clock.now(),
+            },
+        )
     edition, _, publication = await _published(request)
     body = _results_body(request, edition, publication)
     return pages(request).render(

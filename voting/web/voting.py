@@ -45,6 +45,7 @@ from .auth import current_user, require_role
 from .chart_data import live_charts
 from .deps import client_ip, json_body, require_json, services
 from .links import Link
+from .nextpath import safe_next
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
 from .templating import _geneva, language_of, pages
@@ -108,7 +109,9 @@ class SigninChallenge(Exception):
         self.wait_s = wait_s
 
 
-async def _send_voter_link(request: Request, raw_email: str, solution: str | None = None) -> str:
+async def _send_voter_link(
+    request: Request, raw_email: str, solution: str | None = None, next_path: str = "/vote"
+) -> str:
     """Mail a confirmation link, or refuse. A sign-in from a network past its hourly
     limit, or whose risk score is high (automation traces), must first solve a challenge
     (SigninChallenge); past the network's hard ceiling it is refused (429) all the same;
@@ -150,7 +153,10 @@ async def _send_voter_link(request: Request, raw_email: str, solution: str | Non
             exc.wait_s,
         ) from None
     # Each link carries its own nonce (Link.issue): each works once.
-    token = LINK.issue(request, {"v": voter_id, "d": address.domain, "e": snap.edition.slug})
+    payload = {"v": voter_id, "d": address.domain, "e": snap.edition.slug}
+    if next_path != "/vote":
+        payload["to"] = next_path  # where the voter started: back there once confirmed
+    token = LINK.issue(request, payload)
     link = f"{svc.settings.base_url}/vote/confirm?token={quote(token)}"
     lang = language_of(request)
     async with svc.db.acquire() as conn:
@@ -171,8 +177,9 @@ async def voter_signin_form(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, _str(form.get("csrf_token")))
     raw = _str(form.get("email")) or ""
+    next_path = safe_next(request.query_params.get("next") or _str(form.get("next")), "/vote")
     try:
-        email = await _send_voter_link(request, raw, _opt_str(form.get(CHALLENGE_FIELD)))
+        email = await _send_voter_link(request, raw, _opt_str(form.get(CHALLENGE_FIELD)), next_path)
     except InvalidEmail as exc:
         return await _vote_home(request, error=str(exc), status=422)
     except VerificationRefused as exc:
@@ -262,7 +269,7 @@ async def voter_confirm(request: Request) -> Response:
     request.session.update(staff)
     request.session["voter"] = voter.to_session()
     csrf_token(request)
-    return RedirectResponse("/vote", status_code=303)
+    return RedirectResponse(safe_next(payload.get("to"), "/vote"), status_code=303)
 
 
 # -- casting ---------------------------------------------------------------------------
@@ -807,11 +814,23 @@ async def cast_form(request: Request) -> Response:
         {
             "outcome": outcome,
             "category": snap.edition.category(category),
+            "project": await _project_of(request, outcome.nomination or nomination),
             "duplicate": outcome.status == "duplicate",
             "held": outcome.state == "held",
         },
         status=202 if outcome.status == "accepted" else 409,
     )
+
+
+async def _project_of(request: Request, public_id: str) -> dict[str, Any] | None:
+    """The project a receipt is for, named on the receipt page (after the vote: not on
+    the vote's path)."""
+    async with services(request).db.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT public_id, title, organization FROM nominations WHERE public_id=$1",
+            public_id,
+        )
+    return dict(row) if row is not None else None
 
 
 def _str(value: Any) -> str | None:
