@@ -22,8 +22,8 @@ import orjson
 
 from ..contest import Edition, to_local
 from ..edition_store import audit
+from ..errors import Refusal
 from ..i18n import N_
-from .errors import Refusal
 from .merkle import level_sizes, sibling_positions
 from .results import EditionResults, compute
 from .verify import EXPORT_FORMAT, PROOF_FORMAT, receipt_digest
