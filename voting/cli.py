@@ -362,36 +362,33 @@ def _none() -> Any:
 
 
 async def _extend(args: argparse.Namespace, settings: Settings, conn: Any) -> int:
-    from datetime import datetime
-
+    """`voting edition extend`: the organizer page's action (voting/contest/actions.py)."""
     from .ballot import Ballot
-    from .contest import GENEVA, local_to_utc
+    from .contest.actions import extend_voting, parse_wall_time
+    from .errors import Refusal
     from .services import open_redis
 
+    assert settings.redis_url
+    redis = open_redis(settings.redis_url)
     try:
-        local = datetime.strptime(args.to, "%Y-%m-%d %H:%M")
-        new_close = local_to_utc(local, GENEVA)
-        old, new = await edition_store.extend_voting(
+        done = await extend_voting(
             conn,
+            Ballot(redis, settings.redis_prefix),
             args.slug,
-            new_close,
-            now=SystemClock().now(),
+            parse_wall_time(args.to),
+            clock=SystemClock(),
             actor=f"cli:{args.by}",
             reason=args.reason,
         )
-    except (ValueError, EditionFileError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except Refusal as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    edition = await edition_store.get_edition(conn, args.slug)
-    assert edition is not None and settings.redis_url
-    redis = open_redis(settings.redis_url)
-    try:
-        await Ballot(redis, settings.redis_prefix).sync_window(edition)
     finally:
         await redis.aclose()
+    tz = done.edition.tz
     print(
-        f"voting in {args.slug!r} now closes {new.astimezone(GENEVA):%Y-%m-%d %H:%M %Z}"
-        f" (was {old.astimezone(GENEVA):%Y-%m-%d %H:%M %Z})"
+        f"voting in {args.slug!r} now closes {done.new_close.astimezone(tz):%Y-%m-%d %H:%M %Z}"
+        f" (was {done.old_close.astimezone(tz):%Y-%m-%d %H:%M %Z})"
     )
     return 0
 
@@ -490,7 +487,11 @@ def build_parser() -> argparse.ArgumentParser:
     ed.add_parser("list", help="list the loaded editions")
     extend = ed.add_parser("extend", help="move the voting close later, on the record")
     extend.add_argument("slug")
-    extend.add_argument("--to", required=True, help='new close, Geneva time: "YYYY-MM-DD HH:MM"')
+    extend.add_argument(
+        "--to",
+        required=True,
+        help='new close, "YYYY-MM-DD HH:MM" in the edition\'s zone (Geneva for WSIS editions)',
+    )
     extend.add_argument("--reason", required=True)
     extend.add_argument(
         "--by",
