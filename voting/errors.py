@@ -25,6 +25,7 @@ class Refusal(Exception):
         status: int,
         code: str,
         template: str,
+        /,
         *,
         fields: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
