@@ -17,8 +17,13 @@ from tests.test_voting_http import open_voting, runtime_for
 from voting import accounts, edition_store
 from voting.ballot import Ballot
 from voting.clock import FrozenClock
-from voting.contest import GENEVA, parse_edition
-from voting.contest.actions import ExtensionRefused, extend_voting, parse_wall_time
+from voting.contest import GENEVA, builtin_edition_path, load_edition_file, parse_edition
+from voting.contest.actions import (
+    ExtensionRefused,
+    extend_voting,
+    load_edition,
+    parse_wall_time,
+)
 from voting.errors import Refusal
 
 # Voting from 9 to 24 March 2027; Geneva goes to summer time on 28 March (02:00 -> 03:00).
@@ -180,3 +185,43 @@ def test_the_organizer_routes_are_the_organizer_modules(settings) -> None:
         "/organizer/voting": organizer.organizer_voting,
         "/organizer/voting/extend": organizer.organizer_extend,
     }
+
+
+async def test_loading_stores_writes_the_window_and_refuses_a_locked_edition(conn, ballot):
+    edition = parse_edition(edition_data(), now=NOW)
+    catalog = _Catalog()
+    before_voting = FrozenClock(NOW - timedelta(days=2))
+    stored = await load_edition(
+        conn, ballot, edition, clock=before_voting, actor="t", catalog=catalog
+    )
+    assert stored.revision > 0 and catalog.dropped == 1
+    voting = stored.phase("voting")
+    assert await ballot.window(edition.slug) == (voting.opens_at, voting.closes_at)
+    # Replaced before its voting opens: a new revision, written over the old window.
+    again = await load_edition(conn, ballot, edition, clock=before_voting, actor="t")
+    assert again.revision > stored.revision
+    with pytest.raises(edition_store.EditionLocked) as locked:
+        await load_edition(conn, ballot, edition, clock=FrozenClock(NOW), actor="t")
+    assert (locked.value.status, locked.value.code) == (409, "edition_locked")
+    assert locked.value.text("fr") != locked.value.text("en")
+    actions = await conn.fetch("SELECT action, actor FROM audit_log ORDER BY id")
+    assert [tuple(a) for a in actions] == [("edition.load", "t"), ("edition.replace", "t")]
+
+
+async def test_the_command_line_loads_through_the_same_action(
+    conn, ballot, settings, database_url, capsys
+):
+    # Editions are the owner's to load (0011_least_privilege.sql), as `voting` runs here.
+    settings = settings.with_overrides(database_url=database_url)
+    assert await run(settings, "edition", "load", "demo") == 0
+    slug = load_edition_file(builtin_edition_path("demo"), now=NOW).slug
+    assert f"loaded edition {slug!r}" in capsys.readouterr().out
+    stored = await edition_store.get_edition(conn, slug)
+    voting = stored.phase("voting")
+    # The window every worker reads, as load_edition writes it.
+    assert await ballot.window(slug) == (voting.opens_at, voting.closes_at)
+    entry = await conn.fetchrow("SELECT actor, action, edition FROM audit_log")
+    assert tuple(entry) == ("cli", "edition.load", slug)
+    # The demo's voting is open: loading it again is the action's refusal, in English.
+    assert await run(settings, "edition", "load", "demo") == 2
+    assert f"Edition {slug} is locked" in capsys.readouterr().err

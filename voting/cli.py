@@ -184,37 +184,7 @@ async def cmd_edition(args: argparse.Namespace, settings: Settings) -> int:
     async def run(conn: Any) -> int:
         await db.migrate(conn)
         if args.edition_cmd == "load":
-            path = _edition_path(args.file)
-            try:
-                edition = load_edition_file(path, now=now)
-                await edition_store.save_edition(
-                    conn, edition, now=now, actor="cli", make_current=True if args.current else None
-                )
-            except (EditionFileError, edition_store.EditionLocked, OSError) as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
-            except asyncpg.ForeignKeyViolationError:
-                print(
-                    "error: the file drops a category that already has nominations;"
-                    " keep the category or withdraw its nominations first",
-                    file=sys.stderr,
-                )
-                return 2
-            # Whoever changes a calendar in PostgreSQL writes the window the script reads:
-            # the stored edition, whose revision lets it replace the window in Redis.
-            from .ballot import Ballot
-            from .services import open_redis
-
-            stored = await edition_store.get_edition(conn, edition.slug)
-            assert settings.redis_url and stored is not None
-            edition = stored
-            redis = open_redis(settings.redis_url)
-            try:
-                await Ballot(redis, settings.redis_prefix).sync_window(edition)
-            finally:
-                await redis.aclose()
-            print(f"loaded edition {edition.slug!r}: {edition.name}")
-            return 0
+            return await _load(args, settings, conn, now)
         if args.edition_cmd == "extend":
             return await _extend(args, settings, conn)
         if args.edition_cmd == "use":
@@ -359,6 +329,38 @@ async def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
 def _none() -> Any:
     raise LookupError("no edition is loaded")
+
+
+async def _load(args: argparse.Namespace, settings: Settings, conn: Any, now: Any) -> int:
+    """`voting edition load`: voting/contest/actions.py's load_edition."""
+    from .ballot import Ballot
+    from .contest.actions import load_edition
+    from .errors import Refusal
+    from .services import open_redis
+
+    try:
+        edition = load_edition_file(_edition_path(args.file), now=now)
+    except (EditionFileError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    assert settings.redis_url
+    redis = open_redis(settings.redis_url)
+    try:
+        stored = await load_edition(
+            conn,
+            Ballot(redis, settings.redis_prefix),
+            edition,
+            clock=SystemClock(),
+            actor="cli",
+            make_current=True if args.current else None,
+        )
+    except Refusal as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        await redis.aclose()
+    print(f"loaded edition {stored.slug!r}: {stored.name}")
+    return 0
 
 
 async def _extend(args: argparse.Namespace, settings: Settings, conn: Any) -> int:

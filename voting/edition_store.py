@@ -9,9 +9,11 @@ import asyncpg
 
 from .ballot import micros
 from .contest import PHASES, Category, Edition, Phase
+from .errors import Refusal
+from .i18n import N_
 
 
-class EditionLocked(ValueError):
+class EditionLocked(Refusal):
     """The edition's voting has opened: the rules that decide a vote may no longer change."""
 
 
@@ -61,8 +63,14 @@ async def save_edition(
         if existing is not None:
             if existing["opens_at"] is not None and existing["opens_at"] <= now:
                 raise EditionLocked(
-                    f"edition {edition.slug!r} is locked: its voting opened at "
-                    f"{existing['opens_at'].isoformat()}; only the voting close may move"
+                    409,
+                    "edition_locked",
+                    N_(
+                        "Edition {slug} is locked: its voting opened at {when}; only the"
+                        " voting close may move."
+                    ),
+                    slug=edition.slug,
+                    when=existing["opens_at"].isoformat(),
                 )
             edition_id = existing["id"]
             await conn.execute(

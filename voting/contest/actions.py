@@ -29,6 +29,10 @@ class ExtensionRefused(Refusal):
     """A refused extension of a phase."""
 
 
+class LoadRefused(Refusal):
+    """A refused edition file (a replacement the stored nominations forbid)."""
+
+
 class Invalidates(Protocol):
     """What holds an edition in memory (voting/catalog.py's Catalog)."""
 
@@ -79,6 +83,42 @@ def _instant(edition: Edition, new_close: datetime) -> datetime:
             when=f"{new_close:%Y-%m-%d %H:%M}",
             zone=edition.timezone,
         ) from None
+
+
+async def load_edition(
+    conn: asyncpg.Connection,
+    ballot: Ballot,
+    edition: Edition,
+    *,
+    clock: Clock,
+    actor: str,
+    make_current: bool | None = None,
+    catalog: Invalidates | None = None,
+) -> Edition:
+    """Store a parsed edition, new or replacing one whose voting has not opened (else
+    `edition_store.EditionLocked`), on the record; then write its voting window to Redis
+    from the stored edition (whose revision lets it replace an older window) and drop
+    `catalog`. Returns the stored edition. `make_current=None`: current only when no
+    edition is."""
+    try:
+        await edition_store.save_edition(
+            conn, edition, now=clock.now(), actor=actor, make_current=make_current
+        )
+    except asyncpg.ForeignKeyViolationError:
+        raise LoadRefused(
+            409,
+            "category_in_use",
+            N_(
+                "The file drops a category that already has nominations; keep the category"
+                " or withdraw its nominations first."
+            ),
+        ) from None
+    stored = await edition_store.get_edition(conn, edition.slug)
+    assert stored is not None
+    await ballot.sync_window(stored)
+    if catalog is not None:
+        catalog.invalidate()
+    return stored
 
 
 async def extend_voting(
