@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -331,62 +331,66 @@ def _none() -> Any:
     raise LookupError("no edition is loaded")
 
 
+@contextlib.asynccontextmanager
+async def _ballot(settings: Settings) -> AsyncIterator[Any]:
+    """The Redis side of an edition action (its voting window), for one command."""
+    from .ballot import Ballot
+    from .services import open_redis
+
+    assert settings.redis_url
+    redis = open_redis(settings.redis_url)
+    try:
+        yield Ballot(redis, settings.redis_prefix)
+    finally:
+        await redis.aclose()
+
+
 async def _load(args: argparse.Namespace, settings: Settings, conn: Any, now: Any) -> int:
     """`voting edition load`: voting/contest/actions.py's load_edition."""
-    from .ballot import Ballot
     from .contest.actions import load_edition
     from .errors import Refusal
-    from .services import open_redis
 
     try:
         edition = load_edition_file(_edition_path(args.file), now=now)
     except (EditionFileError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    assert settings.redis_url
-    redis = open_redis(settings.redis_url)
     try:
-        stored = await load_edition(
-            conn,
-            Ballot(redis, settings.redis_prefix),
-            edition,
-            clock=SystemClock(),
-            actor="cli",
-            make_current=True if args.current else None,
-        )
+        async with _ballot(settings) as ballot:
+            stored = await load_edition(
+                conn,
+                ballot,
+                edition,
+                clock=SystemClock(),
+                actor="cli",
+                make_current=True if args.current else None,
+            )
     except Refusal as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    finally:
-        await redis.aclose()
     print(f"loaded edition {stored.slug!r}: {stored.name}")
     return 0
 
 
 async def _extend(args: argparse.Namespace, settings: Settings, conn: Any) -> int:
     """`voting edition extend`: the organizer page's action (voting/contest/actions.py)."""
-    from .ballot import Ballot
     from .contest.actions import extend_voting, parse_wall_time
     from .errors import Refusal
-    from .services import open_redis
 
-    assert settings.redis_url
-    redis = open_redis(settings.redis_url)
     try:
-        done = await extend_voting(
-            conn,
-            Ballot(redis, settings.redis_prefix),
-            args.slug,
-            parse_wall_time(args.to),
-            clock=SystemClock(),
-            actor=f"cli:{args.by}",
-            reason=args.reason,
-        )
+        async with _ballot(settings) as ballot:
+            done = await extend_voting(
+                conn,
+                ballot,
+                args.slug,
+                parse_wall_time(args.to),
+                clock=SystemClock(),
+                actor=f"cli:{args.by}",
+                reason=args.reason,
+            )
     except Refusal as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    finally:
-        await redis.aclose()
     tz = done.edition.tz
     print(
         f"voting in {args.slug!r} now closes {done.new_close.astimezone(tz):%Y-%m-%d %H:%M %Z}"

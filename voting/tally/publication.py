@@ -31,6 +31,7 @@ from ..errors import Refusal
 from ..i18n import N_
 from .merkle import level_sizes, sibling_positions
 from .results import EditionResults, compute
+from .rules import ResultRules
 from .verify import EXPORT_FORMAT, PROOF_FORMAT, receipt_digest
 
 
@@ -98,7 +99,7 @@ def _unscored_problem(results: EditionResults) -> PublicationRefused | None:
     )
 
 
-async def _sign(
+async def sign_off(
     conn: asyncpg.Connection,
     edition: Edition,
     edition_id: int,
@@ -107,7 +108,9 @@ async def _sign(
     email: str,
     digest: str,
     now: datetime,
-) -> tuple[list[str], EditionResults]:
+) -> list[str]:
+    """Sign the results whose digest is `digest`; returns who has signed that state.
+    Only the signature: `sign_off_and_publish` is the committee's act."""
     voting = edition.phase("voting")
     if now < voting.closes_at:
         raise PublicationRefused(
@@ -148,25 +151,7 @@ async def _sign(
                 edition=edition.slug,
                 detail={"digest": digest},
             )
-    return await signers(conn, edition_id, digest), results
-
-
-async def sign_off(
-    conn: asyncpg.Connection,
-    edition: Edition,
-    edition_id: int,
-    *,
-    user_id: int,
-    email: str,
-    digest: str,
-    now: datetime,
-) -> list[str]:
-    """Sign the results whose digest is `digest`; returns who has signed that state.
-    Only the signature: `sign_off_and_publish` is the committee's act."""
-    signed, _ = await _sign(
-        conn, edition, edition_id, user_id=user_id, email=email, digest=digest, now=now
-    )
-    return signed
+    return await signers(conn, edition_id, digest)
 
 
 @dataclass(frozen=True)
@@ -191,10 +176,11 @@ async def sign_off_and_publish(
     the rule's `signoffs_required`, once the results phase has opened, publishes them
     (in that member's name). Before the results phase, `publish` does it later."""
     now = clock.now()
-    signed, results = await _sign(
+    signed = await sign_off(
         conn, edition, edition_id, user_id=user_id, email=email, digest=digest, now=now
     )
-    if len(signed) < results.rules.signoffs_required or now < edition.phase("results").opens_at:
+    required = ResultRules.of(edition.rules).signoffs_required
+    if len(signed) < required or now < edition.phase("results").opens_at:
         return SignedOff(signed, None)
     publication, _ = await publish(conn, edition, edition_id, now=now, actor=f"user:{email}")
     return SignedOff(signed, publication)
