@@ -225,3 +225,24 @@ async def test_the_command_line_loads_through_the_same_action(
     # The demo's voting is open: loading it again is the action's refusal, in English.
     assert await run(settings, "edition", "load", "demo") == 2
     assert f"Edition {slug} is locked" in capsys.readouterr().err
+
+
+async def test_a_file_that_drops_a_category_with_nominations_is_refused(conn, ballot):
+    from voting.contest.actions import LoadRefused
+    from voting.seed import seed_nominations
+
+    data = edition_data()
+    before_voting = FrozenClock(NOW - timedelta(days=2))
+    stored = await load_edition(
+        conn, ballot, parse_edition(data, now=NOW), clock=before_voting, actor="t"
+    )
+    await seed_nominations(conn, 3, edition_slug=stored.slug, seed=1, progress=False)
+    data["categories"] = data["categories"][:2]  # C3 has a nomination
+    with pytest.raises(LoadRefused) as refused:
+        await load_edition(
+            conn, ballot, parse_edition(data, now=NOW), clock=before_voting, actor="t"
+        )
+    assert (refused.value.status, refused.value.code) == (409, "category_in_use")
+    kept = await edition_store.get_edition(conn, stored.slug)
+    assert [c.code for c in kept.categories] == ["C1", "C2", "C3"]
+    assert kept.revision == stored.revision
