@@ -198,8 +198,9 @@ def parse_email(raw: str) -> Address:
         raise InvalidEmail(gettext("That email address is too long."))
     try:
         valid = validate_email(candidate, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise InvalidEmail(str(exc)) from None
+    except EmailNotValidError:
+        # The library explains in English only: the reader gets our sentence, in theirs.
+        raise InvalidEmail(gettext("Give a valid email address, like name@example.org.")) from None
     local = valid.local_part.lower()
     domain = valid.ascii_domain.lower()
     box, namespace = fold_mailbox(local, domain)

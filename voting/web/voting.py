@@ -1088,76 +1088,7 @@ OPENAPI_PATHS = {
 }
 
 
-# -- organizer and committee pages -----------------------------------------------------
-
-
-async def organizer_voting(request: Request) -> Response:
-    await require_role(request, "organizer")
-    return await _organizer_voting_page(request)
-
-
-async def _organizer_voting_page(
-    request: Request, *, error: str = "", done: str = "", status: int = 200
-) -> Response:
-    snap = await snapshot(request)
-    async with services(request).db.acquire() as conn:
-        history = await conn.fetch(
-            "SELECT at, actor, reason, detail FROM audit_log"
-            " WHERE edition=$1 AND action='voting.extend' ORDER BY id DESC",
-            snap.edition.slug,
-        )
-    return pages(request).render(
-        request,
-        "voting/organizer.html",
-        {
-            "edition": snap.edition,
-            "voting": snap.edition.phase("voting"),
-            "now": services(request).clock.now(),
-            "history": history,
-            "error": error,
-            "done": done,
-        },
-        status=status,
-    )
-
-
-async def organizer_extend(request: Request) -> Response:
-    from datetime import datetime
-
-    from ..contest import EditionFileError, local_to_utc
-
-    user = await require_role(request, "organizer")
-    form = await request.form()
-    check_csrf(request, _str(form.get("csrf_token")))
-    snap = await snapshot(request)
-    raw = (_str(form.get("new_close")) or "").strip()
-    reason = (_str(form.get("reason")) or "").strip()
-    try:
-        local = datetime.strptime(raw.replace("T", " "), "%Y-%m-%d %H:%M")
-        new_close = local_to_utc(local, snap.edition.tz)
-        svc = services(request)
-        async with svc.db.acquire() as conn:
-            await edition_store.extend_voting(
-                conn,
-                snap.edition.slug,
-                new_close,
-                now=svc.clock.now(),
-                actor=f"user:{user.email}",
-                reason=reason,
-            )
-            edition = await edition_store.get_edition(conn, snap.edition.slug)
-    except (ValueError, EditionFileError) as exc:
-        message = str(exc)
-        if "does not match format" in message:
-            message = gettext("Give the new close as a date and a time, Geneva time.")
-        return await _organizer_voting_page(request, error=message, status=422)
-    assert edition is not None
-    # The script reads the window from Redis: every worker sees the new close at once.
-    await runtime(request).ballot.sync_window(edition)
-    runtime(request).catalog.invalidate()
-    return await _organizer_voting_page(
-        request, done=gettext("Voting now closes on {when}.").format(when=_geneva(new_close))
-    )
+# -- committee pages -----------------------------------------------------
 
 
 async def committee_live(request: Request) -> Response:
@@ -1199,8 +1130,6 @@ async def committee_live(request: Request) -> Response:
 
 
 routes += [
-    Route("/organizer/voting", organizer_voting, methods=["GET"]),
-    Route("/organizer/voting/extend", organizer_extend, methods=["POST"]),
     Route("/committee/live", committee_live, methods=["GET"]),
 ]
 
