@@ -179,7 +179,9 @@ def fold_mailbox(local: str, domain: str) -> tuple[str, str]:
     box = local
     for i, char in enumerate(local):
         if char in rule.tags:
-            box = local[:i]
+            # "a.+tag": the dot before the tag ends no box a provider could hold ("a." is
+            # not a valid local part), so the box is "a".
+            box = local[:i].rstrip(".")
             break
     for old, new in rule.fold:
         box = box.replace(old, new)
