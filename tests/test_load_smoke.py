@@ -136,12 +136,23 @@ def test_a_short_bench_prints_medians_ratios_and_its_tracking_line(
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     lines = out.strip().splitlines()
-    assert re.fullmatch(r"vote/bare ratio: \d+\.\d\d", lines[-1])
+    # wrk (./dev installs it) drives the pure baseline to its limit: the ratio is reported.
+    assert "load generator: wrk" in out
+    assert re.fullmatch(r"vote/pure-bare ratio: \d+\.\d\d", lines[-1]), out
+    assert re.fullmatch(
+        r"stack cost: vote/livez ratio: \d+\.\d\d, livez/pure-bare ratio: \d+\.\d\d", lines[-2]
+    ), out
+    assert re.search(r"pure baseline \(GET /, .*\): median [1-9]\d* req/s", out)
     assert re.search(r"bare endpoint .* median [1-9]\d* req/s", out)
     assert re.search(r"vote path .* median [1-9]\d* votes/s", out)
     assert re.search(r"latency at half load .* p50 [\d.]+ ms, p95 [\d.]+ ms, p99 [\d.]+ ms", out)
-    cpu = re.search(r"server CPU per request: +bare (\d+) us, vote (\d+) us", out)
-    assert cpu and 0 < int(cpu[1]) and 0 < int(cpu[2]), out
+    cpu = re.search(r"server CPU per request: +pure (\d+) us, bare (\d+) us, vote (\d+) us", out)
+    assert cpu and 0 < int(cpu[1]) and 0 < int(cpu[2]) and 0 < int(cpu[3]), out
+    for load in ("pure", "livez", "votes"):
+        shares = re.search(
+            rf"^  {load} +server ([\d.]+), Redis ([\d.]+), generator ([\d.]+)", out, re.M
+        )
+        assert shares and float(shares[1]) > 0 and float(shares[3]) > 0, out
     drained = int(re.search(r"flusher drain \(1 flusher\): (\d+) votes", out).group(1))
     assert drained > 0 and "flusher/vote ratio:" in out
     assert re.search(r"official tally over \d+ ledger votes \(completeness on\)", out)
@@ -174,7 +185,13 @@ def test_the_bench_falls_back_to_locust_where_wrk_is_missing(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "load generator: locust FastHttpUser" in done.stdout
     assert re.search(r"vote path .* median [1-9]\d* votes/s", done.stdout)
-    assert re.fullmatch(r"vote/bare ratio: \d+\.\d\d", done.stdout.strip().splitlines()[-1])
+    # Locust may well be the bottleneck before the pure baseline: then it says so and
+    # gives no ratio; else the ratio.
+    last = done.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"vote/pure-bare ratio: \d+\.\d\d", last) or (
+        last == "vote/pure-bare ratio: not reported (the load generator was the bottleneck)"
+        and "generator: locust FastHttpUser saturated before the pure baseline: it " in done.stdout
+    ), done.stdout
 
 
 @given(
@@ -223,3 +240,40 @@ async def test_the_bench_drains_with_one_flusher_per_worker(
     for stream in ballot.keys(edition.slug).all_streams():
         consumers = await redis_client.xinfo_consumers(stream, "flushers")
         assert {bytes(c["name"]) for c in consumers} >= {b"bench0", b"bench1"}
+
+
+@given(
+    generator=st.floats(0, 8),
+    server=st.floats(0, 8),
+    cores=st.integers(1, 8),
+    workers=st.integers(1, 8),
+)
+def test_the_pure_baseline_is_refused_exactly_when_the_generator_set_its_pace(
+    generator, server, cores, workers
+):
+    from loadtests.bench import Load, generator_saturated
+
+    pure = Load("pure", rates=[1.0], server=[server], generator=[generator])
+    why = generator_saturated(pure, cores, workers)
+    if generator >= 0.9 * cores:
+        assert why.startswith("it kept") and f"of its {cores}" in why
+    elif server < 0.85 * workers and generator >= server:
+        assert "while the server used" in why
+    else:
+        assert why == ""
+    # A server busy on all its workers with a generator far from its own limit: reported.
+    assert (
+        generator_saturated(Load("pure", server=[workers], generator=[0.0]), cores, workers) == ""
+    )
+
+
+def test_the_generator_s_cpu_time_is_its_own():
+    from loadtests.generators import run_measured
+
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    code, out, err, cpu, wall = run_measured([sys.executable, "-c", burn + "\nprint('done')"])
+    assert code == 0 and out.strip() == "done" and err == ""
+    assert 0.3 <= cpu <= wall + 0.05
+    sleeper = run_measured([sys.executable, "-c", "import time; time.sleep(0.4)"])
+    assert sleeper[3] < 0.3 <= sleeper[4]
+    assert run_measured([sys.executable, "-c", "raise SystemExit(3)"])[0] == 3
