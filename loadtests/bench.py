@@ -289,13 +289,12 @@ class RedisCpu:
         if is_cluster_url(url):
             seed = redis.Redis.from_url(plain_url(url), socket_timeout=5)
             try:
-                for line in seed.execute_command("CLUSTER NODES").splitlines():
-                    fields = (line.decode() if isinstance(line, bytes) else line).split()
-                    if "master" in fields[2]:
-                        host, _, port = fields[1].split("@")[0].rpartition(":")
-                        self.clients.append(
-                            redis.Redis(host=host or "127.0.0.1", port=int(port), socket_timeout=5)
-                        )
+                masters = {
+                    (_text(master[0]) or "127.0.0.1", int(master[1]))
+                    for _, _, master, *_ in seed.execute_command("CLUSTER SLOTS")
+                }
+                for host, port in sorted(masters):
+                    self.clients.append(redis.Redis(host=host, port=port, socket_timeout=5))
             finally:
                 seed.close()
         else:
@@ -311,6 +310,10 @@ class RedisCpu:
     def close(self) -> None:
         for client in self.clients:
             client.close()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _persistence(redis_url: str) -> tuple[str, ...]:
