@@ -194,6 +194,56 @@ def test_the_bench_falls_back_to_locust_where_wrk_is_missing(
     ), done.stdout
 
 
+def test_the_bench_on_two_workers_and_a_redis_cluster_reports_both_ratios(
+    database_url, redis_url, redis_prefix, tmp_path
+):
+    """--workers 2: the one-worker server measured in the same run; --redis-cluster: a
+    three-master cluster on loopback beside the single Redis. No threshold on speed."""
+    env = _env(database_url, redis_url, redis_prefix, tmp_path)
+    done = _voting(
+        [
+            "bench",
+            "--workers",
+            "2",
+            "--redis-cluster",
+            "--seconds",
+            "1",
+            "--rounds",
+            "1",
+            "--connections",
+            "8",
+            "--voters",
+            "3000",
+            "--tally-votes",
+            "0",
+        ],
+        env,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "Redis Cluster of 3 masters beside the single Redis" in out
+    workers = re.search(
+        r"workers: 2 workers (\d+) votes/s, 1 worker (\d+) votes/s in the same run: ratio"
+        r" \d+\.\d\d",
+        out,
+    )
+    assert workers and int(workers[1]) > 0 and int(workers[2]) > 0, out
+    cluster = re.search(
+        r"Redis Cluster \(3 masters\): (\d+) votes/s, single Redis (\d+) votes/s in the same"
+        r" run: cluster/single ratio \d+\.\d\d",
+        out,
+    )
+    assert cluster and int(cluster[1]) > 0 and int(cluster[2]) > 0, out
+    for load in ("votes, 1 worker", "votes, Redis Cluster"):
+        shares = re.search(
+            rf"^  {load} +server ([\d.]+), Redis ([\d.]+), generator ([\d.]+)", out, re.M
+        )
+        # Both Redis setups did the scripts' work: their CPU time is seen.
+        assert shares and float(shares[1]) > 0 and float(shares[2]) > 0, out
+    assert re.search(r"flusher drain \(2 flushers\): [1-9]\d* votes", out)
+    assert out.strip().splitlines()[-1].startswith("vote/pure-bare ratio: ")
+
+
 @given(
     peak=st.integers(1, 100_000),
     duration=st.floats(1, 7200),
