@@ -20,6 +20,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -256,6 +257,8 @@ class Load:
     # The server's CPU time per request answered, in microseconds: unlike the rates, it
     # does not move with the time the server spends waiting, nor much with neighbours.
     cpu_us: list[float] = field(default_factory=list)
+    # Redis's CPU time per request (all masters of a cluster), in microseconds.
+    redis_us: list[float] = field(default_factory=list)
     errors: int = 0
 
     @property
@@ -452,6 +455,7 @@ def _load_rounds(
         load.rates.append(result.rps)
         load.errors += result.errors
         load.cpu_us.append(_per_request(server_cpu, result.requests))
+        load.redis_us.append(_per_request(redis_used, result.requests))
         load.server.append(server_cpu / wall)
         load.redis.append(redis_used / wall)
         load.generator.append(result.busy)
@@ -603,6 +607,15 @@ def _report(
             f"  {load.label:<22} server {load.share('server'):.2f}, Redis"
             f" {load.share('redis'):.2f}, generator {load.share('generator'):.2f}"
             f" ({load.rate:.0f}/s)"
+        )
+    for load in [figures.votes] + ([figures.cluster] if figures.cluster else []):
+        app_us, redis_us = load.share("cpu_us"), load.share("redis_us")
+        print(
+            f"capacity ({load.label}): a busy app core {1e6 / app_us if app_us else 0:.0f}"
+            f" votes/s ({app_us:.0f} us a vote), a busy Redis core"
+            f" {1e6 / redis_us if redis_us else 0:.0f} votes/s ({redis_us:.0f} us a vote);"
+            f" 50,000 votes/s at full load: {math.ceil(50_000 * app_us / 1e6)} app cores,"
+            f" {math.ceil(50_000 * redis_us / 1e6)} Redis cores"
         )
     if figures.one_worker is not None:
         one = figures.one_worker.rate

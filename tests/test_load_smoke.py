@@ -153,6 +153,13 @@ def test_a_short_bench_prints_medians_ratios_and_its_tracking_line(
             rf"^  {load} +server ([\d.]+), Redis ([\d.]+), generator ([\d.]+)", out, re.M
         )
         assert shares and float(shares[1]) > 0 and float(shares[3]) > 0, out
+    capacity = re.search(
+        r"capacity \(votes\): a busy app core (\d+) votes/s \((\d+) us a vote\), a busy Redis"
+        r" core (\d+) votes/s \((\d+) us a vote\); 50,000 votes/s at full load: (\d+) app"
+        r" cores, (\d+) Redis cores",
+        out,
+    )
+    assert capacity and all(int(g) > 0 for g in capacity.groups()), out
     drained = int(re.search(r"flusher drain \(1 flusher\): (\d+) votes", out).group(1))
     assert drained > 0 and "flusher/vote ratio:" in out
     assert re.search(r"official tally over \d+ ledger votes \(completeness on\)", out)
@@ -234,6 +241,7 @@ def test_the_bench_on_two_workers_and_a_redis_cluster_reports_both_ratios(
         out,
     )
     assert cluster and int(cluster[1]) > 0 and int(cluster[2]) > 0, out
+    assert "capacity (votes, Redis Cluster): a busy app core " in out
     for load in ("votes, 1 worker", "votes, Redis Cluster"):
         shares = re.search(
             rf"^  {load} +server ([\d.]+), Redis ([\d.]+), generator ([\d.]+)", out, re.M
