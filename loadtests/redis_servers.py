@@ -141,20 +141,7 @@ class RedisClusterServers:
 
     def start(self) -> RedisClusterServers:
         for i in range(self.masters):
-            node = RedisServer(
-                self.directory / f"node{i}",
-                port=cluster_port(),
-                extra=(
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "2000",
-                    *self.persistence,
-                ),
-            )
-            self.nodes.append(node.start())
+            self.nodes.append(self._start_node(i))
         subprocess.run(
             [
                 REDIS_CLI,
@@ -175,6 +162,32 @@ class RedisClusterServers:
                 raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
             time.sleep(0.1)
         return self
+
+    def _start_node(self, i: int, attempts: int = 5) -> RedisServer:
+        """Node i on a free pair of ports. Another process may take a port between the
+        check and the bind (the machine is shared): then again on other ports, in a
+        fresh directory."""
+        for attempt in range(attempts):
+            node = RedisServer(
+                self.directory / f"node{i}-{attempt}",
+                port=cluster_port(),
+                extra=(
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                    *self.persistence,
+                ),
+            )
+            try:
+                return node.start()
+            except RuntimeError:
+                node.stop()
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _ok(node: RedisServer) -> bool:
