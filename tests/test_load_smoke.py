@@ -252,6 +252,21 @@ def test_the_bench_on_two_workers_and_a_redis_cluster_reports_both_ratios(
     assert out.strip().splitlines()[-1].startswith("vote/pure-bare ratio: ")
 
 
+def test_the_asgi_server_comparison_measures_both_servers():
+    args = ["--no-engine", "--rounds", "1", "--seconds", "1", "--connections", "8"]
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtests.asgi_servers", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for server in ("uvicorn", "granian"):
+        assert re.search(rf"^{server} hello: median [1-9]\d*/s", done.stdout, re.M), done.stdout
+    assert re.search(r"^granian/uvicorn \(hello\): \d+\.\d\d$", done.stdout, re.M)
+
+
 @given(
     peak=st.integers(1, 100_000),
     duration=st.floats(1, 7200),
