@@ -1,8 +1,14 @@
 """`voting bench`: how close the vote hot path is to its limits, in one run.
 
-- votes per second through the full HTTP path (POST /api/votes, every vote a fresh one)
-  and requests per second of the bare JSON endpoint (GET /livez) of the same server, with
-  the same number of workers, the load generator in processes of its own; their ratio;
+- requests per second of the true baseline, a pure Starlette app with one JSON route and
+  no middleware under uvicorn (loadtests/pure_app.py), with as many workers as the engine;
+- requests per second of the engine's own bare endpoint (GET /livez, through its whole
+  middleware stack) and votes per second through the full HTTP path (POST /api/votes,
+  every vote a fresh one), the same generator in processes of its own for all three;
+- with --workers N > 1, a one-worker engine's votes per second in the same run; with
+  --redis-cluster, an engine's on a three-master Redis Cluster started on loopback;
+- for every load, the cores the server, Redis and the generator kept busy, and the
+  server's and Redis's CPU time per request (the capacity line);
 - vote latency (p50/p95/p99) at half of the measured vote rate;
 - the drain rate into PostgreSQL of as many flushers as workers (`serve` runs one in each
   worker), and its ratio to the vote rate;
@@ -10,7 +16,8 @@
 
 A 2-core machine is noisy: each figure is the median of several rounds. The bench creates
 its own database and Redis key prefix on the configured servers (or the embedded ones) and
-removes both at the end. Its last line, `vote/bare ratio: X.XX`, is the one to track.
+removes both at the end. Its last line, `vote/pure-bare ratio: X.XX`, is the one to track;
+it says `not reported` instead when the generator, not the pure baseline, set the pace.
 """
 
 from __future__ import annotations
