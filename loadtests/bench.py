@@ -353,23 +353,33 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     secret = "bench-secret-" + uuid.uuid4().hex
     tmp = Path(tempfile.mkdtemp(prefix="wsis-bench-"))
     cluster = None
+    private = None
+    redis_url = settings.redis_url
     admin_conn = await asyncpg.connect(admin)
     await admin_conn.execute(f'CREATE DATABASE "{name}"')
     db_url = with_database(admin, name)
     try:
-        redis_urls = [settings.redis_url]
+        persistence = _persistence(settings.redis_url)
+        if args.private_redis:
+            # A Redis of the bench's own, with the configured one's append-only settings:
+            # its INFO cpu then counts the votes only (a shared Redis' counts its other
+            # clients' work too).
+            from .redis_servers import RedisServer
+
+            private = RedisServer(tmp / "redis", extra=persistence)
+            await asyncio.to_thread(private.start)
+            redis_url = private.url
+        redis_urls = [redis_url]
         if args.redis_cluster:
             from .redis_servers import RedisClusterServers
 
-            cluster = RedisClusterServers(
-                tmp / "cluster", persistence=_persistence(settings.redis_url)
-            )
+            cluster = RedisClusterServers(tmp / "cluster", persistence=persistence)
             await asyncio.to_thread(cluster.start)
             redis_urls.append(cluster.url)
         files = await prepare(db_url, redis_urls, prefix, args.voters, secret, tmp)
         env = {
             "VOTING_DATABASE_URL": db_url,
-            "VOTING_REDIS_URL": settings.redis_url,
+            "VOTING_REDIS_URL": redis_url,
             "VOTING_SECRET_KEY": secret,
             "VOTING_REDIS_PREFIX": prefix,
             "VOTING_DATA_DIR": str(tmp),
@@ -403,10 +413,11 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 f"bench: {args.workers} worker(s), {args.connections} connections, "
                 f"{args.rounds} rounds of {args.seconds:g} s, load generator: {generator.name}"
                 f" ({generator.cores} thread(s) or process(es)), {os.cpu_count()} cores"
+                + (", a Redis of its own" if private else "")
                 + (", Redis Cluster of 3 masters beside the single Redis" if cluster else ""),
                 flush=True,
             )
-            redis_cpu = {"single": RedisCpu(settings.redis_url)}
+            redis_cpu = {"single": RedisCpu(redis_url)}
             if cluster is not None:
                 redis_cpu["cluster"] = RedisCpu(cluster.url)
             try:
@@ -417,7 +428,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                 for cpu in redis_cpu.values():
                     cpu.close()
             stopped = servers["engine"].stop()
-        drained, seconds = await drain(db_url, settings.redis_url, prefix, args.workers)
+        drained, seconds = await drain(db_url, redis_url, prefix, args.workers)
         tally = None
         if args.tally_votes > 0:
             print(f"filling a ledger of {args.tally_votes} votes for the tally…", flush=True)
@@ -425,7 +436,10 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         _report(figures, half, drained, seconds, tally, stopped, args.workers, generator)
         return 0
     finally:
-        await _cleanup(settings.redis_url, prefix)
+        if private is not None:
+            await asyncio.to_thread(private.stop)
+        else:
+            await _cleanup(redis_url, prefix)
         if cluster is not None:
             await asyncio.to_thread(cluster.stop)
         await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
