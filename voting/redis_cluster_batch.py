@@ -114,7 +114,14 @@ class ClusterBatchedScript:
         for node, mine in by_node.items():
             for start in range(0, len(mine), self.max_batch):
                 runs.append(self._run(node, mine[start : start + self.max_batch], redirections))
-        await asyncio.gather(*runs)
+        try:
+            await asyncio.gather(*runs)
+        except BaseException as exc:
+            # Whatever went wrong past the send, no caller waits forever; their scripts
+            # may have run, so that is what they are told.
+            _fail(calls, AnswerLost(f"the cluster batch failed: {exc!r}"))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
 
     async def _run(
         self, node: ClusterNode, batch: list[_Call], redirections: int, asking: bool = False
@@ -147,7 +154,10 @@ class ClusterBatchedScript:
                         f"too many cluster redirections: {reply}"
                     )
                 elif isinstance(reply, redis.exceptions.MovedError):
-                    await self.client.nodes_manager.move_slot(reply)
+                    try:
+                        await self.client.nodes_manager.move_slot(reply)
+                    except Exception:  # the re-sent call meets MOVED again, up to the cap
+                        self._refresh()
                     moved.append(call)
                     continue
                 else:
