@@ -424,6 +424,8 @@ async def test_the_nomination_page_has_a_vote_button(mail_client, mail_app, smtp
     await verify_voter(mail_client, mail_app, smtp, "button@example.org")
     page = await mail_client.get(f"/nominations/{target}")
     assert "Vote for this project" in page.text
+    # The same automation report as the ballot's: the hidden field and the one script.
+    assert 'name="webdriver"' in page.text and "/static/stepup.js" in page.text
     form_token = re.search(r'name="form_token" value="([^"]+)"', page.text).group(1)
     reading(mail_app)
     voted = await mail_client.post(

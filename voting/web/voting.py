@@ -411,7 +411,7 @@ async def cast(
 
 CHALLENGE_REQUIRED = "challenge_required"
 CHALLENGE_FAILED = "challenge_failed"
-WEBDRIVER_FIELD = "webdriver"  # the ballot page's script reports navigator.webdriver here
+WEBDRIVER_FIELD = "webdriver"  # stepup.js reports navigator.webdriver here (ballot, vote box)
 
 
 def challenges(request: Request) -> Challenges:
@@ -1188,5 +1188,6 @@ async def vote_box(
         now=services(request).clock.now().timestamp(),
     )
     box["honeypot"] = HONEYPOT_FIELD
+    box["webdriver_field"] = WEBDRIVER_FIELD  # filled by the ballot's own stepup.js
     box["closes_at"] = voting.closes_at
     return box
