@@ -20,6 +20,7 @@ from functools import partial
 from typing import Any
 
 import asyncpg
+import orjson
 
 from ..i18n import format_percent, gettext
 from . import scan_marks
@@ -644,6 +645,9 @@ async def scan(
         report.edition_wide = edition_wide
         if dirty or edition_wide:
             ledger = await load(conn, edition_id)
+            # Incremental, a finding recorded as it stands is not written again; a full
+            # scan writes every one (as the scan always did: the reference of the tests).
+            recorded = {} if full else await _recorded(conn, edition_id)
             part = ledger
             if not set(ledger.by_category) <= dirty:
                 # The per-category detectors read the moved categories only.
@@ -658,12 +662,47 @@ async def scan(
                 findings = await spare_declared(conn, edition_id, findings)  # declarations.py
                 moved = 0
                 for finding in findings:
-                    moved += await _record(conn, edition_id, slug, finding)
+                    if not _already_recorded(recorded, finding):
+                        moved += await _record(conn, edition_id, slug, finding)
                 report.per_detector[name] = moved
                 report.flags += len(findings)
                 report.quarantined += moved
         await scan_marks.save(conn, edition_id, marks)
     return report
+
+
+async def _recorded(
+    conn: asyncpg.Connection, edition_id: int
+) -> dict[tuple[str, str], tuple[Any, frozenset[Vote]]]:
+    """The edition's flags as recorded: (detector, finding) -> (evidence, its votes)."""
+    return {
+        (r["detector"], r["finding"]): (
+            r["evidence"],
+            frozenset(zip(r["voters"] or (), r["categories"] or (), strict=True)),
+        )
+        for r in await conn.fetch(
+            "SELECT f.detector, f.finding, f.evidence,"
+            " array_agg(fv.voter_id) FILTER (WHERE fv.voter_id IS NOT NULL) AS voters,"
+            " array_agg(fv.category) FILTER (WHERE fv.voter_id IS NOT NULL) AS categories"
+            " FROM fraud_flags f LEFT JOIN fraud_flag_votes fv ON fv.flag_id = f.id"
+            " WHERE f.edition_id = $1 GROUP BY f.id",
+            edition_id,
+        )
+    }
+
+
+def _already_recorded(
+    recorded: dict[tuple[str, str], tuple[Any, frozenset[Vote]]], f: Finding
+) -> bool:
+    """Whether recording `f` would change nothing: its flag holds the same evidence and
+    already names every vote it names. (Such votes were quarantined when first named,
+    unless the committee decided otherwise since, and no verdict returns to 'counted',
+    so `quarantine_flag_votes` would move none.)"""
+    known = recorded.get((f.detector, f.finding))
+    if known is None:
+        return False
+    evidence, votes = known
+    return evidence == orjson.loads(orjson.dumps(f.evidence)) and set(f.votes) <= votes
 
 
 async def _record(conn: asyncpg.Connection, edition_id: int, slug: str, f: Finding) -> int:
