@@ -4,6 +4,8 @@ the browser (its worker allowed by the site's CSP) and lets the vote through."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.async_api import Browser, expect
 
 from tests.browser.conftest import Site, Watched, audit, describe, mail_link, screenshot
@@ -69,8 +71,8 @@ async def test_a_driven_browser_solves_the_challenge_by_keyboard_and_votes(
 async def _vote_from_the_nomination_page(
     browser: Browser, site: Site, email: str, nomination: str, *, hide_webdriver: bool
 ) -> tuple[Watched, str]:
-    """A voter confirms an address, opens a project's page and votes from its vote box;
-    returns the page and the form body the vote box sent."""
+    """A voter confirms an address, opens a project's page, follows its vote button to
+    the ballot and confirms there; returns the page and the form body sent."""
     context = await browser.new_context(
         locale="en-GB", user_agent=CHROME, viewport={"width": 1100, "height": 900}
     )
@@ -90,23 +92,30 @@ async def _vote_from_the_nomination_page(
     await page.wait_for_load_state()
 
     await page.goto(f"{site.url}/nominations/{nomination}")
-    box = page.locator("section.vote-box form")
-    field = box.locator("input[name=webdriver]")
-    await expect(field).to_have_value("" if hide_webdriver else "1")
+    # The project page's button opens the category's ballot with the project chosen.
+    await page.locator("section.vote-box").get_by_role("link", name="Vote for this project").click()
+    await page.wait_for_url(re.compile(rf"/vote/{category_of(site, nomination)}\?choose="))
+    form = page.locator("main form[method=post]").filter(has=page.locator("#n-" + nomination))
+    await expect(form.locator("input[name=webdriver]")).to_have_value("" if hide_webdriver else "1")
+    assert await page.locator(f"#n-{nomination}").is_checked()
     await page.wait_for_timeout(2500)  # longer than min_form_seconds: only webdriver counts
     async with page.expect_request(lambda r: r.method == "POST" and "/vote/" in r.url) as sent:
-        await box.get_by_role("button", name="Vote for this project").click()
+        await form.get_by_role("button", name="Confirm my vote").click()
     body = (await sent.value).post_data or ""
     await page.wait_for_load_state()
     return watched, body
 
 
-async def test_the_nomination_page_vote_box_reports_a_driven_browser(
+def category_of(site: Site, nomination: str) -> str:
+    return next(c for c, ids in site.nominations.items() if nomination in ids)
+
+
+async def test_a_vote_from_a_project_page_reports_a_driven_browser(
     browser: Browser, voting_site: Site
 ):
-    """The vote box on a project's page carries navigator.webdriver as the ballot does
-    (the same stepup.js): a driven browser is asked for the challenge; the same browser
-    with the trace hidden, on the same kind of page, is counted at once."""
+    """A vote started from a project's page carries navigator.webdriver as the ballot's
+    does (the same page and stepup.js): a driven browser is asked for the challenge; the
+    same browser with the trace hidden is counted at once."""
     site = voting_site
     category = "C2"
     nomination = site.nominations[category][0]

@@ -1,5 +1,4 @@
-// The ballot's, the sign-in's and the nomination page vote box's small part of the
-// fraud layer (voting/antifraud):
+// The ballot's and the sign-in's small part of the fraud layer (voting/antifraud):
 // reports navigator.webdriver (a browser driven by automation says so) in the forms'
 // hidden "webdriver" field, and sets up the ALTCHA widget when the page shows one: its
 // proof-of-work worker (served from this site, for the Content-Security-Policy) and its
