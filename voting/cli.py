@@ -456,7 +456,15 @@ async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
                 return 2
             edition_id = await edition_store.edition_id(conn, edition.slug)
             assert edition_id is not None
-            report = await scan(conn, edition_id, edition.slug, thresholds(edition.rules))
+            report = await scan(
+                conn, edition_id, edition.slug, thresholds(edition.rules), full=args.full
+            )
+        kind = "full" if report.full else "incremental"
+        wide = "ran" if report.edition_wide else "skipped (nothing moved)"
+        print(
+            f"{kind} scan: {len(report.categories)} of {report.of_categories} categories"
+            f" read again; edition-wide detectors {wide}"
+        )
         print(f"{report.flags} findings, {report.quarantined} votes newly quarantined")
         for name, moved in report.per_detector.items():
             print(f"  {name}: {moved}")
@@ -507,7 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     fraud = sub.add_parser("fraud", help="fraud detectors and the traffic simulator")
     fr = fraud.add_subparsers(dest="fraud_cmd", required=True)
-    fr.add_parser("scan", help="run the offline detectors over the current edition now")
+    fscan = fr.add_parser("scan", help="run the offline detectors over the current edition now")
+    fscan.add_argument(
+        "--full",
+        action="store_true",
+        help="read every category again, even those with no vote since the last scan",
+    )
     sim = fr.add_parser("simulate", help="measure the fraud layer on labelled attack traffic")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--organic", type=int, default=1000, help="organic voters")
