@@ -207,6 +207,8 @@ MATRIX: dict[str, dict[str, object]] = {
         "UPDATE": {"status", "decided_by", "decided_at", "decision_reason"},
     },
     "signin_refusals": {"INSERT": ALL},
+    # 0018: the incremental fraud scan's marks, moved by every scan.
+    "fraud_scan_marks": {"INSERT": ALL, "UPDATE": {"fingerprint", "scanned_at"}},
 }
 DEFINER_FUNCTIONS = (
     "decide_vote(integer, text, text, text, text)",

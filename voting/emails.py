@@ -237,14 +237,15 @@ def fold_mailbox(local: str, domain: str) -> tuple[str, str]:
     box = local
     for i, char in enumerate(local):
         if char in rule.tags:
-            box = local[:i]
+            # "a.+tag": the dot before the tag ends no box a provider could hold ("a." is
+            # not a valid local part), so the box is "a".
+            box = local[:i].rstrip(".")
             break
     for old, new in rule.fold:
         box = box.replace(old, new)
-    if not box or box.endswith("."):
+    if not box:
         # "+tag@", "-keyword@", "._-@": nothing left is no box; keep what was typed, so
-        # that such spellings stay apart instead of all becoming one empty name. Likewise
-        # "ann.+tag@" would leave "ann.", which no address may end with: not a box either.
+        # that such spellings stay apart instead of all becoming one empty name.
         box = local
     return box, rule.namespace or domain
 

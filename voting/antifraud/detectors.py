@@ -20,9 +20,12 @@ from functools import partial
 from typing import Any
 
 import asyncpg
+import orjson
 
 from ..i18n import format_percent, gettext
+from . import scan_marks
 from .declarations import spare_declared
+from .risk import agent_kind
 from .signals import networks_of
 
 Vote = tuple[str, str]  # (voter_id, category)
@@ -153,7 +156,13 @@ def _excess(
 
 def _institution(members: list[VoteRow], t: dict[str, Any]) -> str | None:
     """The custom (organisational) domain most of a group shares, if any: staff voting
-    from their office is mobilisation, which is allowed and shown to the committee."""
+    from their office is mobilisation, which is allowed and shown to the committee.
+    People use browsers: a group most of whose agents are HTTP libraries or headless
+    browsers is a farm on a domain of its own, not an institution (found over HTTP by
+    tests/test_fraud_http.py, which the simulated farm's rhythm had hidden)."""
+    scripted = sum(1 for m in members if agent_kind(m.agent))
+    if 2 * scripted >= len(members):
+        return None
     domains = Counter(m.domain for m in members)
     domain, n = domains.most_common(1)[0]
     exempt = set(t["domain_exempt"])
@@ -421,6 +430,17 @@ def _group(rows: Iterable[VoteRow], key: Callable[[VoteRow], str]) -> dict[str, 
 DRIP_WINDOW_S = 10800
 
 
+def _sleeps(members: list[VoteRow], night_share: float) -> bool:
+    """Whether votes keep a night: some 6-hour block of the day (UTC) holds at most
+    `night_share` of what an even spread over the day puts there. People of one region
+    sleep; a trickle that runs around the clock does not."""
+    if not members:
+        return True
+    hours = Counter(int(v.at // 3600) % 24 for v in members)
+    quietest = min(sum(hours[(h + k) % 24] for k in range(6)) for h in range(24))
+    return quietest <= night_share * len(members) / 4
+
+
 async def drip(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
     """A steady drip of single-purpose voters for one nomination.
 
@@ -432,10 +452,14 @@ async def drip(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
     evenly over the period would make them (`drip_wave`), and their neighbours, are set
     aside; if what remains still scores `drip_surprise` (with `drip_min_votes` votes),
     the single-purpose votes outside the waves, in every window where they exceed twice
-    the expectation, are flagged. Bought voters do the one thing they are paid for, day
-    and night; supporters come in waves. Known limits: a buyer who packs the votes into a
-    wave or two, or whose voters also vote elsewhere, is not seen here (the committee's
-    audit shows the profile); people who vote in one category only for an attacked
+    the expectation, are flagged, unless they keep a night (`_sleeps`: some 6-hour block
+    of the day holds at most `drip_night_share` of an even spread). Bought voters do the
+    one thing they are paid for, day and night; supporters come in waves, or steadily
+    over their region's waking hours (a project's website banner). Known limits: a buyer
+    who packs the votes into a wave or two, whose voters also vote elsewhere, or who
+    paces them to one region's waking hours, is not seen here (the committee's audit
+    shows the profile); supporters spread over every time zone who vote in one category
+    only, steadily, are held; people who vote in one category only for an attacked
     nomination, in the attack's windows, are held with it.
     """
     findings = []
@@ -474,6 +498,8 @@ async def drip(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
             members = [
                 v for w in rest if len(windows[w]) > 2 * all_in[w] * share for v in windows[w]
             ]
+            if _sleeps(members, t["drip_night_share"]):
+                continue
             findings.append(
                 _finding(
                     "drip",
@@ -596,34 +622,111 @@ DETECTORS: dict[str, Detector] = {
 }
 
 
+assert set(DETECTORS) == scan_marks.PER_CATEGORY | scan_marks.EDITION_WIDE
+
+
 @dataclass
 class ScanReport:
     flags: int = 0
     quarantined: int = 0
     per_detector: dict[str, int] = field(default_factory=dict)
+    # The categories the per-category detectors read again, of those with votes (all of
+    # them in a full scan); `edition_wide`: whether drip and bulk_verification ran.
+    categories: list[str] = field(default_factory=list)
+    of_categories: int = 0
+    edition_wide: bool = False
+    full: bool = False
 
 
 async def scan(
-    conn: asyncpg.Connection, edition_id: int, slug: str, t: dict[str, Any]
+    conn: asyncpg.Connection, edition_id: int, slug: str, t: dict[str, Any], *, full: bool = False
 ) -> ScanReport:
-    """Run every detector and quarantine what they find, under an advisory lock per
-    edition so that the workers of a multi-process server do not scan at once."""
-    report = ScanReport()
+    """Run the detectors and quarantine what they find, under an advisory lock per
+    edition so that the workers of a multi-process server do not scan at once.
+
+    Incremental unless `full`: a category whose votes are as the last scan left them is
+    not read again by the detectors that look at one category at a time, and a ledger
+    where nothing moved is not read at all (voting/antifraud/scan_marks.py). The flags
+    are the same as a full scan's: what is skipped would propose exactly the findings
+    already recorded."""
+    report = ScanReport(full=full)
     async with conn.transaction():
         got = await conn.fetchval("SELECT pg_try_advisory_xact_lock(7717, $1)", edition_id)
         if not got:
             return report
-        ledger = await load(conn, edition_id)
-        for name, detector in DETECTORS.items():
-            findings = await detector(ledger, t)
-            findings = await spare_declared(conn, edition_id, findings)  # declarations.py
-            moved = 0
-            for finding in findings:
-                moved += await _record(conn, edition_id, slug, finding)
-            report.per_detector[name] = moved
-            report.flags += len(findings)
-            report.quarantined += moved
+        # The marks first, the ledger after: a vote that lands in between is read now and
+        # moves the mark again, so the next scan looks again (never the other way round).
+        marks = await scan_marks.fingerprints(conn, edition_id, t)
+        dirty, edition_wide = scan_marks.plan(
+            marks, await scan_marks.stored(conn, edition_id), full=full
+        )
+        report.categories = sorted(dirty)
+        report.of_categories = sum(
+            1
+            for c, m in marks.items()
+            if c not in (scan_marks.EDITION, scan_marks.VERIFIED) and m != scan_marks.EMPTY
+        )
+        report.edition_wide = edition_wide
+        if dirty or edition_wide:
+            ledger = await load(conn, edition_id)
+            # Incremental, a finding recorded as it stands is not written again; a full
+            # scan writes every one (as the scan always did: the reference of the tests).
+            recorded = {} if full else await _recorded(conn, edition_id)
+            part = ledger
+            if not set(ledger.by_category) <= dirty:
+                # The per-category detectors read the moved categories only.
+                part = Ledger([v for v in ledger.votes if v.category in dirty], ledger.verified)
+            for name, detector in DETECTORS.items():
+                if name in scan_marks.EDITION_WIDE:
+                    if not edition_wide:
+                        continue
+                    findings = await detector(ledger, t)
+                else:
+                    findings = await detector(part, t)
+                findings = await spare_declared(conn, edition_id, findings)  # declarations.py
+                moved = 0
+                for finding in findings:
+                    if not _already_recorded(recorded, finding):
+                        moved += await _record(conn, edition_id, slug, finding)
+                report.per_detector[name] = moved
+                report.flags += len(findings)
+                report.quarantined += moved
+        await scan_marks.save(conn, edition_id, marks)
     return report
+
+
+async def _recorded(
+    conn: asyncpg.Connection, edition_id: int
+) -> dict[tuple[str, str], tuple[Any, frozenset[Vote]]]:
+    """The edition's flags as recorded: (detector, finding) -> (evidence, its votes)."""
+    return {
+        (r["detector"], r["finding"]): (
+            r["evidence"],
+            frozenset(zip(r["voters"] or (), r["categories"] or (), strict=True)),
+        )
+        for r in await conn.fetch(
+            "SELECT f.detector, f.finding, f.evidence,"
+            " array_agg(fv.voter_id) FILTER (WHERE fv.voter_id IS NOT NULL) AS voters,"
+            " array_agg(fv.category) FILTER (WHERE fv.voter_id IS NOT NULL) AS categories"
+            " FROM fraud_flags f LEFT JOIN fraud_flag_votes fv ON fv.flag_id = f.id"
+            " WHERE f.edition_id = $1 GROUP BY f.id",
+            edition_id,
+        )
+    }
+
+
+def _already_recorded(
+    recorded: dict[tuple[str, str], tuple[Any, frozenset[Vote]]], f: Finding
+) -> bool:
+    """Whether recording `f` would change nothing: its flag holds the same evidence and
+    already names every vote it names. (Such votes were quarantined when first named,
+    unless the committee decided otherwise since, and no verdict returns to 'counted',
+    so `quarantine_flag_votes` would move none.)"""
+    known = recorded.get((f.detector, f.finding))
+    if known is None:
+        return False
+    evidence, votes = known
+    return evidence == orjson.loads(orjson.dumps(f.evidence)) and set(f.votes) <= votes
 
 
 async def _record(conn: asyncpg.Connection, edition_id: int, slug: str, f: Finding) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .i18n import DEFAULT_LANGUAGE, LANGUAGES, Localized
+from ..i18n import DEFAULT_LANGUAGE, LANGUAGES, Localized
 
 __all__ = [
     "DEFAULT_RULES",
@@ -455,10 +455,10 @@ def _parse_rules(raw: object, err: _Errors) -> dict[str, Any]:
         if isinstance(value, str) and not value.strip():
             raise err(f"rules.{key}", "must not be empty")
         rules[key] = value
-    from .antifraud.config import parse_thresholds
+    from ..antifraud.config import parse_thresholds
 
     rules["antifraud"] = parse_thresholds(rules["antifraud"], err)
-    from .tally.rules import parse_result_rules
+    from ..tally.rules import parse_result_rules
 
     parse_result_rules(rules, err)
     if rules["summary_words_max"] < rules["summary_words_min"]:
@@ -696,4 +696,4 @@ def load_edition_file(path: str | Path, *, now: datetime) -> Edition:
 def builtin_edition_path(name: str) -> Path:
     if not _BUILTIN_NAME_RE.match(name):
         raise ValueError(f"{name!r} is not the name of a built-in edition")
-    return Path(__file__).parent / "editions" / f"{name}.toml"
+    return Path(__file__).parent.parent / "editions" / f"{name}.toml"

@@ -1,0 +1,122 @@
+"""The organizers' voting window page: the calendar, the extensions on record, and the
+form that extends the voting. Thin: the extension is voting/contest/actions.py's, the same
+function `voting edition extend` calls.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..contest.actions import ExtensionRefused, extend_voting, parse_wall_time
+from ..i18n import gettext
+from ..security import check_csrf
+from .auth import require_role
+from .deps import services
+from .templating import _geneva, language_of, pages
+from .voting import runtime, snapshot
+
+
+async def organizer_voting(request: Request) -> Response:
+    await require_role(request, "organizer")
+    return await _page(request)
+
+
+async def _page(
+    request: Request,
+    *,
+    error: str = "",
+    done: str = "",
+    status: int = 200,
+    typed: dict[str, str] | None = None,
+) -> Response:
+    snap = await snapshot(request)
+    async with services(request).db.acquire() as conn:
+        history = await conn.fetch(
+            "SELECT at, actor, reason, detail FROM audit_log"
+            " WHERE edition=$1 AND action='voting.extend' ORDER BY id DESC",
+            snap.edition.slug,
+        )
+    voting = snap.edition.phase("voting")
+    close_local = voting.closes_at.astimezone(snap.edition.tz)
+    return pages(request).render(
+        request,
+        "voting/organizer.html",
+        {
+            "edition": snap.edition,
+            "voting": voting,
+            "now": services(request).clock.now(),
+            # Both closes as Geneva time, like every other instant on the page.
+            "history": [
+                {
+                    **dict(h),
+                    "old_close": datetime.fromisoformat(h["detail"]["old_close"]),
+                    "new_close": datetime.fromisoformat(h["detail"]["new_close"]),
+                }
+                for h in history
+            ],
+            "error": error,
+            "done": done,
+            # What the organizer typed comes back after a refusal; the pickers start
+            # from the current close, in Geneva wall time, which is what they mean.
+            "typed": typed or {},
+            "close_date": close_local.strftime("%Y-%m-%d"),
+            "close_time": close_local.strftime("%H:%M"),
+        },
+        status=status,
+    )
+
+
+def _wall_text(typed: dict[str, str]) -> str:
+    """The new close as typed: a date and a time picker (`new_date`, `new_time`), or one
+    "YYYY-MM-DD HH:MM" field (`new_close`, scripts and older forms)."""
+    if typed.get("new_date") or typed.get("new_time"):
+        return f"{typed.get('new_date', '')} {typed.get('new_time', '')[:5]}"
+    return typed.get("new_close", "")
+
+
+async def organizer_extend(request: Request) -> Response:
+    user = await require_role(request, "organizer")
+    form = await request.form()
+    check_csrf(request, _str(form.get("csrf_token")))
+    snap = await snapshot(request)
+    svc = services(request)
+    rt = runtime(request)
+    typed = {
+        key: _str(form.get(key)).strip() for key in ("new_date", "new_time", "new_close", "reason")
+    }
+    try:
+        new_close = parse_wall_time(_wall_text(typed))
+        async with svc.db.acquire() as conn:
+            done = await extend_voting(
+                conn,
+                rt.ballot,
+                snap.edition.slug,
+                new_close,
+                clock=svc.clock,
+                actor=f"user:{user.email}",
+                reason=typed["reason"],
+                catalog=rt.catalog,
+            )
+    except ExtensionRefused as exc:
+        return await _page(
+            request, error=exc.text(language_of(request)), status=exc.status, typed=typed
+        )
+    return await _page(
+        request,
+        done=gettext("Voting now closes on {when}.").format(when=_geneva(done.new_close)),
+    )
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+routes = [
+    Route("/organizer/voting", organizer_voting, methods=["GET"]),
+    Route("/organizer/voting/extend", organizer_extend, methods=["POST"]),
+]
