@@ -238,17 +238,22 @@ async def test_the_organizer_is_told_what_is_wrong_with_an_extension_by_keyboard
     await sign_in_staff(page, site, ORGANIZER)
     await page.goto(f"{site.url}/organizer/voting")
     await expect(page.get_by_role("heading", level=1)).to_contain_text("Voting window")
-    await page.get_by_label("New close, Geneva time (YYYY-MM-DD HH:MM)").focus()
-    await page.keyboard.type("tomorrow")
-    await page.keyboard.press("Tab")
+    # The date and time pickers (Geneva wall time): the time cleared by keyboard.
+    await page.get_by_label("Time", exact=True).focus()
+    await page.keyboard.press("Backspace")
+    await page.get_by_label("Reason (recorded)").focus()
     await page.keyboard.type("servers were slow")
     await page.get_by_role("button", name="Extend voting").focus()
     await page.keyboard.press("Enter")
     alert = page.get_by_role("alert")
     await expect(alert).to_contain_text("Give the new close as a date and a time, Geneva time.")
-    field = page.get_by_label("New close, Geneva time (YYYY-MM-DD HH:MM)")
+    field = page.get_by_label("Time", exact=True)
     await expect(field).to_have_attribute("aria-invalid", "true")
-    await expect(field).to_have_attribute("aria-describedby", "extend-error")
+    await expect(page.locator("fieldset:has(#new_time)")).to_have_attribute(
+        "aria-describedby", "extend-error"
+    )
+    # What was typed stays.
+    await expect(page.get_by_label("Reason (recorded)")).to_have_value("servers were slow")
     violations = await audit(page)
     assert not violations, describe(violations)
     await screenshot(page, "organizer-extend-refused")
