@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from . import mail, metrics, operations
+from . import mail, metrics, operations, privacy
 from .clock import Clock, SystemClock
 from .i18n import gettext
 from .security import SESSION_MAX_AGE, Tokens
@@ -94,6 +94,7 @@ def create_app(
         lambda s: mail.sender_loop(s.db, s.settings),
         operations.flusher_task,
         operations.fraud_scan_task,
+        lambda s: privacy.purge_task(s.db),
         *(extra_tasks or []),
     ]
 

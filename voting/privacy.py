@@ -1,0 +1,195 @@
+"""Privacy by design (issue 20): the retention policy and the purge that applies it.
+
+What the engine keeps about a voter, and for how long, is an edition rule
+(`[rules.privacy]` in the edition file), locked when voting opens with the other rules:
+
+- `outbox_hours` (24): a mail (the sign-in link and the address it went to) is deleted
+  this many hours after it was delivered. Undelivered mail stays until it is delivered.
+- `signals_days_after_publication` (30): the fraud signals stored on each vote (full
+  address, network, agent, email domain, form timing and nonce) and on each voter (the
+  address, network, agent and email domain they confirmed from) are erased this many
+  days after the edition's results are published: the period in which a nominator may
+  ask the committee to look again at its held votes. Before publication they are the
+  evidence the detectors and the committee work on, so they stay.
+
+What stays for good: a vote's receipt, voter pseudonym, category, nomination, instant,
+verdict and its reasons, which are what the published result, its Merkle root and every
+receipt's proof are made of (publication_leaves keep their own copy of the leaves).
+
+The purge (`voting privacy purge`, and every ten minutes in `serve`) erases what is due
+in batches, each batch its own transaction, under an advisory lock so that two workers
+never purge at once, and writes one audit row per run with the counts (never a value).
+The erasure itself runs in SECURITY DEFINER functions (0013_privacy.sql) that decide
+what is due from the database's own clock and the edition's stored rules: the
+application role cannot erase a signal early, nor touch any other column of a vote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+# name -> (default, minimum)
+DEFAULTS: dict[str, int] = {
+    "outbox_hours": 24,
+    "signals_days_after_publication": 30,
+}
+_MINIMUMS = {"outbox_hours": 1, "signals_days_after_publication": 0}
+_MAXIMUMS = {"outbox_hours": 24 * 90, "signals_days_after_publication": 3650}
+
+# The advisory-lock key space of purges (detectors use 7717, ledger repairs 7718).
+PRIVACY_LOCK = 7721
+BATCH = 5000
+
+# The columns the purge erases, for the README, the data page and the tests.
+VOTE_SIGNALS = ("ip", "network", "user_agent", "email_domain", "form_age_ms", "form_nonce")
+VOTER_SIGNALS = ("ip", "network", "user_agent", "domain")
+
+
+def parse_privacy_rules(raw: object, fail: Callable[[str, str], Exception]) -> dict[str, int]:
+    """An edition's `[rules.privacy]` overrides, validated. Only the overrides are stored
+    (like `[rules.antifraud]`); the database's purge functions (0013_privacy.sql) read
+    them from `editions.rules` with the same defaults as DEFAULTS."""
+    if not isinstance(raw, dict):
+        raise fail("rules.privacy", f"must be a table, got {type(raw).__name__}")
+    merged: dict[str, int] = {}
+    for key, value in raw.items():
+        if key not in DEFAULTS:
+            raise fail(f"rules.privacy.{key}", f"unknown rule; known: {', '.join(DEFAULTS)}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail(f"rules.privacy.{key}", f"must be a whole number, got {value!r}")
+        if not _MINIMUMS[key] <= value <= _MAXIMUMS[key]:
+            raise fail(
+                f"rules.privacy.{key}",
+                f"must be between {_MINIMUMS[key]} and {_MAXIMUMS[key]}, got {value}",
+            )
+        merged[key] = value
+    return merged
+
+
+@dataclass(frozen=True)
+class Retention:
+    outbox_hours: int
+    signals_days_after_publication: int
+
+    def signals_erased_at(self, published_at: datetime | None) -> datetime | None:
+        """When a vote's signals are erased: None while the results are unpublished."""
+        if published_at is None:
+            return None
+        return published_at + timedelta(days=self.signals_days_after_publication)
+
+
+def retention(rules: dict[str, Any]) -> Retention:
+    """The policy in force for an edition (an edition stored before 0013 has defaults)."""
+    return Retention(**{**DEFAULTS, **(rules.get("privacy") or {})})
+
+
+@dataclass
+class PurgeReport:
+    vote_signals: int = 0
+    voter_signals: int = 0
+    outbox_mails: int = 0
+    skipped: bool = False  # another process held the lock
+
+    def total(self) -> int:
+        return self.vote_signals + self.voter_signals + self.outbox_mails
+
+
+_DUE_VOTES = """
+SELECT count(*) FROM votes v JOIN editions e ON e.id = v.edition_id
+JOIN publications p ON p.edition_id = e.id
+WHERE p.published_at + make_interval(days => privacy_signal_days(e.rules)) <= now()
+  AND (v.ip, v.network, v.user_agent, v.email_domain, v.form_age_ms, v.form_nonce)
+      IS DISTINCT FROM (NULL, NULL, NULL, NULL, NULL, NULL)
+"""
+_DUE_VOTERS = """
+SELECT count(*) FROM voters v JOIN editions e ON e.id = v.edition_id
+JOIN publications p ON p.edition_id = e.id
+WHERE p.published_at + make_interval(days => privacy_signal_days(e.rules)) <= now()
+  AND (v.ip IS NOT NULL OR v.network IS NOT NULL OR v.user_agent IS NOT NULL OR v.domain <> '')
+"""
+_DUE_OUTBOX = """
+SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL
+  AND sent_at + make_interval(hours => privacy_outbox_hours()) <= now()
+"""
+
+
+async def due(conn: asyncpg.Connection) -> PurgeReport:
+    """What a purge would erase now (the dry run): counts only."""
+    return PurgeReport(
+        vote_signals=await conn.fetchval(_DUE_VOTES),
+        voter_signals=await conn.fetchval(_DUE_VOTERS),
+        outbox_mails=await conn.fetchval(_DUE_OUTBOX),
+    )
+
+
+async def purge(
+    pool: asyncpg.Pool, *, dry_run: bool = False, batch: int = BATCH, actor: str = "rule:privacy"
+) -> PurgeReport:
+    """Erase what the retention policy says is due (or, dry, count it)."""
+    async with pool.acquire() as conn:
+        if dry_run:
+            return await due(conn)
+        return await purge_on(conn, batch=batch, actor=actor)
+
+
+async def purge_on(
+    conn: asyncpg.Connection, *, batch: int = BATCH, actor: str = "rule:privacy"
+) -> PurgeReport:
+    """The purge on one connection: in batches (each its own transaction, or savepoint),
+    under the purge lock; one audit row with the counts when anything was erased."""
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1, 0)", PRIVACY_LOCK):
+        return PurgeReport(skipped=True)
+    try:
+        report = PurgeReport()
+        while True:
+            async with conn.transaction():
+                row = await conn.fetchrow("SELECT * FROM purge_signals($1)", batch)
+            assert row is not None
+            report.vote_signals += row["votes"]
+            report.voter_signals += row["voters"]
+            if row["votes"] < batch and row["voters"] < batch:
+                break
+        while True:
+            async with conn.transaction():
+                deleted = await conn.fetchval("SELECT purge_outbox($1)", batch)
+            report.outbox_mails += deleted
+            if deleted < batch:
+                break
+        if report.total():
+            detail = {k: v for k, v in asdict(report).items() if k != "skipped"}
+            await conn.execute(
+                "INSERT INTO audit_log (actor, action, reason, detail)"
+                " VALUES ($1, 'privacy.purge', 'retention policy', $2)",
+                actor,
+                detail,
+            )
+        return report
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1, 0)", PRIVACY_LOCK)
+
+
+async def purge_task(pool: asyncpg.Pool, interval: float = 600.0) -> None:
+    """`serve`'s background purge: every `interval` seconds; workers take turns (a worker
+    that finds the lock taken skips that round)."""
+    while True:
+        try:
+            report = await purge(pool)
+            if report.total():
+                log.info(
+                    "privacy purge: %d vote signals, %d voter signals, %d mails erased",
+                    report.vote_signals,
+                    report.voter_signals,
+                    report.outbox_mails,
+                )
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("privacy purge: %s", exc)
+        await asyncio.sleep(interval)
