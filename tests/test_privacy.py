@@ -383,3 +383,90 @@ async def test_after_a_purge_verify_and_every_receipts_proof_still_pass(
         assert cli.main(["verify", str(proof_path), "--root", publication.merkle_root]) == 0
         proofs += 1
     assert proofs == json.loads(after)["leaf_count"] and proofs >= 5 + 18
+
+
+# --- the privacy page and a voter's own data ------------------------------------------
+
+PRIVACY_WORD = {
+    "en": "Privacy",
+    "fr": "Confidentialité",
+    "es": "Privacidad",
+    "ru": "Конфиденциальность",
+    "zh": "隐私",
+    "ar": "الخصوصية",
+}
+
+
+async def test_the_privacy_page_states_the_policy_in_six_languages(app, client, conn) -> None:
+    from tests.test_voting_http import open_voting
+
+    await open_voting(app, conn)
+    for lang, word in PRIVACY_WORD.items():
+        r = await client.get(f"/privacy?lang={lang}")
+        assert r.status_code == 200
+        assert f"<h1>{word}</h1>" in r.text and 'href="/my-data"' in r.text
+        assert "24" in r.text and "30" in r.text  # the default hours and days
+    # The footer of every page links to it.
+    assert 'href="/privacy"' in (await client.get("/")).text
+
+
+async def test_a_voter_sees_and_downloads_their_own_data(app, client, conn) -> None:
+    from tests.security_support import confirm_voter
+    from tests.test_voting_http import flush, open_voting, reading
+
+    assert (await client.get("/my-data")).status_code == 401
+    refused = await client.get("/api/me/data")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "not_signed_in"
+
+    edition, edition_id, noms = await open_voting(app, conn)
+    await confirm_voter(client, app, edition.slug, "Data.Subject@example.org")
+    session = (await client.get("/api/session")).json()
+    ballot = (await client.get("/api/ballot/C1")).json()
+    reading(app)
+    voted = await client.post(
+        "/api/votes",
+        json={"nomination": noms["C1"][0], "form_token": ballot["form_token"]},
+        headers={"x-csrf-token": session["csrf_token"], "user-agent": "Mozilla/5.0 Test"},
+    )
+    assert voted.status_code == 202, voted.text
+    receipt = voted.json()["receipt"]
+
+    # Answered but not flushed yet: listed as being recorded.
+    early = (await client.get("/api/me/data")).json()
+    assert [(v["receipt"], v["recorded"]) for v in early["votes"]] == [(receipt, False)]
+
+    await flush(app)
+    r = await client.get("/api/me/data")
+    assert r.status_code == 200
+    assert r.headers["content-disposition"].startswith("attachment;")
+    data = r.json()
+    assert "Data.Subject" not in r.text and "data.subject" not in r.text  # never the address
+    [vote] = data["votes"]
+    assert (vote["receipt"], vote["category"], vote["nomination"]) == (receipt, "C1", noms["C1"][0])
+    assert vote["recorded"] and vote["verdict"] == "counted" and not vote["signals_erased"]
+    assert vote["signals"]["email_domain"] == "example.org"
+    assert vote["signals_erased_at"] is None  # unpublished: kept as evidence
+    assert data["retention"]["signals_days_after_publication"] == 30
+    assert data["voter"]["email_domain"] == "example.org"
+
+    page = await client.get("/my-data?lang=fr")
+    assert page.status_code == 200 and receipt in page.text and "Mes données" in page.text
+    assert 'href="/api/me/data"' in page.text
+
+    # After publication and the purge: the page says the signals are gone.
+    await conn.execute(
+        "UPDATE editions SET rules = jsonb_set(rules, '{privacy}',"
+        " '{\"signals_days_after_publication\": 0}') WHERE id=$1",
+        edition_id,
+    )
+    await conn.execute(
+        "INSERT INTO publications (edition_id, published_by, digest, merkle_root, leaf_count,"
+        " signers, rules, results) VALUES ($1, 't', 'd', 'r', 0, '{}', '{}', '{}')",
+        edition_id,
+    )
+    await privacy.purge(app.state.services.db)
+    after = (await client.get("/api/me/data")).json()
+    [vote] = after["votes"]
+    assert vote["signals_erased"] and vote["receipt"] == receipt
+    assert all(v is None for v in vote["signals"].values())
+    assert after["voter"]["ip"] is None and after["voter"]["email_domain"] is None

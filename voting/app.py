@@ -32,6 +32,7 @@ from .web import (
     nominations,
     outages,
     pages,
+    privacy_pages,
     results,
     voting,
 )
@@ -154,6 +155,7 @@ def create_app(
         *results.routes,
         *rehearsal_web.routes,
         *ops_web.routes,
+        *privacy_pages.routes,
         *pages.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -27,6 +27,7 @@ application role cannot erase a signal early, nor touch any other column of a vo
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -193,3 +194,112 @@ async def purge_task(pool: asyncpg.Pool, interval: float = 600.0) -> None:
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("privacy purge: %s", exc)
         await asyncio.sleep(interval)
+
+
+def _iso(instant: datetime | None) -> datetime | None:
+    """Instants stay datetimes for the page; to_json writes them in ISO 8601, UTC."""
+    return instant
+
+
+def to_json(data: dict[str, Any]) -> bytes:
+    """The download: instants as ISO 8601 in UTC ("...Z")."""
+
+    def default(value: object) -> str:
+        if isinstance(value, datetime):
+            return value.isoformat().replace("+00:00", "Z")
+        raise TypeError(f"not JSON: {type(value).__name__}")
+
+    return json.dumps(data, ensure_ascii=False, indent=2, default=default).encode()
+
+
+async def voter_data(
+    conn: asyncpg.Connection,
+    *,
+    edition_slug: str,
+    voter_id: str,
+    pending: dict[str, tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """Everything the engine holds about one voter in one edition, and when each part
+    goes: the voter page and its JSON download show this. `pending` is the voter's
+    ballot in Redis (category -> (receipt, nomination)): votes answered but not yet
+    flushed into the ledger."""
+    edition = await conn.fetchrow("SELECT id, rules FROM editions WHERE slug=$1", edition_slug)
+    if edition is None:
+        return {"edition": edition_slug, "voter": None, "votes": [], "retention": None}
+    policy = retention(dict(edition["rules"]))
+    published_at = await conn.fetchval(
+        "SELECT published_at FROM publications WHERE edition_id=$1", edition["id"]
+    )
+    erased_at = policy.signals_erased_at(published_at)
+    voter = await conn.fetchrow(
+        "SELECT verified_at, domain, ip, network, user_agent FROM voters"
+        " WHERE edition_id=$1 AND voter_id=$2",
+        edition["id"],
+        voter_id,
+    )
+    rows = await conn.fetch(
+        "SELECT category, nomination, receipt, cast_at, verdict, verdict_reasons,"
+        " ip, network, user_agent, email_domain, form_age_ms, form_nonce"
+        " FROM votes WHERE edition_id=$1 AND voter_id=$2 ORDER BY category",
+        edition["id"],
+        voter_id,
+    )
+    votes: list[dict[str, Any]] = []
+    for r in rows:
+        signals = {c: r[c] for c in VOTE_SIGNALS}
+        votes.append(
+            {
+                "category": r["category"],
+                "nomination": r["nomination"],
+                "receipt": r["receipt"],
+                "cast_at": _iso(r["cast_at"]),
+                "verdict": r["verdict"],
+                "reasons": list(r["verdict_reasons"]),
+                "recorded": True,
+                # form_nonce is an internal replay check: said to be there, not shown.
+                "signals": {
+                    **{c: v for c, v in signals.items() if c != "form_nonce"},
+                    "form_nonce": "(stored)" if signals["form_nonce"] is not None else None,
+                },
+                "signals_erased": all(v is None for v in signals.values()),
+                "signals_erased_at": _iso(erased_at),
+            }
+        )
+    recorded = {v["category"] for v in votes}
+    for category, (receipt, nomination) in sorted((pending or {}).items()):
+        if category not in recorded:
+            votes.append(
+                {
+                    "category": category,
+                    "nomination": nomination,
+                    "receipt": receipt,
+                    "recorded": False,
+                }
+            )
+    return {
+        "edition": edition_slug,
+        "voter": {
+            "pseudonym": voter_id,
+            "confirmed_at": _iso(voter["verified_at"]) if voter else None,
+            "email_domain": (voter["domain"] or None) if voter else None,
+            "ip": voter["ip"] if voter else None,
+            "network": voter["network"] if voter else None,
+            "user_agent": voter["user_agent"] if voter else None,
+        },
+        "votes": votes,
+        "retention": {
+            "outbox_hours": policy.outbox_hours,
+            "signals_days_after_publication": policy.signals_days_after_publication,
+            "results_published_at": _iso(published_at),
+            "signals_erased_at": _iso(erased_at),
+            "kept_for_good": [
+                "pseudonym",
+                "category",
+                "nomination",
+                "receipt",
+                "cast_at",
+                "verdict",
+                "reasons",
+            ],
+        },
+    }
