@@ -470,3 +470,77 @@ async def test_a_voter_sees_and_downloads_their_own_data(app, client, conn) -> N
     assert vote["signals_erased"] and vote["receipt"] == receipt
     assert all(v is None for v in vote["signals"].values())
     assert after["voter"]["ip"] is None and after["voter"]["email_domain"] is None
+
+
+# --- the logs -------------------------------------------------------------------------
+
+CLIENT_IP = "203.0.113.77"
+
+
+async def test_the_logs_of_a_whole_journey_hold_no_address_and_no_full_ip(
+    app, conn, caplog
+) -> None:
+    """Sign-ins (a voter's and a nominator's, mail sent without SMTP: the development
+    log path), a vote, the flush, the data page, a refused sign-in and the purge, with
+    the engine's loggers at the default level (INFO) and the access log on: the text of
+    every record holds neither the address nor the client's full IP."""
+    import logging
+    import re
+    from html import unescape
+
+    from httpx import ASGITransport, AsyncClient
+
+    from tests.flows import csrf_from
+    from tests.test_voting_http import flush, open_voting, reading
+    from voting import mail
+
+    _, _, noms = await open_voting(app, conn)
+    svc = app.state.services
+    voter_email = "Private.Person+wsis@example.org"
+    staff_email = "nominator.secret@example.net"
+    transport = ASGITransport(app=app, client=(CLIENT_IP, 40000))
+    caplog.set_level(logging.INFO)
+    logging.getLogger("voting.access").setLevel(logging.INFO)
+    try:
+        async with AsyncClient(transport=transport, base_url="http://testserver") as c:
+            assert (await c.post("/api/voters/signin", json={"email": voter_email})).status_code
+            await mail.send_pending(svc.db, svc.settings)
+            body = await conn.fetchval("SELECT body FROM outbox ORDER BY id DESC LIMIT 1")
+            link = re.search(r"/vote/confirm\?token=\S+", body).group(0)  # type: ignore[union-attr]
+            page = await c.get(link)
+            token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+            done = await c.post(
+                "/vote/confirm", data={"token": unescape(token), "csrf_token": csrf_from(page.text)}
+            )
+            assert done.status_code == 303
+            csrf = (await c.get("/api/session")).json()["csrf_token"]
+            ballot = (await c.get("/api/ballot/C1")).json()
+            reading(app)
+            voted = await c.post(
+                "/api/votes",
+                json={"nomination": noms["C1"][0], "form_token": ballot["form_token"]},
+                headers={"x-csrf-token": csrf},
+            )
+            assert voted.status_code == 202, voted.text
+            await flush(app)
+            assert (await c.get("/my-data")).status_code == 200
+            signin = await c.get("/signin")
+            for _ in range(4):  # the fourth is past the mailbox's hourly limit: refused
+                await c.post(
+                    "/signin", data={"email": staff_email, "csrf_token": csrf_from(signin.text)}
+                )
+            await mail.send_pending(svc.db, svc.settings)
+            await privacy.purge(svc.db)
+    finally:
+        logging.getLogger("voting.access").setLevel(logging.WARNING)
+    text = "\n".join(
+        f"{r.getMessage()} {r.__dict__}"
+        for r in caplog.records
+        # The engine's records (httpx's are the test client's own, not the engine's).
+        if r.levelno >= logging.INFO and not r.name.startswith("httpx")
+    )
+    assert "mail (no SMTP configured) to=…@example.org" in text  # the journey was logged
+    assert "GET /my-data 200" in text
+    assert "203.0.113.0/24" in text
+    for secret in (CLIENT_IP, "Private.Person", "private.person", "nominator.secret"):
+        assert secret not in text, secret
