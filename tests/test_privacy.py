@@ -544,3 +544,80 @@ async def test_the_logs_of_a_whole_journey_hold_no_address_and_no_full_ip(
     assert "203.0.113.0/24" in text
     for secret in (CLIENT_IP, "Private.Person", "private.person", "nominator.secret"):
         assert secret not in text, secret
+
+
+# --- a nominator withdraws before voting opens ----------------------------------------
+
+
+async def test_a_nominator_withdraws_before_voting_opens_and_the_contact_is_erased(
+    client, app, conn, clock
+) -> None:
+    from tests.helpers import load_data
+    from tests.nominations_support import complete, csrf, open_edition, sign_in_quick
+
+    edition = await load_data(conn, open_edition(), clock.now())
+    await sign_in_quick(client, app, "withdrawer@example.org")
+    token = await csrf(client)
+    made = await client.post(
+        "/api/nominations", json={**complete(), "submit": True}, headers={"x-csrf-token": token}
+    )
+    assert made.status_code == 201, made.text
+    public_id = made.json()["nomination"]["public_id"]
+    second = await client.post(
+        "/api/nominations",
+        json={"category": "C3", "title": "A draft"},
+        headers={"x-csrf-token": token},
+    )
+    draft_id = second.json()["nomination"]["public_id"]
+
+    # The dashboard offers it; the API and the page both withdraw, twice is harmless.
+    assert f'action="/nominations/{public_id}/withdraw"' in (await client.get("/dashboard")).text
+    refused = await client.post(f"/api/nominations/{public_id}/withdraw")
+    assert refused.status_code == 403  # no CSRF token
+    done = await client.post(
+        f"/api/nominations/{public_id}/withdraw", headers={"x-csrf-token": token}
+    )
+    assert done.status_code == 200 and done.json()["nomination"]["status"] == "withdrawn"
+    again = await client.post(
+        f"/api/nominations/{public_id}/withdraw", headers={"x-csrf-token": token}
+    )
+    assert again.status_code == 200
+    page = await client.post(f"/nominations/{draft_id}/withdraw", data={"csrf_token": token})
+    assert page.status_code == 303 and page.headers["location"] == "/dashboard?done=withdrawn"
+    rows = await conn.fetch(
+        "SELECT public_id, status, contact_email FROM nominations ORDER BY public_id"
+    )
+    assert {r["public_id"]: (r["status"], r["contact_email"]) for r in rows} == {
+        public_id: ("withdrawn", None),
+        draft_id: ("withdrawn", None),
+    }
+    audit = await conn.fetch(
+        "SELECT subject, detail FROM audit_log WHERE action='nomination.withdraw' ORDER BY id"
+    )
+    assert [(a["subject"], a["detail"]["from"]) for a in audit] == [
+        (f"nomination:{public_id}", "submitted"),
+        (f"nomination:{draft_id}", "draft"),
+    ]
+    # Withdrawn, the same project may be submitted again (it is not a duplicate).
+    redo = await client.post(
+        "/api/nominations", json={**complete(), "submit": True}, headers={"x-csrf-token": token}
+    )
+    assert redo.status_code == 201, redo.text
+    redo_id = redo.json()["nomination"]["public_id"]
+    # Another's nomination looks missing; once voting opens, nothing is withdrawn.
+    await sign_in_quick(client, app, "someone.else@example.org")
+    other = await client.post(
+        f"/api/nominations/{redo_id}/withdraw", headers={"x-csrf-token": await csrf(client)}
+    )
+    assert other.status_code == 404
+    await sign_in_quick(client, app, "withdrawer@example.org")
+    clock.set(edition.phase("voting").opens_at)
+    late = await client.post(
+        f"/api/nominations/{redo_id}/withdraw", headers={"x-csrf-token": await csrf(client)}
+    )
+    assert late.status_code == 409 and late.json()["error"]["code"] == "voting_open"
+    assert "Geneva time" in late.json()["error"]["message"]
+    assert "/withdraw" not in (await client.get("/dashboard")).text  # no button any more
+    assert await conn.fetchval("SELECT status FROM nominations WHERE public_id=$1", redo_id) == (
+        "submitted"
+    )

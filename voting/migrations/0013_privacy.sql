@@ -103,3 +103,18 @@ $$;
 
 REVOKE EXECUTE ON FUNCTION purge_signals(integer), purge_outbox(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION purge_signals(integer), purge_outbox(integer) TO wsis_app;
+
+-- A nominator may withdraw a nomination until public voting opens (voting/nominations/
+-- workflow.py, withdraw): its status becomes 'withdrawn' and its contact address is
+-- erased, as nothing needs it any more. A withdrawn nomination may be incomplete (a
+-- withdrawn draft) and has no contact address.
+ALTER TABLE nominations DROP CONSTRAINT nominations_status_check;
+ALTER TABLE nominations ADD CONSTRAINT nominations_status_check
+    CHECK (status IN ('draft', 'submitted', 'returned', 'accepted', 'rejected', 'withdrawn'));
+ALTER TABLE nominations DROP CONSTRAINT nominations_check;
+ALTER TABLE nominations ADD CONSTRAINT nominations_check
+    CHECK (status IN ('draft', 'returned', 'withdrawn') OR (
+        organization <> '' AND country <> '' AND summary <> '' AND description <> ''
+        AND stakeholder_type IS NOT NULL AND website IS NOT NULL AND start_date IS NOT NULL
+        AND contact_email IS NOT NULL AND cardinality(languages) > 0
+        AND submitted_at IS NOT NULL));

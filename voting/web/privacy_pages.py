@@ -20,6 +20,7 @@ from .. import edition_store, privacy
 from ..i18n import N_, gettext
 from .auth import current_user
 from .deps import services
+from .openapi import error_response
 from .responses import ApiError
 from .templating import pages
 from .voting import runtime, session_voter
@@ -104,3 +105,20 @@ routes = [
     Route("/my-data", my_data_page, methods=["GET"]),
     Route("/api/me/data", my_data_api, methods=["GET"]),
 ]
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/me/data": {
+        "get": {
+            "summary": "The signed-in voter's own data (a JSON download): pseudonym, the"
+            " signals held on the voter and on each vote, receipts, verdicts and reasons, and"
+            " when the signals are erased",
+            "responses": {
+                "200": {
+                    "description": "The voter's data, as an attachment",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "401": error_response("No voter session"),
+            },
+        }
+    },
+}
