@@ -604,6 +604,19 @@ async def test_a_nominator_withdraws_before_voting_opens_and_the_contact_is_eras
     )
     assert redo.status_code == 201, redo.text
     redo_id = redo.json()["nomination"]["public_id"]
+    # The nominator's own data: the account, each nomination's contact (erased when
+    # withdrawn), as a page and as the download.
+    mine = await client.get("/api/me/data")
+    assert mine.status_code == 200 and mine.headers["content-disposition"].endswith(
+        'filename="wsis-my-data-account.json"'
+    )
+    account = mine.json()["account"]
+    assert account["email"] == "withdrawer@example.org" and "votes" not in mine.json()
+    contacts = {n["public_id"]: n["contact_email"] for n in account["nominations"]}
+    assert contacts == {public_id: None, draft_id: None, redo_id: "prizes@example.org"}
+    page = await client.get("/my-data")
+    assert page.status_code == 200 and "Your account and nominations" in page.text
+    assert "prizes@example.org" in page.text
     # Another's nomination looks missing; once voting opens, nothing is withdrawn.
     await sign_in_quick(client, app, "someone.else@example.org")
     other = await client.post(

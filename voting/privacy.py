@@ -31,7 +31,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -207,6 +207,8 @@ def to_json(data: dict[str, Any]) -> bytes:
     def default(value: object) -> str:
         if isinstance(value, datetime):
             return value.isoformat().replace("+00:00", "Z")
+        if isinstance(value, date):
+            return value.isoformat()
         raise TypeError(f"not JSON: {type(value).__name__}")
 
     return json.dumps(data, ensure_ascii=False, indent=2, default=default).encode()
@@ -302,4 +304,33 @@ async def voter_data(
                 "reasons",
             ],
         },
+    }
+
+
+async def account_data(conn: asyncpg.Connection, user_id: int) -> dict[str, Any]:
+    """What the engine holds about a signed-in account (a nominator, a staff member): the
+    address and roles, its nominations with their contact details, and the campaigns it
+    declared. Kept while the account and its nominations are (README, "Privacy"); a
+    nomination withdrawn before voting opens loses its contact address."""
+    from .nominations import for_owner
+
+    user = await conn.fetchrow("SELECT email, roles, created_at FROM users WHERE id=$1", user_id)
+    if user is None:
+        return {}
+    declared = await conn.fetch(
+        "SELECT m.nomination, e.slug AS edition, m.declared_at, m.domains, m.networks,"
+        " m.expected_votes, m.starts_at, m.ends_at, m.note, m.status, m.decision_reason"
+        " FROM mobilisations m JOIN editions e ON e.id = m.edition_id"
+        " WHERE m.declared_by=$1 ORDER BY m.id",
+        user_id,
+    )
+    return {
+        "email": user["email"],
+        "roles": sorted(user["roles"]),
+        "created_at": user["created_at"],
+        "nominations": [n.owner_dict() for n in await for_owner(conn, user_id)],
+        "mobilisations": [
+            {**dict(m), "networks": [str(n) for n in m["networks"]], "domains": list(m["domains"])}
+            for m in declared
+        ],
     }

@@ -23,7 +23,9 @@ async def test_a_voter_reads_the_privacy_page_and_downloads_their_data(
     stranger = await page.context.new_page()
     response = await stranger.goto(f"{site.url}/my-data")
     assert response is not None and response.status == 401
-    await expect(stranger.get_by_role("alert")).to_contain_text("Confirm your email address first")
+    await expect(stranger.get_by_role("alert")).to_contain_text(
+        "Confirm your email address, or sign in as a nominator, first"
+    )
     await stranger.close()
 
     await page.goto(f"{site.url}/vote")

@@ -20,6 +20,7 @@ from .. import edition_store, privacy
 from ..i18n import N_, gettext
 from .auth import current_user
 from .deps import services
+from .nominations import STATUS_LABELS
 from .openapi import error_response
 from .responses import ApiError
 from .templating import pages
@@ -62,18 +63,28 @@ async def privacy_page(request: Request) -> Response:
 
 
 async def _data_of(request: Request) -> dict[str, Any] | None:
+    """The voter's data (a voter session) and the account's (a signed-in nominator or
+    staff member), whichever the visitor has; None with neither."""
     voter = session_voter(request)
-    if voter is None:
+    user = await current_user(request)
+    if voter is None and user is None:
         return None
-    try:
-        pending = await runtime(request).ballot.ballot_of(voter.edition, voter.id)
-    except redis.exceptions.RedisError as exc:  # the ledger part still answers
-        log.warning("my data: the live ballot could not be read (%s)", type(exc).__name__)
-        pending = {}
+    data: dict[str, Any] = {}
     async with services(request).db.acquire() as conn:
-        return await privacy.voter_data(
-            conn, edition_slug=voter.edition, voter_id=voter.id, pending=pending
-        )
+        if voter is not None:
+            try:
+                pending = await runtime(request).ballot.ballot_of(voter.edition, voter.id)
+            except redis.exceptions.RedisError as exc:  # the ledger part still answers
+                log.warning("my data: the live ballot could not be read (%s)", type(exc).__name__)
+                pending = {}
+            data.update(
+                await privacy.voter_data(
+                    conn, edition_slug=voter.edition, voter_id=voter.id, pending=pending
+                )
+            )
+        if user is not None:
+            data["account"] = await privacy.account_data(conn, user.id)
+    return data
 
 
 async def my_data_page(request: Request) -> Response:
@@ -81,7 +92,14 @@ async def my_data_page(request: Request) -> Response:
     return pages(request).render(
         request,
         "my_data.html",
-        {"data": data, "verdicts": VERDICTS, "user": await current_user(request)},
+        {
+            "data": data,
+            "voter": data.get("voter") if data else None,
+            "account": data.get("account") if data else None,
+            "verdicts": VERDICTS,
+            "statuses": STATUS_LABELS,
+            "user": await current_user(request),
+        },
         status=200 if data is not None else 401,
     )
 
@@ -89,12 +107,18 @@ async def my_data_page(request: Request) -> Response:
 async def my_data_api(request: Request) -> Response:
     data = await _data_of(request)
     if data is None:
-        raise ApiError(401, "not_signed_in", gettext("Confirm your email address first."))
+        raise ApiError(
+            401,
+            "not_signed_in",
+            gettext("Confirm your email address, or sign in as a nominator, first."),
+        )
     return Response(
         privacy.to_json(data),
         media_type="application/json",
         headers={
-            "Content-Disposition": f'attachment; filename="wsis-my-data-{data["edition"]}.json"',
+            "Content-Disposition": (
+                f'attachment; filename="wsis-my-data-{data.get("edition", "account")}.json"'
+            ),
             "Cache-Control": "no-store",
         },
     )
