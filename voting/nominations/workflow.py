@@ -17,9 +17,11 @@ through the outbox, in the same transaction.
 Submission rules, checked under a per-organization advisory lock so that two submissions
 racing from two accounts of one organization cannot both pass:
 - the same project (same title from the same organization, compared after normalizing
-  case, accents, spacing and punctuation) is submitted once per edition, whatever its fate;
+  case, accents, spacing and punctuation) is submitted once per edition, whatever its fate
+  but withdrawal (the nominator's own choice, before voting opens);
 - an organization has at most `nominations_per_organization_per_category` projects in
-  a category (submitted, returned or accepted: a rejected one no longer counts).
+  a category (submitted, returned or accepted: a rejected or withdrawn one no longer
+  counts).
 """
 
 from __future__ import annotations
