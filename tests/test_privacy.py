@@ -634,3 +634,35 @@ async def test_a_nominator_withdraws_before_voting_opens_and_the_contact_is_eras
     assert await conn.fetchval("SELECT status FROM nominations WHERE public_id=$1", redo_id) == (
         "submitted"
     )
+
+
+async def test_serve_purges_by_itself(conn: asyncpg.Connection, database_url: str) -> None:
+    """The background task `serve` runs: a round at start, then every interval."""
+    import asyncio
+
+    edition = await make_edition(conn, "background", 0, True)
+    await add_vote(conn, edition, "v", "C1", True)
+    await conn.execute(
+        "INSERT INTO publications (edition_id, published_by, digest, merkle_root, leaf_count,"
+        " signers, rules, results) VALUES ($1, 't', 'd', 'r', 0, '{}', '{}', '{}')",
+        edition,
+    )
+    pool = await db.create_pool(database_url)
+    task = asyncio.create_task(privacy.purge_task(pool, interval=0.05))
+    try:
+        for _ in range(200):
+            if await conn.fetchval("SELECT ip IS NULL FROM votes"):
+                break
+            await asyncio.sleep(0.05)
+        await add_vote(conn, edition, "w", "C1", True)  # a later round takes it too
+        for _ in range(200):
+            if await conn.fetchval("SELECT bool_and(ip IS NULL) FROM votes"):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await pool.close()
+    assert await conn.fetchval("SELECT count(*) FROM votes WHERE ip IS NOT NULL") == 0
+    assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE action='privacy.purge'") == 2
