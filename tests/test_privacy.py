@@ -349,7 +349,10 @@ async def test_after_a_purge_verify_and_every_receipts_proof_still_pass(
     async def export() -> bytes:
         return b"".join([c async for c in pub.export_chunks(conn, publication, slug)])
 
+    from voting.tally.results import compute
+
     before = await export()
+    digest = (await compute(conn, s["edition"], s["edition_id"])).digest()
     receipts = [r["receipt"] for r in await conn.fetch("SELECT receipt FROM votes")]
     await conn.execute("SET ROLE wsis_app")
     try:
@@ -368,6 +371,8 @@ async def test_after_a_purge_verify_and_every_receipts_proof_still_pass(
 
     after = await export()
     assert after == before
+    # The results recomputed from the ledger are the ones signed and published.
+    assert (await compute(conn, s["edition"], s["edition_id"])).digest() == digest
     path = tmp_path / "export.json"
     path.write_bytes(after)
     assert check_export(json.loads(after), publication.merkle_root) == []
