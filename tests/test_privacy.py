@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import edition_data
-from voting import cli, db, privacy
+from voting import cli, db, mail, privacy
 from voting.contest import EditionFileError, parse_edition
 from voting.tally import publication as pub
 from voting.tally.verify import check_export, check_proof
@@ -278,22 +278,35 @@ async def test_the_purge_is_audited_with_counts_only_and_runs_once_at_a_time(
         "INSERT INTO outbox (to_addr, subject, body, sent_at)"
         " VALUES ('someone@example.org', 's', 'b', now() - interval '7 hours')"
     )
+    # Given up on (the sender's last attempt failed) seven hours ago: due as well; one
+    # still being retried, or given up on too recently, is not.
+    await conn.execute(
+        "INSERT INTO outbox (to_addr, subject, body, attempts, created_at) VALUES"
+        " ('bounced@example.org', 's', 'b', $1, now() - interval '7 hours'),"
+        " ('retrying@example.org', 's', 'b', $2, now() - interval '7 hours'),"
+        " ('recent@example.org', 's', 'b', $1, now() - interval '5 hours')",
+        mail.MAX_ATTEMPTS,
+        mail.MAX_ATTEMPTS - 1,
+    )
     pool = await db.create_pool(database_url)
     try:
-        assert await privacy.purge(pool, dry_run=True) == privacy.PurgeReport(1, 1, 1)
+        assert await privacy.purge(pool, dry_run=True) == privacy.PurgeReport(1, 1, 2)
         # Another process holds the lock: this one skips its round.
         await conn.execute("SELECT pg_advisory_lock($1, 0)", privacy.PRIVACY_LOCK)
         assert (await privacy.purge(pool)).skipped
         await conn.execute("SELECT pg_advisory_unlock($1, 0)", privacy.PRIVACY_LOCK)
-        assert await privacy.purge(pool) == privacy.PurgeReport(1, 1, 1)
+        assert await privacy.purge(pool) == privacy.PurgeReport(1, 1, 2)
         assert await privacy.purge(pool) == privacy.PurgeReport()  # nothing left
     finally:
         await pool.close()
     audit = await conn.fetch("SELECT * FROM audit_log WHERE action='privacy.purge'")
     assert len(audit) == 1  # an empty round writes nothing
-    assert audit[0]["detail"] == {"vote_signals": 1, "voter_signals": 1, "outbox_mails": 1}
+    assert audit[0]["detail"] == {"vote_signals": 1, "voter_signals": 1, "outbox_mails": 2}
+    left = {r["to_addr"] for r in await conn.fetch("SELECT to_addr FROM outbox")}
+    assert left == {"retrying@example.org", "recent@example.org"}
     text = json.dumps([dict(a) for a in audit], default=str)
     assert "192.0.2" not in text and "someone@" not in text and "Mozilla" not in text
+    assert "bounced@" not in text
 
 
 async def test_signals_may_only_be_erased_never_rewritten(conn: asyncpg.Connection) -> None:
@@ -497,7 +510,6 @@ async def test_the_logs_of_a_whole_journey_hold_no_address_and_no_full_ip(
 
     from tests.flows import csrf_from
     from tests.test_voting_http import flush, open_voting, reading
-    from voting import mail
 
     _, _, noms = await open_voting(app, conn)
     svc = app.state.services

@@ -4,7 +4,8 @@ What the engine keeps about a voter, and for how long, is an edition rule
 (`[rules.privacy]` in the edition file), locked when voting opens with the other rules:
 
 - `outbox_hours` (24): a mail (the sign-in link and the address it went to) is deleted
-  this many hours after it was delivered. Undelivered mail stays until it is delivered.
+  this many hours after it was delivered, or after it was written when the sender gave
+  up on it (MAX_ATTEMPTS); mail still being retried stays.
 - `signals_days_after_publication` (30): the fraud signals stored on each vote (full
   address, network, agent, email domain, form timing and nonce) and on each voter (the
   address, network, agent and email domain they confirmed from) are erased this many
@@ -35,6 +36,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
+
+from .mail import MAX_ATTEMPTS
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +121,9 @@ WHERE p.published_at + make_interval(days => privacy_signal_days(e.rules)) <= no
   AND (v.ip IS NOT NULL OR v.network IS NOT NULL OR v.user_agent IS NOT NULL OR v.domain <> '')
 """
 _DUE_OUTBOX = """
-SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL
-  AND sent_at + make_interval(hours => privacy_outbox_hours()) <= now()
+SELECT count(*) FROM outbox
+WHERE coalesce(sent_at, CASE WHEN attempts >= $1 THEN created_at END)
+      + make_interval(hours => privacy_outbox_hours()) <= now()
 """
 
 
@@ -128,7 +132,7 @@ async def due(conn: asyncpg.Connection) -> PurgeReport:
     return PurgeReport(
         vote_signals=await conn.fetchval(_DUE_VOTES),
         voter_signals=await conn.fetchval(_DUE_VOTERS),
-        outbox_mails=await conn.fetchval(_DUE_OUTBOX),
+        outbox_mails=await conn.fetchval(_DUE_OUTBOX, MAX_ATTEMPTS),
     )
 
 

@@ -83,8 +83,10 @@ BEGIN
 END;
 $$;
 
--- Delete up to p_batch delivered mails older than the outbox rule; undelivered mail is
--- never deleted here. Returns how many.
+-- Delete up to p_batch mails older than the outbox rule: delivered ones, counted from
+-- delivery, and ones the sender gave up on (8 attempts, voting/mail.py MAX_ATTEMPTS),
+-- counted from their creation. Mail still being retried is never deleted. Returns how
+-- many.
 CREATE FUNCTION purge_outbox(p_batch integer) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -92,8 +94,8 @@ DECLARE
 BEGIN
     DELETE FROM outbox WHERE id IN (
         SELECT id FROM outbox
-        WHERE sent_at IS NOT NULL
-          AND sent_at + make_interval(hours => privacy_outbox_hours()) <= now()
+        WHERE coalesce(sent_at, CASE WHEN attempts >= 8 THEN created_at END)
+              + make_interval(hours => privacy_outbox_hours()) <= now()
         ORDER BY id LIMIT greatest(p_batch, 1)
         FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS deleted = ROW_COUNT;
