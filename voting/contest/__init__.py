@@ -409,13 +409,13 @@ def _parse_rules(raw: object, err: _Errors) -> dict[str, Any]:
         if isinstance(value, str) and not value.strip():
             raise err(f"rules.{key}", "must not be empty")
         rules[key] = value
-    from .antifraud.config import parse_thresholds
+    from ..antifraud.config import parse_thresholds
 
     rules["antifraud"] = parse_thresholds(rules["antifraud"], err)
-    from .privacy import parse_privacy_rules
+    from ..privacy import parse_privacy_rules
 
     rules["privacy"] = parse_privacy_rules(rules["privacy"], err)
-    from .tally.rules import parse_result_rules
+    from ..tally.rules import parse_result_rules
 
     parse_result_rules(rules, err)
     if rules["summary_words_max"] < rules["summary_words_min"]:
@@ -623,4 +623,4 @@ def load_edition_file(path: str | Path, *, now: datetime) -> Edition:
 def builtin_edition_path(name: str) -> Path:
     if not _BUILTIN_NAME_RE.match(name):
         raise ValueError(f"{name!r} is not the name of a built-in edition")
-    return Path(__file__).parent / "editions" / f"{name}.toml"
+    return Path(__file__).parent.parent / "editions" / f"{name}.toml"
