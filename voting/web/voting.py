@@ -254,22 +254,28 @@ async def voter_confirm(request: Request) -> Response:
             return LINK.problem(request, "invalid")
         if not await LINK.use(conn, payload):
             return LINK.problem(request, "used")
-        await record_verification(
-            conn,
-            edition_id,
-            voter,
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
-        )
-    # A fresh session (session fixation): no CSRF token, shuffle or earlier voter
-    # survives. Only a staff sign-in in the same browser stays; it was itself started
-    # afresh, and every request checks it against its account's session generation.
+        await admit_voter(request, conn, edition_id, voter)
+    return RedirectResponse(safe_next(payload.get("to"), "/vote"), status_code=303)
+
+
+async def admit_voter(request: Request, conn: Any, edition_id: int, voter: Voter) -> None:
+    """A proven address becomes a voter: recorded (as the fraud checks read every voter,
+    after a confirmed link or from a signed-in account's own address) and given a fresh
+    session (session fixation): no CSRF token, shuffle or earlier voter survives. Only a
+    staff sign-in in the same browser stays; it was itself started afresh, and every
+    request checks it against its account's session generation."""
+    await record_verification(
+        conn,
+        edition_id,
+        voter,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
     staff = {key: request.session[key] for key in ("uid", "gen") if key in request.session}
     request.session.clear()
     request.session.update(staff)
     request.session["voter"] = voter.to_session()
     csrf_token(request)
-    return RedirectResponse(safe_next(payload.get("to"), "/vote"), status_code=303)
 
 
 # -- casting ---------------------------------------------------------------------------
