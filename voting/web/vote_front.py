@@ -45,6 +45,7 @@ from ..clock import Clock
 from ..logs import request_id
 from ..security import Tokens
 from ..voters import Voter
+from .context import runtime_of
 from .middleware import HSTS, SECURITY_HEADERS
 from .observability import SANE_ID, access_log
 from .sessions import RememberingSigner
@@ -260,8 +261,6 @@ class VoteFront:
             return None
         parts = self._parts
         if parts is None:
-            from .voting import runtime_of  # that module imports this one
-
             state = scope["app"].state
             parts = self._parts = (runtime_of(scope["app"]), state.tokens, state.services.clock)
         rt, tokens, clock = parts
