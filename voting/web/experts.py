@@ -16,12 +16,12 @@ from .. import edition_store
 from ..accounts import User
 from ..contest import Edition
 from ..i18n import gettext
-from ..security import check_csrf
 from ..tally import experts as panel
 from ..tally.errors import Refusal
 from ..tally.results import accepted_nominations, shortlists
 from ..tally.rules import ResultRules
 from .auth import pages, require_role
+from .csrf import check_csrf
 from .deps import current_edition, services
 from .responses import ApiError
 from .templating import language_of

@@ -17,9 +17,9 @@ from ..antifraud import declarations
 from ..antifraud.declarations import DeclarationError
 from ..contest import GENEVA
 from ..i18n import gettext
-from ..security import check_csrf
 from .auth import current_user, pages, require_role, require_user
 from .context import snapshot
+from .csrf import check_csrf
 from .deps import json_body, services
 from .numbers import path_id
 from .openapi import error_response, json_response

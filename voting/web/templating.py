@@ -29,6 +29,7 @@ from ..i18n import (
     negotiate,
     translations,
 )
+from .csrf import csrf_token
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 # Each language named in itself: a visitor who cannot read the page can still find theirs.
@@ -134,7 +135,5 @@ class Pages:
 
 def pages(request: Request) -> Pages:
     """The app's renderer, with this request's CSRF token ready for its forms."""
-    from ..security import csrf_token
-
     request.scope["csrf_token"] = csrf_token(request)
     return request.app.state.pages  # type: ignore[no-any-return]

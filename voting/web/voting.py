@@ -34,16 +34,12 @@ from ..catalog import Snapshot
 from ..emails import InvalidEmail
 from ..i18n import N_, gettext
 from ..redis_batch import AnswerLost
-from ..security import (
-    VOTER_LINK,
-    check_csrf,
-    check_same_origin,
-    csrf_token,
-)
+from ..security import VOTER_LINK
 from ..voters import Voter, identify, record_verification
 from .auth import current_user, require_role
 from .chart_data import live_charts
 from .context import runtime, snapshot
+from .csrf import check_csrf, check_same_origin, csrf_token
 from .deps import client_ip, json_body, require_json, services
 from .links import Link
 from .openapi import error_response, json_response
