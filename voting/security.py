@@ -15,9 +15,9 @@ import secrets
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_encode, int_to_bytes, want_bytes
 
 from .clock import Clock, SystemClock
+from .compat.itsdangerous import canonical_token
 
 # Purposes: each its own salt, so no token passes for another kind.
 USER_LINK = "user-signin-link"
@@ -104,16 +104,8 @@ class Tokens:
         if not isinstance(payload, dict) or not _NONCE.match(str(payload.get(LINK_NONCE))):
             raise TokenError("invalid")
         # What the signer itself writes for this payload at this instant, byte for byte.
-        # The payload segment is compared as signed (the HMAC covers its exact bytes, and
-        # re-dumping it would depend on the zlib build that compressed it); the timestamp
-        # and the signature, which base64 decoding reads leniently, are written anew.
-        signer = serializer.make_signer(serializer.salt)
-        sep = want_bytes(signer.sep)
-        received = token.encode("utf-8", "replace")
-        payload_part = received.rpartition(sep)[0].rpartition(sep)[0]
-        value = payload_part + sep + base64_encode(int_to_bytes(int(signed_at.timestamp())))
-        canonical = value + sep + signer.get_signature(value)
-        if not hmac.compare_digest(canonical, received):
+        canonical = canonical_token(serializer, token, int(signed_at.timestamp()))
+        if not hmac.compare_digest(canonical, token.encode("utf-8", "replace")):
             raise TokenError("invalid")
         return payload
 

@@ -24,7 +24,6 @@ it always has (tests compare the two, header by header):
 
 from __future__ import annotations
 
-import base64
 import hmac
 import logging
 import secrets
@@ -42,6 +41,7 @@ from ..antifraud.risk import HIGH, MIDDLE, Risk, score_vote
 from ..antifraud.signals import FormCheck, check_form, network_of
 from ..ballot import Ballot, Outcome
 from ..clock import Clock
+from ..compat.starlette import session_payload
 from ..logs import request_id
 from ..security import Tokens
 from ..voters import Voter
@@ -228,7 +228,7 @@ class VoteFront:
             return None
         try:
             raw = self.signer.unsign(signed.encode("utf-8"), max_age=self.max_age)
-            session = orjson.loads(base64.b64decode(raw))
+            session = session_payload(raw)
         except (BadSignature, ValueError):  # binascii and JSON errors are ValueErrors
             return None
         if not isinstance(session, dict):
