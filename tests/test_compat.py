@@ -160,10 +160,38 @@ async def test_session_payload_reads_the_cookie_starlette_writes() -> None:
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
         cookie = (await client.get("/")).cookies["session"]
     middleware = SessionMiddleware(app, secret_key="secret-key")
-    # voting/web/sessions.py swaps this attribute for its remembering signer.
     assert isinstance(middleware.signer, TimestampSigner)
     value = middleware.signer.unsign(cookie.encode(), max_age=60)
     assert c_star.session_payload(value) == session
+    assert c_star.cookie_parser(f"a=1; session={cookie}; b=2")["session"] == cookie
+
+
+async def test_use_signer_is_the_signer_sessions_use() -> None:
+    used: list[str] = []
+
+    class Counting(TimestampSigner):
+        def sign(self, value: Any) -> bytes:
+            used.append("sign")
+            return super().sign(value)
+
+        def unsign(self, value: Any, *args: Any, **kwargs: Any) -> Any:
+            used.append("unsign")
+            return super().unsign(value, *args, **kwargs)
+
+    async def touch(request: Request) -> PlainTextResponse:
+        request.session["n"] = request.session.get("n", 0) + 1
+        return PlainTextResponse(str(request.session["n"]))
+
+    class Swapped(SessionMiddleware):
+        def __init__(self, app: Any, secret_key: str) -> None:
+            super().__init__(app, secret_key)
+            c_star.use_signer(self, Counting(secret_key))
+
+    app = Starlette(routes=[Route("/", touch)], middleware=[Middleware(Swapped, "secret-key")])
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
+        await client.get("/")
+        assert (await client.get("/")).text == "2"
+    assert used == ["sign", "unsign", "sign"]
 
 
 # -- prometheus-client ----------------------------------------------------------------------

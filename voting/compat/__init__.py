@@ -7,7 +7,8 @@ shape. Nothing else in voting/ touches a library's underscored names.
   cookie check of every vote), and the exact text a serializer writes for a token (sign-in
   links are single-use by their text).
 - `starlette`: the body of a request read outside Starlette's stream, the exception
-  handler lookup of its ExceptionMiddleware, and the session cookie's payload format.
+  handler lookup of its ExceptionMiddleware, the session cookie's payload format, the
+  signer SessionMiddleware keeps, and its Cookie header parser.
 - `prometheus`: n histogram observations at once (the hot path counts in plain dicts and
   writes them out together), and which value class prometheus-client chose at import.
 

@@ -11,11 +11,22 @@ from base64 import b64decode
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request, cookie_parser
 
 TESTED = ">=1.0,<1.11"
 
-__all__ = ["TESTED", "handler_for", "session_payload", "set_body"]
+__all__ = [
+    "TESTED",
+    "cookie_parser",
+    "handler_for",
+    "session_payload",
+    "set_body",
+    "use_signer",
+]
+
+# cookie_parser (starlette.requests): how Starlette itself reads a Cookie header, so the
+# vote front finds the session cookie exactly where SessionMiddleware would. Undocumented.
 
 
 def set_body(request: Request, body: bytes) -> None:
@@ -34,6 +45,13 @@ def handler_for(handlers: dict[Any, Any], exc: Exception) -> Any:
         if cls in handlers:
             return handlers[cls]
     return None
+
+
+def use_signer(middleware: SessionMiddleware, signer: Any) -> None:
+    """Make SessionMiddleware check and sign its cookies with `signer` (an itsdangerous
+    TimestampSigner or one answering as it does): it keeps the one it builds in its
+    undocumented `signer` attribute and calls its `unsign` and `sign`."""
+    middleware.signer = signer
 
 
 def session_payload(value: bytes) -> Any:

@@ -20,6 +20,7 @@ from itsdangerous import TimestampSigner
 from starlette.middleware.sessions import SessionMiddleware
 
 from ..compat.itsdangerous import unsign_fast
+from ..compat.starlette import use_signer
 
 
 class RememberingSigner(TimestampSigner):
@@ -72,4 +73,4 @@ class Sessions(SessionMiddleware):
 
     def __init__(self, app: Any, secret_key: str, **kwargs: Any) -> None:
         super().__init__(app, secret_key, **kwargs)
-        self.signer = RememberingSigner(str(secret_key))
+        use_signer(self, RememberingSigner(str(secret_key)))

@@ -33,7 +33,6 @@ from typing import Any
 
 import orjson
 from itsdangerous import BadSignature
-from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import metrics
@@ -41,7 +40,7 @@ from ..antifraud.risk import HIGH, MIDDLE, Risk, score_vote
 from ..antifraud.signals import FormCheck, check_form, network_of
 from ..ballot import Ballot, Outcome
 from ..clock import Clock
-from ..compat.starlette import session_payload
+from ..compat.starlette import cookie_parser, session_payload
 from ..logs import request_id
 from ..security import Tokens
 from ..voters import Voter
