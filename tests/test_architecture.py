@@ -13,7 +13,10 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import grimp
@@ -131,3 +134,19 @@ def test_no_import_cycles_in_voting_and_loadtests() -> None:
 def test_import_linter_contracts_hold(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True) == 0
+
+
+def test_python_m_loadtests_bench_is_still_voting_bench() -> None:
+    # loadtests.bench no longer imports voting.cli (which imports it): it runs the command.
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtests.bench", "--help"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: voting bench")
