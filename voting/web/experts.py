@@ -15,9 +15,9 @@ from starlette.routing import Route
 from .. import edition_store
 from ..accounts import User
 from ..contest import Edition
+from ..errors import Refusal
 from ..i18n import gettext
 from ..tally import experts as panel
-from ..tally.errors import Refusal
 from ..tally.results import accepted_nominations, shortlists
 from ..tally.rules import ResultRules
 from .auth import pages, require_role

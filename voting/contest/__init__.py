@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .antifraud.config import parse_thresholds
-from .tally.rules import RESULT_DEFAULTS, parse_result_rules
+from ..antifraud.config import parse_thresholds
+from ..tally.rules import RESULT_DEFAULTS, parse_result_rules
 
 __all__ = [
     "DEFAULT_RULES",
@@ -601,4 +601,4 @@ def load_edition_file(path: str | Path, *, now: datetime) -> Edition:
 def builtin_edition_path(name: str) -> Path:
     if not _BUILTIN_NAME_RE.match(name):
         raise ValueError(f"{name!r} is not the name of a built-in edition")
-    return Path(__file__).parent / "editions" / f"{name}.toml"
+    return Path(__file__).parent.parent / "editions" / f"{name}.toml"
