@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..antifraud.config import parse_thresholds
+from ..privacy_rules import parse_privacy_rules
 from ..tally.rules import RESULT_DEFAULTS, parse_result_rules
 
 __all__ = [
@@ -57,6 +58,8 @@ DEFAULT_RULES: dict[str, Any] = {
     "signoffs_required": 2,
     # Rate limits and detector thresholds: voting/antifraud/config.py holds the defaults.
     "antifraud": {},
+    # How long personal data stays (voting/privacy.py documents and applies it).
+    "privacy": {},
     # How winners are chosen: voting/tally/rules.py owns these rules and their defaults.
     **RESULT_DEFAULTS,
 }
@@ -395,6 +398,7 @@ def _parse_rules(raw: object, err: _Errors) -> dict[str, Any]:
             raise err(f"rules.{key}", "must not be empty")
         rules[key] = value
     rules["antifraud"] = parse_thresholds(rules["antifraud"], err)
+    rules["privacy"] = parse_privacy_rules(rules["privacy"], err)
     parse_result_rules(rules, err)
     if rules["summary_words_max"] < rules["summary_words_min"]:
         raise err(
