@@ -21,14 +21,15 @@ from ..antifraud.verification import MailLimits, VerificationLimiter, Verificati
 from ..antifraud.verification import check_domain as refuse_throwaway
 from ..emails import InvalidEmail
 from ..i18n import gettext
-from ..security import check_csrf
 from ..voters import Voter, identify
 from .auth import current_user
+from .context import runtime, snapshot
+from .csrf import check_csrf
 from .deps import services
 from .nextpath import safe_next
 from .responses import ApiError
 from .templating import language_of, pages
-from .voting import admit_voter, runtime, session_voter, snapshot
+from .voting import admit_voter, session_voter
 
 # At most this many receipt mails an hour to one mailbox: enough to ask again, not a
 # way to fill someone's inbox (and only one's own mailbox can be asked for anyway).

@@ -30,19 +30,16 @@ from ..antifraud.verification import (
     admit_signin,
 )
 from ..ballot import Ballot, Limits, Outcome
-from ..catalog import Catalog, Snapshot
+from ..catalog import Snapshot
 from ..emails import InvalidEmail
 from ..i18n import N_, gettext
 from ..redis_batch import AnswerLost
-from ..security import (
-    VOTER_LINK,
-    check_csrf,
-    check_same_origin,
-    csrf_token,
-)
+from ..security import VOTER_LINK
 from ..voters import Voter, identify, record_verification
 from .auth import current_user, require_role
 from .chart_data import live_charts
+from .context import runtime, snapshot
+from .csrf import check_csrf, check_same_origin, csrf_token
 from .deps import client_ip, json_body, require_json, services
 from .links import Link
 from .nextpath import safe_next
@@ -54,36 +51,8 @@ from .vote_front import PRECAST, accepted_body, assess_vote, cast_vote
 log = logging.getLogger(__name__)
 
 
-class VotingRuntime:
-    """Per-process state of the hot path, built once at start-up."""
-
-    def __init__(self, request_app: Any) -> None:
-        svc = request_app.state.services
-        self.ballot = Ballot(svc.r, svc.settings.redis_prefix)
-        self.catalog = Catalog(svc.db)
-
-
-def runtime(request: Request) -> VotingRuntime:
-    return runtime_of(request.app)
-
-
-def runtime_of(app: Any) -> VotingRuntime:
-    rt = getattr(app.state, "voting", None)
-    if rt is None:
-        rt = VotingRuntime(app)
-        app.state.voting = rt
-    return rt  # type: ignore[no-any-return]
-
-
 def session_voter(request: Request) -> Voter | None:
     return Voter.from_session(request.session.get("voter"))
-
-
-async def snapshot(request: Request) -> Snapshot:
-    snap = await runtime(request).catalog.current()
-    if snap is None:
-        raise ApiError(404, "no_edition", gettext("No edition is loaded yet."))
-    return snap
 
 
 def shuffled(voter_key: str, nominations: list[dict[str, Any]]) -> list[dict[str, Any]]:
