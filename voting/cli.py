@@ -127,7 +127,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 # Commands that are the service itself: on the embedded default they log in as the
 # service role, like `voting serve`'s workers. Every other command acts as the owner.
-SERVICE_COMMANDS = frozenset({"flush"})
+SERVICE_COMMANDS = frozenset({"flush", "privacy"})
 
 
 async def _service_url(owner_url: str) -> str:
@@ -474,6 +474,28 @@ async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
         await pool.close()
 
 
+@command("privacy")
+async def cmd_privacy(args: argparse.Namespace, settings: Settings) -> int:
+    """`privacy purge [--dry-run]`: erase (or count) what the retention policy says is due."""
+    from .privacy import purge
+
+    assert settings.database_url
+    pool = await db.create_pool(settings.database_url, min_size=1, max_size=1)
+    try:
+        report = await purge(pool, dry_run=args.dry_run, actor=f"cli:{args.by}")
+    finally:
+        await pool.close()
+    if report.skipped:
+        print("another purge is running; nothing done", file=sys.stderr)
+        return 1
+    verb = "due" if args.dry_run else "erased"
+    print(
+        f"{verb}: fraud signals of {report.vote_signals} votes and {report.voter_signals}"
+        f" voters, {report.outbox_mails} delivered mails"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voting", description="The WSIS Prizes voting engine.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -540,6 +562,14 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("reconcile", help="compare Redis counters with the ledger")
     rec.add_argument("--edition", help="edition slug (default: the current one)")
     rec.add_argument("--repair", action="store_true", help="rebuild Redis from the ledger")
+
+    priv = sub.add_parser("privacy", help="the retention policy (README: Privacy)")
+    pv = priv.add_subparsers(dest="privacy_cmd", required=True)
+    purge = pv.add_parser("purge", help="erase the personal data the policy says is due")
+    purge.add_argument("--dry-run", action="store_true", help="count what is due, erase nothing")
+    purge.add_argument(
+        "--by", default=os.environ.get("USER", "operator"), help="who ran it (audit log)"
+    )
 
     users = sub.add_parser("users", help="manage staff accounts")
     us = users.add_subparsers(dest="users_cmd", required=True)

@@ -19,7 +19,16 @@ from tests.browser.conftest import (
     sign_in_staff,
 )
 
-PUBLIC = ["/", "/categories", "/categories/C1", "/vote", "/vote/C1", "/signin", "/nowhere"]
+PUBLIC = [
+    "/",
+    "/categories",
+    "/categories/C1",
+    "/vote",
+    "/vote/C1",
+    "/signin",
+    "/privacy",
+    "/nowhere",
+]
 
 
 @pytest.mark.parametrize("lang", ["en", "ar"])
@@ -49,6 +58,7 @@ async def test_declared_mobilisation_pages_pass_the_axe_audit(browser: Browser, 
         (NOMINATOR, f"/nominations/{nomination}/mobilisation"),
         (ORGANIZER, "/organizer/mobilisations"),
         (COMMITTEE, "/committee/fraud/C1"),
+        (NOMINATOR, "/my-data"),  # the account's own data (README, Privacy)
     ):
         watched = await new_page(browser)
         page = watched.page

@@ -52,6 +52,8 @@ from .workflow import (
     submit,
     update,
     validate_decision,
+    withdraw,
+    withdraw_problem,
 )
 
 __all__ = [
@@ -94,4 +96,6 @@ __all__ = [
     "validate",
     "validate_decision",
     "votable_nominations",
+    "withdraw",
+    "withdraw_problem",
 ]

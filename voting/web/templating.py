@@ -33,6 +33,7 @@ from ..i18n import (
     translations,
     use_language,
 )
+from .csrf import csrf_token
 from .nextpath import safe_next
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -172,7 +173,5 @@ class Pages:
 
 def pages(request: Request) -> Pages:
     """The app's renderer, with this request's CSRF token ready for its forms."""
-    from ..security import csrf_token
-
     request.scope["csrf_token"] = csrf_token(request)
     return request.app.state.pages  # type: ignore[no-any-return]
