@@ -63,6 +63,9 @@ DEFAULT_RULES: dict[str, Any] = {
     "blend_basis": "score",  # or "rank"
     "expert_normalization": "none",  # or "zscore"
     "tie_policy": "joint_winners",  # or "break_chain"
+    # A shortlisted category no expert scored at all: ranked by public votes alone (and
+    # marked so in the results), or "block": no result until an expert scores it.
+    "no_expert_scores": "public_votes_only",
     "score_min": 1,
     "score_max": 10,
     "criteria": [
