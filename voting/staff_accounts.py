@@ -40,7 +40,11 @@ async def invite(
         email = parse_email(raw_email).normalized
     except InvalidEmail as exc:
         raise InviteRefused(
-            422, "invalid_email", N_("{problem}"), fields={"email": "invalid"}, problem=str(exc)
+            422,
+            "invalid_email",
+            N_("Enter a valid email address, like name@example.org ({problem})."),
+            fields={"email": "invalid"},
+            problem=str(exc),
         ) from None
     async with conn.transaction():
         user_id = await conn.fetchval("SELECT grant_staff_role($1, $2)", email, role)
