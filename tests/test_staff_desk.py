@@ -349,3 +349,66 @@ async def test_staff_invitations_say_what_was_wrong(
         ]
     finally:
         await organizer.aclose()
+
+
+async def test_the_record_says_who_did_what_and_when_in_words(
+    mail_app: Any, smtp: Any, conn: asyncpg.Connection
+) -> None:
+    at_real_time(mail_app)
+    await stuck_edition(conn, "block")
+    organizer = await staff(mail_app, smtp, conn, "org@example.org", "organizer")
+    judge = await staff(mail_app, smtp, conn, "judge@example.org", "expert")
+    try:
+        page = await organizer.get("/organizer/staff")
+        await organizer.post(
+            "/organizer/staff",
+            data={
+                "csrf_token": csrf_from(page.text),
+                "email": "m@example.org",
+                "role": "committee",
+            },
+        )
+        later = datetime.now(UTC).astimezone(GENEVA) + timedelta(days=2)
+        await organizer.post(
+            "/organizer/experts/extend",
+            data={
+                "csrf_token": csrf_from(page.text),
+                "close_date": f"{later:%Y-%m-%d}",
+                "close_time": f"{later:%H:%M}",
+                "reason": "a late panel",
+            },
+        )
+        record = await organizer.get("/staff/record")
+        assert record.status_code == 200
+        assert "Expert review extended" in record.text and "a late panel" in record.text
+        assert "Staff role given" in record.text and "m@example.org" in record.text
+        assert "user:org@example.org" not in record.text and ">org@example.org<" in record.text
+        accounts_only = await organizer.get("/staff/record?kind=accounts")
+        assert "Staff role given" in accounts_only.text
+        assert "Expert review extended" not in accounts_only.text
+        bogus = await organizer.get("/staff/record?kind=everything-please")
+        assert bogus.status_code == 422 and "Unknown kind of entry" in bogus.text
+        assert (await judge.get("/staff/record")).status_code == 403
+        french = await organizer.get("/staff/record?lang=fr")
+        assert "Évaluation des experts prolongée" in french.text
+    finally:
+        await organizer.aclose()
+        await judge.aclose()
+
+
+def test_every_recorded_action_the_code_writes_has_words() -> None:
+    from pathlib import Path
+
+    from voting import audit_wording
+
+    written = set()
+    for path in Path("voting").rglob("*.py"):
+        written |= set(re.findall(r'action="([a-z_]+\.[a-z_]+)"', path.read_text()))
+    # Built from a variable: nominations' decisions, campaigns' decisions, fraud's.
+    written |= {f"nomination.{d}" for d in ("accept", "reject", "return", "submit")}
+    written |= {f"mobilisation.{d}" for d in ("approve", "reject")}
+    written |= {"fraud.release", "fraud.void", "fraud.release_flag", "fraud.void_flag"}
+    assert written - set(audit_wording.ACTIONS) == set()
+    assert audit_wording.actor_words("user:ana@example.org", "en") == "ana@example.org"
+    assert audit_wording.actor_words("cli:ana", "en") == "ana (command line)"
+    assert audit_wording.action_words("something.new", "fr") == "something.new"

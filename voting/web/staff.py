@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import edition_store, staff_accounts
+from .. import audit_wording, edition_store, staff_accounts
 from ..accounts import User
 from ..contest import Edition
 from ..i18n import N_, gettext
@@ -242,8 +242,67 @@ async def invite(request: Request) -> Response:
     )
 
 
+# -- the record -------------------------------------------------------------------------
+
+
+async def record(request: Request) -> Response:
+    """The audit log of the current edition (and staff accounts), newest first, in words:
+    organizers and the committee."""
+    user = await require_user(request)
+    lang = language_of(request)
+    if not (user.has("organizer") or user.has("committee")):
+        raise ApiError(
+            403,
+            "forbidden",
+            gettext("This needs the {role} role.", lang).format(role="organizer, committee"),
+        )
+    kind = request.query_params.get("kind", "")
+    if kind and kind not in audit_wording.KINDS:
+        raise ApiError(
+            422,
+            "invalid_kind",
+            gettext("Unknown kind of entry {kind}; choose one from the list.", lang).format(
+                kind=kind[:40]
+            ),
+        )
+    prefixes = list(audit_wording.KINDS.get(kind, ()))
+    edition = await current_edition(request)
+    async with services(request).db.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT at, actor, action, subject, reason FROM audit_log"
+            " WHERE (edition = $1 OR (edition IS NULL AND action LIKE 'user.%'))"
+            " AND (cardinality($2::text[]) = 0"
+            "      OR action LIKE ANY (SELECT p || '%' FROM unnest($2::text[]) AS p))"
+            " ORDER BY at DESC, id DESC LIMIT 300",
+            edition.slug,
+            prefixes,
+        )
+    entries = [
+        {
+            "at": r["at"],
+            "who": audit_wording.actor_words(r["actor"], lang),
+            "what": audit_wording.action_words(r["action"], lang),
+            "code": r["action"],
+            "subject": r["subject"] or "",
+            "reason": r["reason"] or "",
+        }
+        for r in rows
+    ]
+    return pages(request).render(
+        request,
+        "staff/record.html",
+        {
+            "edition": edition,
+            "entries": entries,
+            "kind": kind,
+            "kinds": [(k, gettext(v, lang)) for k, v in audit_wording.KIND_NAMES.items()],
+        },
+    )
+
+
 routes = [
     Route("/staff", desk, methods=["GET"]),
+    Route("/staff/record", record, methods=["GET"]),
     Route("/organizer/staff", staff_accounts_page, methods=["GET"]),
     Route("/organizer/staff", invite, methods=["POST"]),
 ]
