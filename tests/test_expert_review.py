@@ -163,3 +163,27 @@ async def test_voting_experts_extend_and_replace_on_the_record(
         == 2
     )
     assert "assigned to no category" in capsys.readouterr().err
+
+
+def test_a_public_votes_only_category_is_charted_as_votes_not_as_a_merge() -> None:
+    from voting.web.chart_data import merged_ranking_chart
+
+    entries = [
+        {
+            "nomination": n,
+            "title": f"Project {n}",
+            "shortlisted": True,
+            "merged": str(votes),
+            "rank": rank,
+            "public_rank": rank,
+            "official_votes": votes,
+            "winner": rank == 1,
+            "public_part": None,
+            "expert_part": None,
+        }
+        for rank, (n, votes) in enumerate((("NA", 9), ("NB", 4)), start=1)
+    ]
+    table = {"code": "C3", "entries": entries, "public_votes_only": True}
+    assert "by official votes" in str(merged_ranking_chart(table, blend=False))
+    scored = {**table, "public_votes_only": False}
+    assert "Merged ranking in C3" in str(merged_ranking_chart(scored, blend=False))
