@@ -330,6 +330,14 @@ async def test_staff_invitations_say_what_was_wrong(
         )
         assert boss.status_code == 422 and "expert or the committee role" in boss.text
         assert await conn.fetchval("SELECT count(*) FROM users WHERE email='boss@example.org'") == 0
+        myself = await organizer.post(
+            "/organizer/staff",
+            data={"csrf_token": token, "email": "Org@Example.org", "role": "committee"},
+        )
+        assert myself.status_code == 422 and "your own account" in myself.text
+        assert await conn.fetchval("SELECT roles FROM users WHERE email='org@example.org'") == [
+            "organizer"
+        ]
         no_token = await organizer.post(
             "/organizer/staff", data={"email": "a@example.org", "role": "expert"}
         )

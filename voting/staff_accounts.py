@@ -46,6 +46,14 @@ async def invite(
             fields={"email": "invalid"},
             problem=str(exc),
         ) from None
+    if actor == f"user:{email}":
+        # No one signs off the results they could make themselves a judge of.
+        raise InviteRefused(
+            422,
+            "own_account",
+            N_("You cannot give a role to your own account; ask another organizer."),
+            fields={"email": "own account"},
+        )
     async with conn.transaction():
         user_id = await conn.fetchval("SELECT grant_staff_role($1, $2)", email, role)
         await audit(
