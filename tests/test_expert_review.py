@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import edition_data
-from tests.results_support import assign, expert, move_to, results_edition
+from tests.results_support import (
+    add_votes,
+    assign,
+    expert,
+    move_to,
+    results_edition,
+    spread,
+)
 from tests.test_tally_cli import run
 from tests.test_tally_properties import CRITERIA, categories, merged, result_rules
 from voting.contest import GENEVA, EditionFileError, parse_edition
@@ -104,11 +111,18 @@ def test_the_rule_is_checked_when_the_edition_is_read() -> None:
 async def test_voting_experts_extend_and_replace_on_the_record(
     conn: asyncpg.Connection, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, edition_id, _ = await results_edition(conn, "expert_review")
+    _, edition_id, noms = await results_edition(conn, "expert_review")
+    for category in ("C1", "C2"):
+        first, second = noms[category][:2]
+        await add_votes(conn, edition_id, spread(category, {first: 2, second: 1}))
     await move_to(conn, edition_id, "results")  # the review closed yesterday
     old = await expert(conn, "old@example.org")
     await expert(conn, "new@example.org")
     await assign(conn, edition_id, old, "C1", "C3")
+    assert await run(settings, "experts", "list") == 0
+    listing = capsys.readouterr().out
+    assert "warning: C2: no expert assigned, 2 to score" in listing
+    assert "warning: C1: no complete score yet for" in listing
     later = (datetime.now(UTC) + timedelta(days=2)).astimezone(GENEVA)
     to = f"{later:%Y-%m-%d %H:%M}"
     assert await run(settings, "experts", "extend", "--to", to, "--reason", " ") == 2

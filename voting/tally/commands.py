@@ -192,6 +192,15 @@ async def cmd_experts(args: argparse.Namespace, settings: Settings) -> int:
                 f"{p.expert.email:32} {','.join(p.expert.categories) or '-':24}"
                 f" {p.done}/{p.required} reviewed, {p.recused} recused, {state}"
             )
+        # The same warnings as the organizers' page (tally/expert_review.py).
+        covered, _ = await review.coverage_now(conn, edition, edition_id, SystemClock().now())
+        for c in covered:
+            if c.state == review.NO_EXPERT:
+                print(f"warning: {c.code}: no expert assigned, {len(c.to_score)} to score")
+            elif c.state == review.ALL_RECUSED:
+                print(f"warning: {c.code}: every expert recused from {', '.join(c.nobody_left)}")
+            elif c.state == review.UNSCORED:
+                print(f"warning: {c.code}: no complete score yet for {', '.join(c.unscored)}")
         return 0
     finally:
         await conn.close()
