@@ -419,4 +419,5 @@ def test_every_recorded_action_the_code_writes_has_words() -> None:
     assert written - set(audit_wording.ACTIONS) == set()
     assert audit_wording.actor_words("user:ana@example.org", "en") == "ana@example.org"
     assert audit_wording.actor_words("cli:ana", "en") == "ana (command line)"
+    assert audit_wording.actor_words("cli", "fr") == "la ligne de commande"
     assert audit_wording.action_words("something.new", "fr") == "something.new"

@@ -74,8 +74,8 @@ def actor_words(actor: str, lang: str) -> str:
     kind, _, who = actor.partition(":")
     if kind == "user" and who:
         return who
-    if kind == "cli":
-        return gettext("{who} (command line)", lang).format(who=who or "?")
+    if kind == "cli" and who:
+        return gettext("{who} (command line)", lang).format(who=who)
     if actor == "cli":
         return gettext("the command line", lang)
     if kind == "system" or actor.startswith(("detector", "system")):
