@@ -421,3 +421,64 @@ def test_every_recorded_action_the_code_writes_has_words() -> None:
     assert audit_wording.actor_words("cli:ana", "en") == "ana (command line)"
     assert audit_wording.actor_words("cli", "fr") == "la ligne de commande"
     assert audit_wording.action_words("something.new", "fr") == "something.new"
+    from voting.antifraud.detectors import DETECTORS
+    from voting.antifraud.wording import DETECTOR_WORDS, detector_words
+
+    assert set(DETECTORS) == set(DETECTOR_WORDS)
+    assert detector_words("burst", "fr").startswith("Une poussée soudaine")
+
+
+async def test_voiding_from_the_fraud_page_needs_the_box_that_names_what_it_voids(
+    mail_app: Any, smtp: Any, conn: asyncpg.Connection
+) -> None:
+    at_real_time(mail_app)
+    s = await stuck_edition(conn, "block")
+    nomination = s["noms"]["C1"][0]
+    receipt = await conn.fetchval(
+        "SELECT receipt FROM votes WHERE edition_id=$1 AND nomination=$2 LIMIT 1",
+        s["edition_id"],
+        nomination,
+    )
+    await conn.execute(
+        "UPDATE votes SET verdict='quarantined' WHERE receipt=$1", receipt
+    )  # as the superuser: a vote held by the fraud layer
+    flag_id = await conn.fetchval(
+        "INSERT INTO fraud_flags (edition_id, detector, finding, category, nomination)"
+        " VALUES ($1, 'burst', 'f', 'C1', $2) RETURNING id",
+        s["edition_id"],
+        nomination,
+    )
+    await conn.execute(
+        "INSERT INTO fraud_flag_votes (flag_id, edition_id, voter_id, category)"
+        " SELECT $1, edition_id, voter_id, category FROM votes WHERE receipt=$2",
+        flag_id,
+        receipt,
+    )
+    member = await staff(mail_app, smtp, conn, "member1@example.org", "committee")
+    try:
+        page = await member.get("/committee/fraud/C1")
+        assert "A sudden burst of votes for this nomination" in page.text
+        assert s["titles"][nomination].replace("'", "&#39;") in page.text
+        assert "the 1 votes this flag holds for" in page.text and 'class="danger"' in page.text
+        form = {
+            "csrf_token": csrf_from(page.text),
+            "action": "void",
+            "reason": "a bought vote",
+            "category": "C1",
+        }
+        unticked = await member.post(f"/committee/fraud/flags/{flag_id}", data=form)
+        assert unticked.status_code == 422 and "Nothing was voided" in unticked.text
+        assert await conn.fetchval("SELECT verdict FROM votes WHERE receipt=$1", receipt) == (
+            "quarantined"
+        )
+        one = await member.post("/committee/fraud-votes", data={**form, "receipt": receipt})
+        assert one.status_code == 422
+        ticked = await member.post(
+            f"/committee/fraud/flags/{flag_id}", data={**form, "confirm_void": "yes"}
+        )
+        assert ticked.status_code == 303
+        assert await conn.fetchval("SELECT verdict FROM votes WHERE receipt=$1", receipt) == (
+            "voided"
+        )
+    finally:
+        await member.aclose()
