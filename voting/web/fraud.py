@@ -140,8 +140,10 @@ async def _decide(
         raise ApiError(exc.status, "decision_refused", exc.message) from None
 
 
-def _confirmed_void(request: Request, form: Any) -> None:
-    """Voiding from a page needs its box ticked: the box's label names what it voids."""
+async def _confirmed_void(request: Request, form: Any) -> None:
+    """Voiding from a page needs its box ticked: the box's label names what it voids.
+    Checked after the role, so no one else learns more than 403."""
+    await require_role(request, "committee")
     if _s(form.get("action")) == "void" and _s(form.get("confirm_void")) != "yes":
         raise ApiError(
             422,
@@ -157,7 +159,7 @@ def _confirmed_void(request: Request, form: Any) -> None:
 async def decide_flag_form(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, _s(form.get("csrf_token")))
-    _confirmed_void(request, form)
+    await _confirmed_void(request, form)
     flag_id = path_id(request, "flag_id", gettext("There is no such flag."))
     await _decide(
         request,
@@ -173,7 +175,7 @@ async def decide_flag_form(request: Request) -> Response:
 async def decide_vote_form(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, _s(form.get("csrf_token")))
-    _confirmed_void(request, form)
+    await _confirmed_void(request, form)
     await _decide(
         request,
         flag_id=None,
