@@ -93,6 +93,39 @@ async def test_concentration_sees_ipv6_rotation_inside_one_48_and_spares_an_offi
     assert all(v[(f"staff{i}", "C1")][0] == "counted" for i in range(15))
 
 
+@pytest.mark.parametrize(
+    ("agent", "spared"),
+    [
+        ("Mozilla/5.0 (Managed Edge)", True),
+        ("python-requests/2.31.0", False),
+        ("Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0", False),
+        ("", False),
+    ],
+)
+async def test_a_group_on_its_own_domain_is_an_institution_only_in_browsers(
+    conn, edition_id, agent, spared
+):
+    """A farm on a custom domain of its own, behind one /24, is not an office: found over
+    HTTP (tests/test_fraud_http.py), where the simulated farm's rhythm had hidden it."""
+    await organic(conn, edition_id, START, 60, NOMS)
+    at = START + timedelta(hours=2)
+    for i in range(15):
+        await add_vote(
+            conn,
+            edition_id,
+            f"member{i}",
+            "C1",
+            "A2",
+            at=at + timedelta(minutes=IRREGULAR[i] / 4),
+            ip=f"203.0.113.{10 + i}",
+            agent=agent,
+            domain="own-domain.example",
+        )
+    findings = await concentration(await load(conn, edition_id), DEFAULTS)
+    flagged = {v for f in findings for v, _ in f.votes}
+    assert flagged == (set() if spared else {f"member{i}" for i in range(15)})
+
+
 async def test_burst_flags_the_networks_behind_a_surge_in_any_window(conn, edition_id):
     await organic(conn, edition_id, START, 60, NOMS)
     burst_at = START + timedelta(hours=6)
@@ -240,6 +273,34 @@ async def test_drip_flags_a_steady_trickle_but_not_a_wave_from_a_post(conn, edit
         )
     findings = await drip(await load(conn, edition_id), DEFAULTS)
     assert {v for f in findings for v, _ in f.votes} == {f"drip{i}" for i in range(30)}
+
+
+@pytest.mark.parametrize(("hours", "flagged"), [(range(24), True), (range(4, 22), False)])
+async def test_drip_spares_a_trickle_that_keeps_a_night(conn, edition_id, hours, flagged):
+    """A project's website banner: its readers, of one region, come steadily over three
+    days but sleep; bought votes run around the clock."""
+    await organic(conn, edition_id, START, 100, NOMS)
+    day0 = START.replace(hour=0)
+    slots = [day0 + timedelta(days=d, hours=h) for d in range(1, 4) for h in hours]
+    for i, at in enumerate(slots[::2][:36]):
+        vid = f"reader{i}"
+        ip = f"172.{16 + i % 10}.{i}.5"
+        await add_voter(conn, edition_id, vid, verified_at=at, ip=ip)
+        await add_vote(
+            conn,
+            edition_id,
+            vid,
+            "C1",
+            "A3",
+            at=at + timedelta(minutes=20 + i % 30),
+            ip=ip,
+            agent=f"Mozilla/5.0 (reader {i % 4})",
+            domain="gmail.com",
+            form_ms=8000 + 300 * i,
+        )
+    findings = await drip(await load(conn, edition_id), DEFAULTS)
+    found = {v for f in findings for v, _ in f.votes if v.startswith("reader")}
+    assert bool(found) is flagged, findings
 
 
 async def test_catchall_flags_a_domain_minting_voters_everywhere_not_an_office(conn, edition_id):

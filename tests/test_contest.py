@@ -876,7 +876,8 @@ def test_constants() -> None:
 
 
 def test_builtin_edition_path() -> None:
-    editions = Path(contest.__file__).parent / "editions"
+    # The built-in editions sit in the package, beside voting/contest/.
+    editions = Path(contest.__file__).parent.parent / "editions"
     assert builtin_edition_path("demo") == editions / "demo.toml"
     assert builtin_edition_path("wsis-2014").is_file()
     with pytest.raises(ValueError, match="not the name of a built-in edition"):

@@ -6,10 +6,11 @@ it every way that provider accepts, and check that the mailbox never moves.
 """
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from voting.emails import PROVIDERS, InvalidEmail, parse_email
+from voting.i18n import reset_language, use_language
 
 GMAIL = ("gmail.com", "googlemail.com")
 YANDEX = ("yandex.ru", "yandex.com", "yandex.by", "yandex.kz", "yandex.ua", "yandex.com.tr")
@@ -229,6 +230,7 @@ generated = st.builds(
 
 
 @given(raw=st.emails() | generated)
+@example(raw="a.+b@fastmail.com")  # once folded to "a.@", which is no address
 def test_folding_is_idempotent(raw):
     try:
         address = parse_email(raw)
@@ -239,3 +241,18 @@ def test_folding_is_idempotent(raw):
     assert again.domain == address.domain
     # The address mail is sent to names the same box.
     assert parse_email(address.normalized).mailbox == address.mailbox
+
+
+@pytest.mark.parametrize("raw", ["no-at-sign", "two@@example.org", "a@b", "x@-example.org"])
+def test_a_malformed_address_is_refused_in_the_readers_language(raw: str) -> None:
+    """Not email-validator's English: the sentence the pages translate."""
+    with pytest.raises(InvalidEmail) as english:
+        parse_email(raw)
+    assert str(english.value) == "Give a valid email address, like name@example.org."
+    token = use_language("fr")
+    try:
+        with pytest.raises(InvalidEmail) as french:
+            parse_email(raw)
+    finally:
+        reset_language(token)
+    assert str(french.value) != str(english.value) and "@example.org" in str(french.value)

@@ -2,11 +2,13 @@
 
 The simulation's cases (voting/antifraud/simulator.py CASES) were written before the
 detectors were tuned; the thresholds were tuned on seed 1 and checked on seeds 2 and 3
-(README, "Fraud"). The floors below are the ones the engine meets; those it does not are
-printed, not asserted, and named in the README: at least 95% of all attack votes kept out
-(bought votes with cover have no signal), and, under the shipped door limits, at most 2%
-of the ministry's votes and 1% of all organic votes hit (its staff are refused at the
-door, not held by a detector).
+(README, "Fraud"). The sign-ins and votes go through the engine's own rules
+(`admit_signin`, `assess_vote`, the step-up on a rate limit), and every simulated actor
+solves the challenges it is asked. Asserted: every organic case at most 2% hit and all
+organic votes at most 1%; every attack case with a signal at least 90% kept out; every
+vote of a priced case (the signal asks a challenge) paid one. Printed, not asserted, and
+named in the README: the overall share of attack votes kept out, which the cases without
+a signal (bought votes with cover, the adaptive attacker's cover settings) hold under 95%.
 """
 
 import os
@@ -30,12 +32,6 @@ async def engine(database_url, redis_url):
     await pool.close()
 
 
-# Refusals at the door (verification mail limits, inline rate limits): not the offline
-# detectors'. The ministry case meets them under the shipped limits (30 links per network
-# an hour, 40 new voters per address in ten minutes): see the README.
-DOOR = {"refused_verification", "limited:address", "limited:network", "limited:domain"}
-
-
 async def test_fixed_seed_run_meets_the_floors_case_by_case(engine, conn):
     pool, redis = engine
     report = await simulate(pool, redis, secret="s" * 40, seed=1, organic=1000)
@@ -44,25 +40,25 @@ async def test_fixed_seed_run_meets_the_floors_case_by_case(engine, conn):
     for case in CASES:
         assert report.attempts.get(case.name, 0) > 0, case.name
         if not case.attack:
-            rules = report.rules.get(case.name, {})
-            held = sum(n for rule, n in rules.items() if rule not in DOOR)
-            # Every organic case: at most 2% of its votes held by the fraud layer's rules.
-            assert held <= 0.02 * report.attempts[case.name], (case.name, rules)
-            if case.name != "ministry":  # refused at the door: the floor it does not meet
-                assert report.hit_share(case.name) <= 0.02, (case.name, rules)
+            # Every organic case: at most 2% of its votes refused or held, whatever did it.
+            assert report.hit_share(case.name) <= 0.02, (case.name, report.rules[case.name])
         elif case.signal == "yes":
             # Every attack with a signal: at least 90% of its votes kept out.
             share = report.kept_out_share(case.name)
             assert share >= 0.9, (case.name, report.detail[case.name])
-    others = [c.name for c in CASES if not c.attack and c.name != "ministry"]
-    hit = sum(report.kept_out.get(c, 0) for c in others)
-    assert hit <= 0.01 * sum(report.attempts[c] for c in others)
+        elif case.signal == "priced":
+            # Every vote of it that counted paid for a challenge first.
+            assert report.unpriced.get(case.name, 0) == 0, case.name
+            assert report.challenges[case.name] >= report.attempts[case.name]
+    assert report.organic_hit_share <= 0.01
     assert report.signal_kept_out_share() >= 0.95
+    # The NAT crowd passed its network's sign-in limit and solved challenges to go on.
+    assert report.challenges["ministry"] > 0
     # The adaptive attacker's cheapest setting that got votes counted is printed; in this
-    # model it needs a residential address per vote and votes in other categories as
-    # cover, which is the bought-votes-with-cover case: no signal, the audit's business.
+    # model it needs a residential address per vote, patient or paced to waking hours:
+    # bought votes from real people's lines, which no signal sees (the audit's business).
     cheapest = report.cheapest_undetected()
-    assert cheapest is not None and "per_net=1 " in cheapest and "cover=0" not in cheapest
+    assert cheapest is not None and "per_net=1 " in cheapest
     assert f"adaptive attacker's cheapest setting counted: {cheapest}" in lines
     assert re.fullmatch(r"attack votes kept out: \d+\.\d%, organic votes hit: \d+\.\d%", lines[-1])
     # The simulation cleaned up after itself.

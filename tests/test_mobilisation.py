@@ -96,6 +96,18 @@ def test_a_geneva_time_the_clocks_skip_is_refused():
     with pytest.raises(DeclarationError) as caught:
         validate(good(starts_at="2026-03-29T02:30"), voting_opens=opens, voting_closes=CLOSES)
     assert "does not exist" in caught.value.fields["starts_at"]
+    assert "2026-03-29 02:30" in caught.value.fields["starts_at"]
+    # In the reader's language, with no English explanation inside.
+    from voting.i18n import reset_language, use_language
+
+    token = use_language("fr")
+    try:
+        with pytest.raises(DeclarationError) as french:
+            validate(good(starts_at="2026-03-29T02:30"), voting_opens=opens, voting_closes=CLOSES)
+    finally:
+        reset_language(token)
+    text = french.value.fields["starts_at"]
+    assert "2026-03-29 02:30" in text and "clocks" not in text and "does not" not in text
 
 
 def test_errors_are_translated():

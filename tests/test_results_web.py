@@ -114,7 +114,11 @@ async def test_two_committee_sign_offs_publish_the_results(
     not_yet = await mail_client.get("/api/results")
     assert not_yet.status_code == 404
     assert not_yet.json()["error"]["code"] == "not_published"
-    assert (await mail_client.get("/results")).status_code == 404
+    # The page is an expected state, not an error: it says the results are still to come.
+    pending = await mail_client.get("/results")
+    assert pending.status_code == 200
+    assert "The results are not published yet" in pending.text
+    assert "Something is not right" not in pending.text
 
     one = await staff(mail_app, smtp, conn, "member1@example.org", "committee")
     two = await staff(mail_app, smtp, conn, "member2@example.org", "committee")
@@ -153,6 +157,11 @@ async def test_two_committee_sign_offs_publish_the_results(
         public = await mail_client.get("/results")
         assert public.status_code == 200
         assert results["fingerprint"]["merkle_root"] in public.text
+        # Once published, the home page leads with the winners, each linked.
+        home = await mail_client.get("/")
+        assert "The winners" in home.text and 'href="/results"' in home.text
+        assert all(f'href="/nominations/{w}"' in home.text for w in c1["winners"])
+        assert "Public online voting is open" not in home.text
         export = (await mail_client.get(results["fingerprint"]["export"])).json()
         assert check_export(export, results["fingerprint"]["merkle_root"]) == []
         again = await one.post(

@@ -15,8 +15,12 @@ from tests.flows import csrf_from
 from tests.test_voting_http import flush, open_voting, runtime_for, verify_voter
 from voting import mail
 from voting.antifraud.challenge import Challenges, solve
+from voting.antifraud.config import thresholds
+from voting.antifraud.risk import may_step_up
 from voting.antifraud.signals import check_form, new_form_token
+from voting.ballot import SHARDS, Limits
 from voting.security import FORM, Tokens, pseudonym
+from voting.voters import identify
 
 # A person's browser: an agent, a language, Fetch Metadata.
 BROWSER = {
@@ -323,3 +327,80 @@ async def test_a_sign_in_with_a_scripts_traces_is_asked_a_challenge(
         "/api/voters/signin", json={"email": "two@example.org"}, headers=bare
     )
     assert r.status_code == 428 and r.json()["error"]["code"] == "challenge_required"
+
+
+def _same_shard_emails(secret: str, count: int) -> list[str]:
+    """Addresses whose voters share a shard, so that one shard's rate limit sees them all
+    (Limits counts per shard)."""
+    found: dict[int, list[str]] = {}
+    for n in range(10_000):
+        email = f"crowd{n}@example.org"
+        shard = int(identify(secret, email)[0][:8], 16) % SHARDS
+        found.setdefault(shard, []).append(email)
+        if len(found[shard]) == count:
+            return found[shard]
+    raise AssertionError("no shard held enough voters")
+
+
+async def test_a_crowd_behind_one_address_solves_a_challenge_per_voter_past_the_limit(
+    mail_client, mail_app, smtp, conn
+):
+    _, edition_id, noms = await open_voting(mail_app, conn)
+    rt = runtime_for(mail_app)
+    snap = await rt.catalog.current()
+    # One new voter an hour from an address; a solved challenge lets one more through.
+    rules = {
+        **snap.thresholds,
+        "challenge_max_number": 2000,
+        "ip_limit": 1,
+        "ip_period_s": 3600,
+        "ip_burst": 1,
+        "limit_step_up": 2,
+    }
+    rt.catalog._snapshot = replace(snap, thresholds=rules, limits=Limits.from_thresholds(rules))
+    first, second, third = _same_shard_emails(mail_app.state.services.settings.secret_key, 3)
+
+    async def vote(email):
+        mail_client.cookies.clear()  # the next person at the same address
+        csrf = await verify_voter(mail_client, mail_app, smtp, email)
+        ballot = await _ballot(mail_client, "C1")
+        _reading(mail_app)
+        body = {"nomination": noms["C1"][0], "form_token": ballot["form_token"]}
+        headers = {**BROWSER, "X-CSRF-Token": csrf}
+        r = await mail_client.post("/api/votes", json=body, headers=headers)
+        if r.status_code == 428:
+            assert r.json()["error"]["code"] == "challenge_required"
+            solved = solve(r.json()["error"]["challenge"])
+            r = await mail_client.post(
+                "/api/votes", json={**body, "altcha": solved}, headers=headers
+            )
+        return r
+
+    assert (await vote(first)).status_code == 202
+    # Past the address's limit: a challenge, not a 429; solved, the vote counts.
+    r = await vote(second)
+    assert r.status_code == 202 and r.json()["counted"] is True, r.text
+    # Past the stepped-up limit too: the refusal stands, challenge or not.
+    r = await vote(third)
+    assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited", r.text
+    assert r.headers["retry-after"].isdigit()
+    assert "NOT recorded" in r.json()["error"]["message"]
+    assert r.json()["error"]["limit"] == "address"
+    await flush(mail_app)
+    rows = await conn.fetch("SELECT verdict FROM votes WHERE edition_id=$1", edition_id)
+    assert sorted(r["verdict"] for r in rows) == ["counted", "counted"]
+
+
+def test_stepped_up_limits_are_wider_and_counted_apart():
+    limits = Limits.from_thresholds(
+        {**thresholds({}), "ip_limit": 10, "net_limit": 100, "domain_limit": 50}
+    )
+    wider = limits.stepped_up(10)
+    assert wider.bucket == "rlx" and limits.bucket == "rl"
+    assert wider.address[0] == limits.address[0] // 10
+    assert wider.network[0] == limits.network[0] // 10
+    assert wider.address[1] == limits.address[1]  # the same burst window
+    assert may_step_up("limited", limits.bucket) and not may_step_up("limited", wider.bucket)
+    assert not may_step_up("accepted", limits.bucket)
+    off = Limits().stepped_up(10)
+    assert off.address == (0, 0) and off.network == (0, 0)

@@ -12,7 +12,9 @@ from tests.test_voting_http import open_voting, runtime_for, verify_voter
 from tests.voting_helpers import redis_now
 from voting import accounts, edition_store
 from voting.ballot import micros
+from voting.clock import FrozenClock
 from voting.contest import GENEVA, builtin_edition_path
+from voting.contest.actions import ExtensionRefused, extend_voting
 from voting.operations import redis_durability_warnings
 from voting.web.voting import shuffled
 
@@ -20,38 +22,25 @@ from voting.web.voting import shuffled
 async def test_extend_moves_the_close_later_on_the_record_for_every_worker(conn, app):
     edition, _, _ = await open_voting(app, conn)
     svc = app.state.services
+    rt = runtime_for(app)
     old = edition.phase("voting").closes_at
-    with pytest.raises(edition_store.ExtensionRefused, match="later"):
-        await edition_store.extend_voting(
-            conn,
-            edition.slug,
-            old - timedelta(hours=1),
-            now=svc.clock.now(),
-            actor="t",
-            reason="earlier",
+
+    async def extend(new_close, *, clock=svc.clock, actor="t", reason="r"):
+        return await extend_voting(
+            conn, rt.ballot, edition.slug, new_close, clock=clock, actor=actor, reason=reason
         )
-    with pytest.raises(edition_store.ExtensionRefused, match="reason"):
-        await edition_store.extend_voting(
-            conn,
-            edition.slug,
-            old + timedelta(days=1),
-            now=svc.clock.now(),
-            actor="t",
-            reason="  ",
-        )
-    with pytest.raises(edition_store.ExtensionRefused, match="while voting is open"):
-        await edition_store.extend_voting(
-            conn, edition.slug, old + timedelta(days=2), now=old, actor="t", reason="late"
-        )
+
+    with pytest.raises(ExtensionRefused, match="later") as refused:
+        await extend(old - timedelta(hours=1), reason="earlier")
+    assert refused.value.code == "not_later"
+    with pytest.raises(ExtensionRefused, match="reason") as refused:
+        await extend(old + timedelta(days=1), reason="  ")
+    assert refused.value.code == "reason_required"
+    with pytest.raises(ExtensionRefused, match="while voting is open") as refused:
+        await extend(old + timedelta(days=2), clock=FrozenClock(old), reason="late")
+    assert refused.value.code == "voting_not_open"
     new_close = old + timedelta(days=3)
-    await edition_store.extend_voting(
-        conn,
-        edition.slug,
-        new_close,
-        now=svc.clock.now(),
-        actor="user:o@x.org",
-        reason="servers were slow",
-    )
+    await extend(new_close, actor="user:o@x.org", reason="servers were slow")
     stored = await edition_store.get_edition(conn, edition.slug)
     assert stored.phase("voting").closes_at == new_close
     assert stored.phase("expert_review").opens_at >= new_close
@@ -59,9 +48,8 @@ async def test_extend_moves_the_close_later_on_the_record_for_every_worker(conn,
     assert entry["actor"] == "user:o@x.org" and entry["reason"] == "servers were slow"
     assert entry["detail"]["old_close"] == old.isoformat()
     assert entry["detail"]["new_close"] == new_close.isoformat()
-    # Two separate Ballot objects (two workers) read the same window from Redis.
-    rt = runtime_for(app)
-    await rt.ballot.sync_window(stored)
+    # The action wrote the window: two separate Ballot objects (two workers) read the
+    # same one from Redis.
     from voting.ballot import Ballot
 
     other_worker = Ballot(svc.r, svc.settings.redis_prefix)
@@ -79,12 +67,13 @@ async def test_a_worker_starting_with_an_old_read_cannot_undo_an_extension(conn,
     ballot = Ballot(svc.r, svc.settings.redis_prefix)
     read_before = await edition_store.get_edition(conn, edition.slug)  # the starting worker
     new_close = edition.phase("voting").closes_at + timedelta(days=2)
-    await edition_store.extend_voting(
-        conn, edition.slug, new_close, now=svc.clock.now(), actor="t", reason="outage"
-    )
-    extended = await edition_store.get_edition(conn, edition.slug)
+    # The organizer's action writes the new close.
+    extended = (
+        await extend_voting(
+            conn, ballot, edition.slug, new_close, clock=svc.clock, actor="t", reason="outage"
+        )
+    ).edition
     assert extended.revision > read_before.revision
-    await ballot.sync_window(extended)  # the organizer's page writes the new close
     await ballot.sync_window(read_before)  # then the starting worker, with its old read
     assert (await ballot.window(edition.slug))[1] == new_close
     for shard in range(ballot.shards):

@@ -301,8 +301,9 @@ async def test_a_wiped_window_comes_back_from_the_stored_edition_not_a_stale_sna
 ):
     from datetime import timedelta
 
-    from voting import edition_store
-    from voting.ballot import from_micros
+    from voting.ballot import Ballot, from_micros
+    from voting.clock import FrozenClock
+    from voting.contest.actions import extend_voting
 
     edition, _, noms = await open_voting(mail_app, conn)
     csrf = await verify_voter(mail_client, mail_app, smtp, "wiped@example.org")
@@ -314,14 +315,16 @@ async def test_a_wiped_window_comes_back_from_the_stored_edition_not_a_stale_sna
     old_close = edition.phase("voting").closes_at
     # Another process extends the voting (and writes the window); then Redis loses
     # everything of this engine, the new window with it.
-    _, new_close = await edition_store.extend_voting(
+    done = await extend_voting(
         conn,
+        Ballot(svc.r, svc.settings.redis_prefix),
         edition.slug,
         old_close + timedelta(days=1),
-        now=await redis_now(svc.r),
+        clock=FrozenClock(await redis_now(svc.r)),
         actor="test",
         reason="wipe",
     )
+    new_close = done.new_close
     keys = [k async for k in svc.r.scan_iter(match=f"{svc.settings.redis_prefix}:*")]
     await svc.r.delete(*keys)
     r = await mail_client.post(
@@ -424,11 +427,13 @@ async def test_the_nomination_page_has_a_vote_button(mail_client, mail_app, smtp
     await verify_voter(mail_client, mail_app, smtp, "button@example.org")
     page = await mail_client.get(f"/nominations/{target}")
     assert "Vote for this project" in page.text
-    form_token = re.search(r'name="form_token" value="([^"]+)"', page.text).group(1)
+    # The button opens the ballot with this project chosen: the vote is confirmed there.
+    ballot = await mail_client.get(f"/vote/C2?choose={target}")
+    form_token = re.search(r'name="form_token" value="([^"]+)"', ballot.text).group(1)
     reading(mail_app)
     voted = await mail_client.post(
         "/vote/C2",
-        data={"nomination": target, "csrf_token": csrf_from(page.text), "form_token": form_token},
+        data={"nomination": target, "csrf_token": csrf_from(ballot.text), "form_token": form_token},
     )
     assert voted.status_code == 202
     after = await mail_client.get(f"/nominations/{target}")

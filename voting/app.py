@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from . import mail, metrics, operations
 from .clock import Clock, SystemClock
+from .errors import Refusal
 from .i18n import gettext
 from .security import SESSION_MAX_AGE, Tokens
 from .services import Services
@@ -28,8 +29,10 @@ from .web import (
     auth,
     experts,
     fraud,
+    front,
     mobilisations,
     nominations,
+    organizer,
     outages,
     pages,
     results,
@@ -41,9 +44,9 @@ from .web import staff as staff_web
 from .web.fast_votes import VoteFastPath, vote_route
 from .web.middleware import BodySizeLimit, HeaderSizeLimit, SecurityHeaders
 from .web.observability import Observability
-from .web.responses import ApiError, error_response
+from .web.responses import error_response, refusal_response
 from .web.sessions import Sessions
-from .web.templating import Pages
+from .web.templating import Pages, language_of
 from .web.vote_front import VoteFront
 
 log = logging.getLogger(__name__)
@@ -112,12 +115,14 @@ def create_app(
             await services.close()
             metrics.flush()  # the counts of the last half second
 
-    async def api_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
+    async def refused(request: Request, exc: Exception) -> Response:
+        # Every refusal, a domain rule's or the HTTP layer's own, worded here, once.
+        assert isinstance(exc, Refusal)
+        lang = language_of(request)
         if _wants_json(request):
-            return exc.response()
+            return refusal_response(exc, lang)
         page = app.state.pages.render(
-            request, "error.html", {"status": exc.status, "message": exc.message}, exc.status
+            request, "error.html", {"status": exc.status, "message": exc.text(lang)}, exc.status
         )
         page.headers.update(exc.headers or {})  # Retry-After, as the JSON answer has
         return page
@@ -146,6 +151,8 @@ def create_app(
     routes: list[BaseRoute] = [
         *api.routes,
         *auth.routes,
+        *front.routes,
+        *organizer.routes,
         *voting.routes,
         *fraud.routes,
         *mobilisations.routes,
@@ -182,6 +189,8 @@ def create_app(
             same_site="lax",
             https_only=settings.production,
         ),
+        # The signed-in account of a page's session, for its header (web/front.py).
+        Middleware(front.AccountInScope),
         # Innermost: POST /api/votes to its handler past the router (web/fast_votes.py).
         Middleware(VoteFastPath, route=vote_route(routes)),
     ]
@@ -196,7 +205,7 @@ def create_app(
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={
-            ApiError: api_error,
+            Refusal: refused,
             HTTPException: http_error,
             **dict.fromkeys(outages.OUTAGES, outages.unavailable),
         },

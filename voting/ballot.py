@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -190,9 +190,9 @@ class Keys:
     def stream(self, shard: int) -> str:
         return f"{self.tag(shard)}:s"
 
-    def rate(self, shard: int, kind: str, value: str) -> str:
+    def rate(self, shard: int, kind: str, value: str, bucket: str = "rl") -> str:
         """GCRA state of one address, network or domain, kept per shard (see Limits)."""
-        return f"{self.tag(shard)}:rl:{kind}:{value}"
+        return f"{self.tag(shard)}:{bucket}:{kind}:{value}"
 
     def nonce(self, shard: int, nonce: str) -> str:
         return f"{self.tag(shard)}:fn:{nonce}"
@@ -222,6 +222,28 @@ class Limits:
     domain: tuple[int, int] = (0, 0)
     exempt_domains: frozenset[str] = frozenset()
     nonce_ttl_s: int = 7200
+    # Whose counts: "rl" the limits; "rlx" the stepped-up ones (stepped_up), counted
+    # apart so that the voters who passed a challenge are not refused on the counts of
+    # the limit they were let past.
+    bucket: str = "rl"
+
+    def stepped_up(self, factor: int) -> Limits:
+        """The limits a voter meets after solving a challenge: `factor` times as many
+        voters per period from one address, network or domain, counted apart."""
+
+        def wider(rate: tuple[int, int]) -> tuple[int, int]:
+            interval, tau = rate
+            if not interval:
+                return rate
+            return max(1, interval // factor), tau
+
+        return replace(
+            self,
+            address=wider(self.address),
+            network=wider(self.network),
+            domain=wider(self.domain),
+            bucket="rlx",
+        )
 
     @classmethod
     def from_thresholds(cls, t: dict[str, Any], shards: int = SHARDS) -> Limits:
@@ -313,9 +335,9 @@ class Ballot:
                 f"{tag}:c",
                 f"{tag}:h",
                 f"{tag}:s",
-                f"{tag}:rl:a:{ip}",
-                f"{tag}:rl:n:{network}",
-                f"{tag}:rl:d:{domain}",
+                f"{tag}:{limits.bucket}:a:{ip}",
+                f"{tag}:{limits.bucket}:n:{network}",
+                f"{tag}:{limits.bucket}:d:{domain}",
                 f"{tag}:fn:{form_nonce}",
             ],
             args=[

@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -184,37 +184,7 @@ async def cmd_edition(args: argparse.Namespace, settings: Settings) -> int:
     async def run(conn: Any) -> int:
         await db.migrate(conn)
         if args.edition_cmd == "load":
-            path = _edition_path(args.file)
-            try:
-                edition = load_edition_file(path, now=now)
-                await edition_store.save_edition(
-                    conn, edition, now=now, actor="cli", make_current=True if args.current else None
-                )
-            except (EditionFileError, edition_store.EditionLocked, OSError) as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
-            except asyncpg.ForeignKeyViolationError:
-                print(
-                    "error: the file drops a category that already has nominations;"
-                    " keep the category or withdraw its nominations first",
-                    file=sys.stderr,
-                )
-                return 2
-            # Whoever changes a calendar in PostgreSQL writes the window the script reads:
-            # the stored edition, whose revision lets it replace the window in Redis.
-            from .ballot import Ballot
-            from .services import open_redis
-
-            stored = await edition_store.get_edition(conn, edition.slug)
-            assert settings.redis_url and stored is not None
-            edition = stored
-            redis = open_redis(settings.redis_url)
-            try:
-                await Ballot(redis, settings.redis_prefix).sync_window(edition)
-            finally:
-                await redis.aclose()
-            print(f"loaded edition {edition.slug!r}: {edition.name}")
-            return 0
+            return await _load(args, settings, conn, now)
         if args.edition_cmd == "extend":
             return await _extend(args, settings, conn)
         if args.edition_cmd == "use":
@@ -361,37 +331,70 @@ def _none() -> Any:
     raise LookupError("no edition is loaded")
 
 
-async def _extend(args: argparse.Namespace, settings: Settings, conn: Any) -> int:
-    from datetime import datetime
-
+@contextlib.asynccontextmanager
+async def _ballot(settings: Settings) -> AsyncIterator[Any]:
+    """The Redis side of an edition action (its voting window), for one command."""
     from .ballot import Ballot
-    from .contest import GENEVA, local_to_utc
     from .services import open_redis
 
-    try:
-        local = datetime.strptime(args.to, "%Y-%m-%d %H:%M")
-        new_close = local_to_utc(local, GENEVA)
-        old, new = await edition_store.extend_voting(
-            conn,
-            args.slug,
-            new_close,
-            now=SystemClock().now(),
-            actor=f"cli:{args.by}",
-            reason=args.reason,
-        )
-    except (ValueError, EditionFileError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    edition = await edition_store.get_edition(conn, args.slug)
-    assert edition is not None and settings.redis_url
+    assert settings.redis_url
     redis = open_redis(settings.redis_url)
     try:
-        await Ballot(redis, settings.redis_prefix).sync_window(edition)
+        yield Ballot(redis, settings.redis_prefix)
     finally:
         await redis.aclose()
+
+
+async def _load(args: argparse.Namespace, settings: Settings, conn: Any, now: Any) -> int:
+    """`voting edition load`: voting/contest/actions.py's load_edition."""
+    from .contest.actions import load_edition
+    from .errors import Refusal
+
+    try:
+        edition = load_edition_file(_edition_path(args.file), now=now)
+    except (EditionFileError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        async with _ballot(settings) as ballot:
+            stored = await load_edition(
+                conn,
+                ballot,
+                edition,
+                clock=SystemClock(),
+                actor="cli",
+                make_current=True if args.current else None,
+            )
+    except Refusal as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"loaded edition {stored.slug!r}: {stored.name}")
+    return 0
+
+
+async def _extend(args: argparse.Namespace, settings: Settings, conn: Any) -> int:
+    """`voting edition extend`: the organizer page's action (voting/contest/actions.py)."""
+    from .contest.actions import extend_voting, parse_wall_time
+    from .errors import Refusal
+
+    try:
+        async with _ballot(settings) as ballot:
+            done = await extend_voting(
+                conn,
+                ballot,
+                args.slug,
+                parse_wall_time(args.to),
+                clock=SystemClock(),
+                actor=f"cli:{args.by}",
+                reason=args.reason,
+            )
+    except Refusal as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    tz = done.edition.tz
     print(
-        f"voting in {args.slug!r} now closes {new.astimezone(GENEVA):%Y-%m-%d %H:%M %Z}"
-        f" (was {old.astimezone(GENEVA):%Y-%m-%d %H:%M %Z})"
+        f"voting in {args.slug!r} now closes {done.new_close.astimezone(tz):%Y-%m-%d %H:%M %Z}"
+        f" (was {done.old_close.astimezone(tz):%Y-%m-%d %H:%M %Z})"
     )
     return 0
 
@@ -490,7 +493,11 @@ def build_parser() -> argparse.ArgumentParser:
     ed.add_parser("list", help="list the loaded editions")
     extend = ed.add_parser("extend", help="move the voting close later, on the record")
     extend.add_argument("slug")
-    extend.add_argument("--to", required=True, help='new close, Geneva time: "YYYY-MM-DD HH:MM"')
+    extend.add_argument(
+        "--to",
+        required=True,
+        help='new close, "YYYY-MM-DD HH:MM" in the edition\'s zone (Geneva for WSIS editions)',
+    )
     extend.add_argument("--reason", required=True)
     extend.add_argument(
         "--by",

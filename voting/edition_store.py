@@ -9,9 +9,11 @@ import asyncpg
 
 from .ballot import micros
 from .contest import PHASES, Category, Edition, Phase
+from .errors import Refusal
+from .i18n import N_
 
 
-class EditionLocked(ValueError):
+class EditionLocked(Refusal):
     """The edition's voting has opened: the rules that decide a vote may no longer change."""
 
 
@@ -61,8 +63,14 @@ async def save_edition(
         if existing is not None:
             if existing["opens_at"] is not None and existing["opens_at"] <= now:
                 raise EditionLocked(
-                    f"edition {edition.slug!r} is locked: its voting opened at "
-                    f"{existing['opens_at'].isoformat()}; only the voting close may move"
+                    409,
+                    "edition_locked",
+                    N_(
+                        "Edition {slug} is locked: its voting opened at {when}; only the"
+                        " voting close may move."
+                    ),
+                    slug=edition.slug,
+                    when=existing["opens_at"].isoformat(),
                 )
             edition_id = existing["id"]
             await conn.execute(
@@ -175,60 +183,24 @@ async def list_editions(conn: asyncpg.Connection) -> list[Edition]:
     return [await _build(conn, r) for r in rows]
 
 
-class ExtensionRefused(ValueError):
-    pass
+async def lock_voting_calendar(conn: asyncpg.Connection, slug: str) -> asyncpg.Record | None:
+    """In a transaction: lock the edition's row; its id, the voting phase's opening and
+    close, and the expert review's close (`x_closes`). None when there is no such edition.
+    The rules of a move are voting/contest/actions.py's."""
+    return await conn.fetchrow(
+        "SELECT e.id, v.opens_at, v.closes_at, x.closes_at AS x_closes"
+        " FROM editions e JOIN phases v ON v.edition_id=e.id AND v.name='voting'"
+        " JOIN phases x ON x.edition_id=e.id AND x.name='expert_review'"
+        " WHERE e.slug=$1 FOR UPDATE OF e",
+        slug,
+    )
 
 
-async def extend_voting(
-    conn: asyncpg.Connection,
-    slug: str,
-    new_close: datetime,
-    *,
-    now: datetime,
-    actor: str,
-    reason: str,
-) -> tuple[datetime, datetime]:
-    """Move the voting close later, on the record. Returns (old close, new close).
+async def move_voting_close(conn: asyncpg.Connection, edition_id: int, new_close: datetime) -> None:
+    """In a transaction: the new voting close, and a new revision of the edition.
 
-    Only while voting is open, only later, and with a reason. The expert review, when it
-    opened right at the old close, moves with it; a new close at or past the expert
-    review's own close is refused.
-    """
-    if not reason.strip():
-        raise ExtensionRefused("an extension needs a reason, for the record")
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            "SELECT e.id, v.opens_at, v.closes_at, x.closes_at AS x_closes"
-            " FROM editions e JOIN phases v ON v.edition_id=e.id AND v.name='voting'"
-            " JOIN phases x ON x.edition_id=e.id AND x.name='expert_review'"
-            " WHERE e.slug=$1 FOR UPDATE OF e",
-            slug,
-        )
-        if row is None:
-            raise ExtensionRefused(f"no edition {slug!r}")
-        old_close = row["closes_at"]
-        if not (row["opens_at"] <= now < old_close):
-            raise ExtensionRefused(
-                "the voting close can only move while voting is open "
-                f"(it closed or closes at {old_close.isoformat()})"
-            )
-        if new_close <= old_close:
-            raise ExtensionRefused(
-                f"the new close must be later than the current one ({old_close.isoformat()})"
-            )
-        if new_close >= row["x_closes"]:
-            raise ExtensionRefused("the new close would swallow the whole expert review phase")
-        # The calendar is the owner's: the application moves the close only through this
-        # function, which moves it later and never touches the expert review's close
-        # (0011_least_privilege.sql), so a frozen expert review stays closed.
-        await conn.execute("SELECT extend_voting_close($1, $2)", row["id"], new_close)
-        await _touch(conn, row["id"])
-        await audit(
-            conn,
-            actor=actor,
-            action="voting.extend",
-            edition=slug,
-            reason=reason,
-            detail={"old_close": old_close.isoformat(), "new_close": new_close.isoformat()},
-        )
-    return old_close, new_close
+    The calendar is the owner's: the application moves the close only through this
+    database function, which moves it later and never touches the expert review's close
+    (0011_least_privilege.sql), so a frozen expert review stays closed."""
+    await conn.execute("SELECT extend_voting_close($1, $2)", edition_id, new_close)
+    await _touch(conn, edition_id)

@@ -179,7 +179,9 @@ def fold_mailbox(local: str, domain: str) -> tuple[str, str]:
     box = local
     for i, char in enumerate(local):
         if char in rule.tags:
-            box = local[:i]
+            # "a.+tag": the dot before the tag ends no box a provider could hold ("a." is
+            # not a valid local part), so the box is "a".
+            box = local[:i].rstrip(".")
             break
     for old, new in rule.fold:
         box = box.replace(old, new)
@@ -198,8 +200,9 @@ def parse_email(raw: str) -> Address:
         raise InvalidEmail(gettext("That email address is too long."))
     try:
         valid = validate_email(candidate, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise InvalidEmail(str(exc)) from None
+    except EmailNotValidError:
+        # The library explains in English only: the reader gets our sentence, in theirs.
+        raise InvalidEmail(gettext("Give a valid email address, like name@example.org.")) from None
     local = valid.local_part.lower()
     domain = valid.ascii_domain.lower()
     box, namespace = fold_mailbox(local, domain)

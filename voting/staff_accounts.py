@@ -15,8 +15,8 @@ import asyncpg
 from . import accounts
 from .edition_store import audit
 from .emails import InvalidEmail, parse_email
+from .errors import Refusal
 from .i18n import N_
-from .tally.errors import Refusal
 
 INVITABLE = ("expert", "committee")
 

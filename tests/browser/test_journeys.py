@@ -225,3 +225,35 @@ async def test_the_committee_reads_the_results_page_with_the_ranking(
     await expect(ranking).to_be_visible()
     await screenshot(page, "committee-results-c1")
     watched.assert_clean()
+
+
+async def test_the_organizer_is_told_what_is_wrong_with_an_extension_by_keyboard(
+    browser: Browser, voting_site: Site
+):
+    """The extension form's refusal (voting/contest/actions.py), worded beside the field
+    it concerns; nothing changes, so the shared site stays as it was."""
+    site = voting_site
+    watched = await new_page(browser)
+    page = watched.page
+    await sign_in_staff(page, site, ORGANIZER)
+    await page.goto(f"{site.url}/organizer/voting")
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Voting window")
+    await page.get_by_label("New close, Geneva time (YYYY-MM-DD HH:MM)").focus()
+    await page.keyboard.type("tomorrow")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("servers were slow")
+    await page.get_by_role("button", name="Extend voting").focus()
+    await page.keyboard.press("Enter")
+    alert = page.get_by_role("alert")
+    await expect(alert).to_contain_text("Give the new close as a date and a time, Geneva time.")
+    field = page.get_by_label("New close, Geneva time (YYYY-MM-DD HH:MM)")
+    await expect(field).to_have_attribute("aria-invalid", "true")
+    await expect(field).to_have_attribute("aria-describedby", "extend-error")
+    violations = await audit(page)
+    assert not violations, describe(violations)
+    await screenshot(page, "organizer-extend-refused")
+    # The page answers the refused form with its status (422), which Chromium logs; no
+    # other error.
+    assert watched.errors == [
+        "Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"
+    ]

@@ -53,6 +53,10 @@ DEFAULTS: dict[str, Any] = {
     # Past verify_per_network a sign-in must solve a challenge; past this many times
     # verify_per_network an hour (challenged sign-ins) the network is refused (429).
     "verify_network_ceiling": 10,
+    # A vote refused by an inline rate limit (per address, network or domain: a crowd
+    # behind one NAT, one office's domain) may solve a challenge and be cast under limits
+    # this many times wider, counted apart (ballot.Limits.stepped_up).
+    "limit_step_up": 10,
     # The risk score (antifraud/risk.py): below risk_challenge_at a vote counts; from it
     # a proof-of-work challenge must be solved first; from risk_quarantine_at the vote
     # is quarantined with its reasons.
@@ -81,6 +85,9 @@ DEFAULTS: dict[str, Any] = {
     "drip_min_votes": 8,
     "drip_surprise": 10.0,
     "drip_wave": 10.0,  # a 3-hour window this far above an even spread is a wave
+    # Votes that keep a night (a 6-hour block of the day with at most this share of an
+    # even spread) are a region's people, not a round-the-clock trickle.
+    "drip_night_share": 0.2,
     "catchall_min_votes": 10,
     "catchall_surprise": 10.0,
     "form_fast_quantile": 0.1,

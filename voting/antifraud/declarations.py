@@ -413,10 +413,11 @@ def _instant(value: Any) -> datetime:
     if parsed.tzinfo is None:
         try:
             return local_to_utc(parsed, GENEVA)
-        except EditionFileError as exc:
+        except EditionFileError:
+            # The wall time itself, not contest.py's English explanation of the change.
             raise ValueError(
                 gettext("That time does not exist or happens twice in Geneva: {detail}").format(
-                    detail=str(exc)
+                    detail=f"{parsed:%Y-%m-%d %H:%M}"
                 )
             ) from None
     return parsed.astimezone(UTC)

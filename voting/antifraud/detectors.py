@@ -23,6 +23,7 @@ import asyncpg
 
 from ..i18n import format_percent, gettext
 from .declarations import spare_declared
+from .risk import agent_kind
 from .signals import networks_of
 
 Vote = tuple[str, str]  # (voter_id, category)
@@ -153,7 +154,13 @@ def _excess(
 
 def _institution(members: list[VoteRow], t: dict[str, Any]) -> str | None:
     """The custom (organisational) domain most of a group shares, if any: staff voting
-    from their office is mobilisation, which is allowed and shown to the committee."""
+    from their office is mobilisation, which is allowed and shown to the committee.
+    People use browsers: a group most of whose agents are HTTP libraries or headless
+    browsers is a farm on a domain of its own, not an institution (found over HTTP by
+    tests/test_fraud_http.py, which the simulated farm's rhythm had hidden)."""
+    scripted = sum(1 for m in members if agent_kind(m.agent))
+    if 2 * scripted >= len(members):
+        return None
     domains = Counter(m.domain for m in members)
     domain, n = domains.most_common(1)[0]
     exempt = set(t["domain_exempt"])
@@ -421,6 +428,17 @@ def _group(rows: Iterable[VoteRow], key: Callable[[VoteRow], str]) -> dict[str, 
 DRIP_WINDOW_S = 10800
 
 
+def _sleeps(members: list[VoteRow], night_share: float) -> bool:
+    """Whether votes keep a night: some 6-hour block of the day (UTC) holds at most
+    `night_share` of what an even spread over the day puts there. People of one region
+    sleep; a trickle that runs around the clock does not."""
+    if not members:
+        return True
+    hours = Counter(int(v.at // 3600) % 24 for v in members)
+    quietest = min(sum(hours[(h + k) % 24] for k in range(6)) for h in range(24))
+    return quietest <= night_share * len(members) / 4
+
+
 async def drip(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
     """A steady drip of single-purpose voters for one nomination.
 
@@ -432,10 +450,14 @@ async def drip(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
     evenly over the period would make them (`drip_wave`), and their neighbours, are set
     aside; if what remains still scores `drip_surprise` (with `drip_min_votes` votes),
     the single-purpose votes outside the waves, in every window where they exceed twice
-    the expectation, are flagged. Bought voters do the one thing they are paid for, day
-    and night; supporters come in waves. Known limits: a buyer who packs the votes into a
-    wave or two, or whose voters also vote elsewhere, is not seen here (the committee's
-    audit shows the profile); people who vote in one category only for an attacked
+    the expectation, are flagged, unless they keep a night (`_sleeps`: some 6-hour block
+    of the day holds at most `drip_night_share` of an even spread). Bought voters do the
+    one thing they are paid for, day and night; supporters come in waves, or steadily
+    over their region's waking hours (a project's website banner). Known limits: a buyer
+    who packs the votes into a wave or two, whose voters also vote elsewhere, or who
+    paces them to one region's waking hours, is not seen here (the committee's audit
+    shows the profile); supporters spread over every time zone who vote in one category
+    only, steadily, are held; people who vote in one category only for an attacked
     nomination, in the attack's windows, are held with it.
     """
     findings = []
@@ -474,6 +496,8 @@ async def drip(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
             members = [
                 v for w in rest if len(windows[w]) > 2 * all_in[w] * share for v in windows[w]
             ]
+            if _sleeps(members, t["drip_night_share"]):
+                continue
             findings.append(
                 _finding(
                     "drip",

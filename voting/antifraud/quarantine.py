@@ -12,7 +12,8 @@ from typing import Any
 
 import asyncpg
 
-from ..i18n import gettext
+from ..errors import Refusal
+from ..i18n import N_
 
 ACTIONS = {"release": "released", "void": "voided"}
 # Which verdicts each decision applies to is decided in the database: decide_vote() and
@@ -20,18 +21,19 @@ ACTIONS = {"release": "released", "void": "voided"}
 # in one go; release applies to quarantined and voided votes, void to the others.
 
 
-class DecisionRefused(ValueError):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class DecisionRefused(Refusal):
+    """A refused decision on held votes. Its code stays `decision_refused` (the JSON API's);
+    the status tells which refusal it is."""
+
+    def __init__(self, status: int, template: str, **params: Any) -> None:
+        super().__init__(status, "decision_refused", template, **params)
 
 
 def _check(action: str, reason: str) -> str:
     if action not in ACTIONS:
-        raise DecisionRefused(422, gettext("The decision must be 'release' or 'void'."))
+        raise DecisionRefused(422, N_("The decision must be 'release' or 'void'."))
     if not reason.strip():
-        raise DecisionRefused(422, gettext("A decision needs a reason, for the record."))
+        raise DecisionRefused(422, N_("A decision needs a reason, for the record."))
     return ACTIONS[action]
 
 
@@ -57,10 +59,10 @@ async def decide_vote(
         reason,
     )
     if row["previous"] is None:
-        raise DecisionRefused(404, f"There is no vote with receipt {receipt}.")
+        raise DecisionRefused(404, N_("There is no vote with receipt {receipt}."), receipt=receipt)
     if not row["changed"]:
         raise DecisionRefused(
-            409, f"A {row['previous']} vote cannot be {verdict}; it is already so or not held."
+            409, N_("This vote cannot take that decision: it has it already, or is not held.")
         )
     return {"receipt": receipt, "from": row["previous"], "to": verdict}
 
@@ -81,7 +83,7 @@ async def decide_flag(
         "SELECT decide_flag_votes($1, $2, $3, $4, $5)", edition_id, flag_id, action, actor, reason
     )
     if changed is None:
-        raise DecisionRefused(404, f"There is no fraud flag {flag_id}.")
+        raise DecisionRefused(404, N_("There is no fraud flag {flag}."), flag=flag_id)
     return {"flag": flag_id, "votes": changed, "to": verdict}
 
 

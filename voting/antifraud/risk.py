@@ -38,6 +38,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..security import Tokens
+from .signals import FormCheck, check_form
+
 LOW, MIDDLE, HIGH = "low", "middle", "high"
 BANDS = (LOW, MIDDLE, HIGH)
 
@@ -92,18 +95,29 @@ def band_of(score: int, rules: Mapping[str, Any]) -> str:
     return LOW
 
 
+def agent_kind(user_agent: str) -> str | None:
+    """What an agent string says of automation: agent_missing, agent_headless (a
+    headless browser names itself), agent_script (an HTTP library), or None (a browser,
+    or a bot that claims to be one)."""
+    agent = user_agent.strip()
+    if not agent:
+        return "agent_missing"
+    if _HEADLESS.search(agent):
+        return "agent_headless"
+    if _SCRIPT.match(agent):
+        return "agent_script"
+    return None
+
+
 def agent_reasons(
     user_agent: str, *, accept_language: bool, fetch_metadata: bool, webdriver: bool
 ) -> list[str]:
     """What the request's headers and the page's script say about the agent."""
     found: list[str] = []
+    kind = agent_kind(user_agent)
+    if kind:
+        found.append(kind)
     agent = user_agent.strip()
-    if not agent:
-        found.append("agent_missing")
-    elif _HEADLESS.search(agent):
-        found.append("agent_headless")
-    elif _SCRIPT.match(agent):
-        found.append("agent_script")
     if webdriver:
         found.append("webdriver")
     if not accept_language:
@@ -141,6 +155,57 @@ def score_vote(
         webdriver=webdriver,
     )
     return score([*form_reasons, *agent], rules)
+
+
+def assess_vote(
+    tokens: Tokens,
+    token: str | None,
+    voter_id: str,
+    rules: Mapping[str, Any],
+    *,
+    now: float,
+    places: tuple[str, ...],
+    user_agent: str,
+    accept_language: bool,
+    fetch_metadata: bool,
+    webdriver: bool = False,
+    honeypot: str | None = None,
+) -> tuple[FormCheck, Risk]:
+    """The form check and the risk score of one vote: THE rule, called by the vote's
+    front, its handler and the fraud simulator. `places` are what the form token may name
+    (the vote's category, for a ballot, or its nomination, for a project's page)."""
+    form = check_form(
+        tokens,
+        token,
+        voter_id,
+        now=now,
+        min_seconds=float(rules["min_form_seconds"]),
+        max_age_s=int(rules["form_max_age_s"]),
+        honeypot=honeypot,
+        places=places,
+    )
+    risk = score_vote(
+        form.reasons,
+        rules,
+        user_agent=user_agent,
+        accept_language=accept_language,
+        fetch_metadata=fetch_metadata,
+        webdriver=webdriver,
+    )
+    return form, risk
+
+
+def may_step_up(status: str, bucket: str) -> bool:
+    """A vote refused by an inline rate limit may solve a challenge and be cast once more
+    under the stepped-up limits (ballot.Limits.stepped_up, by the edition's
+    `limit_step_up`); past those, the refusal stands."""
+    return status == "limited" and bucket == "rl"
+
+
+def quarantine_reasons(risk: Risk) -> tuple[str, ...]:
+    """What the vote script is given to hold a vote with: the reasons of a high-band vote
+    only; a low-band vote, or a middle-band one whose challenge was solved, counts."""
+    return risk.names if risk.band == HIGH else ()
 
 
 def score_signin(

@@ -39,7 +39,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from .. import edition_store
-from ..ballot import Ballot, Limits, micros
+from ..ballot import Ballot, Limits, Outcome, micros
 from ..clock import FrozenClock
 from ..contest import parse_edition
 from ..emails import InvalidEmail
@@ -48,8 +48,9 @@ from ..security import Tokens
 from ..voters import identify
 from .config import thresholds
 from .detectors import scan
-from .signals import check_form, network_of, new_form_token
-from .verification import MailLimits, VerificationLimiter, VerificationRefused, check_domain
+from .risk import MIDDLE, Risk, assess_vote, may_step_up, quarantine_reasons
+from .signals import FormCheck, network_of, new_form_token
+from .verification import StepUpRequired, VerificationLimiter, VerificationRefused, admit_signin
 
 DAYS = 3
 # Real editions list about 19 nominations a category (2017: 345 in 18); the simulation
@@ -63,8 +64,9 @@ END = START + timedelta(days=DAYS)
 class Case:
     name: str
     attack: bool
-    # "yes"; "none": nothing the engine records tells these votes apart; "sweep": the
-    # adaptive attacker, whose grid holds both
+    # "yes"; "priced": the signal asks for a step-up challenge, which a bot solves and
+    # pays for, each vote; "none": nothing the engine records tells these votes apart;
+    # "sweep": the adaptive attacker, whose grid holds both
     signal: str
     what: str
 
@@ -77,11 +79,18 @@ CASES = (
     Case("cgnat", False, "yes", "mobile voters behind a carrier-grade NAT"),
     Case("direct_link", False, "yes", "supporters arriving from a nominator's post"),
     Case("all18", False, "yes", "voters who vote in all 18 categories"),
+    # Added after the HTTP slice, before any threshold was looked at for it: a project's
+    # own website carries a "vote for us" banner the whole period; its readers come day
+    # and night over the region's waking hours, most voting for that project only.
+    Case("banner", False, "yes", "a project's website banner: steady single-purpose fans"),
     Case("farm", True, "yes", "script farm on three /24s, one agent, machine rhythm"),
     Case("throwaway", True, "yes", "throwaway-domain addresses"),
     Case("aliases", True, "yes", "one Gmail box written many ways"),
     Case("alias_providers", True, "yes", "aliases on Outlook, Yahoo, Yandex, Proton, iCloud..."),
-    Case("forms", True, "yes", "replayed and too-fast form tokens"),
+    Case("replayed", True, "yes", "a form token replayed by another voter"),
+    # Split from one "forms" case (replayed and too-fast tokens) once the step-up existed:
+    # a quick click is something a person can do, so it is priced, not held.
+    Case("too_fast", True, "priced", "votes sent 0.1-1.2 s after their form was served"),
     Case("tokenless", True, "yes", "form tokens fetched without the page, sent after a wait"),
     Case("drip", True, "yes", "bought votes, verified and cast at once, many networks"),
     Case("proxy_human", True, "yes", "residential-proxy rotation with human pacing"),
@@ -150,16 +159,22 @@ SWEEP_WAITS = (3.0, 600.0)
 SWEEP_PER_NETWORK = (20, 5, 1)
 SWEEP_AGENTS = (1, 20)
 SWEEP_COVER = (0, 3)  # votes in other categories, for popular projects, as cover
+# When its voters vote: round the clock, or in one region's waking hours (as people do).
+SWEEP_PACE = ("clock", "waking")
 SWEEP_VOTES = 20
 
 
-def sweep_cost(wait_s: float, per_network: int, agents: int, cover: int) -> float:
+def sweep_cost(
+    wait_s: float, per_network: int, agents: int, cover: int, pace: str = "clock"
+) -> float:
     """What a setting costs the attacker per vote, in our units: a residential address
     is dear, a hosting /24 cheap; an agent, a cover vote or a minute of waiting cheaper."""
     networks = SWEEP_VOTES / per_network
     ip_cost = 1.0 if per_network == 1 else 0.05
     per_vote = networks * ip_cost / SWEEP_VOTES
-    return round(per_vote + agents * 0.002 + cover * 0.02 + wait_s / 3600 * 0.05, 4)
+    # Keeping to waking hours costs a little throughput: the votes take longer to place.
+    pacing = 0.001 if pace == "waking" else 0.0
+    return round(per_vote + agents * 0.002 + cover * 0.02 + wait_s / 3600 * 0.05 + pacing, 4)
 
 
 @dataclass
@@ -176,6 +191,8 @@ class Attempt:
     setting: str = ""  # the adaptive attacker's setting
     outcome: str = ""  # refused_verification | limited:<what> | duplicate | accepted ...
     receipt: str | None = None
+    challenged: bool = False  # a step-up challenge was solved before this vote was cast
+    cover: bool = False  # an attacker's vote for another project, to look like a voter
 
 
 @dataclass
@@ -190,6 +207,12 @@ class SimVoter:
     voter_id: str = ""
     domain: str = ""
     verified: bool | None = None
+    # What the voter's requests show besides the agent (antifraud/risk.py): scripts
+    # send no Accept-Language; an unpatched headless browser reports navigator.webdriver.
+    accept_language: bool = True
+    fetch_metadata: bool = True
+    webdriver: bool = False
+    signin_challenged: bool = False
 
 
 @dataclass
@@ -202,6 +225,17 @@ class Report:
     detail: dict[str, Counter[str]] = field(default_factory=dict)
     rules: dict[str, Counter[str]] = field(default_factory=dict)
     sweep: dict[str, list[int]] = field(default_factory=dict)  # setting -> [votes, out]
+    # Challenges solved per case (sign-ins and votes): the price a farm pays per vote,
+    # and the friction honest voters meet.
+    challenges: dict[str, int] = field(default_factory=dict)
+    # Attack votes for the project the attacker backs (its cover votes for others aside).
+    target_attempts: int = 0
+    target_kept_out: int = 0
+    # Votes of a "priced" case counted without any challenge paid: a priced signal missed.
+    unpriced: dict[str, int] = field(default_factory=dict)
+
+    def target_kept_out_share(self) -> float:
+        return self.target_kept_out / self.target_attempts if self.target_attempts else 1.0
 
     @property
     def attack_total(self) -> int:
@@ -249,7 +283,7 @@ class Report:
         out = [f"fraud simulation, seed {self.seed}"]
         out.append(
             f"{'case':<16} {'kind':<7} {'signal':<6} {'votes':>6} {'result':>11}"
-            "  by rule (a vote named by several rules counts under each)"
+            f" {'challenges':>10}  by rule (a vote named by several rules counts under each)"
         )
         for case in CASES:
             total = self.attempts.get(case.name, 0)
@@ -262,8 +296,10 @@ class Report:
             )
             kind = "attack" if case.attack else "organic"
             signal = case.signal
+            solved = self.challenges.get(case.name, 0)
             out.append(
-                f"{case.name:<16} {kind:<7} {signal:<6} {total:>6} {figure:>11}  {rules or '-'}"
+                f"{case.name:<16} {kind:<7} {signal:<6} {total:>6} {figure:>11}"
+                f" {solved:>10}  {rules or '-'}"
             )
         if self.sweep:
             out.append("adaptive attacker sweep (votes for its target kept out, per setting):")
@@ -275,6 +311,15 @@ class Report:
             out.append(f"adaptive attacker's cheapest setting counted: {cheapest or 'none'}")
         out.append(
             f"attack cases with a signal: {100 * self.signal_kept_out_share():.1f}% kept out"
+        )
+        priced = [c.name for c in CASES if c.signal == "priced"]
+        out.append(
+            "priced cases (" + ", ".join(priced) + "): "
+            f"{sum(self.unpriced.get(c, 0) for c in priced)} votes counted without a challenge"
+        )
+        out.append(
+            "attack votes for the attackers' own projects (cover votes aside): "
+            f"{100 * self.target_kept_out_share():.1f}% kept out"
         )
         out.append(
             f"attack votes kept out: {100 * self.kept_out_share():.1f}%, "
@@ -356,7 +401,8 @@ class Traffic:
             delay = self._human_delay()
             at += timedelta(seconds=delay + self.rng.uniform(1, 20))
             nomination = first if first and category == categories[0] else self._pick(category)
-            self.attempts.append(Attempt(label, at, v, category, nomination, delay))
+            cover = bool(first) and category != categories[0] and CASE[label].attack
+            self.attempts.append(Attempt(label, at, v, category, nomination, delay, cover=cover))
 
     def _some_categories(self, extra_of: str | None = None) -> list[str]:
         rng = self.rng
@@ -370,7 +416,10 @@ class Traffic:
 
     def build(self) -> Traffic:
         for case in CASES:
-            getattr(self, f"_{case.name}")()
+            # One builder makes both form cases, as it did before they were split.
+            builder = {"replayed": "forms", "too_fast": ""}.get(case.name, case.name)
+            if builder:
+                getattr(self, f"_{builder}")()
         self.attempts.sort(key=lambda a: a.at)
         return self
 
@@ -498,6 +547,34 @@ class Traffic:
             at = verify_at + timedelta(seconds=rng.lognormvariate(4.8, 1.0))
             self._ballot("all18", v, at, rng.sample(self.categories, len(self.categories)))
 
+    def _waking(self) -> datetime:
+        """An instant in one region's waking hours (06:00-24:00 at UTC+3), any day."""
+        while True:
+            at = START.replace(hour=0) + timedelta(
+                days=self.rng.randrange(DAYS), hours=self.rng.uniform(3, 21)
+            )
+            if START <= at < END - timedelta(hours=2):
+                return at
+
+    def _banner(self) -> None:
+        rng = self.rng
+        category = self.categories[12 % len(self.categories)]
+        nomination = self.nominations[category][1]
+        for n in range(self._n(150)):
+            verify_at = self._waking()  # the project's region's waking hours
+            v = self._voter(
+                f"reader{n}.{rng.randrange(10**6)}@{rng.choice(WEBMAIL)}",
+                self._random_ip(),
+                rng.choice(AGENTS),
+                verify_at,
+                "banner",
+            )
+            at = verify_at + timedelta(seconds=rng.lognormvariate(4.5, 0.8))
+            cats = [category]
+            if rng.random() < 0.35:
+                cats = self._some_categories(extra_of=category)
+            self._ballot("banner", v, at, cats, first=nomination)
+
     # -- attacks ------------------------------------------------------------------------
 
     def _one_vote(
@@ -525,6 +602,7 @@ class Traffic:
                 at,
                 "farm",
             )
+            self.voters[v].accept_language = False  # an HTTP library sends none
             fast = rng.random() < 0.5
             self._one_vote(
                 "farm", v, at + timedelta(seconds=3), target, rng.uniform(0.2, 1.5) if fast else 3.2
@@ -615,12 +693,12 @@ class Traffic:
                 self._random_ip(),
                 rng.choice(AGENTS),
                 at,
-                "forms",
+                "replayed" if i % 2 == 0 else "too_fast",
             )
             category = rng.choice(self.categories)
             replay = i % 2 == 0
             self._one_vote(
-                "forms",
+                "replayed" if replay else "too_fast",
                 v,
                 at + timedelta(seconds=rng.uniform(60, 600)),
                 (category, self._pick(category)),
@@ -750,6 +828,8 @@ class Traffic:
                 at,
                 "headless",
             )
+            # Half run unpatched and report navigator.webdriver; half hide it.
+            self.voters[v].webdriver = i % 2 == 1
             self._one_vote(
                 "headless",
                 v,
@@ -824,12 +904,15 @@ class Traffic:
     def _adaptive(self) -> None:
         """Every setting of the grid against a nomination of its own, SWEEP_VOTES each."""
         rng = self.rng
-        grid = itertools.product(SWEEP_WAITS, SWEEP_PER_NETWORK, SWEEP_AGENTS, SWEEP_COVER)
-        for wait, per_network, agents, cover in grid:
+        grid = itertools.product(
+            SWEEP_WAITS, SWEEP_PER_NETWORK, SWEEP_AGENTS, SWEEP_COVER, SWEEP_PACE
+        )
+        for wait, per_network, agents, cover, pace in grid:
             target = self._target()
-            cost = sweep_cost(wait, per_network, agents, cover)
+            cost = sweep_cost(wait, per_network, agents, cover, pace)
             setting = (
-                f"wait={wait:g}s per_net={per_network} agents={agents} cover={cover} cost={cost}"
+                f"wait={wait:g}s per_net={per_network} agents={agents} cover={cover}"
+                f" pace={pace} cost={cost}"
             )
             hosting = f"23.{rng.randrange(256)}"
             pool = [rng.choice(AGENTS) for _ in range(agents)]
@@ -838,7 +921,7 @@ class Traffic:
                     ip = self._random_ip()
                 else:
                     ip = f"{hosting}.{i // per_network}.{rng.randrange(2, 250)}"
-                verify_at = self._steady()
+                verify_at = self._steady() if pace == "clock" else self._waking()
                 v = self._voter(
                     f"ad{i}.{rng.randrange(10**8)}@{rng.choice(WEBMAIL)}",
                     ip,
@@ -860,7 +943,16 @@ class Traffic:
                     # in the case's figures only.
                     mark = setting if category == target[0] else ""
                     self.attempts.append(
-                        Attempt("adaptive", at, v, category, nomination, form, setting=mark)
+                        Attempt(
+                            "adaptive",
+                            at,
+                            v,
+                            category,
+                            nomination,
+                            form,
+                            setting=mark,
+                            cover=category != target[0],
+                        )
                     )
 
 
@@ -946,15 +1038,12 @@ async def simulate(
     await ballot.sync_window(edition, simulated=True)
     t = thresholds(edition.rules)
     limits = Limits.from_thresholds(t)
-    mail_limits = MailLimits(int(t["verify_per_address"]), int(t["verify_per_network"]))
     limiter = VerificationLimiter(redis, prefix)
     clock = FrozenClock(START)
     tokens = Tokens(secret, clock)
     traffic = Traffic(seed, dict(nominations), organic, scale).build()
     try:
-        engine = _Engine(
-            pool, ballot, limiter, tokens, clock, edition_id, slug, limits, mail_limits, t, secret
-        )
+        engine = _Engine(pool, ballot, limiter, tokens, clock, edition_id, slug, limits, t, secret)
         await _run(engine, traffic)
         flusher = Flusher(redis, pool, prefix, consumer="simulator")
         while (await flusher.flush_once(reclaim=False)).read:
@@ -1000,21 +1089,22 @@ class _Engine:
     edition_id: int
     slug: str
     limits: Limits
-    mail_limits: MailLimits
     thresholds: dict[str, Any]
     secret: str
 
 
 async def _run(engine: _Engine, traffic: Traffic) -> None:
-    """Replay the attempts in time order: verify each voter once, then cast."""
+    """Replay the attempts in time order: sign each voter in once, then cast, each step
+    through the engine's own rules (admit_signin, assess_vote). Every simulated person
+    and bot solves the step-up challenges it is asked: the challenge puts a price on a
+    vote (counted per case), not a wall."""
     e = engine
-    t = e.thresholds
     registrations = []
     last_token_of: dict[str, str] = {}
     for attempt in traffic.attempts:
         voter = traffic.voters[attempt.voter]
         if voter.verified is None:
-            voter.verified = await _verify(voter, e.limiter, e.mail_limits, e.secret)
+            voter.verified = await _verify(voter, e.limiter, e.thresholds, e.secret)
             if voter.verified:
                 registrations.append(voter)
         if not voter.verified:
@@ -1026,29 +1116,25 @@ async def _run(engine: _Engine, traffic: Traffic) -> None:
         if attempt.form == "other":
             token = last_token_of.get(attempt.category, token)
         last_token_of[attempt.category] = token
-        form = check_form(
+        form, risk = assess_vote(
             e.tokens,
             token if attempt.form != "none" else None,
             voter.voter_id,
+            e.thresholds,
             now=attempt.at.timestamp(),
-            min_seconds=float(t["min_form_seconds"]),
-            max_age_s=int(t["form_max_age_s"]),
-        )
-        outcome = await e.ballot.cast(
-            e.slug,
-            voter.voter_id,
-            attempt.category,
-            attempt.nomination,
-            ip=voter.ip,
+            places=(attempt.category, attempt.nomination),
             user_agent=voter.agent,
-            form_age_ms=form.age_ms,
-            domain=voter.domain,
-            network=network_of(voter.ip),
-            reasons=form.reasons,
-            form_nonce=form.nonce,
-            limits=e.limits,
-            simulated_now=attempt.at,
+            accept_language=voter.accept_language,
+            fetch_metadata=voter.fetch_metadata,
+            webdriver=voter.webdriver,
         )
+        attempt.challenged = risk.band == MIDDLE
+
+        outcome = await _cast(e, voter, attempt, form, risk, e.limits)
+        if may_step_up(outcome.status, e.limits.bucket):
+            attempt.challenged = True
+            wider = e.limits.stepped_up(int(e.thresholds["limit_step_up"]))
+            outcome = await _cast(e, voter, attempt, form, risk, wider)
         attempt.outcome = (
             f"limited:{outcome.limited}" if outcome.status == "limited" else outcome.status
         )
@@ -1074,25 +1160,68 @@ async def _run(engine: _Engine, traffic: Traffic) -> None:
         )
 
 
+async def _cast(
+    e: _Engine,
+    voter: SimVoter,
+    attempt: Attempt,
+    form: FormCheck,
+    risk: Risk,
+    limits: Limits,
+) -> Outcome:
+    return await e.ballot.cast(
+        e.slug,
+        voter.voter_id,
+        attempt.category,
+        attempt.nomination,
+        ip=voter.ip,
+        user_agent=voter.agent,
+        form_age_ms=form.age_ms,
+        domain=voter.domain,
+        network=network_of(voter.ip),
+        reasons=quarantine_reasons(risk),
+        form_nonce=form.nonce,
+        limits=limits,
+        simulated_now=attempt.at,
+    )
+
+
 async def _verify(
-    voter: SimVoter, limiter: VerificationLimiter, limits: MailLimits, secret: str
+    voter: SimVoter, limiter: VerificationLimiter, rules: dict[str, Any], secret: str
 ) -> bool:
+    async def solve() -> bool:
+        voter.signin_challenged = True
+        return True
+
     try:
         voter.voter_id, address = identify(secret, voter.email)
         voter.domain = address.domain
-        check_domain(address)
-        await limiter.take(
-            address, network_of(voter.ask_ip or voter.ip), limits, now_us=micros(voter.verify_at)
+        await admit_signin(
+            limiter,
+            address,
+            network_of(voter.ask_ip or voter.ip),
+            rules,
+            signals={
+                "user_agent": voter.agent,
+                "accept_language": voter.accept_language,
+                "fetch_metadata": voter.fetch_metadata,
+            },
+            solve=solve,
+            now_us=micros(voter.verify_at),
         )
-    except (InvalidEmail, VerificationRefused):
+    except (InvalidEmail, VerificationRefused, StepUpRequired):
         return False
     return True
 
 
 def _report(seed: int, traffic: Traffic, verdicts: dict[str, tuple[str, list[str]]]) -> Report:
     report = Report(seed)
+    for voter in traffic.voters:
+        if voter.signin_challenged:
+            report.challenges[voter.label] = report.challenges.get(voter.label, 0) + 1
     for attempt in traffic.attempts:
         label = attempt.label
+        if attempt.challenged:
+            report.challenges[label] = report.challenges.get(label, 0) + 1
         verdict, reasons = verdicts.get(attempt.receipt or "", ("", []))
         result = (verdict or "lost") if attempt.outcome == "accepted" else attempt.outcome
         report.detail.setdefault(label, Counter())[result] += 1
@@ -1101,6 +1230,12 @@ def _report(seed: int, traffic: Traffic, verdicts: dict[str, tuple[str, list[str
             continue
         counted = result in ("counted", "released")
         report.attempts[label] = report.attempts.get(label, 0) + 1
+        if CASE[label].attack and not attempt.cover:
+            report.target_attempts += 1
+            report.target_kept_out += 0 if counted else 1
+        voter = traffic.voters[attempt.voter]
+        if counted and not (attempt.challenged or voter.signin_challenged):
+            report.unpriced[label] = report.unpriced.get(label, 0) + 1
         if attempt.setting:
             row = report.sweep.setdefault(attempt.setting, [0, 0])
             row[0] += 1

@@ -8,13 +8,16 @@ domain is refused when it, or any parent domain, is on it, unless the allowlist 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 from disposable_email_domains import allowlist, blocklist
 
 from ..emails import Address
 from ..i18n import gettext
+from .risk import HIGH, Risk, score_signin
 
 # GCRA on one key: returns {1} or {0, retry_after_µs}. ARGV: interval, tolerance, now (µs;
 # 0 = Redis TIME), and '1' to only look (nothing charged).
@@ -156,3 +159,64 @@ def _network_refused(wait: int) -> VerificationRefused:
         ).format(seconds=wait),
         wait,
     )
+
+
+def mail_limits_of(rules: Mapping[str, Any]) -> MailLimits:
+    return MailLimits(int(rules["verify_per_address"]), int(rules["verify_per_network"]))
+
+
+class StepUpRequired(Exception):
+    """The sign-in must solve a challenge first. `failed`: one was sent and did not
+    verify; `wait_s`: how long until the network is back within its limit."""
+
+    def __init__(self, risk: Risk, *, failed: bool, wait_s: int) -> None:
+        super().__init__(risk.names)
+        self.risk = risk
+        self.failed = failed
+        self.wait_s = wait_s
+
+
+# Asked only when a challenge is needed: None when none was solved (nothing sent), else
+# whether the solution verified.
+Solver = Callable[[], Awaitable[bool | None]]
+
+
+async def admit_signin(
+    limiter: VerificationLimiter,
+    address: Address,
+    network: str,
+    rules: Mapping[str, Any],
+    *,
+    signals: Mapping[str, Any],
+    solve: Solver,
+    now_us: int = 0,
+) -> Risk:
+    """THE sign-in rule, for the pages, the API and the fraud simulator: may a
+    confirmation link be mailed to `address`, asked for from `network`?
+
+    Throwaway domains are refused (422). A network past its hourly limit, or a request
+    whose risk score is high (a script's traces), must solve a challenge first
+    (StepUpRequired): a crowd behind one NAT solves one per person and goes on; a farm
+    pays for each. Past the network's hard ceiling (`verify_network_ceiling` times its
+    limit) it is refused (429) all the same; the per-mailbox limit is a 429 whatever the
+    score. A sign-in has no quarantine and no middle band of its own, so that a headless
+    browser's ordinary sign-in still goes through with its agent's points."""
+    check_domain(address)
+    limits = mail_limits_of(rules)
+    over = await limiter.network_over(network, limits, now_us=now_us)
+    risk = score_signin(rules, network_over_limit=over, **signals)
+    if over or risk.band == HIGH:
+        ceiling = int(rules["verify_network_ceiling"])
+        if over:
+            await limiter.take_ceiling(network, limits, ceiling, now_us=now_us, peek=True)
+        solved = await solve()
+        if not solved:
+            raise StepUpRequired(
+                risk,
+                failed=solved is False,
+                wait_s=3600 // max(1, limits.per_network_per_hour),
+            )
+        if over:
+            await limiter.take_ceiling(network, limits, ceiling, now_us=now_us)
+    await limiter.take_address(address, limits, now_us=now_us)
+    return risk

@@ -35,7 +35,8 @@ from .. import mail
 from ..accounts import User
 from ..contest import GENEVA, Edition, to_local
 from ..edition_store import audit, edition_id
-from ..i18n import N_, gettext
+from ..errors import Refusal
+from ..i18n import N_, current_language, gettext
 from .fields import Fields, Problem, country_name, language_name, problem, validate
 
 __all__ = [
@@ -73,16 +74,45 @@ IDEMPOTENCY_KEY_MAX = 100
 _DECISIONS = {"accept": "accepted", "reject": "rejected", "return": "returned"}
 
 
-class NominationError(Exception):
-    """A refusal: `code` for programs, `problem` for people, `fields` per field."""
+# The HTTP status of each refusal's code (409 for a state that forbids the change).
+STATUS_OF = {
+    "invalid": 422,
+    "not_found": 404,
+    "nominations_closed": 409,
+    "nominations_not_open": 409,
+    "review_closed": 409,
+    "final": 409,
+    "not_editable": 409,
+    "not_in_review": 409,
+}
+
+
+class NominationError(Refusal):
+    """A refusal: `code` for programs, `problem` for people, `problems` per field (each
+    worded in the reader's language where the answer is written, like the problem)."""
 
     def __init__(
         self, code: str, found: Problem, fields: Mapping[str, Problem] | None = None
     ) -> None:
-        super().__init__(found.text())
-        self.code = code
         self.problem = found
-        self.fields = dict(fields or {})
+        self.problems = dict(fields or {})
+        super().__init__(
+            STATUS_OF.get(code, 409),
+            code,
+            found.template,
+            fields={name: p.text() for name, p in self.problems.items()} or None,
+            **dict(found.params),
+        )
+
+    def field_texts(self, lang: str | None = None) -> dict[str, str]:
+        lang = lang or current_language()
+        return {name: p.text(lang) for name, p in self.problems.items()}
+
+    def body(self, lang: str | None = None) -> dict[str, Any]:
+        body = super().body(lang)
+        if self.problems:
+            body["error"]["fields"] = self.field_texts(lang)
+        return body
 
 
 # -- public ids --------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ import asyncpg
 
 from ..contest import Edition, to_local
 from ..edition_store import audit
+from ..errors import Refusal
 from ..i18n import N_
-from .errors import Refusal
 from .rules import ResultRules
 from .scoring import Review
 

@@ -8,6 +8,10 @@ is for another state and does not count. Once published, results never change: t
 publication keeps the figures, the rule snapshot, the Merkle root and the leaves, so the
 export and every receipt's inclusion proof stay those of the day of publication.
 Publishing again returns the same publication.
+
+The committee's page signs with `sign_off_and_publish`; the page's publish button and
+`voting results publish` both call `publish`. Both take the instant from the engine's
+clock (given by the caller), which also dates the signature and the publication.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from typing import Any
 import asyncpg
 import orjson
 
+from ..clock import Clock
 from ..contest import Edition, to_local
 from ..edition_store import audit
+from ..errors import Refusal
 from ..i18n import N_
-from .errors import Refusal
 from .merkle import level_sizes, sibling_positions
 from .results import EditionResults, compute
+from .rules import ResultRules
 from .verify import EXPORT_FORMAT, PROOF_FORMAT, receipt_digest
 
 
@@ -103,7 +109,8 @@ async def sign_off(
     digest: str,
     now: datetime,
 ) -> list[str]:
-    """Sign the results whose digest is `digest`; returns who has signed that state."""
+    """Sign the results whose digest is `digest`; returns who has signed that state.
+    Only the signature: `sign_off_and_publish` is the committee's act."""
     voting = edition.phase("voting")
     if now < voting.closes_at:
         raise PublicationRefused(
@@ -129,11 +136,12 @@ async def sign_off(
         raise problem
     async with conn.transaction():
         added = await conn.fetchval(
-            "INSERT INTO result_signoffs (edition_id, user_id, digest) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING RETURNING 1",
+            "INSERT INTO result_signoffs (edition_id, user_id, digest, signed_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
             edition_id,
             user_id,
             digest,
+            now,
         )
         if added:
             await audit(
@@ -144,6 +152,38 @@ async def sign_off(
                 detail={"digest": digest},
             )
     return await signers(conn, edition_id, digest)
+
+
+@dataclass(frozen=True)
+class SignedOff:
+    signers: list[str]
+    # The publication, when this signature was the last one needed and the results
+    # phase is open (another member publishing at the same instant: theirs); else None.
+    publication: Publication | None
+
+
+async def sign_off_and_publish(
+    conn: asyncpg.Connection,
+    edition: Edition,
+    edition_id: int,
+    *,
+    user_id: int,
+    email: str,
+    digest: str,
+    clock: Clock,
+) -> SignedOff:
+    """A committee member signs the results as they stand; the signature that completes
+    the rule's `signoffs_required`, once the results phase has opened, publishes them
+    (in that member's name). Before the results phase, `publish` does it later."""
+    now = clock.now()
+    signed = await sign_off(
+        conn, edition, edition_id, user_id=user_id, email=email, digest=digest, now=now
+    )
+    required = ResultRules.of(edition.rules).signoffs_required
+    if len(signed) < required or now < edition.phase("results").opens_at:
+        return SignedOff(signed, None)
+    publication, _ = await publish(conn, edition, edition_id, now=now, actor=f"user:{email}")
+    return SignedOff(signed, publication)
 
 
 async def publish(
@@ -189,7 +229,7 @@ async def publish(
                     signed=len(signed),
                     needed=needed,
                 )
-            publication = await _store(conn, results, digest, signed, actor)
+            publication = await _store(conn, results, digest, signed, actor, now)
     except asyncpg.UniqueViolationError:
         found = await get_publication(conn, edition_id)
         assert found is not None
@@ -203,12 +243,14 @@ async def _store(
     digest: str,
     signed: list[str],
     actor: str,
+    now: datetime,
 ) -> Publication:
     assert results.fingerprint is not None and results.fingerprint.tree is not None
     body = results.to_dict()
     row = await conn.fetchrow(
         "INSERT INTO publications (edition_id, published_by, digest, merkle_root, leaf_count,"
-        " signers, rules, results) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
+        " signers, rules, results, published_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " RETURNING *",
         results.edition_id,
         actor,
         digest,
@@ -217,6 +259,7 @@ async def _store(
         signed,
         body["rules"],
         body,
+        now,
     )
     publication = _publication(row)
     await conn.copy_records_to_table(

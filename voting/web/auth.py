@@ -28,6 +28,7 @@ from ..security import (
 )
 from .deps import client_ip, services
 from .links import Link
+from .nextpath import safe_next
 from .responses import ApiError
 from .templating import language_of, pages
 
@@ -35,13 +36,6 @@ from .templating import language_of, pages
 STAFF_LINK_LIMITS = MailLimits(
     int(DEFAULTS["verify_per_address"]), int(DEFAULTS["verify_per_network"])
 )
-
-
-def safe_next(raw: str | None) -> str:
-    """Only local paths: a sign-in link must not become an open redirect."""
-    if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
-        return raw
-    return "/dashboard"
 
 
 async def current_user(request: Request) -> User | None:

@@ -16,11 +16,11 @@ from starlette.routing import Route
 from .. import edition_store
 from ..accounts import User
 from ..contest import Edition, EditionFileError, local_to_utc, to_local
+from ..errors import Refusal
 from ..i18n import gettext
 from ..security import check_csrf
 from ..tally import expert_review as review
 from ..tally import experts as panel
-from ..tally.errors import Refusal
 from ..tally.results import accepted_nominations, shortlists
 from ..tally.rules import ResultRules
 from .auth import pages, require_role

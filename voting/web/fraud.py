@@ -9,10 +9,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import edition_store
-from ..antifraud import declarations, mobilisation, refusals
+from ..antifraud import declarations, mobilisation, refusals, reviews
 from ..antifraud.detectors import audit_category
-from ..antifraud.quarantine import DecisionRefused, decide_flag, decide_vote, reasons_of
+from ..antifraud.quarantine import decide_flag, decide_vote, reasons_of
 from ..antifraud.quarantine import verdict_counts as counts_by_verdict
 from ..antifraud.wording import detector_words
 from ..i18n import gettext
@@ -115,29 +114,27 @@ async def _decide(
 ) -> dict[str, Any]:
     user = await require_role(request, "committee")
     snap = await snapshot(request)
-    try:
-        async with services(request).db.acquire() as conn:
-            if flag_id is not None:
-                return await decide_flag(
-                    conn,
-                    snap.edition_id,
-                    snap.edition.slug,
-                    flag_id,
-                    action,
-                    actor=f"user:{user.email}",
-                    reason=reason,
-                )
-            return await decide_vote(
+    # A refusal (DecisionRefused) is the app's error answer, worded there.
+    async with services(request).db.acquire() as conn:
+        if flag_id is not None:
+            return await decide_flag(
                 conn,
                 snap.edition_id,
                 snap.edition.slug,
-                receipt or "",
+                flag_id,
                 action,
                 actor=f"user:{user.email}",
                 reason=reason,
             )
-    except DecisionRefused as exc:
-        raise ApiError(exc.status, "decision_refused", exc.message) from None
+        return await decide_vote(
+            conn,
+            snap.edition_id,
+            snap.edition.slug,
+            receipt or "",
+            action,
+            actor=f"user:{user.email}",
+            reason=reason,
+        )
 
 
 async def _confirmed_void(request: Request, form: Any) -> None:
@@ -243,7 +240,7 @@ async def _owned_nomination(request: Request) -> tuple[Any, dict[str, Any]]:
             request.path_params["public_id"],
         )
     if row is None or row["owner_id"] != user.id or row["edition_id"] != snap.edition_id:
-        raise ApiError(404, "not_found", "There is no such nomination of yours.")
+        raise ApiError(404, "not_found", gettext("There is no such nomination of yours."))
     return user, dict(row)
 
 
@@ -257,12 +254,7 @@ async def held_votes_page(request: Request, *, notice: str = "", status: int = 2
     if closed:
         async with services(request).db.acquire() as conn:
             reasons = await reasons_of(conn, snap.edition_id, nomination["public_id"])
-            requests_ = await conn.fetch(
-                "SELECT asked_at, message, answered_at, answer FROM vote_review_requests"
-                " WHERE edition_id=$1 AND nomination=$2 ORDER BY asked_at",
-                snap.edition_id,
-                nomination["public_id"],
-            )
+            requests_ = await reviews.requests_for(conn, snap.edition_id, nomination["public_id"])
     return pages(request).render(
         request,
         "fraud/held_votes.html",
@@ -287,46 +279,31 @@ async def ask_review(request: Request) -> Response:
     check_csrf(request, _s(form.get("csrf_token")))
     user, nomination = await _owned_nomination(request)
     snap = await snapshot(request)
-    if services(request).clock.now() < snap.edition.phase("voting").closes_at:
-        raise ApiError(403, "voting_open", "A review can be asked for once voting has closed.")
-    message = (_s(form.get("message")) or "").strip()
-    if not message or len(message) > 4000:
-        return await held_votes_page(
-            request,
-            notice="Say what you want the committee to look at (up to 4000 characters).",
-            status=422,
-        )
-    async with services(request).db.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO vote_review_requests (edition_id, nomination, asked_by, message)"
-            " VALUES ($1, $2, $3, $4)",
-            snap.edition_id,
-            nomination["public_id"],
-            user.id,
-            message,
-        )
-        await edition_store.audit(
-            conn,
-            actor=f"user:{user.email}",
-            action="fraud.review_asked",
-            edition=snap.edition.slug,
-            subject=f"nomination:{nomination['public_id']}",
-            reason=message,
-        )
-    return await held_votes_page(request, notice="Your request is with the committee.")
+    svc = services(request)
+    try:
+        async with svc.db.acquire() as conn:
+            await reviews.ask_review(
+                conn,
+                snap.edition,
+                snap.edition_id,
+                nomination["public_id"],
+                user_id=user.id,
+                email=user.email,
+                message=_s(form.get("message")) or "",
+                clock=svc.clock,
+            )
+    except reviews.ReviewRefused as exc:
+        if exc.code == "voting_open":
+            raise  # the error page: there is no form to show yet
+        return await held_votes_page(request, notice=exc.text(), status=exc.status)
+    return await held_votes_page(request, notice=gettext("Your request is with the committee."))
 
 
 async def reviews_page(request: Request) -> Response:
     await require_role(request, "committee")
     snap = await snapshot(request)
     async with services(request).db.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT r.id, r.nomination, r.asked_at, r.message, r.answered_at, r.answered_by,"
-            " r.answer, n.title FROM vote_review_requests r"
-            " LEFT JOIN nominations n ON n.public_id = r.nomination"
-            " WHERE r.edition_id=$1 ORDER BY r.answered_at IS NOT NULL, r.asked_at",
-            snap.edition_id,
-        )
+        rows = await reviews.all_requests(conn, snap.edition_id)
     return pages(request).render(request, "fraud/reviews.html", {"requests": rows})
 
 
@@ -334,29 +311,19 @@ async def answer_review(request: Request) -> Response:
     user = await require_role(request, "committee")
     form = await request.form()
     check_csrf(request, _s(form.get("csrf_token")))
-    answer = (_s(form.get("answer")) or "").strip()
-    if not answer:
-        raise ApiError(422, "invalid", "Write the committee's answer.")
     snap = await snapshot(request)
     request_id = path_id(request, "request_id", gettext("There is no such request."))
-    async with services(request).db.acquire() as conn, conn.transaction():
-        done = await conn.fetchval(
-            "UPDATE vote_review_requests SET answered_at=now(), answered_by=$3, answer=$4"
-            " WHERE id=$1 AND edition_id=$2 AND answered_at IS NULL RETURNING nomination",
-            request_id,
-            snap.edition_id,
-            f"user:{user.email}",
-            answer,
-        )
-        if done is None:
-            raise ApiError(409, "answered", "That request is already answered, or not there.")
-        await edition_store.audit(
+    svc = services(request)
+    async with svc.db.acquire() as conn:
+        # A refusal (no answer, answered already) is the app's error answer.
+        await reviews.answer_review(
             conn,
-            actor=f"user:{user.email}",
-            action="fraud.review_answered",
-            edition=snap.edition.slug,
-            subject=f"nomination:{done}",
-            reason=answer,
+            snap.edition,
+            snap.edition_id,
+            request_id,
+            email=user.email,
+            answer=_s(form.get("answer")) or "",
+            clock=svc.clock,
         )
     return RedirectResponse("/committee/reviews", status_code=303)
 

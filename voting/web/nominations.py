@@ -48,16 +48,6 @@ HISTORY_LABELS = {
     "nomination.reject": N_("Rejected"),
     "nomination.return": N_("Sent back for changes"),
 }
-_STATUS_CODES = {
-    "invalid": 422,
-    "not_found": 404,
-    "nominations_closed": 409,
-    "nominations_not_open": 409,
-    "review_closed": 409,
-    "final": 409,
-    "not_editable": 409,
-    "not_in_review": 409,
-}
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_QUERY = 200
@@ -69,10 +59,7 @@ MAX_QUERY = 200
 def _api_error(request: Request, error: NominationError) -> ApiError:
     lang = language_of(request)
     return ApiError(
-        _STATUS_CODES.get(error.code, 409),
-        error.code,
-        error.problem.text(lang),
-        fields={name: p.text(lang) for name, p in error.fields.items()} or None,
+        error.status, error.code, error.problem.text(lang), fields=error.field_texts(lang) or None
     )
 
 
@@ -214,6 +201,7 @@ async def category_page(request: Request) -> Response:
             "query": query,
             "countries": [(c, noms.country_name(c)) for c in countries],
             **_display_context(),
+            "voting_open": edition.phase("voting").contains(svc.clock.now()),
             "previous_url": (
                 f"?{urlencode({**base, 'page': page - 1})}" if query.offset > 0 else None
             ),
@@ -302,8 +290,8 @@ def _render_form(
 ) -> Response:
     lang = language_of(request)
     now = services(request).clock.now()
-    errors = {name: p.text(lang) for name, p in error.fields.items()} if error else {}
-    general = error.problem.text(lang) if error and not error.fields else ""
+    errors = error.field_texts(lang) if error else {}
+    general = error.problem.text(lang) if error and not error.problems else ""
     return pages(request).render(
         request,
         "nominations/form.html",
@@ -401,7 +389,7 @@ async def _save_from_page(
             nomination=nomination,
             error=error,
             idempotency_key=idempotency_key,
-            status=_STATUS_CODES.get(error.code, 409),
+            status=error.status,
         )
     done = "submitted" if saved.status == "submitted" else "saved"
     return RedirectResponse(f"/nominations/{saved.public_id}?done={done}", status_code=303)
@@ -473,7 +461,7 @@ async def submit_page(request: Request) -> Response:
             values=nomination.form_values(),
             nomination=nomination,
             error=error,
-            status=_STATUS_CODES.get(error.code, 409),
+            status=error.status,
         )
     return RedirectResponse(f"/nominations/{saved.public_id}?done=submitted", status_code=303)
 
@@ -534,8 +522,8 @@ async def _review_page(
             "category": edition.category(nomination.category),
             "history": history,
             "values": values or {},
-            "errors": {k: p.text(lang) for k, p in error.fields.items()} if error else {},
-            "general_error": error.problem.text(lang) if error and not error.fields else "",
+            "errors": error.field_texts(lang) if error else {},
+            "general_error": error.problem.text(lang) if error and not error.problems else "",
             "review_closed": review_closed.text(lang) if review_closed else "",
             **_display_context(),
         },
@@ -584,7 +572,7 @@ async def organizer_decide(request: Request) -> Response:
             nomination,
             values=form,
             error=error,
-            status=_STATUS_CODES.get(error.code, 409),
+            status=error.status,
         )
     return RedirectResponse(
         f"/organizer?done={decided.status}&id={decided.public_id}", status_code=303

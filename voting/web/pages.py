@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -10,15 +11,34 @@ from starlette.routing import Route
 
 from .. import edition_store
 from ..i18n import gettext
+from ..tally import publication as pub
+from ..tally.results import public_view
 from .auth import current_user, pages
 from .deps import client_ip, services
 from .responses import ApiError
 
 
 async def home(request: Request) -> Response:
+    """The front door. It leads with what a visitor can do now: vote (with the time
+    left), wait for the results (and when), or read the winners once published."""
     svc = services(request)
+    winners: list[dict[str, Any]] | None = None
     async with svc.db.acquire() as conn:
         edition = await edition_store.current_edition(conn)
+        if edition is not None:
+            edition_id = await edition_store.edition_id(conn, edition.slug)
+            publication = (
+                await pub.get_publication(conn, edition_id) if edition_id is not None else None
+            )
+            if publication is not None:
+                winners = [
+                    {
+                        "code": c["code"],
+                        "name": c["name"],
+                        "winners": [e for e in c["entries"] if e.get("winner")],
+                    }
+                    for c in public_view(publication.results)["categories"]
+                ]
     now = svc.clock.now()
     current = edition.current_phase(now) if edition else None
     voting = edition.phase("voting") if edition else None
@@ -30,6 +50,8 @@ async def home(request: Request) -> Response:
             "now": now,
             "current": current,
             "voting": voting,
+            "results_phase": edition.phase("results") if edition else None,
+            "winners": winners,
             "user": await current_user(request),
         },
     )

@@ -1,4 +1,4 @@
-"""JSON responses and the one shape of every API error."""
+"""JSON responses and the one shape of every API error (voting/errors.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from typing import Any
 
 import orjson
 from starlette.responses import JSONResponse
+
+from ..errors import Refusal
 
 
 class JSON(JSONResponse):
@@ -15,8 +17,10 @@ class JSON(JSONResponse):
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
-class ApiError(Exception):
-    """Raised by handlers; becomes `{"error": {"code", "message", "fields"?}}` with status."""
+class ApiError(Refusal):
+    """A refusal the HTTP layer words itself (already in the request's language), for
+    what is no domain rule: a malformed body, a missing page, a role. Becomes
+    `{"error": {"code", "message", "fields"?, ...extra}}` with its status."""
 
     def __init__(
         self,
@@ -28,23 +32,29 @@ class ApiError(Exception):
         extra: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.fields = fields
+        self._worded = message
+        super().__init__(status, code, message, fields=fields, headers=headers)
         self.extra = extra or {}
-        self.headers = headers
 
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.fields:
-            error["fields"] = self.fields
-        error.update(self.extra)
-        return {"error": error}
+    @property
+    def message(self) -> str:
+        return self._worded
+
+    def text(self, lang: str | None = None) -> str:
+        return self._worded
+
+    def body(self, lang: str | None = None) -> dict[str, Any]:
+        body = super().body(lang)
+        body["error"].update(self.extra)
+        return body
 
     def response(self) -> JSON:
         return JSON(self.body(), status_code=self.status, headers=self.headers)
+
+
+def refusal_response(refusal: Refusal, lang: str) -> JSON:
+    """A refusal as the JSON API answers it, worded in `lang`."""
+    return JSON(refusal.body(lang), status_code=refusal.status, headers=refusal.headers)
 
 
 def error_response(status: int, code: str, message: str, **kw: Any) -> JSON:

@@ -103,28 +103,24 @@ async def committee_signoff(request: Request) -> Response:
     check_csrf(request, token if isinstance(token, str) else "")
     edition, edition_id = await _edition(request)
     svc = services(request)
-    now = svc.clock.now()
+    lang = language_of(request)
     try:
         async with svc.db.acquire() as conn:
-            signed = await pub.sign_off(
+            done = await pub.sign_off_and_publish(
                 conn,
                 edition,
                 edition_id,
                 user_id=user.id,
                 email=user.email,
                 digest=digest if isinstance(digest, str) else "",
-                now=now,
+                clock=svc.clock,
             )
-            done = gettext("Your sign-off is recorded.", language_of(request))
-            required = int(edition.rules.get("signoffs_required", 2))
-            if len(signed) >= required and now >= edition.phase("results").opens_at:
-                await pub.publish(conn, edition, edition_id, now=now, actor=f"user:{user.email}")
-                done += " " + gettext("The results are published.", language_of(request))
     except pub.PublicationRefused as exc:
-        return await _committee_page(
-            request, message=exc.text(language_of(request)), status=exc.status
-        )
-    return await _committee_page(request, done=done)
+        return await _committee_page(request, message=exc.text(lang), status=exc.status)
+    said = gettext("Your sign-off is recorded.", lang)
+    if done.publication is not None:
+        said += " " + gettext("The results are published.", lang)
+    return await _committee_page(request, done=said)
 
 
 async def committee_publish(request: Request) -> Response:
@@ -306,6 +302,21 @@ def _results_body(request: Request, edition: Edition, publication: pub.Publicati
 
 
 async def public_results(request: Request) -> Response:
+    edition, edition_id = await _edition(request)
+    async with services(request).db.acquire() as conn:
+        published = await pub.get_publication(conn, edition_id)
+    if published is None:
+        # Not published yet is an expected state, not an error: the page says when.
+        return pages(request).render(
+            request,
+            "results/pending.html",
+            {
+                "edition": edition,
+                "voting": edition.phase("voting"),
+                "results_phase": edition.phase("results"),
+                "now": services(request).clock.now(),
+            },
+        )
     edition, _, publication = await _published(request)
     body = _results_body(request, edition, publication)
     return pages(request).render(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from babel.units import format_unit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -29,6 +30,7 @@ from ..i18n import (
     negotiate,
     translations,
 )
+from .nextpath import safe_next
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 # Each language named in itself: a visitor who cannot read the page can still find theirs.
@@ -66,6 +68,19 @@ def _geneva(instant: datetime | None, fmt: str | None = None, lang: str | None =
     return format_instant(instant, GENEVA, lang, seconds=bool(fmt and "%S" in fmt))
 
 
+def _time_left(until: datetime, now: datetime, lang: str = DEFAULT_LANGUAGE) -> str:
+    """The time from `now` to `until` as the language writes durations ("2 days 3 hr 4 min
+    5 sec" in English), the same units localtime.js then counts down in the browser."""
+    seconds = max(0, int((until - now).total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    units = (("day", days), ("hour", hours), ("minute", minutes), ("second", secs))
+    return " ".join(
+        format_unit(value, f"duration-{name}", length="short", locale=lang) for name, value in units
+    )
+
+
 def build_environment(lang: str = DEFAULT_LANGUAGE) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
@@ -77,6 +92,8 @@ def build_environment(lang: str = DEFAULT_LANGUAGE) -> jinja2.Environment:
     env.filters["iso"] = lambda d: d.isoformat().replace("+00:00", "Z") if d else ""
     env.filters["number"] = partial(format_number, lang=lang)
     env.filters["percent"] = partial(format_percent, lang=lang)
+    env.filters["time_left"] = partial(_time_left, lang=lang)
+    env.filters["safe_next"] = safe_next
     # One environment per language: newstyle gettext then escapes and formats
     # placeholders the same way in every language.
     env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
@@ -88,6 +105,12 @@ def language_of(request: Request) -> str:
     if chosen in LANGUAGES:
         return str(chosen)
     return negotiate(request.headers.get("accept-language"))
+
+
+def _here(request: Request) -> str:
+    """This page's local path and query, for a sign-in link to return to it."""
+    url = request.url
+    return url.path + (f"?{url.query}" if url.query else "")
 
 
 def language_links(request: Request) -> list[tuple[str, str, str]]:
@@ -118,6 +141,11 @@ class Pages:
             "language_links": language_links(request),
             "csrf_token": request.scope.get("csrf_token", ""),
             "current_user": request.scope.get("user"),
+            # A confirmed voter (the header shows it, with sign-out); read, not checked:
+            # the vote itself checks the session.
+            "voter_session": "session" in request.scope and bool(request.session.get("voter")),
+            "current_language_name": LANGUAGE_NAMES[lang],
+            "here": _here(request),
         }
         ctx.update(context or {})
         body = template.render(ctx)

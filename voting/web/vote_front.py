@@ -38,9 +38,10 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import metrics
-from ..antifraud.risk import HIGH, MIDDLE, Risk, score_vote
-from ..antifraud.signals import FormCheck, check_form, network_of
-from ..ballot import Ballot, Outcome
+from ..antifraud.risk import MIDDLE, Risk, quarantine_reasons
+from ..antifraud.risk import assess_vote as risk_of_vote
+from ..antifraud.signals import FormCheck, network_of
+from ..ballot import Ballot, Limits, Outcome
 from ..clock import Clock
 from ..logs import request_id
 from ..security import Tokens
@@ -322,30 +323,6 @@ def accepted_body(outcome: Outcome, snap: Any, category: str, nomination: str) -
     }
 
 
-def check_vote_form(
-    tokens: Tokens,
-    clock: Clock,
-    snap: Any,
-    voter_id: str,
-    token: str | None,
-    honeypot: str | None = None,
-    places: tuple[str, ...] = (),
-) -> FormCheck:
-    """What the vote's form token says (antifraud.signals.check_form), by the edition's
-    thresholds and the engine's clock."""
-    limits = snap.thresholds
-    return check_form(
-        tokens,
-        token,
-        voter_id,
-        now=clock.now().timestamp(),
-        min_seconds=float(limits["min_form_seconds"]),
-        max_age_s=int(limits["form_max_age_s"]),
-        honeypot=honeypot,
-        places=places,
-    )
-
-
 def assess_vote(
     tokens: Tokens,
     clock: Clock,
@@ -361,21 +338,22 @@ def assess_vote(
     webdriver: bool,
     honeypot: str | None = None,
 ) -> tuple[FormCheck, Risk]:
-    """The form check and the risk score of a vote, the same from the front and from the
-    handler: a token may name the vote's category (a ballot) or its nomination (the
-    nomination's page)."""
-    form = check_vote_form(
-        tokens, clock, snap, voter_id, token, honeypot, places=(category, nomination)
-    )
-    risk = score_vote(
-        form.reasons,
+    """antifraud.risk.assess_vote by the edition's rules and the engine's clock, the same
+    from the front and from the handler: a token may name the vote's category (a ballot)
+    or its nomination (the nomination's page)."""
+    return risk_of_vote(
+        tokens,
+        token,
+        voter_id,
         snap.thresholds,
+        now=clock.now().timestamp(),
+        places=(category, nomination),
         user_agent=user_agent,
         accept_language=accept_language,
         fetch_metadata=fetch_metadata,
         webdriver=webdriver,
+        honeypot=honeypot,
     )
-    return form, risk
 
 
 def cast_vote(
@@ -389,6 +367,7 @@ def cast_vote(
     user_agent: str,
     form: FormCheck,
     risk: Risk,
+    limits: Limits | None = None,
 ) -> Coroutine[Any, Any, Outcome]:
     """The vote script's call, the same from the front and from the handler. Only a
     vote in the high band carries reasons, which put it in quarantine (the script adds
@@ -404,9 +383,9 @@ def cast_vote(
         form_age_ms=form.age_ms,
         domain=voter.domain,
         network=network_of(ip),
-        reasons=risk.names if risk.band == HIGH else (),
+        reasons=quarantine_reasons(risk),
         form_nonce=form.nonce,
-        limits=snap.limits,
+        limits=snap.limits if limits is None else limits,
     )
 
 

@@ -21,15 +21,15 @@ from .. import edition_store, ledger, mail, metrics
 from ..antifraud.challenge import FIELD as CHALLENGE_FIELD
 from ..antifraud.challenge import Challenges
 from ..antifraud.refusals import CHALLENGED, record_refusal
-from ..antifraud.risk import HIGH, MIDDLE, header_signals, score_signin
+from ..antifraud.risk import MIDDLE, header_signals, may_step_up
 from ..antifraud.signals import HONEYPOT_FIELD, network_of, new_form_token
 from ..antifraud.verification import (
-    MailLimits,
+    StepUpRequired,
     VerificationLimiter,
     VerificationRefused,
-    check_domain,
+    admit_signin,
 )
-from ..ballot import Ballot, Outcome
+from ..ballot import Ballot, Limits, Outcome
 from ..catalog import Catalog, Snapshot
 from ..emails import InvalidEmail
 from ..i18n import N_, gettext
@@ -45,6 +45,7 @@ from .auth import current_user, require_role
 from .chart_data import live_charts
 from .deps import client_ip, json_body, require_json, services
 from .links import Link
+from .nextpath import safe_next
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
 from .templating import _geneva, language_of, pages
@@ -108,7 +109,9 @@ class SigninChallenge(Exception):
         self.wait_s = wait_s
 
 
-async def _send_voter_link(request: Request, raw_email: str, solution: str | None = None) -> str:
+async def _send_voter_link(
+    request: Request, raw_email: str, solution: str | None = None, next_path: str = "/vote"
+) -> str:
     """Mail a confirmation link, or refuse. A sign-in from a network past its hourly
     limit, or whose risk score is high (automation traces), must first solve a challenge
     (SigninChallenge); past the network's hard ceiling it is refused (429) all the same;
@@ -116,45 +119,44 @@ async def _send_voter_link(request: Request, raw_email: str, solution: str | Non
     svc = services(request)
     snap = await snapshot(request)
     voter_id, address = identify(svc.settings.secret_key, raw_email)
-    check_domain(address)
-    limits = snap.thresholds
-    mail_limits = MailLimits(int(limits["verify_per_address"]), int(limits["verify_per_network"]))
-    ceiling = int(limits["verify_network_ceiling"])
     network = network_of(client_ip(request))
-    limiter = VerificationLimiter(svc.r, svc.settings.redis_prefix)
-    over = await limiter.network_over(network, mail_limits)
-    risk = score_signin(limits, network_over_limit=over, **header_signals(request.headers.get))
-    # A sign-in has no quarantine and no middle band of its own: the challenge is asked of
-    # a network past its limit (that alone is the middle band) and of a high score (a
-    # script's traces), so that a headless browser's ordinary sign-in still goes through.
-    if over or risk.band == HIGH:
-        if over:
-            await limiter.take_ceiling(network, mail_limits, ceiling, peek=True)
-        verdict = (
-            await challenges(request).verify(solution, "signin", network) if solution else None
+
+    async def solve() -> bool | None:
+        if not solution:
+            return None
+        return (await challenges(request).verify(solution, "signin", network)).ok
+
+    try:
+        await admit_signin(
+            VerificationLimiter(svc.r, svc.settings.redis_prefix),
+            address,
+            network,
+            snap.thresholds,
+            signals=header_signals(request.headers.get),
+            solve=solve,
         )
-        if verdict is None or not verdict.ok:
-            log.info("sign-in challenge: score %d %s", risk.score, risk.names)
-            raise SigninChallenge(
-                CHALLENGE_FAILED if verdict is not None else CHALLENGE_REQUIRED,
-                gettext(
-                    "Many people have asked for links from your network in the last hour. To"
-                    " go on, confirm you are a person: tick the box and wait a few seconds"
-                    " while your browser does a small calculation."
-                )
-                if verdict is None
-                else gettext(
-                    "That confirmation did not work or was already used. Tick the box again;"
-                    " no link was sent yet."
-                ),
-                new_challenge(request, snap, "signin", network),
-                3600 // max(1, mail_limits.per_network_per_hour),
+    except StepUpRequired as exc:
+        log.info("sign-in challenge: score %d %s", exc.risk.score, exc.risk.names)
+        raise SigninChallenge(
+            CHALLENGE_FAILED if exc.failed else CHALLENGE_REQUIRED,
+            gettext(
+                "That confirmation did not work or was already used. Tick the box again;"
+                " no link was sent yet."
             )
-        if over:
-            await limiter.take_ceiling(network, mail_limits, ceiling)
-    await limiter.take_address(address, mail_limits)
+            if exc.failed
+            else gettext(
+                "Many people have asked for links from your network in the last hour. To"
+                " go on, confirm you are a person: tick the box and wait a few seconds"
+                " while your browser does a small calculation."
+            ),
+            new_challenge(request, snap, "signin", network),
+            exc.wait_s,
+        ) from None
     # Each link carries its own nonce (Link.issue): each works once.
-    token = LINK.issue(request, {"v": voter_id, "d": address.domain, "e": snap.edition.slug})
+    payload = {"v": voter_id, "d": address.domain, "e": snap.edition.slug}
+    if next_path != "/vote":
+        payload["to"] = next_path  # where the voter started: back there once confirmed
+    token = LINK.issue(request, payload)
     link = f"{svc.settings.base_url}/vote/confirm?token={quote(token)}"
     lang = language_of(request)
     async with svc.db.acquire() as conn:
@@ -175,8 +177,9 @@ async def voter_signin_form(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, _str(form.get("csrf_token")))
     raw = _str(form.get("email")) or ""
+    next_path = safe_next(request.query_params.get("next") or _str(form.get("next")), "/vote")
     try:
-        email = await _send_voter_link(request, raw, _opt_str(form.get(CHALLENGE_FIELD)))
+        email = await _send_voter_link(request, raw, _opt_str(form.get(CHALLENGE_FIELD)), next_path)
     except InvalidEmail as exc:
         return await _vote_home(request, error=str(exc), status=422)
     except VerificationRefused as exc:
@@ -205,9 +208,11 @@ async def voter_signin_api(request: Request) -> JSON:
     body = await json_body(request, ("email",))
     email = body.get("email")
     if not isinstance(email, str):
-        raise ApiError(422, "invalid", "Give an email address.", fields={"email": "required"})
+        raise ApiError(
+            422, "invalid", gettext("Give an email address."), fields={"email": "required"}
+        )
     try:
-        await _send_voter_link(request, email, _opt_str(body.get(CHALLENGE_FIELD)))
+        await _send_voter_link(request, email, _solution(body))
     except InvalidEmail as exc:
         raise ApiError(422, "invalid", str(exc), fields={"email": str(exc)}) from None
     except SigninChallenge as exc:
@@ -219,7 +224,7 @@ async def voter_signin_api(request: Request) -> JSON:
         raise ApiError(
             exc.status, exc.code, exc.message, fields={"email": exc.message}, headers=headers
         ) from None
-    return JSON({"status": "sent", "message": "A confirmation link is on its way."}, 202)
+    return JSON({"status": "sent", "message": gettext("A confirmation link is on its way.")}, 202)
 
 
 LINK = Link(VOTER_LINK, frozenset({"v", "d", "e"}), again="/vote")
@@ -264,7 +269,7 @@ async def voter_confirm(request: Request) -> Response:
     request.session.update(staff)
     request.session["voter"] = voter.to_session()
     csrf_token(request)
-    return RedirectResponse("/vote", status_code=303)
+    return RedirectResponse(safe_next(payload.get("to"), "/vote"), status_code=303)
 
 
 # -- casting ---------------------------------------------------------------------------
@@ -351,11 +356,13 @@ async def cast(
         webdriver=webdriver,
         **header_signals(request.headers.get),
     )
+    solved = False
     if risk.band == MIDDLE:
         await _step_up(request, snap, voter, category, solution)
+        solved = True
     rt = runtime(request)
 
-    async def attempt() -> Outcome:
+    async def attempt(limits: Limits | None = None) -> Outcome:
         precast = request.scope.pop(PRECAST, None)
         if precast is not None:  # cast already by the vote front (web/vote_front.py)
             return precast.take()  # type: ignore[no-any-return]
@@ -369,6 +376,7 @@ async def cast(
             user_agent=request.headers.get("user-agent", ""),
             form=form,
             risk=risk,
+            limits=limits,
         )
 
     try:
@@ -377,6 +385,11 @@ async def cast(
             # Redis lost its copy of the window (a wipe): restore it from PostgreSQL.
             await _restore_window(request, rt.ballot, snap, voter.id)
             outcome = await attempt()
+        if may_step_up(outcome.status, snap.limits.bucket):
+            # A crowd behind one address: each person solves a challenge and votes.
+            if not solved:
+                await _step_up(request, snap, voter, category, solution)
+            outcome = await attempt(snap.limits.stepped_up(int(snap.thresholds["limit_step_up"])))
     except (AnswerLost, redis.exceptions.TimeoutError) as exc:
         # Sent, but Redis went away before answering: the script may have run. Say what
         # we know, no more, under a code of its own; the retry settles it (202, or 409
@@ -550,7 +563,9 @@ async def vote_api(request: Request) -> JSON:
     nomination = body.get("nomination")
     expected = body.get("category")
     if expected is not None and not isinstance(expected, str):
-        raise ApiError(422, "invalid", "category must be a text.", fields={"category": "text"})
+        raise ApiError(
+            422, "invalid", gettext("category must be a text."), fields={"category": "text"}
+        )
     outcome, snap, category = await cast(
         request,
         voter,
@@ -558,7 +573,7 @@ async def vote_api(request: Request) -> JSON:
         _opt_str(body.get("form_token")),
         expected,
         webdriver=body.get(WEBDRIVER_FIELD) is True,
-        solution=_opt_str(body.get(CHALLENGE_FIELD)),
+        solution=_solution(body),
     )
     problem = _outcome_error(outcome, request, category)
     if problem is not None:
@@ -799,6 +814,7 @@ async def cast_form(request: Request) -> Response:
         {
             "outcome": outcome,
             "category": snap.edition.category(category),
+            "project": await _project_of(request, outcome.nomination or nomination),
             "duplicate": outcome.status == "duplicate",
             "held": outcome.state == "held",
         },
@@ -806,8 +822,32 @@ async def cast_form(request: Request) -> Response:
     )
 
 
+async def _project_of(request: Request, public_id: str) -> dict[str, Any] | None:
+    """The project a receipt is for, named on the receipt page (after the vote: not on
+    the vote's path)."""
+    async with services(request).db.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT public_id, title, organization FROM nominations WHERE public_id=$1",
+            public_id,
+        )
+    return dict(row) if row is not None else None
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _solution(body: dict[str, Any]) -> str | None:
+    """A JSON body's challenge solution: absent, or a text (the ALTCHA payload)."""
+    value = body.get(CHALLENGE_FIELD)
+    if value is not None and not isinstance(value, str):
+        raise ApiError(
+            422,
+            "invalid",
+            gettext("{field} must be a text.").format(field=CHALLENGE_FIELD),
+            fields={CHALLENGE_FIELD: "text"},
+        )
+    return value or None
 
 
 def _opt_str(value: Any) -> str | None:
@@ -1048,76 +1088,7 @@ OPENAPI_PATHS = {
 }
 
 
-# -- organizer and committee pages -----------------------------------------------------
-
-
-async def organizer_voting(request: Request) -> Response:
-    await require_role(request, "organizer")
-    return await _organizer_voting_page(request)
-
-
-async def _organizer_voting_page(
-    request: Request, *, error: str = "", done: str = "", status: int = 200
-) -> Response:
-    snap = await snapshot(request)
-    async with services(request).db.acquire() as conn:
-        history = await conn.fetch(
-            "SELECT at, actor, reason, detail FROM audit_log"
-            " WHERE edition=$1 AND action='voting.extend' ORDER BY id DESC",
-            snap.edition.slug,
-        )
-    return pages(request).render(
-        request,
-        "voting/organizer.html",
-        {
-            "edition": snap.edition,
-            "voting": snap.edition.phase("voting"),
-            "now": services(request).clock.now(),
-            "history": history,
-            "error": error,
-            "done": done,
-        },
-        status=status,
-    )
-
-
-async def organizer_extend(request: Request) -> Response:
-    from datetime import datetime
-
-    from ..contest import EditionFileError, local_to_utc
-
-    user = await require_role(request, "organizer")
-    form = await request.form()
-    check_csrf(request, _str(form.get("csrf_token")))
-    snap = await snapshot(request)
-    raw = (_str(form.get("new_close")) or "").strip()
-    reason = (_str(form.get("reason")) or "").strip()
-    try:
-        local = datetime.strptime(raw.replace("T", " "), "%Y-%m-%d %H:%M")
-        new_close = local_to_utc(local, snap.edition.tz)
-        svc = services(request)
-        async with svc.db.acquire() as conn:
-            await edition_store.extend_voting(
-                conn,
-                snap.edition.slug,
-                new_close,
-                now=svc.clock.now(),
-                actor=f"user:{user.email}",
-                reason=reason,
-            )
-            edition = await edition_store.get_edition(conn, snap.edition.slug)
-    except (ValueError, EditionFileError) as exc:
-        message = str(exc)
-        if "does not match format" in message:
-            message = gettext("Give the new close as a date and a time, Geneva time.")
-        return await _organizer_voting_page(request, error=message, status=422)
-    assert edition is not None
-    # The script reads the window from Redis: every worker sees the new close at once.
-    await runtime(request).ballot.sync_window(edition)
-    runtime(request).catalog.invalidate()
-    return await _organizer_voting_page(
-        request, done=gettext("Voting now closes on {when}.").format(when=_geneva(new_close))
-    )
+# -- committee pages -----------------------------------------------------
 
 
 async def committee_live(request: Request) -> Response:
@@ -1159,8 +1130,6 @@ async def committee_live(request: Request) -> Response:
 
 
 routes += [
-    Route("/organizer/voting", organizer_voting, methods=["GET"]),
-    Route("/organizer/voting/extend", organizer_extend, methods=["POST"]),
     Route("/committee/live", committee_live, methods=["GET"]),
 ]
 

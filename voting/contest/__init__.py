@@ -410,10 +410,10 @@ def _parse_rules(raw: object, err: _Errors) -> dict[str, Any]:
         if isinstance(value, str) and not value.strip():
             raise err(f"rules.{key}", "must not be empty")
         rules[key] = value
-    from .antifraud.config import parse_thresholds
+    from ..antifraud.config import parse_thresholds
 
     rules["antifraud"] = parse_thresholds(rules["antifraud"], err)
-    from .tally.rules import parse_result_rules
+    from ..tally.rules import parse_result_rules
 
     parse_result_rules(rules, err)
     if rules["summary_words_max"] < rules["summary_words_min"]:
@@ -621,4 +621,4 @@ def load_edition_file(path: str | Path, *, now: datetime) -> Edition:
 def builtin_edition_path(name: str) -> Path:
     if not _BUILTIN_NAME_RE.match(name):
         raise ValueError(f"{name!r} is not the name of a built-in edition")
-    return Path(__file__).parent / "editions" / f"{name}.toml"
+    return Path(__file__).parent.parent / "editions" / f"{name}.toml"

@@ -1,0 +1,56 @@
+"""One base for every refusal of the engine's rules.
+
+A `Refusal` is the engine saying no, and why: an HTTP `status`, a stable `code` that
+programs may rely on, an untranslated `template` (marked with `N_` where it is raised)
+with named `params`, and, where the request had fields, the `fields` at fault. It is
+worded for a person once, where the answer is written: the web layer's one handler
+(voting/app.py) writes `text(language)` into the JSON error or the error page, a page
+that shows the refusal beside its form does the same, and the command line prints the
+English `message`. Nothing compares the wording of a refusal: code reads `code`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .i18n import gettext
+
+
+class Refusal(Exception):
+    """`status` and `code` become the HTTP answer; `template` is translated, then filled
+    with `params`."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        template: str,
+        /,
+        *,
+        fields: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        **params: Any,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.template = template
+        self.params = params
+        self.fields = fields
+        self.headers = headers
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """In English, for the command line and the logs."""
+        return self.template.format(**self.params)
+
+    def text(self, lang: str | None = None) -> str:
+        """In `lang` (default: the request's language, see voting/i18n.py)."""
+        return gettext(self.template, lang).format(**self.params)
+
+    def body(self, lang: str | None = None) -> dict[str, Any]:
+        """The one shape of every API error: `{"error": {"code", "message", "fields"?}}`."""
+        error: dict[str, Any] = {"code": self.code, "message": self.text(lang)}
+        if self.fields:
+            error["fields"] = self.fields
+        return {"error": error}
