@@ -31,7 +31,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 EDITION = parse_edition(edition_data(), now=NOW - timedelta(days=400))
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)  # a shared 2-core machine: no timing
 @given(categories(), st.booleans())
 def test_coverage_splits_what_is_to_score_into_scored_and_unscored(
     data: dict[str, Any], drawn: bool
@@ -69,7 +69,7 @@ def test_coverage_splits_what_is_to_score_into_scored_and_unscored(
         assert one.warn
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)  # a shared 2-core machine: no timing
 @given(categories(), result_rules)
 def test_a_category_without_any_expert_score_is_ranked_by_votes_or_blocked(
     data: dict[str, Any], rules: ResultRules
