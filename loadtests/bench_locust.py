@@ -31,6 +31,7 @@ VOTERS, BALLOTS = _load()
 _START = int(os.environ.get("BENCH_START", "0"))
 _SPAN = int(os.environ.get("BENCH_SPAN", "1000000"))
 _RATE = float(os.environ.get("BENCH_RATE", "0"))
+_BARE_PATH = os.environ.get("BENCH_BARE_PATH", "/livez")
 # Which slice of the (voter, category) pairs this process sends: set once locust says
 # which worker this is, so that no two processes send the same pair.
 _indices = itertools.count(_START)
@@ -52,7 +53,7 @@ class BareUser(FastHttpUser):
 
     @task
     def livez(self) -> None:
-        self.client.get("/livez", name="bare")
+        self.client.get(_BARE_PATH, name="bare")
 
 
 class VoteUser(FastHttpUser):

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,45 @@ class Result:
     p95_ms: float
     p99_ms: float
     raw: str = ""
+    # The generator's own CPU time (all its processes and threads) and the wall time of
+    # the run: their ratio is how many cores it kept busy, to tell when it, and not the
+    # server, set the pace.
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+
+    @property
+    def busy(self) -> float:
+        """Cores the generator kept busy on average."""
+        return self.cpu_s / self.wall_s if self.wall_s else 0.0
+
+
+def run_measured(
+    cmd: list[str], env: dict[str, str] | None = None
+) -> tuple[int, str, str, float, float]:
+    """Run `cmd` to its end: (exit code, stdout, stderr, CPU seconds of it and the
+    children it waited for, wall seconds). The CPU time comes from wait4's resource usage
+    of that one child, so nothing else this process runs is counted."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+        wall = time.perf_counter() - started
+        code = os.waitstatus_to_exitcode(status)
+        process.returncode = code
+        out.seek(0)
+        err.seek(0)
+        return (
+            code,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+            usage.ru_utime + usage.ru_stime,
+            wall,
+        )
 
 
 # Each vote round gets its own block of (voter, category) indices, split between the
@@ -43,9 +83,12 @@ class Wrk:
 
     def __init__(self, threads: int = 2) -> None:
         self.threads = threads
+        self.cores = threads  # one event loop per thread: it can keep this many busy
 
     def _run(self, cmd: list[str]) -> Result:
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        code, out, err, cpu, wall = run_measured(cmd)
+        if code != 0:
+            raise subprocess.CalledProcessError(code, cmd, out, err)
         rps = float(_find(r"Requests/sec:\s+([\d.]+)", out) or 0)
         requests = int(_find(r"(\d+) requests in", out) or 0)
         errors = int(_find(r"Non-2xx or 3xx responses:\s+(\d+)", out) or 0)
@@ -60,9 +103,9 @@ class Wrk:
             p50 = _wrk_percentile(out, "50%")
             p99 = _wrk_percentile(out, "99%")
             p95 = 0.0
-        return Result(rps, requests, errors, p50, p95, p99, out)
+        return Result(rps, requests, errors, p50, p95, p99, out, cpu, wall)
 
-    def bare(self, url: str, *, seconds: float, connections: int) -> Result:
+    def bare(self, url: str, *, seconds: float, connections: int, path: str = "/livez") -> Result:
         return self._run(
             [
                 "wrk",
@@ -70,7 +113,7 @@ class Wrk:
                 f"-c{connections}",
                 f"-d{_seconds(seconds)}",
                 "--latency",
-                f"{url}/livez",
+                f"{url}{path}",
             ]
         )
 
@@ -115,6 +158,7 @@ class Locust:
 
     def __init__(self, processes: int = 2) -> None:
         self.processes = processes
+        self.cores = processes
 
     def _run(
         self, user: str, url: str, *, seconds: float, users: int, env: dict[str, str]
@@ -147,12 +191,10 @@ class Locust:
             ]
             if self.processes > 1:
                 cmd[-1:-1] = ["--processes", str(self.processes)]
-            done = subprocess.run(
-                cmd, capture_output=True, text=True, env={**os.environ, **env}, check=False
-            )
+            _, _, stderr, cpu, wall = run_measured(cmd, env={**os.environ, **env})
             stats = Path(f"{prefix}_stats.csv")
             if not stats.exists():
-                raise RuntimeError(f"locust wrote no statistics:\n{done.stderr[-2000:]}")
+                raise RuntimeError(f"locust wrote no statistics:\n{stderr[-2000:]}")
             with stats.open(encoding="utf-8") as f:
                 rows = {row["Name"]: row for row in csv.DictReader(f)}
         row = rows["Aggregated"]
@@ -163,16 +205,18 @@ class Locust:
             p50_ms=float(row["50%"] or 0),
             p95_ms=float(row["95%"] or 0),
             p99_ms=float(row["99%"] or 0),
-            raw=done.stderr,
+            raw=stderr,
+            cpu_s=cpu,
+            wall_s=wall,
         )
 
-    def bare(self, url: str, *, seconds: float, connections: int) -> Result:
+    def bare(self, url: str, *, seconds: float, connections: int, path: str = "/livez") -> Result:
         return self._run(
             "BareUser",
             url,
             seconds=seconds,
             users=connections,
-            env={},
+            env={"BENCH_BARE_PATH": path},
         )
 
     def votes(

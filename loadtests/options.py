@@ -12,7 +12,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "bench",
         help="measure the vote hot path against a bare endpoint, the flusher and the tally",
     )
-    bench.add_argument("--workers", type=int, default=1, help="server worker processes")
+    bench.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server worker processes; above 1, a one-worker server is measured in the "
+        "same run too, for the scaling ratio",
+    )
+    bench.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="also start a three-master Redis Cluster on loopback and measure the vote "
+        "path on it beside the single Redis",
+    )
+    bench.add_argument(
+        "--private-redis",
+        action="store_true",
+        help="run the single-Redis path on a Redis the bench starts (same append-only "
+        "settings as the configured one), so its CPU figures count the votes only",
+    )
     bench.add_argument("--seconds", type=float, default=10, help="length of each round")
     bench.add_argument("--rounds", type=int, default=3, help="rounds of bare and vote load")
     bench.add_argument("--connections", type=int, default=64)

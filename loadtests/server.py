@@ -45,11 +45,35 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
-class LocalServer:
-    """Starts `voting serve --workers N` with the given environment; stops it on exit."""
+def pure_command(port: int, workers: int) -> list[str]:
+    """The bench's true baseline (loadtests/pure_app.py) on 127.0.0.1:port."""
+    return [
+        sys.executable,
+        "-m",
+        "loadtests.pure_app",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
-    def __init__(self, env: dict[str, str], *, workers: int = 1, log: Path | None = None) -> None:
+
+class LocalServer:
+    """Starts `voting serve --workers N` with the given environment; stops it on exit.
+    `pure=True`: the pure Starlette baseline (loadtests/pure_app.py) instead."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        workers: int = 1,
+        log: Path | None = None,
+        pure: bool = False,
+    ) -> None:
         self.env = env
+        self.pure = pure
+        self.name = "pure Starlette" if pure else "voting serve"
+        self.health = "/" if pure else "/healthz"
         self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -61,7 +85,7 @@ class LocalServer:
         self._log_file = open(self.log, "wb") if self.log else None
         out = self._log_file or subprocess.DEVNULL
         self.process = subprocess.Popen(
-            serve_command(self.port, self.workers),
+            (pure_command if self.pure else serve_command)(self.port, self.workers),
             env={**os.environ, **self.env},
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -71,17 +95,17 @@ class LocalServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
-                    f"voting serve exited with {self.process.returncode}"
+                    f"{self.name} exited with {self.process.returncode}"
                     + (f"; see {self.log}" if self.log else "")
                 )
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}{self.health}", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError("voting serve did not answer /healthz within 60 s")
+        raise RuntimeError(f"{self.name} did not answer {self.health} within 60 s")
 
     @property
     def pid(self) -> int:

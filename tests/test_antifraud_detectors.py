@@ -569,6 +569,62 @@ async def test_committee_pages_and_api(mail_client, mail_app, smtp, conn):
     del svc
 
 
+async def test_the_committee_page_shows_the_audit_for_bought_votes(
+    mail_client, mail_app, smtp, conn
+):
+    """The per-nomination audit of the JSON API, on the committee's page: a plain summary
+    and a table of figures beside the category's, in the page's language."""
+    import html
+
+    from tests.test_voting_http import open_voting
+
+    _, edition_id, noms = await open_voting(mail_app, conn, nominations=60)
+    code = next(c for c, ids in sorted(noms.items()) if len(ids) >= 3)
+    other = next(c for c in sorted(noms) if c != code)
+    bought, *fair = noms[code][:3]
+    at = datetime.now(UTC) - timedelta(hours=3)
+    for i in range(12):
+        # Paid voters: confirmed, voted 40 s later for one project, and nothing else.
+        vid = f"paid{i}"
+        ip = f"{60 + i}.{i}.1.1"
+        await add_voter(conn, edition_id, vid, verified_at=at, ip=ip, domain="gmail.com")
+        await add_vote(conn, edition_id, vid, code, bought, at=at + timedelta(seconds=40), ip=ip)
+        # Supporters of the others: voted an hour after confirming, in two categories.
+        vid = f"fan{i}"
+        ip = f"10.{i}.2.2"
+        await add_voter(conn, edition_id, vid, verified_at=at, ip=ip)
+        await add_vote(conn, edition_id, vid, code, fair[i % 2], at=at + timedelta(hours=1), ip=ip)
+        await add_vote(
+            conn, edition_id, vid, other, noms[other][0], at=at + timedelta(hours=1), ip=ip
+        )
+    await sign_in(mail_client, mail_app, smtp, "chair@example.org")
+    await accounts.grant(conn, "chair@example.org", "committee")
+    await sign_in(mail_client, mail_app, smtp, "chair@example.org")
+
+    english = await audit_category(conn, edition_id, code, lang="en")
+    assert "100.0% of its voters voted in this category only" in english[bought]["summary"]
+    page = await mail_client.get(f"/committee/fraud/{code}?lang=en")
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    assert "Audit for bought votes" in text
+    for n in (bought, *fair):
+        assert english[n]["summary"] in text
+    section = text[text.index('id="audit-heading"') :]
+    assert f'id="audit-{bought}"' in section
+    # The figures, in a table with its caption and headers: 40 s against an hour.
+    assert "<caption>Voters' profile:" in section
+    assert '<th scope="row">Median time from confirming the address to voting</th>' in section
+    assert "<td>40 seconds</td><td>60 minutes</td>" in section
+    assert "<td>100.0%</td><td>0.0%</td>" in section
+
+    french = await audit_category(conn, edition_id, code, lang="fr")
+    assert french[bought]["summary"] != english[bought]["summary"]
+    page = await mail_client.get(f"/committee/fraud/{code}?lang=fr")
+    text = html.unescape(page.text)
+    assert french[bought]["summary"] in text and "<td>40\xa0secondes</td>" in text
+    assert english[bought]["summary"] not in text
+
+
 async def test_nominator_sees_held_votes_after_close_and_asks_for_review(
     mail_client, mail_app, smtp, conn
 ):

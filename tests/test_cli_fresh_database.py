@@ -20,6 +20,8 @@ COMMANDS = [
     (["rehearsal", "list"], 0, ""),
     (["results", "status"], 2, "error:"),
     (["tally"], 2, "error:"),
+    (["privacy", "purge", "--dry-run"], 0, "due: fraud signals of 0 votes and 0 voters"),
+    (["privacy", "purge"], 0, "erased: fraud signals of 0 votes and 0 voters, 0 delivered"),
 ]
 
 

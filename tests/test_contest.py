@@ -857,6 +857,7 @@ def test_constants() -> None:
         "show_live_counts": False,
         "signoffs_required": 2,
         "antifraud": {},
+        "privacy": {},
         "merge_rule": "experts_pick",
         "blend_public_weight": 0.5,
         "blend_expert_weight": 0.5,

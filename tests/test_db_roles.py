@@ -206,6 +206,8 @@ MATRIX: dict[str, dict[str, object]] = {
         "UPDATE": {"status", "decided_by", "decided_at", "decision_reason"},
     },
     "signin_refusals": {"INSERT": ALL},
+    # 0018: the incremental fraud scan's marks, moved by every scan.
+    "fraud_scan_marks": {"INSERT": ALL, "UPDATE": {"fingerprint", "scanned_at"}},
 }
 DEFINER_FUNCTIONS = (
     "decide_vote(integer, text, text, text, text)",
@@ -213,6 +215,9 @@ DEFINER_FUNCTIONS = (
     "quarantine_flag_votes(bigint, text[], text[])",
     "extend_voting_close(integer, timestamptz)",
     "drop_rehearsal_edition(integer)",
+    # 0013: the retention policy's purge (erases fraud signals, deletes delivered mail).
+    "purge_signals(integer)",
+    "purge_outbox(integer)",
     # 0014: the organizers extend the expert review and invite experts and committee.
     "extend_expert_review_close(integer, timestamptz)",
     "grant_staff_role(text, text)",
@@ -510,6 +515,9 @@ async def test_verdicts_change_only_on_the_record(conn):
         "cast_at = now() - interval '1 day'",
         "edition_id = edition_id + 0, stream_id = '2-0'",
         "ip = '192.0.2.1'",
+        # 0013: a signal may be erased (NULL), never rewritten, and never with another column.
+        "ip = NULL, nomination = 'N2'",
+        "user_agent = 'forged'",
         "verdict = 'voided', nomination = 'N2'",
     ],
 )

@@ -136,12 +136,30 @@ def test_a_short_bench_prints_medians_ratios_and_its_tracking_line(
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     lines = out.strip().splitlines()
-    assert re.fullmatch(r"vote/bare ratio: \d+\.\d\d", lines[-1])
+    # wrk (./dev installs it) drives the pure baseline to its limit: the ratio is reported.
+    assert "load generator: wrk" in out
+    assert re.fullmatch(r"vote/pure-bare ratio: \d+\.\d\d", lines[-1]), out
+    assert re.fullmatch(
+        r"stack cost: vote/livez ratio: \d+\.\d\d, livez/pure-bare ratio: \d+\.\d\d", lines[-2]
+    ), out
+    assert re.search(r"pure baseline \(GET /, .*\): median [1-9]\d* req/s", out)
     assert re.search(r"bare endpoint .* median [1-9]\d* req/s", out)
     assert re.search(r"vote path .* median [1-9]\d* votes/s", out)
     assert re.search(r"latency at half load .* p50 [\d.]+ ms, p95 [\d.]+ ms, p99 [\d.]+ ms", out)
-    cpu = re.search(r"server CPU per request: +bare (\d+) us, vote (\d+) us", out)
-    assert cpu and 0 < int(cpu[1]) and 0 < int(cpu[2]), out
+    cpu = re.search(r"server CPU per request: +pure (\d+) us, bare (\d+) us, vote (\d+) us", out)
+    assert cpu and 0 < int(cpu[1]) and 0 < int(cpu[2]) and 0 < int(cpu[3]), out
+    for load in ("pure", "livez", "votes"):
+        shares = re.search(
+            rf"^  {load} +server ([\d.]+), Redis ([\d.]+), generator ([\d.]+)", out, re.M
+        )
+        assert shares and float(shares[1]) > 0 and float(shares[3]) > 0, out
+    capacity = re.search(
+        r"capacity \(votes\): a busy app core (\d+) votes/s \((\d+) us a vote\), a busy Redis"
+        r" core (\d+) votes/s \((\d+) us a vote\); 50,000 votes/s at full load: (\d+) app"
+        r" cores, (\d+) Redis cores",
+        out,
+    )
+    assert capacity and all(int(g) > 0 for g in capacity.groups()), out
     drained = int(re.search(r"flusher drain \(1 flusher\): (\d+) votes", out).group(1))
     assert drained > 0 and "flusher/vote ratio:" in out
     assert re.search(r"official tally over \d+ ledger votes \(completeness on\)", out)
@@ -174,7 +192,81 @@ def test_the_bench_falls_back_to_locust_where_wrk_is_missing(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "load generator: locust FastHttpUser" in done.stdout
     assert re.search(r"vote path .* median [1-9]\d* votes/s", done.stdout)
-    assert re.fullmatch(r"vote/bare ratio: \d+\.\d\d", done.stdout.strip().splitlines()[-1])
+    # Locust may well be the bottleneck before the pure baseline: then it says so and
+    # gives no ratio; else the ratio.
+    last = done.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"vote/pure-bare ratio: \d+\.\d\d", last) or (
+        last == "vote/pure-bare ratio: not reported (the load generator was the bottleneck)"
+        and "generator: locust FastHttpUser saturated before the pure baseline: it " in done.stdout
+    ), done.stdout
+
+
+def test_the_bench_on_two_workers_and_a_redis_cluster_reports_both_ratios(
+    database_url, redis_url, redis_prefix, tmp_path
+):
+    """--workers 2: the one-worker server measured in the same run; --redis-cluster: a
+    three-master cluster on loopback beside the single Redis; --private-redis: that single
+    Redis one the bench starts. No threshold on speed."""
+    env = _env(database_url, redis_url, redis_prefix, tmp_path)
+    done = _voting(
+        [
+            "bench",
+            "--workers",
+            "2",
+            "--redis-cluster",
+            "--private-redis",
+            "--seconds",
+            "1",
+            "--rounds",
+            "1",
+            "--connections",
+            "8",
+            "--voters",
+            "3000",
+            "--tally-votes",
+            "0",
+        ],
+        env,
+    )
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert ", a Redis of its own, Redis Cluster of 3 masters beside the single Redis" in out
+    workers = re.search(
+        r"workers: 2 workers (\d+) votes/s, 1 worker (\d+) votes/s in the same run: ratio"
+        r" \d+\.\d\d",
+        out,
+    )
+    assert workers and int(workers[1]) > 0 and int(workers[2]) > 0, out
+    cluster = re.search(
+        r"Redis Cluster \(3 masters\): (\d+) votes/s, single Redis (\d+) votes/s in the same"
+        r" run: cluster/single ratio \d+\.\d\d",
+        out,
+    )
+    assert cluster and int(cluster[1]) > 0 and int(cluster[2]) > 0, out
+    assert "capacity (votes, Redis Cluster): a busy app core " in out
+    for load in ("votes", "votes, 1 worker", "votes, Redis Cluster"):
+        shares = re.search(
+            rf"^  {load} +server ([\d.]+), Redis ([\d.]+), generator ([\d.]+)", out, re.M
+        )
+        # Both Redis setups did the scripts' work: their CPU time is seen.
+        assert shares and float(shares[1]) > 0 and float(shares[2]) > 0, out
+    assert re.search(r"flusher drain \(2 flushers\): [1-9]\d* votes", out)
+    assert out.strip().splitlines()[-1].startswith("vote/pure-bare ratio: ")
+
+
+def test_the_asgi_server_comparison_measures_both_servers():
+    args = ["--no-engine", "--rounds", "1", "--seconds", "1", "--connections", "8"]
+    done = subprocess.run(
+        [sys.executable, "-m", "loadtests.asgi_servers", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for server in ("uvicorn", "granian"):
+        assert re.search(rf"^{server} hello: median [1-9]\d*/s", done.stdout, re.M), done.stdout
+    assert re.search(r"^granian/uvicorn \(hello\): \d+\.\d\d$", done.stdout, re.M)
 
 
 @given(
@@ -223,3 +315,40 @@ async def test_the_bench_drains_with_one_flusher_per_worker(
     for stream in ballot.keys(edition.slug).all_streams():
         consumers = await redis_client.xinfo_consumers(stream, "flushers")
         assert {bytes(c["name"]) for c in consumers} >= {b"bench0", b"bench1"}
+
+
+@given(
+    generator=st.floats(0, 8),
+    server=st.floats(0, 8),
+    cores=st.integers(1, 8),
+    workers=st.integers(1, 8),
+)
+def test_the_pure_baseline_is_refused_exactly_when_the_generator_set_its_pace(
+    generator, server, cores, workers
+):
+    from loadtests.bench import Load, generator_saturated
+
+    pure = Load("pure", rates=[1.0], server=[server], generator=[generator])
+    why = generator_saturated(pure, cores, workers)
+    if generator >= 0.9 * cores:
+        assert why.startswith("it kept") and f"of its {cores}" in why
+    elif server < 0.85 * workers and generator >= server:
+        assert "while the server used" in why
+    else:
+        assert why == ""
+    # A server busy on all its workers with a generator far from its own limit: reported.
+    assert (
+        generator_saturated(Load("pure", server=[workers], generator=[0.0]), cores, workers) == ""
+    )
+
+
+def test_the_generator_s_cpu_time_is_its_own():
+    from loadtests.generators import run_measured
+
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    code, out, err, cpu, wall = run_measured([sys.executable, "-c", burn + "\nprint('done')"])
+    assert code == 0 and out.strip() == "done" and err == ""
+    assert 0.3 <= cpu <= wall + 0.05
+    sleeper = run_measured([sys.executable, "-c", "import time; time.sleep(0.4)"])
+    assert sleeper[3] < 0.3 <= sleeper[4]
+    assert run_measured([sys.executable, "-c", "raise SystemExit(3)"])[0] == 3

@@ -45,6 +45,11 @@ async def test_the_fraud_scan_runs_in_a_child_process_and_quarantines(conn, data
     # Again: nothing new to hold, and the same flags.
     again = await operations.scan_in_child(database_url)
     assert again["quarantined"] == 0
+    # Incremental: with nothing new it reads no vote; a vote in C2 has C2 alone read again.
+    assert again["categories"] == [] and not again["edition_wide"], again
+    await add_vote(conn, edition_id, "late", "C2", "B1", at=at, ip="192.0.2.77")
+    third = await operations.scan_in_child(database_url)
+    assert third["categories"] == ["C2"] and third["of_categories"] == 3, third
 
 
 async def test_a_cancelled_scan_kills_its_child(database_url):

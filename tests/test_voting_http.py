@@ -427,8 +427,10 @@ async def test_the_nomination_page_has_a_vote_button(mail_client, mail_app, smtp
     await verify_voter(mail_client, mail_app, smtp, "button@example.org")
     page = await mail_client.get(f"/nominations/{target}")
     assert "Vote for this project" in page.text
-    # The button opens the ballot with this project chosen: the vote is confirmed there.
+    # The button opens the ballot with this project chosen: the vote is confirmed there,
+    # on the page whose stepup.js reports navigator.webdriver in its hidden field.
     ballot = await mail_client.get(f"/vote/C2?choose={target}")
+    assert 'name="webdriver"' in ballot.text and "/static/stepup.js" in ballot.text
     form_token = re.search(r'name="form_token" value="([^"]+)"', ballot.text).group(1)
     reading(mail_app)
     voted = await mail_client.post(

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from . import mail, metrics, operations
+from . import mail, metrics, operations, privacy
 from .clock import Clock, SystemClock
 from .errors import Refusal
 from .i18n import gettext
@@ -35,6 +35,7 @@ from .web import (
     organizer,
     outages,
     pages,
+    privacy_pages,
     results,
     voting,
 )
@@ -98,6 +99,7 @@ def create_app(
         lambda s: mail.sender_loop(s.db, s.settings),
         operations.flusher_task,
         operations.fraud_scan_task,
+        lambda s: privacy.purge_task(s.db),
         *(extra_tasks or []),
     ]
 
@@ -162,6 +164,7 @@ def create_app(
         *results.routes,
         *rehearsal_web.routes,
         *ops_web.routes,
+        *privacy_pages.routes,
         *pages.routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -29,9 +29,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.cluster import RedisCluster
 
 from .contest import Edition
 from .redis_batch import BatchedScript
+from .redis_cluster_batch import ClusterBatchedScript
 
 SHARDS = 16
 _NOSCRIPT_TRIES = 5
@@ -295,7 +297,12 @@ class Ballot:
         # and retries, as redis-py's Script does: never a 500 for that.
         # Up to four pipelines a tick (redis_batch.batch_sizes): the worker answers the
         # first votes while Redis still runs the others' scripts.
-        self._cast = BatchedScript(redis, CAST_SCRIPT, pipelines=4, min_batch=16)
+        # On a Redis Cluster, one pipeline per node a tick (voting/redis_cluster_batch.py).
+        self._cast: BatchedScript | ClusterBatchedScript = (
+            ClusterBatchedScript(redis, CAST_SCRIPT)
+            if isinstance(redis, RedisCluster)
+            else BatchedScript(redis, CAST_SCRIPT, pipelines=4, min_batch=16)
+        )
         self._sync = redis.register_script(SYNC_WINDOW_SCRIPT)
         self._tags: dict[tuple[str, int], str] = {}
 

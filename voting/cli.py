@@ -127,7 +127,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 # Commands that are the service itself: on the embedded default they log in as the
 # service role, like `voting serve`'s workers. Every other command acts as the owner.
-SERVICE_COMMANDS = frozenset({"flush"})
+SERVICE_COMMANDS = frozenset({"flush", "privacy"})
 
 
 async def _service_url(owner_url: str) -> str:
@@ -456,7 +456,15 @@ async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
                 return 2
             edition_id = await edition_store.edition_id(conn, edition.slug)
             assert edition_id is not None
-            report = await scan(conn, edition_id, edition.slug, thresholds(edition.rules))
+            report = await scan(
+                conn, edition_id, edition.slug, thresholds(edition.rules), full=args.full
+            )
+        kind = "full" if report.full else "incremental"
+        wide = "ran" if report.edition_wide else "skipped (nothing moved)"
+        print(
+            f"{kind} scan: {len(report.categories)} of {report.of_categories} categories"
+            f" read again; edition-wide detectors {wide}"
+        )
         print(f"{report.flags} findings, {report.quarantined} votes newly quarantined")
         for name, moved in report.per_detector.items():
             print(f"  {name}: {moved}")
@@ -464,6 +472,28 @@ async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await redis.aclose()
         await pool.close()
+
+
+@command("privacy")
+async def cmd_privacy(args: argparse.Namespace, settings: Settings) -> int:
+    """`privacy purge [--dry-run]`: erase (or count) what the retention policy says is due."""
+    from .privacy import purge
+
+    assert settings.database_url
+    pool = await db.create_pool(settings.database_url, min_size=1, max_size=1)
+    try:
+        report = await purge(pool, dry_run=args.dry_run, actor=f"cli:{args.by}")
+    finally:
+        await pool.close()
+    if report.skipped:
+        print("another purge is running; nothing done", file=sys.stderr)
+        return 1
+    verb = "due" if args.dry_run else "erased"
+    print(
+        f"{verb}: fraud signals of {report.vote_signals} votes and {report.voter_signals}"
+        f" voters, {report.outbox_mails} delivered mails"
+    )
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -507,7 +537,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     fraud = sub.add_parser("fraud", help="fraud detectors and the traffic simulator")
     fr = fraud.add_subparsers(dest="fraud_cmd", required=True)
-    fr.add_parser("scan", help="run the offline detectors over the current edition now")
+    fscan = fr.add_parser("scan", help="run the offline detectors over the current edition now")
+    fscan.add_argument(
+        "--full",
+        action="store_true",
+        help="read every category again, even those with no vote since the last scan",
+    )
     sim = fr.add_parser("simulate", help="measure the fraud layer on labelled attack traffic")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--organic", type=int, default=1000, help="organic voters")
@@ -527,6 +562,14 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("reconcile", help="compare Redis counters with the ledger")
     rec.add_argument("--edition", help="edition slug (default: the current one)")
     rec.add_argument("--repair", action="store_true", help="rebuild Redis from the ledger")
+
+    priv = sub.add_parser("privacy", help="the retention policy (README: Privacy)")
+    pv = priv.add_subparsers(dest="privacy_cmd", required=True)
+    purge = pv.add_parser("purge", help="erase the personal data the policy says is due")
+    purge.add_argument("--dry-run", action="store_true", help="count what is due, erase nothing")
+    purge.add_argument(
+        "--by", default=os.environ.get("USER", "operator"), help="who ran it (audit log)"
+    )
 
     users = sub.add_parser("users", help="manage staff accounts")
     us = users.add_subparsers(dest="users_cmd", required=True)

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import gettext as _gettext
 from contextvars import ContextVar, Token
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
 
 from babel import numbers as _numbers
-from babel.dates import format_date, format_time, get_datetime_format
+from babel.dates import format_date, format_time, format_timedelta, get_datetime_format
 from babel.support import NullTranslations, Translations
 
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -100,6 +100,12 @@ def format_number(value: float | int, lang: str | None = None) -> str:
 def format_percent(share: float, lang: str | None = None) -> str:
     """0.125 -> "12.5%" (en), "12,5 %" (fr): one decimal, the language's signs."""
     return _numbers.format_percent(share, "#,##0.0%", locale=lang or _current.get())
+
+
+def format_duration(seconds: float, lang: str | None = None) -> str:
+    """612 -> "10 minutes" (en), "10 минут" (ru): a length of time in its largest whole
+    unit, as the language says it (CLDR through Babel)."""
+    return format_timedelta(timedelta(seconds=seconds), threshold=2, locale=lang or _current.get())
 
 
 def format_instant(

@@ -16,6 +16,13 @@ from typing import Any
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
+def mask_email(address: str) -> str:
+    """What a log line may say of an email address: its domain, never the mailbox
+    (README, "Privacy": no address and no full IP in the logs at the default level)."""
+    domain = address.rpartition("@")[2]
+    return f"…@{domain}" if domain and domain != address else "…"
+
+
 class RequestIdFilter(logging.Filter):
     """Adds `request_id` to every record: the id of the request being served, if any."""
 

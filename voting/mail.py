@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlparse
 import aiosmtplib
 import asyncpg
 
+from .logs import mask_email
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,10 @@ async def enqueue(conn: asyncpg.Connection, to_addr: str, subject: str, body: st
 
 async def _deliver(settings: Settings, to_addr: str, subject: str, body: str) -> None:
     if not settings.smtp_url:
-        log.info("mail (no SMTP configured) to=%s subject=%s\n%s", to_addr, subject, body)
+        # The address and the body (whose link may carry the address, signed but readable)
+        # only at debug level: /dev/mail shows them on a development machine.
+        log.info("mail (no SMTP configured) to=%s subject=%s", mask_email(to_addr), subject)
+        log.debug("mail to=%s\n%s", to_addr, body)
         return
     url = urlparse(settings.smtp_url)
     message = EmailMessage()
@@ -80,7 +84,7 @@ async def send_pending(pool: asyncpg.Pool, settings: Settings, limit: int = 50) 
                     str(exc)[:500],
                     backoff,
                 )
-                log.warning("mail %s to %s failed: %s", row["id"], row["to_addr"], exc)
+                log.warning("mail %s to %s failed: %s", row["id"], mask_email(row["to_addr"]), exc)
                 continue
             await conn.execute(
                 "UPDATE outbox SET sent_at=now(), attempts=attempts+1 WHERE id=$1", row["id"]

@@ -74,8 +74,9 @@ class BatchedScript:
         self._queue: list[_Call] = []
         self._flush_scheduled = False
         self._running: set[asyncio.Task[None]] = set()
-        # Only a plain client has one pool to borrow a connection from; a cluster client
-        # routes each call by slot itself, so it keeps redis-py's own script object.
+        # Only a plain client has one pool to borrow a connection from; for a cluster
+        # client, Ballot uses ClusterBatchedScript (one pipeline per node); anything else
+        # given one here keeps redis-py's own script object.
         pool = getattr(client, "connection_pool", None)
         self._fallback = None if pool is not None else client.register_script(script)
 
@@ -149,28 +150,47 @@ class BatchedScript:
                 future.set_result(reply)
 
     async def _exchange(self, connection: Any, batch: list[_Call]) -> list[Any]:
-        encoder = connection.encoder
-        # Texts inline only under redis-py's default encoding; else its encoder does them.
-        encode = encoder.encode
-        utf8 = encoder.encoding.lower().replace("-", "") == "utf8" and (
-            encoder.encoding_errors == "strict"
+        return await exchange(connection, self.sha, batch)
+
+
+_ASKING = b"*1\r\n$6\r\nASKING\r\n"
+
+
+async def exchange(
+    connection: Any, sha: str, batch: list[_Call], *, asking: bool = False
+) -> list[Any]:
+    """Send a batch's EVALSHAs on one connection in one write and read their replies, an
+    error reply as the ResponseError for its own call. `asking`: each EVALSHA after an
+    ASKING (a Redis Cluster's ASK redirection during a slot migration)."""
+    encoder = connection.encoder
+    # Texts inline only under redis-py's default encoding; else its encoder does them.
+    encode = encoder.encode
+    utf8 = encoder.encoding.lower().replace("-", "") == "utf8" and (
+        encoder.encoding_errors == "strict"
+    )
+    head = b"$7\r\nEVALSHA\r\n$40\r\n" + sha.encode() + b"\r\n"
+    lead = _ASKING if asking else b""
+    await connection.send_packed_command(
+        b"".join(
+            [lead + _pack_call(sha, head, keys, args, encode, utf8) for keys, args, _ in batch]
         )
-        head = b"$7\r\nEVALSHA\r\n$40\r\n" + self.sha.encode() + b"\r\n"
-        sha = self.sha
-        await connection.send_packed_command(
-            b"".join([_pack_call(sha, head, keys, args, encode, utf8) for keys, args, _ in batch])
-        )
-        replies: list[Any] = []
-        # One deadline for the whole batch rather than one timer per reply (redis-py's
-        # read_response arms one per call when a socket timeout is set).
-        async with asyncio.timeout(connection.socket_timeout):
-            for _ in batch:
+    )
+    replies: list[Any] = []
+    # One deadline for the whole batch rather than one timer per reply (redis-py's
+    # read_response arms one per call when a socket timeout is set).
+    async with asyncio.timeout(connection.socket_timeout):
+        for _ in batch:
+            if asking:
                 try:
-                    replies.append(await connection.read_response(timeout=math.inf))
-                except redis.exceptions.ResponseError as exc:
-                    # An error reply is complete on the wire: the next reply can be read.
-                    replies.append(exc)
-        return replies
+                    await connection.read_response(timeout=math.inf)  # +OK
+                except redis.exceptions.ResponseError:
+                    pass  # the EVALSHA's own reply says what came of it
+            try:
+                replies.append(await connection.read_response(timeout=math.inf))
+            except redis.exceptions.ResponseError as exc:
+                # An error reply is complete on the wire: the next reply can be read.
+                replies.append(exc)
+    return replies
 
 
 def packable(client: aioredis.Redis, args: Sequence[Any]) -> bool:

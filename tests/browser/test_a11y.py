@@ -19,7 +19,16 @@ from tests.browser.conftest import (
     sign_in_staff,
 )
 
-PUBLIC = ["/", "/categories", "/categories/C1", "/vote", "/vote/C1", "/signin", "/nowhere"]
+PUBLIC = [
+    "/",
+    "/categories",
+    "/categories/C1",
+    "/vote",
+    "/vote/C1",
+    "/signin",
+    "/privacy",
+    "/nowhere",
+]
 
 
 @pytest.mark.parametrize("lang", ["en", "ar"])
@@ -49,6 +58,7 @@ async def test_declared_mobilisation_pages_pass_the_axe_audit(browser: Browser, 
         (NOMINATOR, f"/nominations/{nomination}/mobilisation"),
         (ORGANIZER, "/organizer/mobilisations"),
         (COMMITTEE, "/committee/fraud/C1"),
+        (NOMINATOR, "/my-data"),  # the account's own data (README, Privacy)
     ):
         watched = await new_page(browser)
         page = watched.page
@@ -60,6 +70,34 @@ async def test_declared_mobilisation_pages_pass_the_axe_audit(browser: Browser, 
             found[path] = describe(violations)
         watched.assert_clean()
     assert not found, "\n\n".join(f"{path}:\n{text}" for path, text in found.items())
+
+
+@pytest.mark.parametrize("lang", ["en", "ar"])
+async def test_the_bought_votes_audit_on_the_fraud_page_passes_the_axe_audit(
+    browser: Browser, voting_site: Site, lang: str
+):
+    """The committee's per-nomination audit: a summary and a captioned table of figures
+    for each nomination with votes, in English and right to left in Arabic."""
+    watched = await new_page(browser)
+    page = watched.page
+    await sign_in_staff(page, voting_site, COMMITTEE)  # (its labels are read in English)
+    await page.goto(f"{voting_site.url}/committee/fraud/C1?lang={lang}")
+    assert await page.get_attribute("html", "dir") == ("rtl" if lang == "ar" else "ltr")
+    section = page.locator("section[aria-labelledby=audit-heading]")
+    heading = "تدقيق الأصوات المشتراة" if lang == "ar" else "Audit for bought votes"
+    await expect(section.get_by_role("heading", level=2)).to_have_text(heading)
+    nominations = voting_site.nominations["C1"]
+    tables = section.get_by_role("table")
+    assert await tables.count() >= 1
+    for table in await tables.all():
+        caption = "ملف الناخبين" if lang == "ar" else "Voters' profile"
+        await expect(table.locator("caption")).to_contain_text(caption)
+        assert await table.locator("th[scope=row]").count() == 10
+    first = section.get_by_role("article").filter(has=page.locator(f"#audit-{nominations[0]}"))
+    await expect(first.locator(".audit-summary")).not_to_be_empty()
+    violations = await audit(page)
+    assert not violations, describe(violations)
+    watched.assert_clean()
 
 
 async def test_other_languages_pass_on_the_home_and_ballot_pages(

@@ -43,8 +43,8 @@ def redis_prefix() -> str:
 
 @pytest.fixture
 def settings(settings):
-    # redis-py's cluster client sends each vote on its own (no pipelining batcher), so 500
-    # concurrent attempts on two busy cores can wait longer than the 1 s default for a
-    # turn and be refused with 503, which is the designed answer to overload. These tests
-    # are about what the votes do on a cluster, not about its speed here: wait longer.
+    # 500 concurrent attempts on two busy cores (shared with other jobs) can wait longer
+    # than the 1 s default for a turn and be refused with 503, which is the designed
+    # answer to overload. These tests are about what the votes do on a cluster, not about
+    # its speed here: wait longer.
     return settings.with_overrides(redis_pool_timeout=10.0)

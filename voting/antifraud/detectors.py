@@ -20,8 +20,10 @@ from functools import partial
 from typing import Any
 
 import asyncpg
+import orjson
 
 from ..i18n import format_percent, gettext
+from . import scan_marks
 from .declarations import spare_declared
 from .risk import agent_kind
 from .signals import networks_of
@@ -620,34 +622,111 @@ DETECTORS: dict[str, Detector] = {
 }
 
 
+assert set(DETECTORS) == scan_marks.PER_CATEGORY | scan_marks.EDITION_WIDE
+
+
 @dataclass
 class ScanReport:
     flags: int = 0
     quarantined: int = 0
     per_detector: dict[str, int] = field(default_factory=dict)
+    # The categories the per-category detectors read again, of those with votes (all of
+    # them in a full scan); `edition_wide`: whether drip and bulk_verification ran.
+    categories: list[str] = field(default_factory=list)
+    of_categories: int = 0
+    edition_wide: bool = False
+    full: bool = False
 
 
 async def scan(
-    conn: asyncpg.Connection, edition_id: int, slug: str, t: dict[str, Any]
+    conn: asyncpg.Connection, edition_id: int, slug: str, t: dict[str, Any], *, full: bool = False
 ) -> ScanReport:
-    """Run every detector and quarantine what they find, under an advisory lock per
-    edition so that the workers of a multi-process server do not scan at once."""
-    report = ScanReport()
+    """Run the detectors and quarantine what they find, under an advisory lock per
+    edition so that the workers of a multi-process server do not scan at once.
+
+    Incremental unless `full`: a category whose votes are as the last scan left them is
+    not read again by the detectors that look at one category at a time, and a ledger
+    where nothing moved is not read at all (voting/antifraud/scan_marks.py). The flags
+    are the same as a full scan's: what is skipped would propose exactly the findings
+    already recorded."""
+    report = ScanReport(full=full)
     async with conn.transaction():
         got = await conn.fetchval("SELECT pg_try_advisory_xact_lock(7717, $1)", edition_id)
         if not got:
             return report
-        ledger = await load(conn, edition_id)
-        for name, detector in DETECTORS.items():
-            findings = await detector(ledger, t)
-            findings = await spare_declared(conn, edition_id, findings)  # declarations.py
-            moved = 0
-            for finding in findings:
-                moved += await _record(conn, edition_id, slug, finding)
-            report.per_detector[name] = moved
-            report.flags += len(findings)
-            report.quarantined += moved
+        # The marks first, the ledger after: a vote that lands in between is read now and
+        # moves the mark again, so the next scan looks again (never the other way round).
+        marks = await scan_marks.fingerprints(conn, edition_id, t)
+        dirty, edition_wide = scan_marks.plan(
+            marks, await scan_marks.stored(conn, edition_id), full=full
+        )
+        report.categories = sorted(dirty)
+        report.of_categories = sum(
+            1
+            for c, m in marks.items()
+            if c not in (scan_marks.EDITION, scan_marks.VERIFIED) and m != scan_marks.EMPTY
+        )
+        report.edition_wide = edition_wide
+        if dirty or edition_wide:
+            ledger = await load(conn, edition_id)
+            # Incremental, a finding recorded as it stands is not written again; a full
+            # scan writes every one (as the scan always did: the reference of the tests).
+            recorded = {} if full else await _recorded(conn, edition_id)
+            part = ledger
+            if not set(ledger.by_category) <= dirty:
+                # The per-category detectors read the moved categories only.
+                part = Ledger([v for v in ledger.votes if v.category in dirty], ledger.verified)
+            for name, detector in DETECTORS.items():
+                if name in scan_marks.EDITION_WIDE:
+                    if not edition_wide:
+                        continue
+                    findings = await detector(ledger, t)
+                else:
+                    findings = await detector(part, t)
+                findings = await spare_declared(conn, edition_id, findings)  # declarations.py
+                moved = 0
+                for finding in findings:
+                    if not _already_recorded(recorded, finding):
+                        moved += await _record(conn, edition_id, slug, finding)
+                report.per_detector[name] = moved
+                report.flags += len(findings)
+                report.quarantined += moved
+        await scan_marks.save(conn, edition_id, marks)
     return report
+
+
+async def _recorded(
+    conn: asyncpg.Connection, edition_id: int
+) -> dict[tuple[str, str], tuple[Any, frozenset[Vote]]]:
+    """The edition's flags as recorded: (detector, finding) -> (evidence, its votes)."""
+    return {
+        (r["detector"], r["finding"]): (
+            r["evidence"],
+            frozenset(zip(r["voters"] or (), r["categories"] or (), strict=True)),
+        )
+        for r in await conn.fetch(
+            "SELECT f.detector, f.finding, f.evidence,"
+            " array_agg(fv.voter_id) FILTER (WHERE fv.voter_id IS NOT NULL) AS voters,"
+            " array_agg(fv.category) FILTER (WHERE fv.voter_id IS NOT NULL) AS categories"
+            " FROM fraud_flags f LEFT JOIN fraud_flag_votes fv ON fv.flag_id = f.id"
+            " WHERE f.edition_id = $1 GROUP BY f.id",
+            edition_id,
+        )
+    }
+
+
+def _already_recorded(
+    recorded: dict[tuple[str, str], tuple[Any, frozenset[Vote]]], f: Finding
+) -> bool:
+    """Whether recording `f` would change nothing: its flag holds the same evidence and
+    already names every vote it names. (Such votes were quarantined when first named,
+    unless the committee decided otherwise since, and no verdict returns to 'counted',
+    so `quarantine_flag_votes` would move none.)"""
+    known = recorded.get((f.detector, f.finding))
+    if known is None:
+        return False
+    evidence, votes = known
+    return evidence == orjson.loads(orjson.dumps(f.evidence)) and set(f.votes) <= votes
 
 
 async def _record(conn: asyncpg.Connection, edition_id: int, slug: str, f: Finding) -> int:

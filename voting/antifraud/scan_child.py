@@ -41,6 +41,10 @@ async def run(database_url: str) -> dict[str, Any]:
         "flags": report.flags,
         "quarantined": report.quarantined,
         "per_detector": report.per_detector,
+        # Incremental: the categories read again, of those with votes.
+        "categories": report.categories,
+        "of_categories": report.of_categories,
+        "edition_wide": report.edition_wide,
     }
 
 

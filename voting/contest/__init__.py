@@ -54,6 +54,8 @@ DEFAULT_RULES: dict[str, Any] = {
     "signoffs_required": 2,
     # Rate limits and detector thresholds: voting/antifraud/config.py holds the defaults.
     "antifraud": {},
+    # How long personal data stays (voting/privacy.py holds the defaults and the purge).
+    "privacy": {},
     # How winners are chosen (voting/tally/merge.py documents each rule; voting/tally/
     # rules.py checks them): experts score the shortlist on weighted criteria, and the
     # merge rule turns votes and scores into a ranking.
@@ -413,6 +415,9 @@ def _parse_rules(raw: object, err: _Errors) -> dict[str, Any]:
     from ..antifraud.config import parse_thresholds
 
     rules["antifraud"] = parse_thresholds(rules["antifraud"], err)
+    from ..privacy import parse_privacy_rules
+
+    rules["privacy"] = parse_privacy_rules(rules["privacy"], err)
     from ..tally.rules import parse_result_rules
 
     parse_result_rules(rules, err)

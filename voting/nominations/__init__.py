@@ -49,6 +49,8 @@ from .workflow import (
     submit,
     update,
     validate_decision,
+    withdraw,
+    withdraw_problem,
 )
 
 __all__ = [
@@ -88,4 +90,6 @@ __all__ = [
     "validate",
     "validate_decision",
     "votable_nominations",
+    "withdraw",
+    "withdraw_problem",
 ]

@@ -6,6 +6,8 @@
                         ▼            │
                       returned ──────┘
 
+    draft, submitted, returned or accepted ──withdraw (nominator, before voting)──> withdrawn
+
 Nominators create, edit and submit only while the edition's nominations phase is open
 (half-open, in the edition's zone: the close instant itself is late). Organizers decide
 until public voting opens; from then on the list voters see is fixed. Each state change
@@ -15,9 +17,11 @@ through the outbox, in the same transaction.
 Submission rules, checked under a per-organization advisory lock so that two submissions
 racing from two accounts of one organization cannot both pass:
 - the same project (same title from the same organization, compared after normalizing
-  case, accents, spacing and punctuation) is submitted once per edition, whatever its fate;
+  case, accents, spacing and punctuation) is submitted once per edition, whatever its fate
+  but withdrawal (the nominator's own choice, before voting opens);
 - an organization has at most `nominations_per_organization_per_category` projects in
-  a category (submitted, returned or accepted: a rejected one no longer counts).
+  a category (submitted, returned or accepted: a rejected or withdrawn one no longer
+  counts).
 """
 
 from __future__ import annotations
@@ -56,9 +60,12 @@ __all__ = [
     "submit",
     "update",
     "validate_decision",
+    "withdraw",
+    "withdraw_problem",
 ]
 
-STATUSES = ("draft", "submitted", "returned", "accepted", "rejected")
+STATUSES = ("draft", "submitted", "returned", "accepted", "rejected", "withdrawn")
+WITHDRAWABLE = ("draft", "submitted", "returned", "accepted")
 EDITABLE = ("draft", "returned")
 # Statuses that use up the organization's place in a category.
 _COUNTS_FOR_LIMIT = ("submitted", "returned", "accepted")
@@ -802,3 +809,56 @@ def _decision_mail(
         subject.format(**names),
         body.format(**names, reason=reason, link=link, closes=closes),
     )
+
+
+def withdraw_problem(edition: Edition, now: datetime) -> Problem | None:
+    """Why a nomination can no longer be withdrawn: public voting has opened (from then on
+    the list voters see is fixed), or None."""
+    voting = edition.phase("voting")
+    if now < voting.opens_at:
+        return None
+    return problem(
+        "voting_open",
+        N_("Public voting opened on {opened}: a nomination can no longer be withdrawn."),
+        opened=geneva_wall(voting.opens_at, edition.tz),
+    )
+
+
+async def withdraw(
+    conn: asyncpg.Connection, edition: Edition, owner: User, public_id: str, *, now: datetime
+) -> Nomination:
+    """The nominator withdraws its nomination before public voting opens: it leaves every
+    list and its contact address is erased (README, "Privacy"); on the record. Withdrawing
+    twice is harmless; a rejected nomination stays rejected."""
+    async with conn.transaction():
+        nomination = await _own(conn, owner, public_id)
+        if nomination.status == "withdrawn":
+            return nomination
+        closed = withdraw_problem(edition, now)
+        if closed is not None:
+            raise NominationError("voting_open", closed)
+        if nomination.status not in WITHDRAWABLE:
+            raise NominationError(
+                "final",
+                problem(
+                    "final",
+                    N_("This nomination was rejected; it cannot be changed or resubmitted."),
+                ),
+            )
+        await conn.execute(
+            "UPDATE nominations SET status = 'withdrawn', contact_email = NULL, updated_at = $2"
+            " WHERE id = $1",
+            nomination.id,
+            now,
+        )
+        await audit(
+            conn,
+            actor=f"user:{owner.id}",
+            action="nomination.withdraw",
+            edition=edition.slug,
+            subject=f"nomination:{nomination.public_id}",
+            detail={"from": nomination.status},
+        )
+        withdrawn = await get(conn, nomination.public_id)
+    assert withdrawn is not None
+    return withdrawn

@@ -39,6 +39,7 @@ STATUS_LABELS = {
     "returned": N_("Sent back for changes"),
     "accepted": N_("Accepted"),
     "rejected": N_("Rejected"),
+    "withdrawn": N_("Withdrawn"),
 }
 HISTORY_LABELS = {
     "nomination.create": N_("Created"),
@@ -99,6 +100,8 @@ def _phase_context(edition: Edition, now: Any) -> dict[str, Any]:
         "nominations_phase": edition.phase("nominations"),
         "nominations_open": closed is None,
         "nominations_closed_message": closed.text() if closed else "",
+        # Until public voting opens a nominator may withdraw (README, "Privacy").
+        "withdraw_open": noms.withdraw_problem(edition, now) is None,
     }
 
 
@@ -466,6 +469,41 @@ async def submit_page(request: Request) -> Response:
     return RedirectResponse(f"/nominations/{saved.public_id}?done=submitted", status_code=303)
 
 
+async def withdraw_page(request: Request) -> Response:
+    form = await _form(request)
+    check_csrf(request, form.get("csrf_token"))
+    user = await require_user(request)
+    nomination, edition = await _own_for_page(request, user)
+    svc = services(request)
+    try:
+        async with svc.db.acquire() as conn:
+            await noms.withdraw(conn, edition, user, nomination.public_id, now=svc.clock.now())
+    except NominationError as error:
+        raise _api_error(request, error) from None
+    return RedirectResponse("/dashboard?done=withdrawn", status_code=303)
+
+
+async def api_withdraw(request: Request) -> JSON:
+    user = await require_user(request)
+    check_csrf(request)
+    svc = services(request)
+    try:
+        async with svc.db.acquire() as conn:
+            nomination = await noms.get(conn, request.path_params["public_id"])
+            if nomination is None or nomination.owner_id != user.id:
+                raise ApiError(404, "not_found", gettext("There is no such nomination."))
+            saved = await noms.withdraw(
+                conn,
+                await _edition_of(conn, nomination),
+                user,
+                nomination.public_id,
+                now=svc.clock.now(),
+            )
+    except NominationError as error:
+        raise _api_error(request, error) from None
+    return JSON({"nomination": saved.owner_dict()})
+
+
 # -- organizers --------------------------------------------------------------------------------
 
 
@@ -732,6 +770,7 @@ routes = [
     Route("/nominations/{public_id}/edit", edit_form, methods=["GET"]),
     Route("/nominations/{public_id}/edit", edit_page, methods=["POST"]),
     Route("/nominations/{public_id}/submit", submit_page, methods=["POST"]),
+    Route("/nominations/{public_id}/withdraw", withdraw_page, methods=["POST"]),
     Route("/organizer", organizer_queue, methods=["GET"]),
     Route("/organizer/nominations/{public_id}", organizer_review, methods=["GET"]),
     Route("/organizer/nominations/{public_id}/decision", organizer_decide, methods=["POST"]),
@@ -740,6 +779,7 @@ routes = [
     Route("/api/nominations/{public_id}", api_get, methods=["GET"]),
     Route("/api/nominations/{public_id}", api_update, methods=["PUT"]),
     Route("/api/nominations/{public_id}/submit", api_submit, methods=["POST"]),
+    Route("/api/nominations/{public_id}/withdraw", api_withdraw, methods=["POST"]),
     Route("/api/me/nominations", api_mine, methods=["GET"]),
 ]
 
@@ -933,6 +973,14 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/api/nominations/{public_id}/submit": {
         "post": {
             "summary": "Submit a draft or a returned nomination (again is harmless)",
+            "parameters": [_PUBLIC_ID, _CSRF],
+            "responses": {"200": _ONE_OWN, **_WRITE_ERRORS},
+        }
+    },
+    "/api/nominations/{public_id}/withdraw": {
+        "post": {
+            "summary": "Withdraw one's own nomination before public voting opens (again is"
+            " harmless); its contact address is erased",
             "parameters": [_PUBLIC_ID, _CSRF],
             "responses": {"200": _ONE_OWN, **_WRITE_ERRORS},
         }

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import metrics
+from ..antifraud.signals import network_of
 from ..i18n import LANGUAGES, negotiate, reset_language, use_language
 from ..logs import request_id
 
@@ -112,7 +113,8 @@ class Observability:
                         "route": route,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 3),
-                        "client": (scope.get("client") or ("", 0))[0],
+                        # The network (/24, /48), never the full address (README, Privacy).
+                        "client": network_of((scope.get("client") or ("", 0))[0]),
                     },
                 )
             reset_language(lang_token)

@@ -23,6 +23,7 @@ SOURCES = [
     "voting.web.nominations",
     "voting.web.results",
     "voting.web.rehearsal",
+    "voting.web.privacy_pages",
 ]
 
 # No text the engine takes may hold a NUL character (PostgreSQL's text cannot): the

@@ -213,7 +213,7 @@ class VoteFront:
                         "route": PATH,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 3),
-                        "client": (scope.get("client") or ("", 0))[0],
+                        "client": network_of((scope.get("client") or ("", 0))[0]),
                     },
                 )
 
