@@ -733,10 +733,13 @@ async def _cleanup(redis_url: str, prefix: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m loadtests.bench`: the same as `voting bench`."""
-    from voting.cli import main as voting_main
+    """`python -m loadtests.bench`: the same as `voting bench`, run as that command.
 
-    return voting_main(["bench", *(argv or [])])
+    `voting bench` imports this module, so this module does not import the command line
+    back (no import cycle): it runs `python -m voting.cli bench ARGS` in a child process.
+    """
+    command = [sys.executable, "-m", "voting.cli", "bench", *(argv or [])]
+    return subprocess.call(command)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from tests.voting_helpers import redis_now, voting_edition
 from voting import mail
 from voting.ledger import Flusher, reconcile
 from voting.seed import seed_nominations
-from voting.web.voting import runtime
+from voting.web.context import runtime
 
 
 def reading(app: object, seconds: int = 20) -> None:

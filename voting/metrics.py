@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import functools
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -31,10 +32,11 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     generate_latest,
-    values,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from .compat.prometheus import multiprocess_values, observe_many
 
 # The `_created` series double every counter for no use on these dashboards.
 disable_created_metrics()
@@ -69,12 +71,13 @@ REQUESTS = Counter(
     ["method", "route", "status"],
     registry=REGISTRY,
 )
+# A vote takes about a millisecond; a page tens of them; anything past a second hurts.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LATENCY = Histogram(
     "wsis_http_request_duration_seconds",
     "Time from a request's arrival to its response's last byte",
     ["method", "route"],
-    # A vote takes about a millisecond; a page tens of them; anything past a second hurts.
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
 
@@ -133,9 +136,7 @@ def multiprocess() -> bool:
 
     Decided by prometheus-client when it was first imported (its value class), which is
     what matters: the environment variable alone may have been set too late."""
-    return values.ValueClass is not values.MutexValue and bool(
-        os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    )
+    return multiprocess_values() and bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
 # -- the vote hooks (voting/web/voting.py) ------------------------------------------------
@@ -171,11 +172,11 @@ def observe_cast(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 
 # Labelled children, kept: `.labels()` costs more than the increment it leads to, and this
 # runs on every vote. The keys are bounded label values, so the dicts stay small.
-_children: dict[tuple[str, ...], Any] = {}
+_children: dict[tuple[Any, ...], Any] = {}
 
 
 def _child(metric: Any, *labels: str) -> Any:
-    key = (metric._name, *labels)
+    key = (metric, *labels)
     child = _children.get(key)
     if child is None:
         child = _children[key] = metric.labels(*labels)
@@ -227,15 +228,10 @@ def flush() -> None:
     for (metric, labels), amount in counts.items():
         _child(metric, *labels).inc(amount)
     for labels, (total, buckets) in latency.items():
-        child = _child(LATENCY, *labels)
-        # Histogram.observe, n observations at once: the sum, and each one's first bucket.
-        child._sum.inc(total)
-        for i, n in enumerate(buckets):
-            if n:
-                child._buckets[i].inc(n)
+        observe_many(_child(LATENCY, *labels), total, buckets)
 
 
-_BOUNDS = LATENCY._upper_bounds  # the buckets' upper bounds, +Inf last
+_BOUNDS = (*LATENCY_BUCKETS, math.inf)  # the buckets' upper bounds, +Inf last
 
 
 def vote_accepted(category: str, state: str, reasons: Iterable[str] = ()) -> None:

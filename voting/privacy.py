@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -39,15 +38,10 @@ import asyncpg
 
 from .mail import MAX_ATTEMPTS
 
-log = logging.getLogger(__name__)
+# The rules' defaults and their check: voting/privacy_rules.py (the edition parser's too).
+from .privacy_rules import DEFAULTS
 
-# name -> (default, minimum)
-DEFAULTS: dict[str, int] = {
-    "outbox_hours": 24,
-    "signals_days_after_publication": 30,
-}
-_MINIMUMS = {"outbox_hours": 1, "signals_days_after_publication": 0}
-_MAXIMUMS = {"outbox_hours": 24 * 90, "signals_days_after_publication": 3650}
+log = logging.getLogger(__name__)
 
 # The advisory-lock key space of purges (detectors use 7717, ledger repairs 7718).
 PRIVACY_LOCK = 7721
@@ -56,27 +50,6 @@ BATCH = 5000
 # The columns the purge erases, for the README, the data page and the tests.
 VOTE_SIGNALS = ("ip", "network", "user_agent", "email_domain", "form_age_ms", "form_nonce")
 VOTER_SIGNALS = ("ip", "network", "user_agent", "domain")
-
-
-def parse_privacy_rules(raw: object, fail: Callable[[str, str], Exception]) -> dict[str, int]:
-    """An edition's `[rules.privacy]` overrides, validated. Only the overrides are stored
-    (like `[rules.antifraud]`); the database's purge functions (0013_privacy.sql) read
-    them from `editions.rules` with the same defaults as DEFAULTS."""
-    if not isinstance(raw, dict):
-        raise fail("rules.privacy", f"must be a table, got {type(raw).__name__}")
-    merged: dict[str, int] = {}
-    for key, value in raw.items():
-        if key not in DEFAULTS:
-            raise fail(f"rules.privacy.{key}", f"unknown rule; known: {', '.join(DEFAULTS)}")
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise fail(f"rules.privacy.{key}", f"must be a whole number, got {value!r}")
-        if not _MINIMUMS[key] <= value <= _MAXIMUMS[key]:
-            raise fail(
-                f"rules.privacy.{key}",
-                f"must be between {_MINIMUMS[key]} and {_MAXIMUMS[key]}, got {value}",
-            )
-        merged[key] = value
-    return merged
 
 
 @dataclass(frozen=True)

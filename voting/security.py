@@ -1,8 +1,9 @@
-"""Signed, expiring tokens (itsdangerous), CSRF tokens and the session's identity.
+"""Signed, expiring tokens (itsdangerous) and the session's identity.
 
 Every token is signed for one purpose (its salt): a voter's sign-in link cannot open an
 organizer session, a form token cannot be replayed as a link. Sessions are Starlette's
-SessionMiddleware cookie, itself signed with itsdangerous and expiring.
+SessionMiddleware cookie, itself signed with itsdangerous and expiring. The CSRF checks,
+which read a request, are in voting/web/csrf.py.
 """
 
 from __future__ import annotations
@@ -12,15 +13,11 @@ import hmac
 import re
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_encode, int_to_bytes, want_bytes
-from starlette.requests import Request
 
 from .clock import Clock, SystemClock
-from .i18n import gettext
-from .web.responses import ApiError
+from .compat.itsdangerous import canonical_token
 
 # Purposes: each its own salt, so no token passes for another kind.
 USER_LINK = "user-signin-link"
@@ -107,16 +104,8 @@ class Tokens:
         if not isinstance(payload, dict) or not _NONCE.match(str(payload.get(LINK_NONCE))):
             raise TokenError("invalid")
         # What the signer itself writes for this payload at this instant, byte for byte.
-        # The payload segment is compared as signed (the HMAC covers its exact bytes, and
-        # re-dumping it would depend on the zlib build that compressed it); the timestamp
-        # and the signature, which base64 decoding reads leniently, are written anew.
-        signer = serializer.make_signer(serializer.salt)
-        sep = want_bytes(signer.sep)
-        received = token.encode("utf-8", "replace")
-        payload_part = received.rpartition(sep)[0].rpartition(sep)[0]
-        value = payload_part + sep + base64_encode(int_to_bytes(int(signed_at.timestamp())))
-        canonical = value + sep + signer.get_signature(value)
-        if not hmac.compare_digest(canonical, received):
+        canonical = canonical_token(serializer, token, int(signed_at.timestamp()))
+        if not hmac.compare_digest(canonical, token.encode("utf-8", "replace")):
             raise TokenError("invalid")
         return payload
 
@@ -130,85 +119,3 @@ def pseudonym(secret: str, normalized_email: str) -> str:
     """A voter's id: an HMAC of the normalized address, never the address itself."""
     digest = hmac.new(secret.encode(), normalized_email.encode(), hashlib.sha256).hexdigest()
     return digest[:32]
-
-
-# -- CSRF: the synchronizer-token pattern, the token kept in the signed session -------------
-
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "x-csrf-token"
-
-
-def csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not token:
-        token = secrets.token_urlsafe(24)
-        request.session["csrf"] = token
-    return str(token)
-
-
-def check_csrf(request: Request, form_value: str | None = None) -> None:
-    """Refuse an unsafe request whose token does not match the session's."""
-    expected = request.session.get("csrf")
-    given = form_value if form_value is not None else request.headers.get(CSRF_HEADER)
-    # As bytes: compare_digest refuses text with non-ASCII characters (a TypeError, a 500).
-    if (
-        not expected
-        or not given
-        or not hmac.compare_digest(str(expected).encode(), str(given).encode())
-    ):
-        raise ApiError(
-            403,
-            "csrf",
-            gettext(
-                "The form has expired or did not come from this site. "
-                "Reload the page and try again."
-            ),
-        )
-
-
-# -- same-origin: for the one unsafe API route that needs no session ------------------------
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _origin(url: str) -> tuple[str, str, int] | None:
-    """(scheme, host, port) of an origin or URL; None for "null" or anything unparsable."""
-    try:
-        parts = urlsplit(url.strip())
-        scheme, host, port = parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
-    except ValueError:
-        return None
-    if scheme not in _DEFAULT_PORTS or not host:
-        return None
-    return scheme, host, port or _DEFAULT_PORTS[scheme]
-
-
-def check_same_origin(request: Request, base_url: str) -> None:
-    """Refuse a request a browser sent on behalf of another site.
-
-    Good: the session's CSRF token in X-CSRF-Token; or else, from a browser that sends
-    Sec-Fetch-Site, "same-origin" or "none" (typed, bookmarked); or else an Origin that
-    is the configured base URL's or the request's own. A client that sends none of these
-    headers is no browser acting for a page (curl, the load tests) and is let through:
-    there is no cross-site request without a browser to send it."""
-    expected = request.session.get("csrf")
-    given = request.headers.get(CSRF_HEADER)
-    if expected and given and hmac.compare_digest(str(expected).encode(), given.encode()):
-        return
-    site = request.headers.get("sec-fetch-site")
-    if site is not None:
-        if site.strip().lower() in ("same-origin", "none"):
-            return
-    else:
-        origin = request.headers.get("origin")
-        if origin is None:
-            return
-        own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-        ours = {_origin(base_url), _origin(own)}
-        if _origin(origin) in ours - {None}:
-            return
-    raise ApiError(
-        403,
-        "cross_site",
-        gettext("This request came from another site. Use the form on this site."),
-    )

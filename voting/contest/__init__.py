@@ -21,6 +21,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..antifraud.config import parse_thresholds
+from ..privacy_rules import parse_privacy_rules
+from ..tally.rules import RESULT_DEFAULTS, parse_result_rules
+
 __all__ = [
     "DEFAULT_RULES",
     "GENEVA",
@@ -54,29 +58,10 @@ DEFAULT_RULES: dict[str, Any] = {
     "signoffs_required": 2,
     # Rate limits and detector thresholds: voting/antifraud/config.py holds the defaults.
     "antifraud": {},
-    # How long personal data stays (voting/privacy.py holds the defaults and the purge).
+    # How long personal data stays (voting/privacy.py documents and applies it).
     "privacy": {},
-    # How winners are chosen (voting/tally/merge.py documents each rule; voting/tally/
-    # rules.py checks them): experts score the shortlist on weighted criteria, and the
-    # merge rule turns votes and scores into a ranking.
-    "merge_rule": "experts_pick",  # or "blend"
-    "blend_public_weight": 0.5,
-    "blend_expert_weight": 0.5,
-    "blend_basis": "score",  # or "rank"
-    "expert_normalization": "none",  # or "zscore"
-    "tie_policy": "joint_winners",  # or "break_chain"
-    # A shortlisted category no expert scored at all: ranked by public votes alone (and
-    # marked so in the results), or "block": no result until an expert scores it.
-    "no_expert_scores": "public_votes_only",
-    "score_min": 1,
-    "score_max": 10,
-    "criteria": [
-        {"code": "impact", "name": "Impact", "weight": 1.0},
-        {"code": "sustainability", "name": "Sustainability", "weight": 1.0},
-        {"code": "replicability", "name": "Replicability", "weight": 1.0},
-        {"code": "innovation", "name": "Innovation", "weight": 1.0},
-        {"code": "relevance", "name": "Relevance to the action line", "weight": 1.0},
-    ],
+    # How winners are chosen: voting/tally/rules.py owns these rules and their defaults.
+    **RESULT_DEFAULTS,
 }
 
 # Lower bounds for the integer rules; zero would make the contest meaningless (no
@@ -412,14 +397,8 @@ def _parse_rules(raw: object, err: _Errors) -> dict[str, Any]:
         if isinstance(value, str) and not value.strip():
             raise err(f"rules.{key}", "must not be empty")
         rules[key] = value
-    from ..antifraud.config import parse_thresholds
-
     rules["antifraud"] = parse_thresholds(rules["antifraud"], err)
-    from ..privacy import parse_privacy_rules
-
     rules["privacy"] = parse_privacy_rules(rules["privacy"], err)
-    from ..tally.rules import parse_result_rules
-
     parse_result_rules(rules, err)
     if rules["summary_words_max"] < rules["summary_words_min"]:
         raise err(

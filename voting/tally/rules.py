@@ -1,11 +1,11 @@
 """The result rules of an edition: shortlist, expert criteria, merge rule, tie policy.
 
 They sit among the edition's other rules (`[rules]` in the edition file, defaults in
-`voting.contest.DEFAULT_RULES`: the five WSIS criteria with equal weights on a 1 to 10
-scale, the WSIS merge rule and joint winners) and are locked with them when voting
-opens, so the rule that picks the winners is on record before anyone has seen a vote.
-`parse_result_rules` validates them when an edition file is read; `ResultRules.of` turns
-the stored rules into exact numbers for the tally.
+`RESULT_DEFAULTS` below, which `voting.contest.DEFAULT_RULES` spreads in: the five WSIS
+criteria with equal weights on a 1 to 10 scale, the WSIS merge rule and joint winners)
+and are locked with them when voting opens, so the rule that picks the winners is on
+record before anyone has seen a vote. `parse_result_rules` validates them when an edition
+file is read; `ResultRules.of` turns the stored rules into exact numbers for the tally.
 """
 
 from __future__ import annotations
@@ -16,7 +16,30 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from ..contest import DEFAULT_RULES
+# The result rules' defaults, part of every edition's `[rules]` (voting.contest.DEFAULT_RULES
+# spreads them in). How winners are chosen (voting/tally/merge.py documents each rule):
+# experts score the shortlist on weighted criteria, and the merge rule turns votes and
+# scores into a ranking.
+RESULT_DEFAULTS: dict[str, Any] = {
+    "merge_rule": "experts_pick",  # or "blend"
+    "blend_public_weight": 0.5,
+    "blend_expert_weight": 0.5,
+    "blend_basis": "score",  # or "rank"
+    "expert_normalization": "none",  # or "zscore"
+    "tie_policy": "joint_winners",  # or "break_chain"
+    # A shortlisted category no expert scored at all: ranked by public votes alone (and
+    # marked so in the results), or "block": no result until an expert scores it.
+    "no_expert_scores": "public_votes_only",
+    "score_min": 1,
+    "score_max": 10,
+    "criteria": [
+        {"code": "impact", "name": "Impact", "weight": 1.0},
+        {"code": "sustainability", "name": "Sustainability", "weight": 1.0},
+        {"code": "replicability", "name": "Replicability", "weight": 1.0},
+        {"code": "innovation", "name": "Innovation", "weight": 1.0},
+        {"code": "relevance", "name": "Relevance to the action line", "weight": 1.0},
+    ],
+}
 
 MERGE_RULES = ("experts_pick", "blend")
 BLEND_BASES = ("score", "rank")
@@ -133,7 +156,7 @@ class ResultRules:
     @classmethod
     def of(cls, rules: Mapping[str, Any]) -> ResultRules:
         """From an edition's stored rules; keys an older edition lacks take the defaults."""
-        merged = {**DEFAULT_RULES, **rules}
+        merged = {**RESULT_DEFAULTS, **rules}
         return cls(
             shortlist_size=int(merged.get("shortlist_size", 5)),
             shortlist_ties=str(merged.get("shortlist_ties", "all_tied_enter")),

@@ -21,11 +21,8 @@ from ..antifraud.signals import network_of
 from ..antifraud.verification import MailLimits, VerificationLimiter, VerificationRefused
 from ..emails import InvalidEmail, parse_email
 from ..i18n import gettext
-from ..security import (
-    USER_LINK,
-    check_csrf,
-    csrf_token,
-)
+from ..security import USER_LINK
+from .csrf import check_csrf, csrf_token
 from .deps import client_ip, services
 from .links import Link
 from .nextpath import safe_next

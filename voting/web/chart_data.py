@@ -24,6 +24,7 @@ from markupsafe import Markup
 from ..contest import Edition
 from ..i18n import gettext
 from .charts import Series, timeline_chart
+from .context import snapshot
 
 CACHE_SECONDS = 20.0
 BUCKETS = (
@@ -232,8 +233,6 @@ async def fraud_charts(
 
 async def fraud_chart_view(request: Any, view: dict[str, Any]) -> dict[str, Markup]:
     """fraud_charts for the fraud page's view (voting/web/fraud.py's _category_view)."""
-    from .voting import snapshot
-
     svc = request.app.state.services
     snap = await snapshot(request)
     titles = {n["nomination"]: n["title"] for n in view["nominations"]}

@@ -18,12 +18,12 @@ from ..accounts import User
 from ..contest import Edition, EditionFileError, local_to_utc, to_local
 from ..errors import Refusal
 from ..i18n import gettext
-from ..security import check_csrf
 from ..tally import expert_review as review
 from ..tally import experts as panel
 from ..tally.results import accepted_nominations, shortlists
 from ..tally.rules import ResultRules
 from .auth import pages, require_role
+from .csrf import check_csrf
 from .deps import current_edition, services
 from .responses import ApiError
 from .templating import language_of

@@ -17,6 +17,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..compat.starlette import handler_for, set_body
+
 PATH = "/api/votes"
 
 
@@ -38,12 +40,11 @@ class VoteFastPath:
         # The body read here, by a plain loop: Starlette's Request.body() goes through an
         # async generator (6% of the handler's time) and returns what is set here.
         # Errors pass up as they would from the handler (413 from BodySizeLimit).
-        request._body = await _read_body(receive)
-        request._stream_consumed = True
+        set_body(request, await _read_body(receive))
         try:
             response = await self.endpoint(request)
         except Exception as exc:
-            handler = _handler_for(scope["app"].exception_handlers, exc)
+            handler = handler_for(scope["app"].exception_handlers, exc)
             if handler is None:
                 raise
             response = await handler(request, exc)
@@ -60,15 +61,6 @@ async def _read_body(receive: Receive) -> bytes:
                 return b"".join(chunks)
         elif message["type"] == "http.disconnect":
             raise ClientDisconnect()
-
-
-def _handler_for(handlers: dict[Any, Any], exc: Exception) -> Any:
-    """The registered handler for the exception's class or its nearest base, as
-    Starlette's ExceptionMiddleware looks it up."""
-    for cls in type(exc).__mro__:
-        if cls in handlers:
-            return handlers[cls]
-    return None
 
 
 def vote_route(routes: list[Any]) -> Route:

@@ -15,15 +15,15 @@ from ..antifraud.quarantine import decide_flag, decide_vote, reasons_of
 from ..antifraud.quarantine import verdict_counts as counts_by_verdict
 from ..antifraud.wording import detector_words
 from ..i18n import gettext
-from ..security import check_csrf
 from .auth import pages, require_role, require_user
 from .chart_data import fraud_chart_view
+from .context import snapshot
+from .csrf import check_csrf
 from .deps import json_body, services
 from .numbers import BIGINT_MAX, path_id
 from .openapi import RECEIPT_SCHEMA, error_response, json_response
 from .responses import JSON, ApiError
 from .templating import language_of
-from .voting import snapshot
 
 
 async def _category_view(request: Request, code: str) -> dict[str, Any]:

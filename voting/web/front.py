@@ -21,14 +21,15 @@ from ..antifraud.verification import MailLimits, VerificationLimiter, Verificati
 from ..antifraud.verification import check_domain as refuse_throwaway
 from ..emails import InvalidEmail
 from ..i18n import gettext
-from ..security import check_csrf, csrf_token
-from ..voters import Voter, identify, record_verification
+from ..voters import Voter, identify
 from .auth import current_user
-from .deps import client_ip, services
+from .context import runtime, snapshot
+from .csrf import check_csrf
+from .deps import services
 from .nextpath import safe_next
 from .responses import ApiError
 from .templating import language_of, pages
-from .voting import runtime, session_voter, snapshot
+from .voting import admit_voter, session_voter
 
 # At most this many receipt mails an hour to one mailbox: enough to ask again, not a
 # way to fill someone's inbox (and only one's own mailbox can be asked for anyway).
@@ -65,20 +66,8 @@ async def vote_as_account(request: Request) -> Response:
         edition_id = await edition_store.edition_id(conn, voter.edition)
         if edition_id is None:
             raise ApiError(404, "no_edition", gettext("No edition is loaded yet."))
-        # Recorded like a confirmed link, so the fraud checks see the voter the same way.
-        await record_verification(
-            conn,
-            edition_id,
-            voter,
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
-        )
-    # As after a confirmed link: a fresh session, only the account's sign-in kept.
-    staff = {key: request.session[key] for key in ("uid", "gen") if key in request.session}
-    request.session.clear()
-    request.session.update(staff)
-    request.session["voter"] = voter.to_session()
-    csrf_token(request)
+        # As after a confirmed link: recorded, and a fresh session.
+        await admit_voter(request, conn, edition_id, voter)
     return RedirectResponse(safe_next(form.get("next"), "/vote"), status_code=303)
 
 

@@ -17,13 +17,13 @@ from ..antifraud import declarations
 from ..antifraud.declarations import DeclarationError
 from ..contest import GENEVA
 from ..i18n import gettext
-from ..security import check_csrf
 from .auth import current_user, pages, require_role, require_user
+from .context import snapshot
+from .csrf import check_csrf
 from .deps import json_body, services
 from .numbers import path_id
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
-from .voting import snapshot
 
 
 def _error(exc: DeclarationError) -> ApiError:

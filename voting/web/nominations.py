@@ -24,8 +24,8 @@ from ..accounts import User
 from ..contest import Edition
 from ..i18n import N_, gettext
 from ..nominations import Nomination, NominationError, PublicQuery
-from ..security import check_csrf, csrf_token
 from .auth import current_user, pages, require_role, require_user
+from .csrf import check_csrf, csrf_token
 from .deps import current_edition, json_body, services
 from .numbers import BIGINT_MAX, number_problem, whole_number
 from .openapi import error_response, json_response

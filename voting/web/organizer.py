@@ -13,11 +13,11 @@ from starlette.routing import Route
 
 from ..contest.actions import ExtensionRefused, extend_voting, parse_wall_time
 from ..i18n import gettext
-from ..security import check_csrf
 from .auth import require_role
+from .context import runtime, snapshot
+from .csrf import check_csrf
 from .deps import services
 from .templating import _geneva, language_of, pages
-from .voting import runtime, snapshot
 
 
 async def organizer_voting(request: Request) -> Response:

@@ -14,8 +14,8 @@ from starlette.routing import Route
 
 from ..i18n import gettext
 from ..rehearsal import load_voter_token
-from ..security import csrf_token
 from ..voters import Voter, record_verification
+from .csrf import csrf_token
 from .deps import json_body, services
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError

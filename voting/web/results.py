@@ -18,7 +18,6 @@ from .. import edition_store
 from ..audit_wording import action_words
 from ..contest import Edition
 from ..i18n import gettext
-from ..security import check_csrf
 from ..tally import publication as pub
 from ..tally.chart import votes_chart
 from ..tally.exports import fraud_summary, results_csv
@@ -28,6 +27,7 @@ from ..tally.results import compute, public_view
 from ..tally.wording import describe_rules
 from .auth import pages, require_role
 from .chart_data import merged_ranking_chart
+from .csrf import check_csrf
 from .deps import current_edition, services
 from .openapi import RECEIPT_SCHEMA, error_response, json_response
 from .responses import JSON, ApiError

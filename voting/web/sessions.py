@@ -5,21 +5,22 @@ checks its HMAC on each one (a few percent of the vote path's time in the profil
 signer here remembers the cookies it has verified: the same bytes under the same key
 verify the same way, so only the age is checked again, exactly as itsdangerous checks it.
 A cookie seen for the first time is checked by the same steps as itsdangerous' in one
-function (`_check`); whatever it would not accept goes to itsdangerous itself, which
-raises its own error. Everything else (the cookie format, Set-Cookie only when the
-session changed, the security flags) is Starlette's own middleware, unchanged.
+function (`unsign_fast`, in voting/compat/itsdangerous.py); whatever it would not accept
+goes to itsdangerous itself, which raises its own error. Everything else (the cookie
+format, Set-Cookie only when the session changed, the security flags) is Starlette's own
+middleware, unchanged.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections import OrderedDict
 from typing import Any
 
 from itsdangerous import TimestampSigner
-from itsdangerous.encoding import base64_decode, bytes_to_int
-from itsdangerous.signer import HMACAlgorithm
 from starlette.middleware.sessions import SessionMiddleware
+
+from ..compat.itsdangerous import unsign_fast
+from ..compat.starlette import use_signer
 
 
 class RememberingSigner(TimestampSigner):
@@ -55,7 +56,7 @@ class RememberingSigner(TimestampSigner):
             # let it raise its own error for those.
             if max_age is None or 0 <= age <= max_age:
                 return value
-        checked = None if return_timestamp else self._check(key, max_age)
+        checked = None if return_timestamp else unsign_fast(self, key, max_age)
         if checked is None:  # refused, or anything unusual: itsdangerous decides, and says why
             value, stamp = super().unsign(key, max_age=max_age, return_timestamp=True)
             checked = (value, int(stamp.timestamp()))
@@ -66,38 +67,10 @@ class RememberingSigner(TimestampSigner):
             (checked[0], self.timestamp_to_datetime(checked[1])) if return_timestamp else checked[0]
         )
 
-    def _check(self, signed: bytes, max_age: int | None) -> tuple[bytes, int] | None:
-        """(value, signing time) of a cookie TimestampSigner.unsign accepts, the same
-        steps in one function (half its time: no exception objects, no datetime); None
-        where it would raise, or for a signer set up otherwise than Starlette's."""
-        if type(self.algorithm) is not HMACAlgorithm or len(self.secret_keys) != 1:
-            return None
-        sep = self.sep.encode() if isinstance(self.sep, str) else self.sep
-        signed_part, found, signature = signed.rpartition(sep)
-        if not found:
-            return None
-        try:
-            given = base64_decode(signature)
-        except Exception:  # itsdangerous: any decoding error is a bad signature
-            return None
-        digest = hmac.digest(self.derive_key(), signed_part, self.algorithm.digest_method)
-        if not hmac.compare_digest(given, digest):
-            return None
-        value, found, stamp = signed_part.rpartition(sep)
-        if not found:
-            return None
-        try:
-            signed_at = bytes_to_int(base64_decode(stamp))
-        except Exception:
-            return None
-        if max_age is not None and not 0 <= self.get_timestamp() - signed_at <= max_age:
-            return None
-        return value, signed_at
-
 
 class Sessions(SessionMiddleware):
     """SessionMiddleware with the remembering signer (same arguments, same cookies)."""
 
     def __init__(self, app: Any, secret_key: str, **kwargs: Any) -> None:
         super().__init__(app, secret_key, **kwargs)
-        self.signer = RememberingSigner(str(secret_key))
+        use_signer(self, RememberingSigner(str(secret_key)))

@@ -23,13 +23,13 @@ from .. import audit_wording, edition_store, staff_accounts
 from ..accounts import User
 from ..contest import Edition
 from ..i18n import N_, gettext
-from ..security import check_csrf
 from ..tally import expert_review as review
 from ..tally import experts as panel
 from ..tally import publication as pub
 from ..tally.results import compute, shortlists
 from ..tally.rules import ResultRules
 from .auth import pages, require_user
+from .csrf import check_csrf
 from .deps import current_edition, services
 from .responses import ApiError
 from .templating import language_of

@@ -31,6 +31,7 @@ from ..i18n import (
     negotiate,
     translations,
 )
+from .csrf import csrf_token
 from .nextpath import safe_next
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -164,7 +165,5 @@ class Pages:
 
 def pages(request: Request) -> Pages:
     """The app's renderer, with this request's CSRF token ready for its forms."""
-    from ..security import csrf_token
-
     request.scope["csrf_token"] = csrf_token(request)
     return request.app.state.pages  # type: ignore[no-any-return]

@@ -24,7 +24,6 @@ it always has (tests compare the two, header by header):
 
 from __future__ import annotations
 
-import base64
 import hmac
 import logging
 import secrets
@@ -34,7 +33,6 @@ from typing import Any
 
 import orjson
 from itsdangerous import BadSignature
-from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import metrics
@@ -43,9 +41,11 @@ from ..antifraud.risk import assess_vote as risk_of_vote
 from ..antifraud.signals import FormCheck, network_of
 from ..ballot import Ballot, Limits, Outcome
 from ..clock import Clock
+from ..compat.starlette import cookie_parser, session_payload
 from ..logs import request_id
 from ..security import Tokens
 from ..voters import Voter
+from .context import runtime_of
 from .middleware import HSTS, SECURITY_HEADERS
 from .observability import SANE_ID, access_log
 from .sessions import RememberingSigner
@@ -228,7 +228,7 @@ class VoteFront:
             return None
         try:
             raw = self.signer.unsign(signed.encode("utf-8"), max_age=self.max_age)
-            session = orjson.loads(base64.b64decode(raw))
+            session = session_payload(raw)
         except (BadSignature, ValueError):  # binascii and JSON errors are ValueErrors
             return None
         if not isinstance(session, dict):
@@ -261,8 +261,6 @@ class VoteFront:
             return None
         parts = self._parts
         if parts is None:
-            from .voting import runtime_of  # that module imports this one
-
             state = scope["app"].state
             parts = self._parts = (runtime_of(scope["app"]), state.tokens, state.services.clock)
         rt, tokens, clock = parts

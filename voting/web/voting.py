@@ -30,19 +30,16 @@ from ..antifraud.verification import (
     admit_signin,
 )
 from ..ballot import Ballot, Limits, Outcome
-from ..catalog import Catalog, Snapshot
+from ..catalog import Snapshot
 from ..emails import InvalidEmail
 from ..i18n import N_, gettext
 from ..redis_batch import AnswerLost
-from ..security import (
-    VOTER_LINK,
-    check_csrf,
-    check_same_origin,
-    csrf_token,
-)
+from ..security import VOTER_LINK
 from ..voters import Voter, identify, record_verification
 from .auth import current_user, require_role
 from .chart_data import live_charts
+from .context import runtime, snapshot
+from .csrf import check_csrf, check_same_origin, csrf_token
 from .deps import client_ip, json_body, require_json, services
 from .links import Link
 from .nextpath import safe_next
@@ -54,36 +51,8 @@ from .vote_front import PRECAST, accepted_body, assess_vote, cast_vote
 log = logging.getLogger(__name__)
 
 
-class VotingRuntime:
-    """Per-process state of the hot path, built once at start-up."""
-
-    def __init__(self, request_app: Any) -> None:
-        svc = request_app.state.services
-        self.ballot = Ballot(svc.r, svc.settings.redis_prefix)
-        self.catalog = Catalog(svc.db)
-
-
-def runtime(request: Request) -> VotingRuntime:
-    return runtime_of(request.app)
-
-
-def runtime_of(app: Any) -> VotingRuntime:
-    rt = getattr(app.state, "voting", None)
-    if rt is None:
-        rt = VotingRuntime(app)
-        app.state.voting = rt
-    return rt  # type: ignore[no-any-return]
-
-
 def session_voter(request: Request) -> Voter | None:
     return Voter.from_session(request.session.get("voter"))
-
-
-async def snapshot(request: Request) -> Snapshot:
-    snap = await runtime(request).catalog.current()
-    if snap is None:
-        raise ApiError(404, "no_edition", gettext("No edition is loaded yet."))
-    return snap
 
 
 def shuffled(voter_key: str, nominations: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -254,22 +223,28 @@ async def voter_confirm(request: Request) -> Response:
             return LINK.problem(request, "invalid")
         if not await LINK.use(conn, payload):
             return LINK.problem(request, "used")
-        await record_verification(
-            conn,
-            edition_id,
-            voter,
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
-        )
-    # A fresh session (session fixation): no CSRF token, shuffle or earlier voter
-    # survives. Only a staff sign-in in the same browser stays; it was itself started
-    # afresh, and every request checks it against its account's session generation.
+        await admit_voter(request, conn, edition_id, voter)
+    return RedirectResponse(safe_next(payload.get("to"), "/vote"), status_code=303)
+
+
+async def admit_voter(request: Request, conn: Any, edition_id: int, voter: Voter) -> None:
+    """A proven address becomes a voter: recorded (as the fraud checks read every voter,
+    after a confirmed link or from a signed-in account's own address) and given a fresh
+    session (session fixation): no CSRF token, shuffle or earlier voter survives. Only a
+    staff sign-in in the same browser stays; it was itself started afresh, and every
+    request checks it against its account's session generation."""
+    await record_verification(
+        conn,
+        edition_id,
+        voter,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
     staff = {key: request.session[key] for key in ("uid", "gen") if key in request.session}
     request.session.clear()
     request.session.update(staff)
     request.session["voter"] = voter.to_session()
     csrf_token(request)
-    return RedirectResponse(safe_next(payload.get("to"), "/vote"), status_code=303)
 
 
 # -- casting ---------------------------------------------------------------------------
