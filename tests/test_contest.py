@@ -913,6 +913,7 @@ def test_constants() -> None:
         "blend_basis": "score",
         "expert_normalization": "none",
         "tie_policy": "joint_winners",
+        "no_expert_scores": "public_votes_only",
         "score_min": 1,
         "score_max": 10,
         "criteria": [

@@ -219,6 +219,9 @@ DEFINER_FUNCTIONS = (
     # 0013: the retention policy's purge (erases fraud signals, deletes delivered mail).
     "purge_signals(integer)",
     "purge_outbox(integer)",
+    # 0014: the organizers extend the expert review and invite experts and committee.
+    "extend_expert_review_close(integer, timestamptz)",
+    "grant_staff_role(text, text)",
 )
 
 
@@ -551,3 +554,49 @@ async def test_the_application_role_may_do_what_the_code_does(conn):
     assert [r["session_generation"] for r in await conn.fetch("SELECT * FROM users")] == [1, 1]
     assert await conn.fetchval("SELECT count(*) FROM used_links") == 2
     assert rows["edition_id"]
+
+
+async def test_the_expert_review_is_extended_only_later_and_never_after_publication(conn):
+    rows = await ledger_rows(conn)
+    phase = "SELECT opens_at, closes_at FROM phases WHERE edition_id=$1 AND name=$2"
+    review = await conn.fetchrow(phase, rows["edition_id"], "expert_review")
+    results = await conn.fetchrow(phase, rows["edition_id"], "results")
+    call = "SELECT extend_expert_review_close($1, $2)"
+    with pytest.raises(asyncpg.CheckViolationError, match="only moves later"):
+        await as_app_role(conn, call, rows["edition_id"], review["closes_at"] - timedelta(hours=1))
+    with pytest.raises(asyncpg.CheckViolationError, match="swallow"):
+        await as_app_role(conn, call, rows["edition_id"], results["closes_at"])
+    assert await conn.fetchrow(phase, rows["edition_id"], "expert_review") == review
+    # The closed (frozen) review opens again until the new close; the results phase
+    # opens at the new close.
+    new_close = results["opens_at"] + timedelta(days=12)
+    await as_app_role(conn, call, rows["edition_id"], new_close)
+    assert (await conn.fetchrow(phase, rows["edition_id"], "expert_review"))[
+        "closes_at"
+    ] == new_close
+    assert (await conn.fetchrow(phase, rows["edition_id"], "results"))["opens_at"] == new_close
+    await conn.execute(
+        "INSERT INTO publications (edition_id, digest, rules, results, merkle_root, leaf_count,"
+        " signers, published_by) VALUES ($1, 'd', '{}', '{}', 'r', 0, '{}', 'test')",
+        rows["edition_id"],
+    )
+    with pytest.raises(asyncpg.CheckViolationError, match="published"):
+        await as_app_role(conn, call, rows["edition_id"], new_close + timedelta(days=1))
+
+
+async def test_the_application_grants_only_the_expert_and_committee_roles(conn):
+    await ledger_rows(conn)
+    call = "SELECT grant_staff_role($1, $2)"
+    for role in ("organizer", "voter", None):
+        with pytest.raises(asyncpg.CheckViolationError, match="only the expert and committee"):
+            await as_app_role(conn, call, "someone@example.org", role)
+    with pytest.raises(asyncpg.CheckViolationError, match="normalized"):
+        await as_app_role(conn, call, "Someone@Example.org", "expert")
+    await as_app_role(conn, call, "nominator@example.org", "expert")
+    await as_app_role(conn, call, "nominator@example.org", "committee")
+    await as_app_role(conn, call, "nominator@example.org", "committee")  # no change
+    row = await conn.fetchrow(
+        "SELECT roles, session_generation FROM users WHERE email='nominator@example.org'"
+    )
+    # Each new role ended the account's sessions once; a role it had already did not.
+    assert list(row["roles"]) == ["committee", "expert"] and row["session_generation"] == 2

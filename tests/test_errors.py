@@ -97,6 +97,7 @@ async def test_the_app_words_a_domain_refusal_once_in_json_and_on_a_page(
             "csrf_token": csrf_from(page.text),
             "receipt": "ABCD-EFGH-2345-WXYZ",
             "action": "void",
+            "confirm_void": "yes",
             "reason": "checked",
             "category": "C1",
         },

@@ -41,6 +41,7 @@ from .web import (
 )
 from .web import ops as ops_web
 from .web import rehearsal as rehearsal_web
+from .web import staff as staff_web
 from .web.fast_votes import VoteFastPath, vote_route
 from .web.middleware import BodySizeLimit, HeaderSizeLimit, SecurityHeaders
 from .web.observability import Observability
@@ -159,6 +160,7 @@ def create_app(
         *mobilisations.routes,
         *nominations.routes,
         *experts.routes,
+        *staff_web.routes,
         *results.routes,
         *rehearsal_web.routes,
         *ops_web.routes,

@@ -17,8 +17,9 @@ import orjson
 
 from .. import db, edition_store
 from ..clock import SystemClock
-from ..contest import Edition
+from ..contest import Edition, to_local
 from ..settings import Settings
+from . import expert_review as review
 from . import experts as panel
 from . import publication as pub
 from .exports import results_csv, terminal_tables
@@ -157,6 +158,24 @@ async def cmd_experts(args: argparse.Namespace, settings: Settings) -> int:
                 return _fail(exc.message)
             print(f"{args.email}: {args.experts_cmd}ed {', '.join(changed) or 'nothing new'}")
             return 0
+        if args.experts_cmd == "extend":
+            return await _extend_review(args, conn, edition, edition_id)
+        if args.experts_cmd == "replace":
+            try:
+                changed = await review.replace_expert(
+                    conn,
+                    edition,
+                    edition_id,
+                    args.expert.strip().lower(),
+                    args.replacement.strip().lower(),
+                    args.categories,
+                    actor=f"cli:{args.by}",
+                    reason=args.reason,
+                )
+            except (review.ReviewChangeRefused, panel.ExpertError) as exc:
+                return _fail(exc.message)
+            print(f"{args.replacement} replaces {args.expert} in {', '.join(changed)}")
+            return 0
         closed = SystemClock().now() >= edition.phase("voting").closes_at
         short = await shortlists(conn, edition, edition_id) if closed else {}
         reviews, _ = await panel.reviews(conn, edition_id)
@@ -173,9 +192,51 @@ async def cmd_experts(args: argparse.Namespace, settings: Settings) -> int:
                 f"{p.expert.email:32} {','.join(p.expert.categories) or '-':24}"
                 f" {p.done}/{p.required} reviewed, {p.recused} recused, {state}"
             )
+        # The same warnings as the organizers' page (tally/expert_review.py).
+        covered, _ = await review.coverage_now(conn, edition, edition_id, SystemClock().now())
+        for c in covered:
+            if c.state == review.NO_EXPERT:
+                print(f"warning: {c.code}: no expert assigned, {len(c.to_score)} to score")
+            elif c.state == review.ALL_RECUSED:
+                print(f"warning: {c.code}: every expert recused from {', '.join(c.nobody_left)}")
+            elif c.state == review.UNSCORED:
+                print(f"warning: {c.code}: no complete score yet for {', '.join(c.unscored)}")
         return 0
     finally:
         await conn.close()
+
+
+async def _extend_review(
+    args: argparse.Namespace, conn: Any, edition: Edition, edition_id: int
+) -> int:
+    """`voting experts extend`: the same function as the organizers' page."""
+    from datetime import datetime
+
+    from ..contest import EditionFileError, local_to_utc
+
+    try:
+        local = datetime.strptime(args.to, "%Y-%m-%d %H:%M")
+        new_close = local_to_utc(local, edition.tz)
+    except (ValueError, EditionFileError) as exc:
+        return _fail(f"--to: {exc}")
+    try:
+        old, new = await review.extend_review(
+            conn,
+            edition,
+            edition_id,
+            new_close,
+            now=SystemClock().now(),
+            actor=f"cli:{args.by}",
+            reason=args.reason,
+        )
+    except review.ReviewChangeRefused as exc:
+        return _fail(exc.message)
+    print(
+        f"the expert review of {edition.slug!r} now closes"
+        f" {to_local(new, edition.tz):%Y-%m-%d %H:%M %Z}"
+        f" (was {to_local(old, edition.tz):%Y-%m-%d %H:%M %Z})"
+    )
+    return 0
 
 
 RESULTS_COMMANDS = {"tally": cmd_tally, "results": cmd_results, "experts": cmd_experts}
@@ -222,3 +283,17 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("--edition", help="edition slug (default: the current one)")
     listing = ex.add_parser("list", help="every expert, their categories and progress")
     listing.add_argument("--edition", help="edition slug (default: the current one)")
+    extend = ex.add_parser("extend", help="move the expert review's close later, on the record")
+    extend.add_argument("--to", required=True, help='new close, Geneva time: "YYYY-MM-DD HH:MM"')
+    extend.add_argument("--reason", required=True, help="why (recorded in the audit log)")
+    extend.add_argument("--by", default=who, help="who decided it (recorded)")
+    extend.add_argument("--edition", help="edition slug (default: the current one)")
+    replace = ex.add_parser("replace", help="put a replacement expert in another's place")
+    replace.add_argument("expert", help="the expert replaced")
+    replace.add_argument("replacement", help="the replacement (a user with the expert role)")
+    replace.add_argument(
+        "categories", nargs="*", metavar="CATEGORY", help="only these (default: all of theirs)"
+    )
+    replace.add_argument("--reason", required=True, help="why (recorded in the audit log)")
+    replace.add_argument("--by", default=who, help="who decided it (recorded)")
+    replace.add_argument("--edition", help="edition slug (default: the current one)")

@@ -65,7 +65,10 @@ async def _expert_user(conn: asyncpg.Connection, email: str) -> asyncpg.Record:
         raise ExpertError(
             422,
             "not_an_expert",
-            N_("{email} has no expert account; create it first (voting users add --role expert)."),
+            N_(
+                "{email} has no expert account; invite them first on the staff accounts page"
+                " (/organizer/staff) or with: voting users add --role expert."
+            ),
             fields={"email": "not an expert"},
             email=email,
         )

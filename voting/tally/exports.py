@@ -117,6 +117,8 @@ def terminal_tables(results: dict[str, Any], *, categories: list[str] | None = N
             )
         if category["unscored"]:
             lines.append(f"  unscored: {', '.join(category['unscored'])}")
+        if category.get("public_votes_only"):
+            lines.append("  no expert score: ranked by public votes alone (no_expert_scores)")
         if not category["entries"]:
             lines.append("  (no accepted nomination)")
         lines.append("")

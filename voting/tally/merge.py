@@ -34,7 +34,14 @@ experts are assigned to the category.
 
    Where the rule needs experts (always for `experts_pick`; for `blend` when wₑ > 0), a
    shortlisted nomination with no expert figure is not ranked and is listed as unscored;
-   results cannot be published while any is.
+   results cannot be published while any is. A category whose shortlist has no expert
+   figure at all (no expert assigned, or none scored before the review closed) gets what
+   the edition's `no_expert_scores` rule, declared before voting, says:
+   - `public_votes_only` (the default for editions loaded since the rule exists): the
+     shortlist is ranked by official votes alone (merged = votes) and the category is
+     marked `public_votes_only` in the results, so no reader mistakes it for an expert pick.
+   - `block`: every shortlisted nomination stays unscored; nothing is published until
+     the organizers extend the expert review and an expert scores the category.
 
 4. Order and ties. Ranked nominations are ordered by the merged figure, best first, then
    by a break chain: official votes (more first), then for `blend` the expert figure,
@@ -90,6 +97,8 @@ class CategoryResult:
     entries: list[Entry]
     winners: list[str]
     unscored: list[str]
+    # Ranked by public votes alone: no expert scored this category (`no_expert_scores`).
+    public_votes_only: bool = False
 
     def entry(self, nomination: str) -> Entry:
         for e in self.entries:
@@ -125,7 +134,13 @@ def merge_category(
     values = scoring.zscores(valid) if rules.normalization == "zscore" else valid
     figures = scoring.expert_figures(values)
 
-    if rules.uses_experts:
+    public_only = (
+        rules.uses_experts
+        and bool(short)
+        and not any(n in figures for n in short)
+        and rules.no_expert_scores == "public_votes_only"
+    )
+    if rules.uses_experts and not public_only:
         ranked = [n for n in short if n in figures]
     else:
         ranked = list(short)
@@ -133,7 +148,9 @@ def merge_category(
 
     public_part: dict[str, Fraction] = {}
     expert_part: dict[str, Fraction] = {}
-    if rules.merge_rule == "experts_pick":
+    if public_only:
+        merged = {n: Fraction(votes[n]) for n in ranked}
+    elif rules.merge_rule == "experts_pick":
         merged = {n: figures[n] for n in ranked}
     else:
         scale = ranking.borda_points if rules.blend_basis == "rank" else ranking.min_max
@@ -147,7 +164,7 @@ def merge_category(
         }
 
     def chain(n: str) -> tuple[Any, ...]:
-        if rules.merge_rule == "experts_pick":
+        if public_only or rules.merge_rule == "experts_pick":
             return (-merged[n], -votes[n], n)
         figure = figures.get(n)
         return (-merged[n], -votes[n], figure is None, -(figure or 0), n)
@@ -187,4 +204,4 @@ def merge_category(
                 winner=n in winners,
             )
         )
-    return CategoryResult(category, entries, winners, unscored)
+    return CategoryResult(category, entries, winners, unscored, public_only)

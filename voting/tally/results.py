@@ -139,6 +139,7 @@ class EditionResults:
                         if e.shortlisted
                     ],
                     "unscored": c.unscored,
+                    "public_votes_only": c.public_votes_only,
                     "entries": [self.entry_dict(e) for e in c.entries],
                 }
             )
@@ -251,6 +252,7 @@ def public_view(results: dict[str, Any]) -> dict[str, Any]:
                 "name": c["name"],
                 "winners": c["winners"],
                 "shortlist": c["shortlist"],
+                "public_votes_only": c.get("public_votes_only", False),
                 "entries": [
                     {k: e[k] for k in PUBLIC_FIELDS} for e in c["entries"] if e["shortlisted"]
                 ],

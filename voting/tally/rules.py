@@ -27,6 +27,9 @@ RESULT_DEFAULTS: dict[str, Any] = {
     "blend_basis": "score",  # or "rank"
     "expert_normalization": "none",  # or "zscore"
     "tie_policy": "joint_winners",  # or "break_chain"
+    # A shortlisted category no expert scored at all: ranked by public votes alone (and
+    # marked so in the results), or "block": no result until an expert scores it.
+    "no_expert_scores": "public_votes_only",
     "score_min": 1,
     "score_max": 10,
     "criteria": [
@@ -43,6 +46,7 @@ BLEND_BASES = ("score", "rank")
 NORMALIZATIONS = ("none", "zscore")
 TIE_POLICIES = ("joint_winners", "break_chain")
 SHORTLIST_TIES = ("all_tied_enter", "break_chain")
+NO_EXPERT_SCORES = ("public_votes_only", "block")
 
 _CHOICES = {
     "merge_rule": MERGE_RULES,
@@ -50,6 +54,7 @@ _CHOICES = {
     "expert_normalization": NORMALIZATIONS,
     "tie_policy": TIE_POLICIES,
     "shortlist_ties": SHORTLIST_TIES,
+    "no_expert_scores": NO_EXPERT_SCORES,
 }
 _CRITERION_CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _CRITERION_KEYS = ("code", "name", "weight")
@@ -145,6 +150,8 @@ class ResultRules:
     criteria: tuple[Criterion, ...]
     signoffs_required: int = 2
     completeness_rule: bool = False
+    # What a category without a single expert score gets (voting/tally/merge.py, 3.).
+    no_expert_scores: str = "block"
 
     @classmethod
     def of(cls, rules: Mapping[str, Any]) -> ResultRules:
@@ -167,6 +174,9 @@ class ResultRules:
             ),
             signoffs_required=int(merged.get("signoffs_required", 2)),
             completeness_rule=bool(merged.get("completeness_rule", False)),
+            # An edition stored before this rule existed was locked with the old
+            # behaviour (block), so the default applies only to editions loaded since.
+            no_expert_scores=str(rules.get("no_expert_scores", "block")),
         )
 
     @property
@@ -191,4 +201,5 @@ class ResultRules:
                 {"code": c.code, "name": c.name, "weight": float(c.weight)} for c in self.criteria
             ],
             "signoffs_required": self.signoffs_required,
+            "no_expert_scores": self.no_expert_scores,
         }

@@ -64,6 +64,15 @@ def describe_rules(rules: dict[str, Any], lang: str = "en") -> list[str]:
                 basis=basis,
             )
         )
+    if rules.get("no_expert_scores") == "public_votes_only":
+        said.append(
+            _(
+                "A category that no expert scored is ranked by public votes alone, and is"
+                " marked as such."
+            )
+        )
+    elif rules.get("no_expert_scores") == "block":
+        said.append(_("A category that no expert scored has no result until an expert scores it."))
     if rules["tie_policy"] == "joint_winners":
         said.append(_("Nominations tied for first place are joint winners."))
     else:

@@ -249,7 +249,9 @@ def merged_ranking_chart(table: dict[str, Any], blend: bool) -> Markup:
     from .charts import RankEntry, ranking_chart
 
     shortlist = [e for e in table["entries"] if e["shortlisted"]]
-    merged = any(e["merged"] is not None for e in shortlist)
+    # A category no expert scored, ranked by votes alone (`no_expert_scores`), is drawn
+    # as the votes that rank it, not as a merged figure.
+    merged = not table.get("public_votes_only") and any(e["merged"] is not None for e in shortlist)
 
     def order(e: dict[str, Any]) -> tuple[int, int, str]:
         rank = e["rank"] if merged and e["rank"] is not None else e["public_rank"]

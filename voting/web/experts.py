@@ -6,6 +6,7 @@ Thin: the rules (who may score what, when, on which scale) are in voting/tally/e
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -14,9 +15,10 @@ from starlette.routing import Route
 
 from .. import edition_store
 from ..accounts import User
-from ..contest import Edition
+from ..contest import Edition, EditionFileError, local_to_utc, to_local
 from ..errors import Refusal
 from ..i18n import gettext
+from ..tally import expert_review as review
 from ..tally import experts as panel
 from ..tally.results import accepted_nominations, shortlists
 from ..tally.rules import ResultRules
@@ -205,30 +207,45 @@ async def declare_conflict(request: Request) -> Response:
 
 
 async def _organizer_page(
-    request: Request, *, message: str = "", done: str = "", status: int = 200
+    request: Request,
+    *,
+    message: str = "",
+    done: str = "",
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
 ) -> Response:
     await require_role(request, "organizer")
     edition, edition_id = await edition_and_id(request)
     now = services(request).clock.now()
+    drawn = now >= edition.phase("voting").closes_at
     async with services(request).db.acquire() as conn:
         everyone = await panel.experts(conn, edition_id)
-        short = (
-            await shortlists(conn, edition, edition_id)
-            if now >= edition.phase("voting").closes_at
-            else {}
-        )
+        short = await shortlists(conn, edition, edition_id) if drawn else {}
         reviews, _ = await panel.reviews(conn, edition_id)
         recusals = await panel.conflicts(conn, edition_id)
-    report = panel.progress(everyone, short, reviews, recusals, ResultRules.of(edition.rules))
+        covered, titles = await review.coverage_now(conn, edition, edition_id, now)
+    rules = ResultRules.of(edition.rules)
+    report = panel.progress(everyone, short, reviews, recusals, rules)
+    phase = edition.phase("expert_review")
     return pages(request).render(
         request,
         "results/organizer_experts.html",
         {
             "edition": edition,
             "progress": report,
-            "voting_closed": bool(short) or now >= edition.phase("voting").closes_at,
+            "coverage": covered,
+            "warnings": [c for c in covered if c.warn],
+            "titles": titles,
+            "voting_closed": drawn,
+            "review_phase": phase,
+            "review_open": phase.opens_at <= now < phase.closes_at,
+            "review_closed": now >= phase.closes_at,
+            "rules": rules,
             "message": message,
             "done": done,
+            "errors": errors or {},
+            "values": values or {},
         },
         status=status,
     )
@@ -265,6 +282,95 @@ async def organizer_assign(request: Request) -> Response:
     )
 
 
+async def organizer_extend_review(request: Request) -> Response:
+    """Move the expert review's close later, on the record (tally/expert_review.py)."""
+    user = await require_role(request, "organizer")
+    form = await _form(request)
+    check_csrf(request, form.get("csrf_token"))
+    edition, edition_id = await edition_and_id(request)
+    lang = language_of(request)
+    raw = f"{form.get('close_date', '').strip()} {form.get('close_time', '').strip()}"
+    try:
+        local = datetime.strptime(raw, "%Y-%m-%d %H:%M")
+        new_close = local_to_utc(local, edition.tz)
+    except (ValueError, EditionFileError):
+        return await _organizer_page(
+            request,
+            message=gettext(
+                "Give the new close as a date and a time (hours and minutes), Geneva time;"
+                " a time the clocks skip or show twice is refused.",
+                lang,
+            ),
+            errors={"close": "invalid"},
+            values=form,
+            status=422,
+        )
+    try:
+        async with services(request).db.acquire() as conn:
+            old, new = await review.extend_review(
+                conn,
+                edition,
+                edition_id,
+                new_close,
+                now=services(request).clock.now(),
+                actor=f"user:{user.email}",
+                reason=form.get("reason", ""),
+            )
+    except review.ReviewChangeRefused as exc:
+        return await _organizer_page(
+            request, message=exc.text(lang), errors=exc.fields or {}, values=form, status=exc.status
+        )
+    return await _organizer_page(
+        request,
+        done=gettext("The expert review now closes on {when} (it closed on {old}).", lang).format(
+            when=_local(new, edition), old=_local(old, edition)
+        ),
+    )
+
+
+async def organizer_replace(request: Request) -> Response:
+    """Put a replacement expert in another's place, on the record."""
+    user = await require_role(request, "organizer")
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    check_csrf(request, fields.get("csrf_token"))
+    edition, edition_id = await edition_and_id(request)
+    lang = language_of(request)
+    categories = [c for c in form.getlist("category") if isinstance(c, str)]
+    try:
+        async with services(request).db.acquire() as conn:
+            changed = await review.replace_expert(
+                conn,
+                edition,
+                edition_id,
+                fields.get("expert", "").strip().lower(),
+                fields.get("replacement", "").strip().lower(),
+                categories,
+                actor=f"user:{user.email}",
+                reason=fields.get("reason", ""),
+            )
+    except (review.ReviewChangeRefused, panel.ExpertError) as exc:
+        return await _organizer_page(
+            request,
+            message=exc.text(lang),
+            errors=exc.fields or {},
+            values=fields,
+            status=exc.status,
+        )
+    return await _organizer_page(
+        request,
+        done=gettext("{new} replaces {old} in: {categories}.", lang).format(
+            new=fields.get("replacement", "").strip().lower(),
+            old=fields.get("expert", "").strip().lower(),
+            categories=", ".join(changed),
+        ),
+    )
+
+
+def _local(instant: datetime, edition: Edition) -> str:
+    return f"{to_local(instant, edition.tz):%Y-%m-%d %H:%M %Z}"
+
+
 routes = [
     Route("/experts", expert_home, methods=["GET"]),
     Route("/experts/nominations/{public_id}", review_form, methods=["GET"]),
@@ -272,4 +378,6 @@ routes = [
     Route("/experts/nominations/{public_id}/conflict", declare_conflict, methods=["POST"]),
     Route("/organizer/experts", organizer_experts, methods=["GET"]),
     Route("/organizer/experts", organizer_assign, methods=["POST"]),
+    Route("/organizer/experts/extend", organizer_extend_review, methods=["POST"]),
+    Route("/organizer/experts/replace", organizer_replace, methods=["POST"]),
 ]

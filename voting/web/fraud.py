@@ -13,6 +13,7 @@ from ..antifraud import declarations, mobilisation, refusals, reviews
 from ..antifraud.detectors import audit_category
 from ..antifraud.quarantine import decide_flag, decide_vote, reasons_of
 from ..antifraud.quarantine import verdict_counts as counts_by_verdict
+from ..antifraud.wording import detector_words
 from ..i18n import gettext
 from .auth import pages, require_role, require_user
 from .chart_data import fraud_chart_view
@@ -22,6 +23,7 @@ from .deps import json_body, services
 from .numbers import BIGINT_MAX, path_id
 from .openapi import RECEIPT_SCHEMA, error_response, json_response
 from .responses import JSON, ApiError
+from .templating import language_of
 
 
 async def _category_view(request: Request, code: str) -> dict[str, Any]:
@@ -100,6 +102,10 @@ async def fraud_category(request: Request) -> Response:
     view = await _category_view(request, request.path_params["code"])
     view["done"] = request.query_params.get("done", "")
     view["charts"] = await fraud_chart_view(request, view)
+    lang = language_of(request)
+    view["detector_words"] = {
+        f["detector"]: detector_words(f["detector"], lang) for f in view["flags"]
+    }
     return pages(request).render(request, "fraud/category.html", view)
 
 
@@ -131,9 +137,26 @@ async def _decide(
         )
 
 
+async def _confirmed_void(request: Request, form: Any) -> None:
+    """Voiding from a page needs its box ticked: the box's label names what it voids.
+    Checked after the role, so no one else learns more than 403."""
+    await require_role(request, "committee")
+    if _s(form.get("action")) == "void" and _s(form.get("confirm_void")) != "yes":
+        raise ApiError(
+            422,
+            "confirm_void",
+            gettext(
+                "Nothing was voided: tick the box that confirms what the void does, then"
+                " press Void again.",
+                language_of(request),
+            ),
+        )
+
+
 async def decide_flag_form(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, _s(form.get("csrf_token")))
+    await _confirmed_void(request, form)
     flag_id = path_id(request, "flag_id", gettext("There is no such flag."))
     await _decide(
         request,
@@ -149,6 +172,7 @@ async def decide_flag_form(request: Request) -> Response:
 async def decide_vote_form(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, _s(form.get("csrf_token")))
+    await _confirmed_void(request, form)
     await _decide(
         request,
         flag_id=None,

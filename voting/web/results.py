@@ -15,6 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from .. import edition_store
+from ..audit_wording import action_words
 from ..contest import Edition
 from ..i18n import gettext
 from ..tally import publication as pub
@@ -243,6 +244,8 @@ async def committee_report(request: Request) -> Response:
     edition, edition_id, table, publication = await _table_for_export(request)
     async with services(request).db.acquire() as conn:
         fraud = await fraud_summary(conn, edition_id, edition.slug)
+    for decision in fraud["decisions"]:
+        decision["words"] = action_words(decision["action"], language_of(request))
     signed = list(publication.signers) if publication else []
     return pages(request).render(
         request,
