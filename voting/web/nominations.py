@@ -508,24 +508,7 @@ async def withdraw_page(request: Request) -> Response:
 
 
 async def api_withdraw(request: Request) -> JSON:
-    user = await require_user(request)
-    check_csrf(request)
-    svc = services(request)
-    try:
-        async with svc.db.acquire() as conn:
-            nomination = await noms.get(conn, request.path_params["public_id"])
-            if nomination is None or nomination.owner_id != user.id:
-                raise ApiError(404, "not_found", gettext("There is no such nomination."))
-            saved = await noms.withdraw(
-                conn,
-                await _edition_of(conn, nomination),
-                user,
-                nomination.public_id,
-                now=svc.clock.now(),
-            )
-    except NominationError as error:
-        raise _api_error(request, error) from None
-    return JSON({"nomination": saved.owner_dict()})
+    return await _api_owner_step(request, noms.withdraw)
 
 
 # -- organizers --------------------------------------------------------------------------------
@@ -763,6 +746,15 @@ async def api_update(request: Request) -> JSON:
 
 
 async def api_submit(request: Request) -> JSON:
+    base_url = services(request).settings.base_url
+    return await _api_owner_step(
+        request, lambda *args, **kw: noms.submit(*args, **kw, base_url=base_url)
+    )
+
+
+async def _api_owner_step(request: Request, step: Any) -> JSON:
+    """One workflow step on the caller's own nomination, through the JSON API: another
+    owner's nomination is as absent as a missing one (404), a refusal is its 4xx."""
     user = await require_user(request)
     check_csrf(request)
     svc = services(request)
@@ -771,13 +763,12 @@ async def api_submit(request: Request) -> JSON:
             nomination = await noms.get(conn, request.path_params["public_id"])
             if nomination is None or nomination.owner_id != user.id:
                 raise ApiError(404, "not_found", gettext("There is no such nomination."))
-            saved = await noms.submit(
+            saved = await step(
                 conn,
                 await _edition_of(conn, nomination),
                 user,
                 nomination.public_id,
                 now=svc.clock.now(),
-                base_url=svc.settings.base_url,
             )
     except NominationError as error:
         raise _api_error(request, error) from None
