@@ -37,6 +37,29 @@ _Call = tuple[Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
 _PLAIN = frozenset({str, bytes, int})
 
 
+def tick_enqueue(batcher: Any, keys: Sequence[Any], args: Sequence[Any]) -> asyncio.Future[Any]:
+    """Queue one script call on a batcher (`_queue`, `_flush_scheduled`, `_flush`) and
+    schedule its flush, once per tick; the single-node and the cluster batch share it.
+    A plain function returning the future: no coroutine of its own on the vote's path."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    batcher._queue.append((keys, args, future))
+    if not batcher._flush_scheduled:
+        batcher._flush_scheduled = True
+        # call_soon runs after every callback already ready in this tick: the handlers
+        # woken by the same batch of socket reads have all queued by then.
+        loop.call_soon(batcher._flush)
+    return future
+
+
+def tick_take(batcher: Any) -> list[_Call]:
+    """The calls queued since the last flush, taken for this one."""
+    batcher._flush_scheduled = False
+    queue: list[_Call] = batcher._queue
+    batcher._queue = []
+    return queue
+
+
 @dataclass
 class BatchStats:
     """What the batcher did, for tests and the benchmark's report."""
@@ -86,19 +109,10 @@ class BatchedScript:
         if self._fallback is not None or client is not None:
             direct = self._fallback or self.client.register_script(self.script)
             return await direct(keys=keys, args=args, client=client)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append((keys, args, future))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            # call_soon runs after every callback already ready in this tick: the
-            # handlers woken by the same batch of socket reads have all queued by then.
-            loop.call_soon(self._flush)
-        return await future
+        return await tick_enqueue(self, keys, args)
 
     def _flush(self) -> None:
-        self._flush_scheduled = False
-        queue, self._queue = self._queue, []
+        queue = tick_take(self)
         loop = asyncio.get_running_loop()
         start = 0
         for size in batch_sizes(len(queue), self.max_batch, self.pipelines, self.min_batch):

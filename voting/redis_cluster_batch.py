@@ -34,7 +34,16 @@ from typing import Any
 import redis.exceptions
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
-from .redis_batch import AnswerLost, BatchStats, _as_redis_error, _Call, _fail, exchange
+from .redis_batch import (
+    AnswerLost,
+    BatchStats,
+    _as_redis_error,
+    _Call,
+    _fail,
+    exchange,
+    tick_enqueue,
+    tick_take,
+)
 
 MAX_REDIRECTIONS = 5
 
@@ -70,17 +79,10 @@ class ClusterBatchedScript:
             )
         if not keys:
             raise redis.exceptions.RedisClusterException("a cluster script call needs a key")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append((keys, args, future))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        return await future
+        return await tick_enqueue(self, keys, args)
 
     def _flush(self) -> None:
-        self._flush_scheduled = False
-        queue, self._queue = self._queue, []
+        queue = tick_take(self)
         self._spawn(self._route(queue, 0))
 
     def _spawn(self, coro: Any) -> None:
