@@ -303,6 +303,46 @@ async def test_drip_spares_a_trickle_that_keeps_a_night(conn, edition_id, hours,
     assert bool(found) is flagged, findings
 
 
+async def test_drip_sees_a_night_only_in_all_single_purpose_votes(conn, edition_id):
+    """A round-the-clock drip with a daily wave at one hour: setting the waves (and
+    their neighbours) aside must not leave a "night" behind that spares the drip; and a
+    trickle too small to show a night is judged as before."""
+    await organic(conn, edition_id, START, 100, NOMS)
+    day0 = START.replace(hour=0)
+    n = 0
+
+    async def vote(at, nomination, category="C1"):
+        nonlocal n
+        vid = f"bot{n}"
+        ip = f"172.{16 + n % 10}.{n % 250}.5"
+        n += 1
+        await add_voter(conn, edition_id, vid, verified_at=at, ip=ip)
+        await add_vote(
+            conn,
+            edition_id,
+            vid,
+            category,
+            nomination,
+            at=at + timedelta(minutes=7),
+            ip=ip,
+            agent=f"Mozilla/5.0 (bot {n % 4})",
+            domain="gmail.com",
+            form_ms=8000 + 300 * n,
+        )
+
+    for hour in range(0, 72, 2):  # A3: every two hours, day and night
+        await vote(day0 + timedelta(days=1, hours=hour), "A3")
+    for day in range(1, 4):  # ... and a wave every day at 10:00
+        for k in range(14):
+            await vote(day0 + timedelta(days=day, hours=10, minutes=4 * k), "A3")
+    for k in range(20):  # B2: a trickle too small to show a night, in waking hours only
+        await vote(day0 + timedelta(days=1 + k // 7, hours=6 + 2 * (k % 7)), "B2", "C2")
+    findings = await drip(await load(conn, edition_id), DEFAULTS)
+    flagged = {f.nomination for f in findings}
+    assert "A3" in flagged, findings
+    assert "B2" in flagged, findings
+
+
 async def test_catchall_flags_a_domain_minting_voters_everywhere_not_an_office(conn, edition_id):
     await organic(conn, edition_id, START, 60, NOMS)
     for i in range(25):

@@ -371,3 +371,25 @@ def test_the_plan_reads_again_only_what_moved():
     assert dirty == {"C1", "C2", "C3"} and wide
     dirty, wide = scan_marks.plan(dict(before), before, full=True)
     assert dirty == {"C1", "C2", "C3"} and wide
+
+
+def test_the_code_mark_covers_every_module_the_detectors_import():
+    """A rule changed in a module the detectors import must move the edition's mark, or
+    an incremental scan would never apply it to unchanged categories."""
+    import ast
+    from pathlib import Path
+
+    from voting.antifraud import scan_marks
+
+    source = Path(scan_marks.__file__).with_name("detectors.py").read_text()
+    imported = {
+        f"{node.module}.py"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+    } | {
+        f"{alias.name}.py"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module is None
+        for alias in node.names
+    }
+    assert imported - {"scan_marks.py"} <= set(scan_marks._SOURCES)

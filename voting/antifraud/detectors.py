@@ -430,6 +430,11 @@ def _group(rows: Iterable[VoteRow], key: Callable[[VoteRow], str]) -> dict[str, 
 DRIP_WINDOW_S = 10800
 
 
+# Fewer single-purpose votes than this cannot show a night: spread evenly over the day,
+# some 6-hour block of 10 votes is empty two times in three.
+DRIP_NIGHT_MIN_VOTES = 24
+
+
 def _sleeps(members: list[VoteRow], night_share: float) -> bool:
     """Whether votes keep a night: some 6-hour block of the day (UTC) holds at most
     `night_share` of what an even spread over the day puts there. People of one region
@@ -452,9 +457,10 @@ async def drip(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
     evenly over the period would make them (`drip_wave`), and their neighbours, are set
     aside; if what remains still scores `drip_surprise` (with `drip_min_votes` votes),
     the single-purpose votes outside the waves, in every window where they exceed twice
-    the expectation, are flagged, unless they keep a night (`_sleeps`: some 6-hour block
-    of the day holds at most `drip_night_share` of an even spread). Bought voters do the
-    one thing they are paid for, day and night; supporters come in waves, or steadily
+    the expectation, are flagged, unless the nomination's single-purpose votes (waves
+    included, at least DRIP_NIGHT_MIN_VOTES of them) keep a night (`_sleeps`: some
+    6-hour block of the day holds at most `drip_night_share` of an even spread). Bought
+    voters do the one thing they are paid for, day and night; supporters come in waves, or steadily
     over their region's waking hours (a project's website banner). Known limits: a buyer
     who packs the votes into a wave or two, whose voters also vote elsewhere, or who
     paces them to one region's waking hours, is not seen here (the committee's audit
@@ -498,7 +504,12 @@ async def drip(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
             members = [
                 v for w in rest if len(windows[w]) > 2 * all_in[w] * share for v in windows[w]
             ]
-            if _sleeps(members, t["drip_night_share"]):
+            # The night is looked for in all its single-purpose votes, waves included (a
+            # daily wave set aside would leave a "night" of its own), and only where there
+            # are enough of them to tell a night from chance.
+            if len(single_own) >= DRIP_NIGHT_MIN_VOTES and _sleeps(
+                single_own, t["drip_night_share"]
+            ):
                 continue
             findings.append(
                 _finding(
