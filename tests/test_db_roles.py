@@ -194,7 +194,21 @@ MATRIX: dict[str, dict[str, object]] = {
     "expert_reviews": {"INSERT": ALL, "UPDATE": {"comment", "updated_at"}},
     "expert_scores": {"INSERT": ALL, "UPDATE": {"score"}},
     "result_signoffs": {"INSERT": ALL},
-    "publications": {"INSERT": ALL},
+    # 0019: never recorded_at, the database's own instant the purge counts from.
+    "publications": {
+        "INSERT": {
+            "id",
+            "edition_id",
+            "published_at",
+            "published_by",
+            "digest",
+            "merkle_root",
+            "leaf_count",
+            "signers",
+            "rules",
+            "results",
+        }
+    },
     "publication_leaves": {"INSERT": ALL},
     "publication_levels": {"INSERT": ALL},
     "fraud_flags": {"INSERT": ALL, "UPDATE": {"evidence"}},

@@ -285,3 +285,16 @@ async def test_only_redis_py_s_own_encoding_is_packed(redis_url):
         finally:
             await client.aclose()
     assert not packable(aioredis.Redis(), ("XACK", "s", "g", 1.5))
+
+
+async def test_a_batch_cancelled_after_it_may_have_gone_out_says_answer_lost():
+    """A worker cancelled while its batch is out: the votes may have been recorded, so
+    the callers hear AnswerLost (503 outcome_unknown), never "not recorded"."""
+    import asyncio
+
+    from voting.redis_batch import AnswerLost, _fail
+
+    future = asyncio.get_running_loop().create_future()
+    _fail([((), (), future)], asyncio.CancelledError())
+    with pytest.raises(AnswerLost):
+        await future

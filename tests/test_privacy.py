@@ -191,10 +191,11 @@ async def run_history(conn: asyncpg.Connection, days: list[int], events: list[tu
             if e not in published:
                 published[e] = hours
                 await conn.execute(
-                    "INSERT INTO publications (edition_id, published_at, published_by, digest,"
-                    " merkle_root, leaf_count, signers, rules, results)"
-                    " VALUES ($1, now() - make_interval(hours => $2), 't', 'd', 'r', 0, '{}',"
-                    " '{}', '{}')",
+                    # recorded_at: as if the row had arrived then (the owner may say so).
+                    "INSERT INTO publications (edition_id, published_at, recorded_at,"
+                    " published_by, digest, merkle_root, leaf_count, signers, rules, results)"
+                    " VALUES ($1, now() - make_interval(hours => $2),"
+                    " now() - make_interval(hours => $2), 't', 'd', 'r', 0, '{}', '{}', '{}')",
                     editions[e],
                     hours,
                 )
@@ -683,3 +684,30 @@ async def test_serve_purges_by_itself(conn: asyncpg.Connection, database_url: st
         await pool.close()
     assert await conn.fetchval("SELECT count(*) FROM votes WHERE ip IS NOT NULL") == 0
     assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE action='privacy.purge'") == 2
+
+
+async def test_the_application_cannot_make_signals_due_by_back_dating_a_publication(
+    conn: asyncpg.Connection,
+) -> None:
+    """The purge counts from when the publication really arrived (0019), which the
+    application role cannot write: a publication it dates years ago erases nothing."""
+    edition = await make_edition(conn, "backdated", 30, True)
+    await add_vote(conn, edition, "evidence-voter", "C1", True)
+    await conn.execute("SET ROLE wsis_app")
+    try:
+        await conn.execute(
+            "INSERT INTO publications (edition_id, published_at, published_by, digest,"
+            " merkle_root, leaf_count, signers, rules, results)"
+            " VALUES ($1, '2000-01-01', 't', 'd', 'r', 0, '{}', '{}', '{}')",
+            edition,
+        )
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(
+                "UPDATE publications SET recorded_at = '2000-01-01' WHERE edition_id=$1",
+                edition,
+            )
+    finally:
+        await conn.execute("RESET ROLE")
+    report = await purge_as_app(conn, batch=100)
+    assert report.vote_signals == 0 and report.voter_signals == 0
+    assert await conn.fetchval("SELECT ip IS NOT NULL FROM votes WHERE edition_id=$1", edition)

@@ -83,14 +83,16 @@ class PurgeReport:
 _DUE_VOTES = """
 SELECT count(*) FROM votes v JOIN editions e ON e.id = v.edition_id
 JOIN publications p ON p.edition_id = e.id
-WHERE p.published_at + make_interval(days => privacy_signal_days(e.rules)) <= now()
+WHERE greatest(p.published_at, p.recorded_at)
+      + make_interval(days => privacy_signal_days(e.rules)) <= now()
   AND (v.ip, v.network, v.user_agent, v.email_domain, v.form_age_ms, v.form_nonce)
       IS DISTINCT FROM (NULL, NULL, NULL, NULL, NULL, NULL)
 """
 _DUE_VOTERS = """
 SELECT count(*) FROM voters v JOIN editions e ON e.id = v.edition_id
 JOIN publications p ON p.edition_id = e.id
-WHERE p.published_at + make_interval(days => privacy_signal_days(e.rules)) <= now()
+WHERE greatest(p.published_at, p.recorded_at)
+      + make_interval(days => privacy_signal_days(e.rules)) <= now()
   AND (v.ip IS NOT NULL OR v.network IS NOT NULL OR v.user_agent IS NOT NULL OR v.domain <> '')
 """
 _DUE_OUTBOX = """
@@ -207,7 +209,9 @@ async def voter_data(
         return {"edition": edition_slug, "voter": None, "votes": [], "retention": None}
     policy = retention(dict(edition["rules"]))
     published_at = await conn.fetchval(
-        "SELECT published_at FROM publications WHERE edition_id=$1", edition["id"]
+        # As purge_signals counts (0019): from the later of the stated and the real instant.
+        "SELECT greatest(published_at, recorded_at) FROM publications WHERE edition_id=$1",
+        edition["id"],
     )
     erased_at = policy.signals_erased_at(published_at)
     voter = await conn.fetchrow(

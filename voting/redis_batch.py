@@ -317,7 +317,9 @@ def _as_redis_error(exc: BaseException) -> BaseException:
 
 def _fail(batch: list[_Call], exc: BaseException) -> None:
     if isinstance(exc, asyncio.CancelledError):
-        exc = redis.exceptions.ConnectionError("the Redis call was cancelled")
+        # Cancelled (a worker shutting down) perhaps after the batch went out: its
+        # scripts may have run, so say no more than that (found by review).
+        exc = AnswerLost("the Redis call was cancelled")
     for _, _, future in batch:
         if not future.done():
             future.set_exception(exc)
