@@ -234,6 +234,27 @@ async def test_a_nominator_votes_without_proving_the_mailbox_again(
     assert forged.status_code == 403
 
 
+async def test_voting_as_the_account_with_a_scripts_traces_goes_through_the_voter_sign_in(
+    mail_client, mail_app, smtp, conn
+):
+    """The account's own sign-in asks no challenge; a request that scores high (here a
+    headless browser without a language or Fetch Metadata) is sent to the voters'
+    sign-in, which does (found by review: it was a way round admit_signin)."""
+    _, _, noms = await open_voting(mail_app, conn)
+    await sign_in(mail_client, mail_app, smtp, "nominator@minict.example")
+    page = await mail_client.get("/vote")
+    target = f"/nominations/{noms['C1'][0]}"
+    done = await mail_client.post(
+        "/vote/as-account",
+        data={"csrf_token": csrf_from(page.text), "next": target},
+        headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0"},
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/vote?next={quote(target, safe='')}"
+    assert (await mail_client.get("/api/session")).json()["voter"] is False
+    assert await conn.fetchval("SELECT count(*) FROM voters") == 0
+
+
 async def test_voting_as_the_account_needs_a_signed_in_account(mail_client, mail_app, conn):
     await open_voting(mail_app, conn)
     page = await mail_client.get("/vote")

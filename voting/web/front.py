@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -17,6 +18,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import edition_store, mail
+from ..antifraud.risk import HIGH, header_signals, score_signin
 from ..antifraud.verification import MailLimits, VerificationLimiter, VerificationRefused
 from ..antifraud.verification import check_domain as refuse_throwaway
 from ..emails import InvalidEmail
@@ -54,6 +56,14 @@ async def vote_as_account(request: Request) -> Response:
         raise ApiError(
             409, "voting_closed", gettext("Public online voting is not open at this time.")
         )
+    wanted = safe_next(form.get("next"), "/vote")
+    risk = score_signin(
+        snap.thresholds, network_over_limit=False, **header_signals(request.headers.get)
+    )
+    if risk.band == HIGH:
+        # A script's traces: the account's own sign-in asked for no challenge, so this
+        # voter goes through the voters' sign-in, which asks for one (admit_signin).
+        return RedirectResponse(f"/vote?next={quote(wanted, safe='')}", status_code=303)
     try:
         voter_id, address = identify(svc.settings.secret_key, user.email)
         refuse_throwaway(address)
@@ -68,7 +78,7 @@ async def vote_as_account(request: Request) -> Response:
             raise ApiError(404, "no_edition", gettext("No edition is loaded yet."))
         # As after a confirmed link: recorded, and a fresh session.
         await admit_voter(request, conn, edition_id, voter)
-    return RedirectResponse(safe_next(form.get("next"), "/vote"), status_code=303)
+    return RedirectResponse(wanted, status_code=303)
 
 
 async def _titles(request: Request, ids: list[str]) -> dict[str, str]:
