@@ -298,3 +298,28 @@ async def test_a_batch_cancelled_after_it_may_have_gone_out_says_answer_lost():
     _fail([((), (), future)], asyncio.CancelledError())
     with pytest.raises(AnswerLost):
         await future
+
+
+async def test_a_refused_asking_leaves_every_call_its_own_reply(client, redis_prefix):
+    """ASKING refused (here a Redis without cluster support answers an error) must not
+    shift the replies: each call gets its own EVALSHA reply, error or result."""
+    from voting.redis_batch import exchange
+
+    sha = await client.script_load(ECHO)
+    loop = asyncio.get_running_loop()
+    batch = [
+        ([f"{redis_prefix}:ask:a"], ["one"], loop.create_future()),
+        ([f"{redis_prefix}:ask:b"], ["fail"], loop.create_future()),
+        ([f"{redis_prefix}:ask:c"], ["three", "x"], loop.create_future()),
+    ]
+    connection = await client.connection_pool.get_connection()
+    try:
+        replies = await exchange(connection, sha, batch, asking=True)
+    finally:
+        await client.connection_pool.release(connection)
+    assert replies[0] == [f"{redis_prefix}:ask:a".encode(), b"one", 1]
+    assert isinstance(replies[1], redis.exceptions.ResponseError)
+    assert "asked to fail" in str(replies[1])
+    assert replies[2] == [f"{redis_prefix}:ask:c".encode(), b"three", 2]
+    # The connection is still in step: a plain command after it gets its own reply.
+    assert await client.get(f"{redis_prefix}:ask:a") in ("1", b"1")

@@ -80,19 +80,16 @@ class PurgeReport:
         return self.vote_signals + self.voter_signals + self.outbox_mails
 
 
+# The same rule as purge_signals, asked of the same SQL function (0019).
 _DUE_VOTES = """
-SELECT count(*) FROM votes v JOIN editions e ON e.id = v.edition_id
-JOIN publications p ON p.edition_id = e.id
-WHERE greatest(p.published_at, p.recorded_at)
-      + make_interval(days => privacy_signal_days(e.rules)) <= now()
+SELECT count(*) FROM votes v
+WHERE v.edition_id IN (SELECT id FROM editions WHERE privacy_signals_due(id))
   AND (v.ip, v.network, v.user_agent, v.email_domain, v.form_age_ms, v.form_nonce)
       IS DISTINCT FROM (NULL, NULL, NULL, NULL, NULL, NULL)
 """
 _DUE_VOTERS = """
-SELECT count(*) FROM voters v JOIN editions e ON e.id = v.edition_id
-JOIN publications p ON p.edition_id = e.id
-WHERE greatest(p.published_at, p.recorded_at)
-      + make_interval(days => privacy_signal_days(e.rules)) <= now()
+SELECT count(*) FROM voters v
+WHERE v.edition_id IN (SELECT id FROM editions WHERE privacy_signals_due(id))
   AND (v.ip IS NOT NULL OR v.network IS NOT NULL OR v.user_agent IS NOT NULL OR v.domain <> '')
 """
 _DUE_OUTBOX = """

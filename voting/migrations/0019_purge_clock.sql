@@ -10,15 +10,23 @@ REVOKE INSERT ON publications FROM wsis_app;
 GRANT INSERT (id, edition_id, published_at, published_by, digest, merkle_root, leaf_count,
     signers, rules, results) ON publications TO wsis_app;
 
+-- The one statement of when an edition's fraud signals are due for erasure: the purge
+-- and its dry run (voting/privacy.py) both ask it.
+CREATE FUNCTION privacy_signals_due(p_edition integer) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM publications p JOIN editions e ON e.id = p.edition_id
+        WHERE p.edition_id = p_edition
+          AND greatest(p.published_at, p.recorded_at)
+              + make_interval(days => privacy_signal_days(e.rules)) <= now())
+$$;
+
 CREATE OR REPLACE FUNCTION purge_signals(p_batch integer, OUT votes integer, OUT voters integer)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     WITH due AS (
-        SELECT v.edition_id, v.voter_id, v.category
-        FROM votes v JOIN editions e ON e.id = v.edition_id
-        JOIN publications p ON p.edition_id = e.id
-        WHERE greatest(p.published_at, p.recorded_at)
-              + make_interval(days => privacy_signal_days(e.rules)) <= now()
+        SELECT v.edition_id, v.voter_id, v.category FROM votes v
+        WHERE v.edition_id IN (SELECT id FROM editions WHERE privacy_signals_due(id))
           AND (v.ip, v.network, v.user_agent, v.email_domain, v.form_age_ms, v.form_nonce)
               IS DISTINCT FROM (NULL, NULL, NULL, NULL, NULL, NULL)
         LIMIT greatest(p_batch, 1)
@@ -31,11 +39,8 @@ BEGIN
       AND t.category = due.category;
     GET DIAGNOSTICS votes = ROW_COUNT;
     WITH due AS (
-        SELECT v.edition_id, v.voter_id
-        FROM voters v JOIN editions e ON e.id = v.edition_id
-        JOIN publications p ON p.edition_id = e.id
-        WHERE greatest(p.published_at, p.recorded_at)
-              + make_interval(days => privacy_signal_days(e.rules)) <= now()
+        SELECT v.edition_id, v.voter_id FROM voters v
+        WHERE v.edition_id IN (SELECT id FROM editions WHERE privacy_signals_due(id))
           AND (v.ip IS NOT NULL OR v.network IS NOT NULL OR v.user_agent IS NOT NULL
                OR v.domain <> '')
         LIMIT greatest(p_batch, 1)
