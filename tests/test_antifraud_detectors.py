@@ -503,6 +503,83 @@ async def test_a_whole_flag_is_released_or_voided_at_once(conn, edition_id):
     assert (await scan(conn, edition_id, "test-edition", DEFAULTS)).quarantined == 0
 
 
+async def test_same_voter_holds_the_cover_votes_of_a_held_identity(conn, edition_id):
+    await organic(conn, edition_id, START, 60, NOMS)
+    at = START + timedelta(hours=3)
+    for i in range(10):  # a script's rhythm for B1, and a vote elsewhere each to look human
+        await add_vote(
+            conn,
+            edition_id,
+            f"bot{i}",
+            "C2",
+            "B1",
+            at=at + timedelta(seconds=5 * i),
+            ip=f"198.51.100.{i}",
+            agent="curl/8",
+        )
+        await add_vote(
+            conn,
+            edition_id,
+            f"bot{i}",
+            "C1" if i % 2 else "C3",
+            "A1" if i % 2 else "D1",
+            at=at + timedelta(minutes=20 + IRREGULAR[i]),
+            ip=f"198.51.100.{i}",
+        )
+    before = await verdicts(conn, edition_id)
+    report = await scan(conn, edition_id, "test-edition", DEFAULTS)
+    after = await verdicts(conn, edition_id)
+    held = {k for k, (verdict, _) in after.items() if verdict == "quarantined"}
+    assert {k for k in held if k[1] == "C2"} == {(f"bot{i}", "C2") for i in range(10)}
+    cover = {(f"bot{i}", "C1" if i % 2 else "C3") for i in range(10)}
+    assert {k for k in held if k[1] != "C2"} == cover
+    assert all(after[k][1] == ["same_voter"] for k in cover)
+    assert report.per_detector["same_voter"] == 10
+    # Nobody else's vote moved.
+    assert {k for k, v in after.items() if v != before[k]} == held
+    flag = await conn.fetchrow(
+        "SELECT category, nomination, evidence FROM fraud_flags WHERE detector='same_voter'"
+    )
+    assert (flag["category"], flag["nomination"]) == ("C2", "B1")
+    assert flag["evidence"] == {"voters": 10, "votes": 10, "categories": 2}
+    # Scanned again with nothing new: nothing moves, nothing is written twice.
+    again = await scan(conn, edition_id, "test-edition", DEFAULTS, full=True)
+    assert again.quarantined == 0
+    assert await conn.fetchval("SELECT count(*) FROM fraud_flags WHERE detector='same_voter'") == 1
+
+
+async def test_same_voter_follows_only_a_vote_held_for_who_cast_it(conn, edition_id):
+    at = START + timedelta(hours=1)
+    # Held for its network, held at the vote for its one form, held for a fast form,
+    # released by the committee, voided by it, and held only by this very rule: each
+    # voter also voted in C3.
+    held = {
+        "network": ("quarantined", "{concentration}"),
+        "form": ("quarantined", "{form_other_voter}"),
+        "fast": ("quarantined", "{form_timing}"),
+        "freed": ("released", "{drip}"),
+        "void": ("voided", "{}"),
+        "echo": ("quarantined", "{same_voter}"),
+    }
+    for i, (voter, (verdict, reasons)) in enumerate(held.items()):
+        await add_vote(conn, edition_id, voter, "C1", "A1", at=at, ip=f"10.0.0.{i}")
+        await conn.execute(
+            "UPDATE votes SET verdict=$2, verdict_reasons=$3::text::text[]"
+            " WHERE voter_id=$1 AND category='C1'",
+            voter,
+            verdict,
+            reasons,
+        )
+        await add_vote(
+            conn, edition_id, voter, "C3", "D1", at=at + timedelta(hours=1), ip="10.1.0.1"
+        )
+    await scan(conn, edition_id, "test-edition", DEFAULTS, full=True)
+    after = await verdicts(conn, edition_id)
+    followed = {v for v in held if after[(v, "C3")] == ("quarantined", ["same_voter"])}
+    assert followed == {"network", "void"}
+    assert all(after[(v, "C3")] == ("counted", []) for v in held.keys() - followed)
+
+
 VERDICT_START = st.sampled_from(["counted", "quarantined"])
 DECISION = st.tuples(st.integers(0, 9), st.sampled_from(["release", "void"]))
 

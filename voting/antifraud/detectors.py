@@ -702,8 +702,75 @@ async def scan(
                 report.per_detector[name] = moved
                 report.flags += len(findings)
                 report.quarantined += moved
+            # Last, after every detector of this scan has recorded what it found.
+            findings = await same_voter(conn, edition_id)
+            moved = 0
+            for finding in findings:
+                if not _already_recorded(recorded, finding):
+                    moved += await _record(conn, edition_id, slug, finding)
+            report.per_detector[SAME_VOTER] = moved
+            report.flags += len(findings)
+            report.quarantined += moved
         await scan_marks.save(conn, edition_id, marks)
     return report
+
+
+SAME_VOTER = "same_voter"
+# The detectors whose finding is about who voted (a network, a domain, a machine, a
+# batch of confirmations, a bought trickle), not about one ballot: `form_timing` names
+# every fast form of a nomination, its own people's quick clicks too, and the rules at
+# the vote (a replayed or too-fast form) judge that one request, so neither follows a
+# voter into their other categories.
+IDENTITY_DETECTORS = frozenset(
+    {"cluster", "concentration", "burst", "bulk_verification", "drip", "catchall"}
+)
+
+
+async def same_voter(conn: asyncpg.Connection, edition_id: int) -> list[Finding]:
+    """The other votes of a voter whose vote a detector held for who voted
+    (`IDENTITY_DETECTORS`), or whose vote the committee voided.
+
+    A detector sees an identity at work (a farm's network, a catch-all domain, a
+    machine's rhythm) through the vote that identity cast for the nomination it backs;
+    the votes the same identity cast in other categories, to look like a person, are no
+    more a person's than that one (issue 17: the adaptive attacker's cover votes).
+
+    One hop only: a vote held by this rule does not hold anything in turn (the voter's
+    every vote is already named). A vote the committee released, or that a declaration
+    explained (never held), holds nothing. One flag per held nomination, naming the
+    voters' votes elsewhere, so the committee reviews them beside the votes that led to
+    them; releasing the first does not release these (no verdict returns by itself)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT src.category AS src_category, src.nomination AS src_nomination,"
+        " v.voter_id, v.category"
+        " FROM votes src JOIN votes v ON v.edition_id = src.edition_id"
+        "  AND v.voter_id = src.voter_id AND v.category <> src.category"
+        " WHERE src.edition_id = $1 AND (src.verdict = 'voided' OR (src.verdict = 'quarantined'"
+        "  AND src.verdict_reasons && $2::text[]))"
+        " ORDER BY 1, 2, 3, 4",
+        edition_id,
+        sorted(IDENTITY_DETECTORS),
+    )
+    by_source: dict[tuple[str, str], set[Vote]] = defaultdict(set)
+    for r in rows:
+        by_source[(r["src_category"], r["src_nomination"])].add((r["voter_id"], r["category"]))
+    findings = []
+    for (category, nomination), votes in sorted(by_source.items()):
+        findings.append(
+            Finding(
+                SAME_VOTER,
+                f"{category}:{nomination}",
+                category,
+                nomination,
+                {
+                    "voters": len({v for v, _ in votes}),
+                    "votes": len(votes),
+                    "categories": len({c for _, c in votes}),
+                },
+                sorted(votes),
+            )
+        )
+    return findings
 
 
 async def _recorded(

@@ -18,6 +18,9 @@ DETECTOR_WORDS: dict[str, str] = {
     "drip": N_("A steady drip of voters who vote in this category only"),
     "catchall": N_("An email domain minting mailboxes that vote from everywhere"),
     "form_timing": N_("Ballots sent back faster than people read them"),
+    "same_voter": N_(
+        "Other votes of voters held for this nomination: the same people voting elsewhere"
+    ),
 }
 
 
