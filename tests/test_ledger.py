@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections import Counter
 
 import pytest
 import redis.asyncio as aioredis
@@ -11,6 +12,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from tests.voting_helpers import redis_now, voter, voting_edition
 from voting import db
+from voting.ballot import SHARDS, Keys
 from voting.ledger import (
     _COLUMNS,
     GROUP,
@@ -21,6 +23,7 @@ from voting.ledger import (
     _text,
     reconcile,
     repair,
+    spread,
 )
 from voting.redis_cluster import is_cluster_url, plain_url
 
@@ -430,3 +433,56 @@ async def test_the_ledger_rows_are_the_same_whatever_the_client_replies(
         edition_id,
     )
     assert {r["receipt"]: tuple(r) for r in rows} == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    nodes=st.lists(st.integers(1, 9), min_size=1, max_size=5),
+    start=st.integers(0, 2**32),
+)
+def test_spread_takes_turns_over_the_nodes(nodes, start):
+    # `nodes[k]` streams on node k.
+    owner = {f"s{k}.{i}": f"node{k}" for k, count in enumerate(nodes) for i in range(count)}
+    order = spread(list(owner), owner.__getitem__, start)
+    assert sorted(order) == sorted(owner)  # every stream once
+    width = len(nodes)
+    rounds = min(nodes) * width  # while every node still has a stream to give
+    for i in range(rounds - width + 1):
+        assert len({owner[s] for s in order[i : i + width]}) == width, order
+    assert order == spread(list(owner), owner.__getitem__, start)  # the same every pass
+
+
+async def test_flushers_drain_on_different_nodes_and_begin_apart(
+    redis_client, pool, redis_prefix, redis_url
+):
+    streams = Keys(redis_prefix, "spread", SHARDS).all_streams()
+    # Each stream's node as Redis itself says: CLUSTER KEYSLOT against CLUSTER SLOTS.
+    if is_cluster_url(redis_url):
+        plain = aioredis.from_url(plain_url(redis_url), decode_responses=True)
+        try:
+            ranges = await plain.execute_command("CLUSTER", "SLOTS")
+            owner = {}
+            for stream in streams:
+                slot = int(await plain.execute_command("CLUSTER", "KEYSLOT", stream))
+                owner[stream] = next(
+                    f"{r[2][0]}:{r[2][1]}" for r in ranges if int(r[0]) <= slot <= int(r[1])
+                )
+        finally:
+            await plain.aclose()
+        assert len(set(owner.values())) == 3  # the suite's cluster: three masters
+    else:
+        owner = dict.fromkeys(streams, "the one Redis")
+    width = len(set(owner.values()))
+    counts = Counter(owner.values())
+    firsts = set()
+    for name in ("f1", "f2", "host-4242", "host-4243", "w5", "w6"):
+        f = flusher(redis_client, pool, redis_prefix, name=name)
+        await f.editions()  # as a pass begins (a cluster client learns its slots then)
+        order = f._order(streams)
+        assert sorted(order) == sorted(streams)
+        # The drains a pass runs at once (parallel = the number of nodes) are on as many
+        # nodes, while every node has a stream left.
+        for i in range(min(counts.values()) * width - width + 1):
+            assert len({owner[s] for s in order[i : i + width]}) == width
+        firsts.add(order[0])
+    assert len(firsts) > 1

@@ -18,13 +18,15 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Iterable
+import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.cluster import RedisCluster
 
 from .ballot import SHARDS, Keys, from_micros
 from .redis_batch import packable, packed_command, xack_packed
@@ -211,13 +213,31 @@ class Flusher:
             # half-way in the background while the caller retries (a stream is only ever
             # drained by one pass of this flusher at a time).
             results = await asyncio.gather(
-                *(drain(stream) for stream in keys.all_streams()), return_exceptions=True
+                *(drain(stream) for stream in self._order(keys.all_streams())),
+                return_exceptions=True,
             )
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
         self._own_pending_first = False
         return stats
+
+    def _order(self, streams: list[str]) -> list[str]:
+        """The streams in the order this flusher drains them (`spread`): on a cluster, the
+        drains running at once are on different nodes; and each flusher starts at a
+        stream of its own, so that the flushers of several workers begin apart."""
+        if isinstance(self.redis, RedisCluster):
+            cluster = self.redis
+
+            def node_of(stream: str) -> str:
+                node = cluster.get_node_from_key(stream)
+                return node.name if node is not None else ""
+        else:
+
+            def node_of(stream: str) -> str:
+                return ""
+
+        return spread(streams, node_of, zlib.crc32(self.consumer.encode()))
 
     async def _drain_stream(
         self, slug: str, edition_id: int, stream: str, stats: FlushStats, *, reclaim: bool
@@ -386,6 +406,32 @@ class Flusher:
                 await asyncio.sleep(1)
             if not stats.read:
                 await asyncio.sleep(interval)
+
+
+def spread(streams: list[str], node_of: Callable[[str], str], start: int) -> list[str]:
+    """`streams` reordered to take turns over the nodes that hold them: one stream of each
+    node, then another of each, ... A flusher drains `parallel` streams at once in this
+    order, so on a cluster they are on as many nodes, not queued on one node's single
+    thread while the others idle. `start` turns both the nodes and each node's streams, so
+    that flushers with different starts begin on different streams (and nodes). On one
+    Redis every stream is on the one node and only the turn applies."""
+    if not streams:
+        return []
+    by_node: dict[str, list[str]] = {}
+    for stream in streams:
+        by_node.setdefault(node_of(stream), []).append(stream)
+    columns = [by_node[node] for node in sorted(by_node)]
+    turn = start % len(columns)
+    columns = [
+        column[start % len(column) :] + column[: start % len(column)]
+        for column in columns[turn:] + columns[:turn]
+    ]
+    return [
+        column[i]
+        for i in range(max(len(column) for column in columns))
+        for column in columns
+        if i < len(column)
+    ]
 
 
 async def _insert(conn: asyncpg.Connection, rows: list[tuple[Any, ...]], *, fresh: bool) -> int:
