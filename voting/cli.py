@@ -440,6 +440,16 @@ async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
             from .antifraud.config import FraudRules
             from .antifraud.simulator import simulate
 
+            try:
+                rules = FraudRules.parse(
+                    {k: _number(v) for k, _, v in (r.partition("=") for r in args.rule)},
+                    _rule_error,
+                )
+            except (EditionFileError, ValueError) as exc:
+                # The thresholds are checked before anything is simulated: one line, no
+                # traceback, as for a bad edition file.
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
             report = await simulate(
                 pool,
                 redis,
@@ -447,10 +457,7 @@ async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
                 seed=args.seed,
                 organic=args.organic,
                 scale=args.scale,
-                antifraud=FraudRules.parse(
-                    {k: _number(v) for k, _, v in (r.partition("=") for r in args.rule)},
-                    _rule_error,
-                ),
+                antifraud=rules,
             )
             print("\n".join(report.lines()))
             return 0
