@@ -53,6 +53,6 @@ class PrivacyRules:
 
 
 # name -> default, minimum and maximum.
-DEFAULTS: dict[str, int] = {f.name: f.default for f in fields(PrivacyRules)}  # type: ignore[misc]
+DEFAULTS: dict[str, int] = {f.name: f.default for f in fields(PrivacyRules)}
 _MINIMUMS = {"outbox_hours": 1, "signals_days_after_publication": 0}
 _MAXIMUMS = {"outbox_hours": 24 * 90, "signals_days_after_publication": 3650}

@@ -154,4 +154,6 @@ _DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(FraudRules)}
 _POSITIVE = frozenset(
     k for k, v in _DEFAULTS.items() if isinstance(v, int | float) and k != "min_form_seconds"
 )
+# The defaults as rules in force (for what is read before any edition is: the sign-in
+# limiter, the declarations' webmail list, the proof-of-work cost tool).
 DEFAULTS = FraudRules()
