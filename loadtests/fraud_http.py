@@ -36,6 +36,7 @@ import httpx
 
 from voting.antifraud.challenge import FIELD as CHALLENGE_FIELD
 from voting.antifraud.challenge import solve
+from voting.antifraud.config import FraudRules
 from voting.antifraud.simulator import AGENTS, CASE, MANAGED_BROWSER, WEBMAIL
 
 # case -> how many voters (the simulator's cases, smaller)
@@ -328,7 +329,7 @@ async def run(
 
 
 async def judge(
-    pool: asyncpg.Pool, edition_id: int, slug: str, rules: dict[str, Any], report: SliceReport
+    pool: asyncpg.Pool, edition_id: int, slug: str, rules: FraudRules, report: SliceReport
 ) -> None:
     """Wait for the flusher to bring every counted vote into the ledger, run the offline
     detectors, and note each vote's verdict."""
@@ -378,7 +379,6 @@ def main() -> None:  # pragma: no cover - the test drives `run` and `settle`
 
     async def go() -> None:
         from voting import db, edition_store
-        from voting.antifraud.config import thresholds
 
         pool = await db.create_pool(args.database_url, min_size=1, max_size=4)
         try:
@@ -396,7 +396,7 @@ def main() -> None:  # pragma: no cover - the test drives `run` and `settle`
                 nominations.setdefault(r["category"], []).append(r["public_id"])
             report = await run(args.url, nominations, outbox_reader(pool), seed=args.seed)
             assert edition_id is not None
-            await judge(pool, edition_id, edition.slug, thresholds(edition.rules), report)
+            await judge(pool, edition_id, edition.slug, edition.rules.fraud, report)
             print("\n".join(report.lines()))
         finally:
             await pool.close()

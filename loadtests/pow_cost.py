@@ -41,7 +41,7 @@ def _tight(challenge: dict) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-number", type=int, default=int(DEFAULTS["challenge_max_number"]))
+    parser.add_argument("--max-number", type=int, default=DEFAULTS.challenge_max_number)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     issuer = Challenges("k" * 40, None, "pow")  # type: ignore[arg-type]  # no Redis needed

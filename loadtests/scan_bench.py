@@ -25,7 +25,6 @@ from typing import Any
 import asyncpg
 
 from voting import db, edition_store
-from voting.antifraud.config import thresholds
 from voting.antifraud.detectors import scan
 from voting.settings import Settings, load_settings
 
@@ -97,7 +96,7 @@ async def run(args: argparse.Namespace) -> None:
         assert edition is not None, "no current edition: load one, or pass --simulate"
         edition_id = await edition_store.edition_id(conn, edition.slug)
         assert edition_id is not None
-        t = thresholds(edition.rules)
+        t = edition.rules.fraud
         votes = await conn.fetchval("SELECT count(*) FROM votes WHERE edition_id=$1", edition_id)
         categories = sorted(
             r["category"]

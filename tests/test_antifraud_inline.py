@@ -2,6 +2,7 @@
 
 import ipaddress
 import re
+from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,8 +23,7 @@ from voting.security import Tokens, pseudonym
 
 
 def tight(**overrides) -> Limits:
-    t = {**DEFAULTS, **overrides}
-    return Limits.from_thresholds(t)
+    return Limits.from_thresholds(replace(DEFAULTS, **overrides))
 
 
 async def cast_many(ballot, slug, n, **kw):

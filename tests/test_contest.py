@@ -13,6 +13,7 @@ import copy
 import json
 import tomllib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,12 @@ from hypothesis import strategies as st
 
 import voting.contest as contest
 from voting.contest import (
-    DEFAULT_RULES,
     GENEVA,
     PHASES,
     Category,
     Edition,
     EditionFileError,
+    EditionRules,
     Phase,
     builtin_edition_path,
     load_edition_file,
@@ -38,6 +39,37 @@ from voting.contest import (
     to_local,
 )
 from voting.i18n import LANGUAGES, localized
+
+# The stored shape of the default rules (editions.rules, the API's "rules"), written out
+# so that a change to a default or to a key shows here.
+DEFAULT_RULES = {
+    "completeness_rule": False,
+    "nominations_per_organization_per_category": 1,
+    "summary_words_min": 150,
+    "summary_words_max": 200,
+    "shortlist_size": 5,
+    "shortlist_ties": "all_tied_enter",
+    "show_live_counts": False,
+    "signoffs_required": 2,
+    "antifraud": {},
+    "privacy": {},
+    "merge_rule": "experts_pick",
+    "blend_public_weight": 0.5,
+    "blend_expert_weight": 0.5,
+    "blend_basis": "score",
+    "expert_normalization": "none",
+    "tie_policy": "joint_winners",
+    "no_expert_scores": "public_votes_only",
+    "score_min": 1,
+    "score_max": 10,
+    "criteria": [
+        {"code": "impact", "name": "Impact", "weight": 1.0},
+        {"code": "sustainability", "name": "Sustainability", "weight": 1.0},
+        {"code": "replicability", "name": "Replicability", "weight": 1.0},
+        {"code": "innovation", "name": "Innovation", "weight": 1.0},
+        {"code": "relevance", "name": "Relevance to the action line", "weight": 1.0},
+    ],
+}
 
 ZURICH = ZoneInfo("Europe/Zurich")
 NOW = datetime(2014, 1, 10, 9, 30, tzinfo=UTC)
@@ -292,7 +324,10 @@ def test_2014_calendar_and_rules(wsis2014: Edition) -> None:
     assert wsis2014.is_rehearsal is False
     assert [p.name for p in wsis2014.phases] == list(PHASES)
     assert to_local(wsis2014.phase("results").opens_at).date() == date(2014, 6, 10)
-    assert wsis2014.rules == {**DEFAULT_RULES, "completeness_rule": True}
+    assert wsis2014.rules == replace(
+        EditionRules(), results=replace(EditionRules().results, completeness_rule=True)
+    )
+    assert wsis2014.rules.to_json() == {**DEFAULT_RULES, "completeness_rule": True}
     for earlier, later in zip(wsis2014.phases, wsis2014.phases[1:], strict=False):
         assert earlier.closes_at <= later.opens_at
 
@@ -551,8 +586,9 @@ def test_demo_voting_is_open_when_loaded(now: datetime) -> None:
 def test_demo_categories_and_rules() -> None:
     demo = load_edition_file(builtin_edition_path("demo"), now=NOW)
     assert [(c.code, c.name, c.facilitator) for c in demo.categories] == CATEGORIES_2014
-    assert demo.rules["completeness_rule"] is False
-    assert demo.rules == DEFAULT_RULES
+    assert demo.rules.results.completeness_rule is False
+    assert demo.rules == EditionRules()
+    assert demo.rules.to_json() == DEFAULT_RULES
 
 
 def test_relative_times_truncate_to_the_minute() -> None:
@@ -849,11 +885,16 @@ def test_rules_merge_over_defaults_and_defaults_are_not_shared() -> None:
     edition = parse_edition(
         base_data(rules={"shortlist_size": 3, "show_live_counts": True}), now=NOW
     )
-    assert edition.rules == {**DEFAULT_RULES, "shortlist_size": 3, "show_live_counts": True}
-    assert DEFAULT_RULES["shortlist_size"] == 5
+    assert edition.rules.results.shortlist_size == 3
+    assert edition.rules.voting.show_live_counts is True
+    assert edition.rules.to_json() == {
+        **DEFAULT_RULES,
+        "shortlist_size": 3,
+        "show_live_counts": True,
+    }
+    assert EditionRules().results.shortlist_size == 5
     plain = parse_edition(base_data(), now=NOW)
-    assert plain.rules == DEFAULT_RULES
-    assert plain.rules is not DEFAULT_RULES
+    assert plain.rules == EditionRules()
 
 
 def test_timezone_default_and_other_zone() -> None:
@@ -896,34 +937,9 @@ def test_load_edition_file_names_the_file(tmp_path: Path) -> None:
 def test_constants() -> None:
     assert GENEVA == ZoneInfo("Europe/Zurich")
     assert PHASES == ("nominations", "review", "voting", "expert_review", "results")
-    assert DEFAULT_RULES == {
-        "completeness_rule": False,
-        "nominations_per_organization_per_category": 1,
-        "summary_words_min": 150,
-        "summary_words_max": 200,
-        "shortlist_size": 5,
-        "shortlist_ties": "all_tied_enter",
-        "show_live_counts": False,
-        "signoffs_required": 2,
-        "antifraud": {},
-        "privacy": {},
-        "merge_rule": "experts_pick",
-        "blend_public_weight": 0.5,
-        "blend_expert_weight": 0.5,
-        "blend_basis": "score",
-        "expert_normalization": "none",
-        "tie_policy": "joint_winners",
-        "no_expert_scores": "public_votes_only",
-        "score_min": 1,
-        "score_max": 10,
-        "criteria": [
-            {"code": "impact", "name": "Impact", "weight": 1.0},
-            {"code": "sustainability", "name": "Sustainability", "weight": 1.0},
-            {"code": "replicability", "name": "Replicability", "weight": 1.0},
-            {"code": "innovation", "name": "Innovation", "weight": 1.0},
-            {"code": "relevance", "name": "Relevance to the action line", "weight": 1.0},
-        ],
-    }
+    assert EditionRules().to_json() == DEFAULT_RULES
+    # The order is the one error messages list the keys in.
+    assert list(EditionRules().to_json()) == list(DEFAULT_RULES)
 
 
 def test_builtin_edition_path() -> None:
@@ -986,4 +1002,4 @@ def test_edition_lookups() -> None:
     assert edition.category("C2") == Category("C2", "Infrastructure", "ITU", 2)
     assert edition.category("c2") is None
     with pytest.raises(ValueError, match="phases must be"):
-        Edition("x", "X", "Europe/Zurich", (), edition.phases[::-1], {})
+        Edition("x", "X", "Europe/Zurich", (), edition.phases[::-1], EditionRules())

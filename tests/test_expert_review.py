@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from tests.results_support import (
 from tests.test_tally_cli import run
 from tests.test_tally_properties import CRITERIA, categories, merged, result_rules
 from voting.contest import GENEVA, EditionFileError, parse_edition
+from voting.contest.rules import EditionRules
 from voting.settings import Settings
 from voting.tally import expert_review as review
 from voting.tally.rules import ResultRules
@@ -36,7 +38,7 @@ EDITION = parse_edition(edition_data(), now=NOW - timedelta(days=400))
 def test_coverage_splits_what_is_to_score_into_scored_and_unscored(
     data: dict[str, Any], drawn: bool
 ) -> None:
-    rules = ResultRules.of({"criteria": CRITERIA})
+    rules = EditionRules.from_stored({"criteria": CRITERIA}).results
     names = sorted(data["votes"])
     report = review.coverage(
         EDITION,
@@ -75,10 +77,8 @@ def test_a_category_without_any_expert_score_is_ranked_by_votes_or_blocked(
     data: dict[str, Any], rules: ResultRules
 ) -> None:
     bare = {**data, "reviews": []}
-    public = merged(
-        bare, ResultRules(**{**rules.__dict__, "no_expert_scores": "public_votes_only"})
-    )
-    blocked = merged(bare, ResultRules(**{**rules.__dict__, "no_expert_scores": "block"}))
+    public = merged(bare, replace(rules, no_expert_scores="public_votes_only"))
+    blocked = merged(bare, replace(rules, no_expert_scores="block"))
     shortlisted = [e.nomination for e in public.entries if e.shortlisted]
     if not rules.uses_experts:
         # A rule that needs no expert ignores the setting.
@@ -101,11 +101,11 @@ def test_the_rule_is_checked_when_the_edition_is_read() -> None:
     data["rules"] = {"no_expert_scores": "coin"}
     with pytest.raises(EditionFileError, match="no_expert_scores"):
         parse_edition(data, now=NOW)
-    assert ResultRules.of(parse_edition(edition_data(), now=NOW).rules).no_expert_scores == (
+    assert parse_edition(edition_data(), now=NOW).rules.results.no_expert_scores == (
         "public_votes_only"
     )
     # An edition stored before the rule existed keeps what it was locked with.
-    assert ResultRules.of({}).no_expert_scores == "block"
+    assert EditionRules.from_stored({}).results.no_expert_scores == "block"
 
 
 async def test_voting_experts_extend_and_replace_on_the_record(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -15,7 +16,7 @@ from tests import live_server
 from tests.antifraud_support import add_vote
 from tests.helpers import edition_data
 from voting import db, edition_store
-from voting.antifraud.config import thresholds
+from voting.antifraud.config import FraudRules
 from voting.contest import parse_edition
 from voting.seed import seed_nominations
 
@@ -83,7 +84,7 @@ async def test_the_http_slice_meets_the_floors_case_by_case(
             report = await fraud_http.run(
                 server.url, nominations, fraud_http.outbox_reader(pool), seed=1
             )
-            await fraud_http.judge(pool, edition_id, slug, thresholds({"antifraud": RULES}), report)
+            await fraud_http.judge(pool, edition_id, slug, replace(FraudRules(), **RULES), report)
         finally:
             await pool.close()
             live_server.stop(server)

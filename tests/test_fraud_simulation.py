@@ -98,3 +98,33 @@ def test_voting_fraud_simulate_prints_the_measure(database_url, redis_url, tmp_p
     assert any(line.startswith("ministry ") for line in out)
     last = out[-1]
     assert last.startswith("attack votes kept out: ") and ", organic votes hit: " in last
+
+
+@pytest.mark.parametrize(
+    ("rule", "said"),
+    [
+        ("ip_limt=3", "--rule: rules.antifraud.ip_limt: unknown threshold"),
+        ("ip_limit=1.5", "--rule: rules.antifraud.ip_limit: must be a whole number"),
+        ("ip_limit=many", "invalid literal for int()"),
+    ],
+)
+def test_a_bad_threshold_is_one_line_before_anything_is_simulated(
+    database_url, redis_url, tmp_path, rule, said
+):
+    env = {
+        **os.environ,
+        "VOTING_DATABASE_URL": database_url,
+        "VOTING_REDIS_URL": redis_url,
+        "VOTING_DATA_DIR": str(tmp_path),
+        "VOTING_SECRET_KEY": "k" * 40,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "voting.cli", "fraud", "simulate", "--rule", rule],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr and "Traceback" not in done.stderr

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from tests.helpers import edition_data
 from voting import cli, db, mail, privacy
 from voting.contest import EditionFileError, parse_edition
+from voting.privacy_rules import PrivacyRules
 from voting.tally import publication as pub
 from voting.tally.verify import check_export, check_proof
 
@@ -30,12 +31,12 @@ KEPT = ("voter_id", "category", "nomination", "receipt", "cast_at", "verdict", "
 
 def test_the_policy_defaults_and_an_editions_overrides() -> None:
     plain = parse_edition(edition_data(), now=NOW)
-    assert plain.rules["privacy"] == {}
-    assert privacy.retention(plain.rules) == privacy.Retention(24, 30)
+    assert plain.rules.to_json()["privacy"] == {}
+    assert plain.rules.privacy == PrivacyRules(24, 30)
     data = edition_data()
     data["rules"] = {"privacy": {"outbox_hours": 2, "signals_days_after_publication": 60}}
-    policy = privacy.retention(parse_edition(data, now=NOW).rules)
-    assert policy == privacy.Retention(2, 60)
+    policy = parse_edition(data, now=NOW).rules.privacy
+    assert policy == PrivacyRules(2, 60)
     assert policy.signals_erased_at(None) is None  # unpublished: the evidence stays
     assert policy.signals_erased_at(NOW) == NOW + timedelta(days=60)
 

@@ -3,6 +3,8 @@ for any combination of signals."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,7 +22,7 @@ from voting.antifraud.risk import (
     score_vote,
 )
 
-RULES = dict(DEFAULTS)
+RULES = DEFAULTS
 FORM_REASONS = [r for r in POINTS if r.startswith("form_") or r == "honeypot"]
 AGENTS = [
     "",
@@ -42,7 +44,7 @@ signals = st.fixed_dictionaries(
     }
 )
 rules = st.tuples(st.integers(1, 300), st.integers(1, 300)).map(
-    lambda t: {**RULES, "risk_challenge_at": min(t), "risk_quarantine_at": max(t)}
+    lambda t: replace(RULES, risk_challenge_at=min(t), risk_quarantine_at=max(t))
 )
 
 

@@ -15,7 +15,7 @@ from tests.flows import csrf_from
 from tests.test_voting_http import flush, open_voting, runtime_for, verify_voter
 from voting import mail
 from voting.antifraud.challenge import Challenges, solve
-from voting.antifraud.config import thresholds
+from voting.antifraud.config import FraudRules
 from voting.antifraud.risk import may_step_up
 from voting.antifraud.signals import check_form, new_form_token
 from voting.ballot import SHARDS, Limits
@@ -40,7 +40,7 @@ async def _easy_challenges(app, **rules):
     rt = runtime_for(app)
     snap = await rt.catalog.current()
     rt.catalog._snapshot = replace(
-        snap, thresholds={**snap.thresholds, "challenge_max_number": 2000, **rules}
+        snap, thresholds=replace(snap.thresholds, challenge_max_number=2000, **rules)
     )
 
 
@@ -349,14 +349,14 @@ async def test_a_crowd_behind_one_address_solves_a_challenge_per_voter_past_the_
     rt = runtime_for(mail_app)
     snap = await rt.catalog.current()
     # One new voter an hour from an address; a solved challenge lets one more through.
-    rules = {
-        **snap.thresholds,
-        "challenge_max_number": 2000,
-        "ip_limit": 1,
-        "ip_period_s": 3600,
-        "ip_burst": 1,
-        "limit_step_up": 2,
-    }
+    rules = replace(
+        snap.thresholds,
+        challenge_max_number=2000,
+        ip_limit=1,
+        ip_period_s=3600,
+        ip_burst=1,
+        limit_step_up=2,
+    )
     rt.catalog._snapshot = replace(snap, thresholds=rules, limits=Limits.from_thresholds(rules))
     first, second, third = _same_shard_emails(mail_app.state.services.settings.secret_key, 3)
 
@@ -393,7 +393,7 @@ async def test_a_crowd_behind_one_address_solves_a_challenge_per_voter_past_the_
 
 def test_stepped_up_limits_are_wider_and_counted_apart():
     limits = Limits.from_thresholds(
-        {**thresholds({}), "ip_limit": 10, "net_limit": 100, "domain_limit": 50}
+        replace(FraudRules(), ip_limit=10, net_limit=100, domain_limit=50)
     )
     wider = limits.stepped_up(10)
     assert wider.bucket == "rlx" and limits.bucket == "rl"

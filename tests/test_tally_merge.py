@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from voting.contest.rules import EditionRules
 from voting.tally.merge import CategoryResult, merge_category
 from voting.tally.results import figure
 from voting.tally.rules import ResultRules
@@ -44,7 +45,9 @@ CRITERIA = [
 
 
 def rules(**overrides: Any) -> ResultRules:
-    return ResultRules.of({"shortlist_size": 3, "criteria": CRITERIA, **overrides})
+    return EditionRules.from_stored(
+        {"shortlist_size": 3, "criteria": CRITERIA, **overrides}
+    ).results
 
 
 def reviews() -> list[Review]:

@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from voting.contest.rules import EditionRules
 from voting.tally import ranking, scoring
 from voting.tally.merge import CategoryResult, merge_category
 from voting.tally.rules import ResultRules
@@ -41,18 +42,20 @@ def categories(draw: Any) -> dict[str, Any]:
 
 
 result_rules = st.builds(
-    lambda size, ties, merge, basis, norm, tie, wp, we: ResultRules.of(
-        {
-            "shortlist_size": size,
-            "shortlist_ties": ties,
-            "merge_rule": merge,
-            "blend_basis": basis,
-            "expert_normalization": norm,
-            "tie_policy": tie,
-            "blend_public_weight": wp,
-            "blend_expert_weight": we,
-            "criteria": CRITERIA,
-        }
+    lambda size, ties, merge, basis, norm, tie, wp, we: (
+        EditionRules.from_stored(
+            {
+                "shortlist_size": size,
+                "shortlist_ties": ties,
+                "merge_rule": merge,
+                "blend_basis": basis,
+                "expert_normalization": norm,
+                "tie_policy": tie,
+                "blend_public_weight": wp,
+                "blend_expert_weight": we,
+                "criteria": CRITERIA,
+            }
+        ).results
     ),
     st.integers(min_value=1, max_value=6),
     st.sampled_from(["all_tied_enter", "break_chain"]),
@@ -149,7 +152,7 @@ def test_a_recused_experts_scores_never_count(
 @settings(max_examples=300)
 @given(st.dictionaries(st.sampled_from(PAIRS), full_scores, min_size=1))
 def test_normalization_keeps_each_experts_order_of_nominations(scores: dict) -> None:
-    rules = ResultRules.of({"criteria": CRITERIA})
+    rules = EditionRules.from_stored({"criteria": CRITERIA}).results
     weighted = {k: scoring.weighted_score(v, rules.criteria) for k, v in scores.items()}
     z = scoring.zscores(weighted)
     for (e1, n1), w1 in weighted.items():
@@ -163,7 +166,7 @@ def test_normalization_keeps_each_experts_order_of_nominations(scores: dict) -> 
 def with_weights(rules: ResultRules, public: float, expert: float) -> ResultRules:
     as_dict = rules.to_dict()
     as_dict.update(merge_rule="blend", blend_public_weight=public, blend_expert_weight=expert)
-    return ResultRules.of(as_dict)
+    return EditionRules.from_stored(as_dict).results
 
 
 def ranks(result: CategoryResult) -> list[tuple[str, int | None]]:
@@ -194,7 +197,7 @@ def test_a_blend_weighted_zero_to_one_is_the_expert_ranking(
 ) -> None:
     as_dict = rules.to_dict()
     as_dict["merge_rule"] = "experts_pick"
-    experts_only = merged(data, ResultRules.of(as_dict))
+    experts_only = merged(data, EditionRules.from_stored(as_dict).results)
     blended = merged(data, with_weights(rules, 0, 1))
     assert ranks(blended) == ranks(experts_only)
     assert blended.winners == experts_only.winners

@@ -9,20 +9,20 @@ from typing import Any
 import pytest
 
 from tests.helpers import edition_data
-from voting.contest import EditionFileError, parse_edition
+from voting.contest import EditionFileError, EditionRules, parse_edition
 from voting.tally.rules import ResultRules
 
 NOW = datetime(2026, 1, 10, 12, tzinfo=UTC)
 
 
-def parse(**rules: Any) -> dict[str, Any]:
+def parse(**rules: Any) -> ResultRules:
     data = edition_data()
     data["rules"] = rules
-    return parse_edition(data, now=NOW).rules
+    return parse_edition(data, now=NOW).rules.results
 
 
 def test_the_defaults_are_the_wsis_rule() -> None:
-    rules = ResultRules.of(parse())
+    rules = parse()
     assert (rules.merge_rule, rules.tie_policy, rules.normalization) == (
         "experts_pick",
         "joint_winners",
@@ -39,13 +39,11 @@ def test_the_defaults_are_the_wsis_rule() -> None:
 
 
 def test_weights_are_exact_and_whole_numbers_are_accepted() -> None:
-    rules = ResultRules.of(
-        parse(
-            merge_rule="blend",
-            blend_public_weight=1,
-            blend_expert_weight=0.1,
-            criteria=[{"code": "impact", "name": "Impact", "weight": 0.3}],
-        )
+    rules = parse(
+        merge_rule="blend",
+        blend_public_weight=1,
+        blend_expert_weight=0.1,
+        criteria=[{"code": "impact", "name": "Impact", "weight": 0.3}],
     )
     assert rules.public_weight == 1 and rules.expert_weight == Fraction(1, 10)
     assert rules.criteria[0].weight == Fraction(3, 10)
@@ -54,9 +52,11 @@ def test_weights_are_exact_and_whole_numbers_are_accepted() -> None:
 
 def test_an_edition_stored_before_these_rules_existed_gets_the_defaults() -> None:
     old = {"completeness_rule": True, "shortlist_size": 3, "signoffs_required": 1}
-    rules = ResultRules.of(old)
+    rules = EditionRules.from_stored(old).results
     assert rules.completeness_rule and rules.shortlist_size == 3
     assert rules.merge_rule == "experts_pick" and len(rules.criteria) == 5
+    # ... but the rule for a category no expert scored is the one it was locked with.
+    assert rules.no_expert_scores == "block"
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,7 @@ def test_bad_result_rules_are_refused_with_the_field(
     assert fragment in str(info.value)
 
 
-def test_parsing_never_shares_the_default_criteria() -> None:
-    first = parse()
+def test_the_stored_snapshot_never_shares_the_default_criteria() -> None:
+    first = parse().to_dict()
     first["criteria"][0]["weight"] = 99.0
-    assert parse()["criteria"][0]["weight"] == 1.0
+    assert parse().to_dict()["criteria"][0]["weight"] == 1.0

@@ -191,7 +191,10 @@ async def test_voting_lock_refuses_rule_changes_after_opening(conn, app):
     edition, _, _ = await open_voting(app, conn)
     from dataclasses import replace
 
-    changed = replace(edition, rules={**edition.rules, "completeness_rule": True})
+    rules = edition.rules
+    changed = replace(
+        edition, rules=replace(rules, results=replace(rules.results, completeness_rule=True))
+    )
     with pytest.raises(edition_store.EditionLocked):
         await edition_store.save_edition(
             conn, changed, now=await redis_now(app.state.services.r), actor="t"

@@ -31,6 +31,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
 
+from .antifraud.config import FraudRules
 from .contest import Edition
 from .redis_batch import BatchedScript
 from .redis_cluster_batch import ClusterBatchedScript
@@ -248,18 +249,18 @@ class Limits:
         )
 
     @classmethod
-    def from_thresholds(cls, t: dict[str, Any], shards: int = SHARDS) -> Limits:
+    def from_thresholds(cls, t: FraudRules, shards: int = SHARDS) -> Limits:
         def gcra(limit: int, period_s: float, burst: int) -> tuple[int, int]:
             interval = int(period_s * 1_000_000 * shards / limit)
             per_shard_burst = max(1, -(-burst // shards))
             return interval, interval * (per_shard_burst - 1)
 
         return cls(
-            address=gcra(t["ip_limit"], t["ip_period_s"], t["ip_burst"]),
-            network=gcra(t["net_limit"], t["net_period_s"], t["net_burst"]),
-            domain=gcra(t["domain_limit"], t["domain_period_s"], t["domain_burst"]),
-            exempt_domains=frozenset(t["domain_exempt"]),
-            nonce_ttl_s=int(t["form_max_age_s"]),
+            address=gcra(t.ip_limit, t.ip_period_s, t.ip_burst),
+            network=gcra(t.net_limit, t.net_period_s, t.net_burst),
+            domain=gcra(t.domain_limit, t.domain_period_s, t.domain_burst),
+            exempt_domains=frozenset(t.domain_exempt),
+            nonce_ttl_s=int(t.form_max_age_s),
         )
 
 
@@ -413,7 +414,7 @@ class Ballot:
             micros(voting.opens_at),
             micros(voting.closes_at),
             len(edition.categories),
-            "1" if edition.rules.get("completeness_rule") else "0",
+            "1" if edition.rules.results.completeness_rule else "0",
             "1" if simulated else "0",
         ]
         # Shard by shard (one key per script call, so it runs on Redis Cluster too); a

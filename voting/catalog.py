@@ -11,12 +11,11 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
 from . import edition_store, nominations
-from .antifraud.config import thresholds
+from .antifraud.config import FraudRules
 from .ballot import Limits
 from .contest import Edition
 
@@ -30,7 +29,7 @@ class Snapshot:
     # public id -> category code
     nominations: dict[str, str]
     # The anti-fraud thresholds in force, and the inline limits the script applies.
-    thresholds: dict[str, Any]
+    thresholds: FraudRules
     limits: Limits
 
 
@@ -71,7 +70,7 @@ class Catalog:
                 if edition is not None and edition.is_rehearsal:
                     edition_id = await edition_store.edition_id(conn, slug)
                     assert edition_id is not None
-                    found = thresholds(edition.rules)
+                    found = edition.rules.fraud
                     snap = Snapshot(
                         edition,
                         edition_id,
@@ -110,7 +109,7 @@ class Catalog:
             else:
                 edition_id = await edition_store.edition_id(conn, edition.slug)
                 assert edition_id is not None
-                found = thresholds(edition.rules)
+                found = edition.rules.fraud
                 self._snapshot = Snapshot(
                     edition,
                     edition_id,

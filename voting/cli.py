@@ -427,14 +427,29 @@ def _number(text: str) -> int | float:
     return float(text) if "." in text else int(text)
 
 
+def _rule_error(field_path: str | None, problem: str) -> EditionFileError:
+    return EditionFileError(problem, field=field_path, source="--rule")
+
+
 @command("fraud")
 async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
     """`fraud scan`: run the detectors now; `fraud simulate`: measure them on traffic."""
     redis, pool = await _redis_and_pool(settings)
     try:
         if args.fraud_cmd == "simulate":
+            from .antifraud.config import FraudRules
             from .antifraud.simulator import simulate
 
+            try:
+                rules = FraudRules.parse(
+                    {k: _number(v) for k, _, v in (r.partition("=") for r in args.rule)},
+                    _rule_error,
+                )
+            except (EditionFileError, ValueError) as exc:
+                # The thresholds are checked before anything is simulated: one line, no
+                # traceback, as for a bad edition file.
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
             report = await simulate(
                 pool,
                 redis,
@@ -442,11 +457,10 @@ async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
                 seed=args.seed,
                 organic=args.organic,
                 scale=args.scale,
-                antifraud={k: _number(v) for k, _, v in (r.partition("=") for r in args.rule)},
+                antifraud=rules,
             )
             print("\n".join(report.lines()))
             return 0
-        from .antifraud.config import thresholds
         from .antifraud.detectors import scan
 
         async with pool.acquire() as conn:
@@ -456,9 +470,7 @@ async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
                 return 2
             edition_id = await edition_store.edition_id(conn, edition.slug)
             assert edition_id is not None
-            report = await scan(
-                conn, edition_id, edition.slug, thresholds(edition.rules), full=args.full
-            )
+            report = await scan(conn, edition_id, edition.slug, edition.rules.fraud, full=args.full)
         kind = "full" if report.full else "incremental"
         wide = "ran" if report.edition_wide else "skipped (nothing moved)"
         print(

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from .ballot import micros
-from .contest import PHASES, Category, Edition, Phase, localize
+from .contest import PHASES, Category, Edition, EditionRules, Phase, localize
 from .errors import Refusal
 from .i18n import N_
 
@@ -79,7 +79,7 @@ async def save_edition(
                 edition_id,
                 edition.name,
                 edition.timezone,
-                edition.rules,
+                edition.rules.to_json(),
                 edition.is_rehearsal,
                 edition.translations,
             )
@@ -93,7 +93,7 @@ async def save_edition(
                 edition.slug,
                 edition.name,
                 edition.timezone,
-                edition.rules,
+                edition.rules.to_json(),
                 edition.is_rehearsal,
                 edition.translations,
             )
@@ -179,7 +179,7 @@ async def _build(conn: asyncpg.Connection, row: asyncpg.Record) -> Edition:
         timezone=row["timezone"],
         categories=tuple(categories),
         phases=tuple(by_name[name] for name in PHASES if name in by_name),
-        rules=dict(row["rules"]),
+        rules=EditionRules.from_stored(row["rules"]),
         is_rehearsal=row["is_rehearsal"],
         revision=micros(row["updated_at"]),
     )

@@ -29,6 +29,7 @@ import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
 
 from .ballot import SHARDS, Keys, from_micros
+from .contest.rules import EditionRules
 from .redis_batch import packable, packed_command, xack_packed
 
 log = logging.getLogger(__name__)
@@ -571,7 +572,7 @@ async def reconcile(
     ledger = await ledger_counts(
         conn,
         row["id"],
-        completeness=bool(row["rules"].get("completeness_rule")),
+        completeness=EditionRules.from_stored(row["rules"]).results.completeness_rule,
         ncat=int(row["ncat"]),
     )
     alarms = await conn.fetchval("SELECT count(*) FROM ledger_alarms WHERE edition=$1", slug)
@@ -628,7 +629,7 @@ async def _repair(redis: aioredis.Redis, conn: asyncpg.Connection, prefix: str, 
     if row is None:
         raise LookupError(f"no edition {slug!r}")
     keys = Ballot(redis, prefix).keys(slug)
-    completeness = bool(row["rules"].get("completeness_rule"))
+    completeness = EditionRules.from_stored(row["rules"]).results.completeness_rule
     ncat = int(row["ncat"])
     for shard in range(keys.shards):
         await redis.delete(keys.counts(shard), keys.held(shard))

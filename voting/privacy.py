@@ -31,15 +31,15 @@ import asyncio
 import json
 import logging
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 
+# The rules, their defaults and their check: voting/privacy_rules.py (the edition
+# parser's too); an edition's are `edition.rules.privacy`.
+from .contest.rules import EditionRules
 from .mail import MAX_ATTEMPTS
-
-# The rules' defaults and their check: voting/privacy_rules.py (the edition parser's too).
-from .privacy_rules import DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +50,6 @@ BATCH = 5000
 # The columns the purge erases, for the README, the data page and the tests.
 VOTE_SIGNALS = ("ip", "network", "user_agent", "email_domain", "form_age_ms", "form_nonce")
 VOTER_SIGNALS = ("ip", "network", "user_agent", "domain")
-
-
-@dataclass(frozen=True)
-class Retention:
-    outbox_hours: int
-    signals_days_after_publication: int
-
-    def signals_erased_at(self, published_at: datetime | None) -> datetime | None:
-        """When a vote's signals are erased: None while the results are unpublished."""
-        if published_at is None:
-            return None
-        return published_at + timedelta(days=self.signals_days_after_publication)
-
-
-def retention(rules: dict[str, Any]) -> Retention:
-    """The policy in force for an edition (an edition stored before 0013 has defaults)."""
-    return Retention(**{**DEFAULTS, **(rules.get("privacy") or {})})
 
 
 @dataclass
@@ -204,7 +187,7 @@ async def voter_data(
     edition = await conn.fetchrow("SELECT id, rules FROM editions WHERE slug=$1", edition_slug)
     if edition is None:
         return {"edition": edition_slug, "voter": None, "votes": [], "retention": None}
-    policy = retention(dict(edition["rules"]))
+    policy = EditionRules.from_stored(edition["rules"]).privacy
     published_at = await conn.fetchval(
         # As purge_signals counts (0019): from the later of the stated and the real instant.
         "SELECT greatest(published_at, recorded_at) FROM publications WHERE edition_id=$1",

@@ -27,7 +27,6 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from . import edition_store
-from .antifraud.config import thresholds
 from .ballot import Ballot
 from .contest import Edition, Phase
 from .nominations import issue_public_ids
@@ -77,11 +76,11 @@ def rehearsal_edition(source: Edition, slug: str, now: datetime, hours: float) -
         Phase("expert_review", closes, closes + day),
         Phase("results", closes + day, closes + 2 * day),
     )
-    rules = dict(source.rules)
-    antifraud = dict(rules.get("antifraud") or {})
-    exempt = list(thresholds(source.rules)["domain_exempt"])
-    antifraud["domain_exempt"] = [*exempt, REHEARSAL_DOMAIN]
-    rules["antifraud"] = antifraud
+    fraud = source.rules.fraud
+    rules = replace(
+        source.rules,
+        fraud=replace(fraud, domain_exempt=(*fraud.domain_exempt, REHEARSAL_DOMAIN)),
+    )
     return replace(
         source,
         slug=slug,

@@ -162,9 +162,10 @@ class _Generator:
         self.edition = edition
         self.rng = rng
         self.today = today
-        self.limit = int(edition.rules["nominations_per_organization_per_category"])
-        self.low = int(edition.rules["summary_words_min"])
-        self.high = int(edition.rules["summary_words_max"])
+        rules = edition.rules.nominations
+        self.limit = rules.nominations_per_organization_per_category
+        self.low = rules.summary_words_min
+        self.high = rules.summary_words_max
         self.per_org_category: Counter[tuple[str, str]] = Counter()
         self.titles: set[tuple[str, str]] = set()
 

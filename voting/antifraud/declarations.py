@@ -54,7 +54,7 @@ DECISIONS = {"approve": "approved", "reject": "rejected"}
 # Webmail and consumer mail providers: a campaign there explains nothing.
 WEBMAIL = (
     frozenset(PROVIDERS)
-    | frozenset(DEFAULTS["domain_exempt"])
+    | frozenset(DEFAULTS.domain_exempt)
     | frozenset(
         {
             "mail.ru",

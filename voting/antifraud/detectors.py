@@ -24,6 +24,7 @@ import orjson
 
 from ..i18n import format_percent, gettext
 from . import scan_marks
+from .config import FraudRules
 from .declarations import spare_declared
 from .risk import agent_kind
 from .signals import networks_of
@@ -126,7 +127,7 @@ def _shares(rows: list[VoteRow], key: Callable[[VoteRow], Iterable[str]]) -> Cou
 
 
 def _excess(
-    rows: list[VoteRow], key: Callable[[VoteRow], Iterable[str]], t: dict[str, Any]
+    rows: list[VoteRow], key: Callable[[VoteRow], Iterable[str]], t: _Excess
 ) -> Iterable[tuple[str, str, list[VoteRow], float, float]]:
     """(nomination, key, its rows, observed, expected) where a nomination's votes with a key
     stand out from the rest of its category with that key: expected is the nomination's
@@ -144,17 +145,15 @@ def _excess(
                 groups[k].append(row)
         for k, members in groups.items():
             observed = len(members)
-            if observed < t["min_votes"]:
+            if observed < t.min_votes:
                 continue
             share = (category_counts[k] - observed) / others if others else 0.0
             expected = len(own) * share
-            if surprise(observed, expected) >= t["surprise"] and observed >= t["ratio"] * (
-                expected + 1
-            ):
+            if surprise(observed, expected) >= t.surprise and observed >= t.ratio * (expected + 1):
                 yield nomination, k, members, observed, expected
 
 
-def _institution(members: list[VoteRow], t: dict[str, Any]) -> str | None:
+def _institution(members: list[VoteRow], t: FraudRules) -> str | None:
     """The custom (organisational) domain most of a group shares, if any: staff voting
     from their office is mobilisation, which is allowed and shown to the committee.
     People use browsers: a group most of whose agents are HTTP libraries or headless
@@ -165,8 +164,8 @@ def _institution(members: list[VoteRow], t: dict[str, Any]) -> str | None:
         return None
     domains = Counter(m.domain for m in members)
     domain, n = domains.most_common(1)[0]
-    exempt = set(t["domain_exempt"])
-    if domain and domain not in exempt and n >= t["institution_share"] * len(members):
+    exempt = set(t.domain_exempt)
+    if domain and domain not in exempt and n >= t.institution_share * len(members):
         return domain
     return None
 
@@ -183,20 +182,19 @@ def _finding(
     return Finding(detector, key, category, nomination, evidence, votes)
 
 
-def _rules(t: dict[str, Any], prefix: str) -> dict[str, Any]:
-    return {
-        "min_votes": t[f"{prefix}_min_votes"],
-        "surprise": t[f"{prefix}_surprise"],
-        "ratio": t[f"{prefix}_ratio"],
-        "domain_exempt": t["domain_exempt"],
-        "institution_share": t["institution_share"],
-    }
+@dataclass(frozen=True)
+class _Excess:
+    """The three thresholds of one excess detector (concentration, burst)."""
+
+    min_votes: int
+    surprise: float
+    ratio: float
 
 
 # -- detectors ----------------------------------------------------------------------------
 
 
-async def concentration(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
+async def concentration(ledger: Ledger, t: FraudRules) -> list[Finding]:
     """A nomination's votes from one network, at any width, far above the category's.
 
     Rule: for every width (IPv4 /24 and /16, IPv6 /64, /56, /48 and /32), the votes a
@@ -210,11 +208,11 @@ async def concentration(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
     `institution_share` share one custom email domain (staff behind their office NAT:
     mobilisation, shown to the committee beside the category).
     """
-    r = _rules(t, "concentration")
+    r = _Excess(t.concentration_min_votes, t.concentration_surprise, t.concentration_ratio)
     findings = []
     for category, rows in ledger.by_category.items():
         for nomination, net, members, observed, expected in _excess(rows, lambda v: v.nets, r):
-            if _institution(members, r):
+            if _institution(members, t):
                 continue
             findings.append(
                 _finding(
@@ -232,7 +230,7 @@ async def concentration(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
 WINDOWS_S = (60, 600, 3600, 21600)
 
 
-async def burst(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
+async def burst(ledger: Ledger, t: FraudRules) -> list[Finding]:
     """Bursts on one nomination from a few networks, in any window.
 
     Rule: for windows of 1 minute, 10 minutes, 1 hour and 6 hours and every network width,
@@ -242,7 +240,7 @@ async def burst(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
     institutions are left alone the same way. A real surge (a minister's post) comes from
     the category's usual networks; a scripted one from a few.
     """
-    r = _rules(t, "burst")
+    r = _Excess(t.burst_min_votes, t.burst_surprise, t.burst_ratio)
     findings = []
     for category, rows in ledger.by_category.items():
         total = len(rows)
@@ -252,7 +250,7 @@ async def burst(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
             for row in rows:
                 cells[(row.nomination, int(row.at // window))].append(row)
             for (nomination, b), members in cells.items():
-                if len(members) < r["min_votes"]:
+                if len(members) < r.min_votes:
                     continue
                 by_net: dict[str, list[VoteRow]] = defaultdict(list)
                 for m in members:
@@ -260,14 +258,14 @@ async def burst(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
                         by_net[net].append(m)
                 for net, group in by_net.items():
                     observed = len(group)
-                    if observed < r["min_votes"]:
+                    if observed < r.min_votes:
                         continue
                     rest = total - len(members)
                     share = (category_counts[net] - observed) / rest if rest else 0.0
                     expected = len(members) * share
-                    if surprise(observed, expected) < r["surprise"]:
+                    if surprise(observed, expected) < r.surprise:
                         continue
-                    if observed < r["ratio"] * (expected + 1) or _institution(group, r):
+                    if observed < r.ratio * (expected + 1) or _institution(group, t):
                         continue
                     findings.append(
                         _finding(
@@ -289,7 +287,7 @@ async def burst(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
     return findings
 
 
-async def cluster(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
+async def cluster(ledger: Ledger, t: FraudRules) -> list[Finding]:
     """A machine's rhythm: one agent sending votes for one nomination at regular beats.
 
     Rule: the votes for one nomination with one user agent (from anywhere, and from each
@@ -306,7 +304,7 @@ async def cluster(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
             groups[(v.nomination, v.agent, net)].append(v)
     findings = []
     for (nomination, agent, net), members in groups.items():
-        if len(members) < t["cluster_min_votes"]:
+        if len(members) < t.cluster_min_votes:
             continue
         gaps = [b.at - a.at for a, b in itertools.pairwise(members)]
         mean = statistics.fmean(gaps)
@@ -316,7 +314,7 @@ async def cluster(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
             cv = statistics.pstdev(gaps) / mean
         # A few random gaps can look regular by chance: the CV of n random gaps strays from
         # 1 by about 1/sqrt(n), so the regularity must also be that many strays away.
-        if cv > t["cluster_max_cv"] or (1 - cv) * math.sqrt(len(gaps)) < t["cluster_z"]:
+        if cv > t.cluster_max_cv or (1 - cv) * math.sqrt(len(gaps)) < t.cluster_z:
             continue
         findings.append(
             _finding(
@@ -337,7 +335,7 @@ async def cluster(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
     return findings
 
 
-async def bulk_verification(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
+async def bulk_verification(ledger: Ledger, t: FraudRules) -> list[Finding]:
     """Accounts verified in bulk from one network that later vote together from elsewhere.
 
     Rule: for windows of 1 minute, 10 minutes, 1 hour and 6 hours and every network width,
@@ -361,7 +359,7 @@ async def bulk_verification(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
     span = max(max(times) - min(times), 86400.0)
     batches: dict[frozenset[str], tuple[str, int, int]] = {}
     for net, entries in per_net.items():
-        if len(entries) < t["bulk_verify_min"]:
+        if len(entries) < t.bulk_verify_min:
             continue
         for window in WINDOWS_S:
             cells: dict[int, list[str]] = defaultdict(list)
@@ -369,10 +367,10 @@ async def bulk_verification(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
                 cells[int(at // window)].append(voter)
             for b, voters in cells.items():
                 observed = len(voters)
-                if observed < t["bulk_verify_min"]:
+                if observed < t.bulk_verify_min:
                     continue
                 expected = (len(entries) - observed) * window / span
-                if surprise(observed, expected) >= t["bulk_verify_surprise"]:
+                if surprise(observed, expected) >= t.bulk_verify_surprise:
                     batches.setdefault(frozenset(voters), (net, window, b))
     votes_of: dict[str, list[VoteRow]] = defaultdict(list)
     for v in ledger.votes:
@@ -388,7 +386,7 @@ async def bulk_verification(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
             for nomination, members in _group(in_cat, lambda v: v.nomination).items():
                 share = (cat_counts[nomination] - len(members)) / others if others else 0.0
                 expected = len(in_cat) * share
-                if surprise(len(members), expected) < t["bulk_verify_vote_surprise"]:
+                if surprise(len(members), expected) < t.bulk_verify_vote_surprise:
                     continue
                 moved = [
                     m
@@ -398,7 +396,7 @@ async def bulk_verification(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
                     and m.nets[-1] != ledger.verified[m.voter][1][-1]
                 ]
                 moved = [m for m in moved if (m.voter, m.category) not in seen]
-                if len(moved) < t["bulk_verify_min"]:
+                if len(moved) < t.bulk_verify_min:
                     continue
                 seen.update((m.voter, m.category) for m in moved)
                 findings.append(
@@ -446,7 +444,7 @@ def _sleeps(members: list[VoteRow], night_share: float) -> bool:
     return quietest <= night_share * len(members) / 4
 
 
-async def drip(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
+async def drip(ledger: Ledger, t: FraudRules) -> list[Finding]:
     """A steady drip of single-purpose voters for one nomination.
 
     Rule: a voter is single-purpose when they voted in one category only (how long they
@@ -480,7 +478,7 @@ async def drip(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
         }
         for nomination, own in nominations.items():
             single_own = [v for v in own if ledger.cats_of[v.voter] == 1]
-            if len(single_own) < t["drip_min_votes"] or len(nominations) < 2:
+            if len(single_own) < t.drip_min_votes or len(nominations) < 2:
                 continue
             # The category's usual share: the median of its other nominations' shares, so
             # that an attack on one nomination does not raise the bar for another.
@@ -494,12 +492,12 @@ async def drip(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
             # A wave: a window far fuller than the nomination's single-purpose votes spread
             # evenly over the voting period would make it.
             even = len(single_own) * DRIP_WINDOW_S / span
-            waves = {w for w, vs in windows.items() if surprise(len(vs), even) >= t["drip_wave"]}
+            waves = {w for w, vs in windows.items() if surprise(len(vs), even) >= t.drip_wave}
             waves |= {w + d for w in waves for d in (-1, 1)}  # its rise and its tail
             rest = [w for w in windows if w not in waves]
             observed = sum(len(windows[w]) for w in rest)
             expected = sum(all_in[w] for w in rest) * share
-            if observed < t["drip_min_votes"] or surprise(observed, expected) < t["drip_surprise"]:
+            if observed < t.drip_min_votes or surprise(observed, expected) < t.drip_surprise:
                 continue
             members = [
                 v for w in rest if len(windows[w]) > 2 * all_in[w] * share for v in windows[w]
@@ -507,9 +505,7 @@ async def drip(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
             # The night is looked for in all its single-purpose votes, waves included (a
             # daily wave set aside would leave a "night" of its own), and only where there
             # are enough of them to tell a night from chance.
-            if len(single_own) >= DRIP_NIGHT_MIN_VOTES and _sleeps(
-                single_own, t["drip_night_share"]
-            ):
+            if len(single_own) >= DRIP_NIGHT_MIN_VOTES and _sleeps(single_own, t.drip_night_share):
                 continue
             findings.append(
                 _finding(
@@ -530,7 +526,7 @@ async def drip(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
     return findings
 
 
-async def catchall(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
+async def catchall(ledger: Ledger, t: FraudRules) -> list[Finding]:
     """A custom domain minting mailboxes that vote for one nomination from everywhere.
 
     Rule: for a custom email domain (not one of the large providers in `domain_exempt`),
@@ -541,22 +537,22 @@ async def catchall(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
     network and are left alone (mobilisation); a catch-all domain behind proxies shares
     nothing. Known limit: staff of one organisation each voting from home look the same.
     """
-    exempt = set(t["domain_exempt"])
+    exempt = set(t.domain_exempt)
     findings = []
     for category, rows in ledger.by_category.items():
         nom_counts = Counter(v.nomination for v in rows)
         for domain, in_domain in _group(rows, lambda v: v.domain).items():
-            if not domain or domain in exempt or len(in_domain) < t["catchall_min_votes"]:
+            if not domain or domain in exempt or len(in_domain) < t.catchall_min_votes:
                 continue
             for nomination, members in _group(in_domain, lambda v: v.nomination).items():
-                if len(members) < t["catchall_min_votes"]:
+                if len(members) < t.catchall_min_votes:
                     continue
                 others = len(rows) - len(in_domain)
                 share = (nom_counts[nomination] - len(members)) / others if others else 0.0
                 expected = len(in_domain) * share
                 spread = len({m.nets[-1] for m in members if m.nets}) / len(members)
                 score = surprise(len(members), expected) * spread
-                if score < t["catchall_surprise"]:
+                if score < t.catchall_surprise:
                     continue
                 findings.append(
                     _finding(
@@ -576,7 +572,7 @@ async def catchall(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
     return findings
 
 
-async def form_timing(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
+async def form_timing(ledger: Ledger, t: FraudRules) -> list[Finding]:
     """Ballot forms sent back faster than the category's people send theirs.
 
     Rule: in each category, take the `form_fast_quantile` quantile of how long voters
@@ -587,7 +583,7 @@ async def form_timing(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
     minimum beats the door, not the category's own people.
     """
     findings = []
-    q = float(t["form_fast_quantile"])
+    q = float(t.form_fast_quantile)
     for category, rows in ledger.by_category.items():
         nominations = _group(rows, lambda v: v.nomination)
         quantiles = {}
@@ -603,10 +599,7 @@ async def form_timing(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
         for nomination, own in nominations.items():
             fast = [v for v in own if 0 <= v.form_ms < cut]
             expected = q * sum(1 for v in own if v.form_ms >= 0)
-            if (
-                len(fast) < t["form_min_votes"]
-                or surprise(len(fast), expected) < t["form_surprise"]
-            ):
+            if len(fast) < t.form_min_votes or surprise(len(fast), expected) < t.form_surprise:
                 continue
             findings.append(
                 _finding(
@@ -621,7 +614,7 @@ async def form_timing(ledger: Ledger, t: dict[str, Any]) -> list[Finding]:
     return findings
 
 
-Detector = Callable[[Ledger, dict[str, Any]], Awaitable[list[Finding]]]
+Detector = Callable[[Ledger, FraudRules], Awaitable[list[Finding]]]
 DETECTORS: dict[str, Detector] = {
     "cluster": cluster,
     "concentration": concentration,
@@ -650,7 +643,7 @@ class ScanReport:
 
 
 async def scan(
-    conn: asyncpg.Connection, edition_id: int, slug: str, t: dict[str, Any], *, full: bool = False
+    conn: asyncpg.Connection, edition_id: int, slug: str, t: FraudRules, *, full: bool = False
 ) -> ScanReport:
     """Run the detectors and quarantine what they find, under an advisory lock per
     edition so that the workers of a multi-process server do not scan at once.

@@ -34,11 +34,12 @@ What the request tells (the network concentration is the offline detectors' matt
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ..security import Tokens
+from .config import FraudRules
 from .signals import FormCheck, check_form
 
 LOW, MIDDLE, HIGH = "low", "middle", "high"
@@ -87,10 +88,10 @@ class Risk:
         return tuple(name for name, _ in self.reasons)
 
 
-def band_of(score: int, rules: Mapping[str, Any]) -> str:
-    if score >= int(rules["risk_quarantine_at"]):
+def band_of(score: int, rules: FraudRules) -> str:
+    if score >= rules.risk_quarantine_at:
         return HIGH
-    if score >= int(rules["risk_challenge_at"]):
+    if score >= rules.risk_challenge_at:
         return MIDDLE
     return LOW
 
@@ -128,7 +129,7 @@ def agent_reasons(
     return found
 
 
-def score(reasons: Iterable[str], rules: Mapping[str, Any]) -> Risk:
+def score(reasons: Iterable[str], rules: FraudRules) -> Risk:
     """The score of a set of reasons: each reason counted once, unknown ones at 0 points
     (kept, so nothing is hidden)."""
     seen: dict[str, int] = {}
@@ -141,7 +142,7 @@ def score(reasons: Iterable[str], rules: Mapping[str, Any]) -> Risk:
 
 def score_vote(
     form_reasons: Iterable[str],
-    rules: Mapping[str, Any],
+    rules: FraudRules,
     *,
     user_agent: str,
     accept_language: bool,
@@ -161,7 +162,7 @@ def assess_vote(
     tokens: Tokens,
     token: str | None,
     voter_id: str,
-    rules: Mapping[str, Any],
+    rules: FraudRules,
     *,
     now: float,
     places: tuple[str, ...],
@@ -179,8 +180,8 @@ def assess_vote(
         token,
         voter_id,
         now=now,
-        min_seconds=float(rules["min_form_seconds"]),
-        max_age_s=int(rules["form_max_age_s"]),
+        min_seconds=float(rules.min_form_seconds),
+        max_age_s=rules.form_max_age_s,
         honeypot=honeypot,
         places=places,
     )
@@ -209,7 +210,7 @@ def quarantine_reasons(risk: Risk) -> tuple[str, ...]:
 
 
 def score_signin(
-    rules: Mapping[str, Any],
+    rules: FraudRules,
     *,
     user_agent: str,
     accept_language: bool,

@@ -17,7 +17,6 @@ import sys
 from typing import Any
 
 from .. import db, edition_store
-from .config import thresholds
 from .detectors import scan
 
 # How much lower than the workers the scan runs (nice(2) steps): the votes come first.
@@ -32,7 +31,7 @@ async def run(database_url: str) -> dict[str, Any]:
             return {"edition": None, "pid": os.getpid()}
         edition_id = await edition_store.edition_id(conn, edition.slug)
         assert edition_id is not None
-        report = await scan(conn, edition_id, edition.slug, thresholds(edition.rules))
+        report = await scan(conn, edition_id, edition.slug, edition.rules.fraud)
     finally:
         await conn.close()
     return {

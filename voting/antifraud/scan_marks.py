@@ -25,9 +25,10 @@ import hashlib
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import asyncpg
+
+from .config import FraudRules
 
 EDITION = "*"
 VERIFIED = "+verified"
@@ -50,9 +51,7 @@ def _code_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-async def fingerprints(
-    conn: asyncpg.Connection, edition_id: int, t: dict[str, Any]
-) -> dict[str, str]:
+async def fingerprints(conn: asyncpg.Connection, edition_id: int, t: FraudRules) -> dict[str, str]:
     """The marks the edition's ledger gives now: one per category with votes, and the
     two edition-wide ones. Three aggregate queries; no row reaches Python."""
     marks = {
@@ -76,7 +75,7 @@ async def fingerprints(
         " WHERE edition_id = $1 AND status = 'approved'",
         edition_id,
     )
-    rules = json.dumps(t, sort_keys=True, default=str)
+    rules = json.dumps(t.to_dict(), sort_keys=True, default=str)
     marks[EDITION] = hashlib.sha256(
         f"{rules}|{_code_digest()}|{declared or ''}".encode()
     ).hexdigest()[:32]

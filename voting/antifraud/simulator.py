@@ -31,7 +31,7 @@ import random
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,7 +46,7 @@ from ..emails import InvalidEmail
 from ..ledger import Flusher
 from ..security import Tokens
 from ..voters import identify
-from .config import thresholds
+from .config import FraudRules
 from .detectors import scan
 from .risk import MIDDLE, Risk, assess_vote, may_step_up, quarantine_reasons
 from .signals import FormCheck, network_of, new_form_token
@@ -956,9 +956,7 @@ class Traffic:
                     )
 
 
-def _edition_data(
-    slug: str, categories: int, antifraud: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def _edition_data(slug: str, categories: int) -> dict[str, Any]:
     def wall(instant: datetime) -> str:
         from ..contest import GENEVA
 
@@ -968,7 +966,6 @@ def _edition_data(
         "slug": slug,
         "name": "Fraud simulation",
         "rehearsal": True,
-        "rules": {"antifraud": dict(antifraud or {})},
         "categories": [
             {"code": f"S{i + 1}", "name": f"Simulated category {i + 1}", "facilitator": "ITU"}
             for i in range(categories)
@@ -998,19 +995,22 @@ async def simulate(
     organic: int = 2000,
     categories: int = 18,
     scale: float | None = None,
-    antifraud: dict[str, Any] | None = None,
+    antifraud: FraudRules | None = None,
     keep: bool = False,
 ) -> Report:
-    """Run one simulated voting period; `antifraud` overrides thresholds as an edition's
-    `[rules.antifraud]` would (the defaults otherwise). The attack and organic cases are
-    sized for `organic` = 1000 and scaled with it unless `scale` is given."""
+    """Run one simulated voting period under the `antifraud` thresholds (the defaults
+    otherwise; `FraudRules.parse` reads overrides as `[rules.antifraud]` would). The
+    attack and organic cases are sized for `organic` = 1000 and scaled with it unless
+    `scale` is given."""
     if scale is None:
         scale = organic / 1000
     slug = f"sim-{seed}-{uuid.uuid4().hex[:6]}"
     prefix = f"sim{uuid.uuid4().hex[:8]}"
     ballot = Ballot(redis, prefix)
     async with pool.acquire() as conn:
-        edition = parse_edition(_edition_data(slug, categories, antifraud), now=START)
+        edition = parse_edition(_edition_data(slug, categories), now=START)
+        if antifraud is not None:
+            edition = replace(edition, rules=replace(edition.rules, fraud=antifraud))
         edition_id = await edition_store.save_edition(
             conn,
             edition,
@@ -1036,7 +1036,7 @@ async def simulate(
     for r in rows:
         nominations[r["category"]].append(r["public_id"])
     await ballot.sync_window(edition, simulated=True)
-    t = thresholds(edition.rules)
+    t = edition.rules.fraud
     limits = Limits.from_thresholds(t)
     limiter = VerificationLimiter(redis, prefix)
     clock = FrozenClock(START)
@@ -1089,7 +1089,7 @@ class _Engine:
     edition_id: int
     slug: str
     limits: Limits
-    thresholds: dict[str, Any]
+    thresholds: FraudRules
     secret: str
 
 
@@ -1133,7 +1133,7 @@ async def _run(engine: _Engine, traffic: Traffic) -> None:
         outcome = await _cast(e, voter, attempt, form, risk, e.limits)
         if may_step_up(outcome.status, e.limits.bucket):
             attempt.challenged = True
-            wider = e.limits.stepped_up(int(e.thresholds["limit_step_up"]))
+            wider = e.limits.stepped_up(e.thresholds.limit_step_up)
             outcome = await _cast(e, voter, attempt, form, risk, wider)
         attempt.outcome = (
             f"limited:{outcome.limited}" if outcome.status == "limited" else outcome.status
@@ -1186,7 +1186,7 @@ async def _cast(
 
 
 async def _verify(
-    voter: SimVoter, limiter: VerificationLimiter, rules: dict[str, Any], secret: str
+    voter: SimVoter, limiter: VerificationLimiter, rules: FraudRules, secret: str
 ) -> bool:
     async def solve() -> bool:
         voter.signin_challenged = True

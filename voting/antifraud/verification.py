@@ -17,6 +17,7 @@ from disposable_email_domains import allowlist, blocklist
 
 from ..emails import Address
 from ..i18n import gettext
+from .config import FraudRules
 from .risk import HIGH, Risk, score_signin
 
 # GCRA on one key: returns {1} or {0, retry_after_µs}. ARGV: interval, tolerance, now (µs;
@@ -161,8 +162,8 @@ def _network_refused(wait: int) -> VerificationRefused:
     )
 
 
-def mail_limits_of(rules: Mapping[str, Any]) -> MailLimits:
-    return MailLimits(int(rules["verify_per_address"]), int(rules["verify_per_network"]))
+def mail_limits_of(rules: FraudRules) -> MailLimits:
+    return MailLimits(rules.verify_per_address, rules.verify_per_network)
 
 
 class StepUpRequired(Exception):
@@ -185,7 +186,7 @@ async def admit_signin(
     limiter: VerificationLimiter,
     address: Address,
     network: str,
-    rules: Mapping[str, Any],
+    rules: FraudRules,
     *,
     signals: Mapping[str, Any],
     solve: Solver,
@@ -206,7 +207,7 @@ async def admit_signin(
     over = await limiter.network_over(network, limits, now_us=now_us)
     risk = score_signin(rules, network_over_limit=over, **signals)
     if over or risk.band == HIGH:
-        ceiling = int(rules["verify_network_ceiling"])
+        ceiling = rules.verify_network_ceiling
         if over:
             await limiter.take_ceiling(network, limits, ceiling, now_us=now_us, peek=True)
         solved = await solve()

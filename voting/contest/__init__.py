@@ -21,18 +21,16 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..antifraud.config import parse_thresholds
 from ..i18n import DEFAULT_LANGUAGE, LANGUAGES, Localized
-from ..privacy_rules import parse_privacy_rules
-from ..tally.rules import RESULT_DEFAULTS, parse_result_rules
+from .rules import EditionRules
 
 __all__ = [
-    "DEFAULT_RULES",
     "GENEVA",
     "PHASES",
     "Category",
     "Edition",
     "EditionFileError",
+    "EditionRules",
     "Phase",
     "builtin_edition_path",
     "load_edition_file",
@@ -43,37 +41,6 @@ __all__ = [
 
 GENEVA = ZoneInfo("Europe/Zurich")
 PHASES = ("nominations", "review", "voting", "expert_review", "results")
-
-DEFAULT_RULES: dict[str, Any] = {
-    # 2013 and 2015 discarded a voter's ballot unless every category was voted; off by
-    # default because later editions dropped it.
-    "completeness_rule": False,
-    "nominations_per_organization_per_category": 1,
-    "summary_words_min": 150,
-    "summary_words_max": 200,
-    "shortlist_size": 5,
-    "shortlist_ties": "all_tied_enter",
-    # Live counts invite the mobilisation campaigns observers complained about, and they
-    # are not the final count of eligible votes anyway.
-    "show_live_counts": False,
-    "signoffs_required": 2,
-    # Rate limits and detector thresholds: voting/antifraud/config.py holds the defaults.
-    "antifraud": {},
-    # How long personal data stays (voting/privacy.py documents and applies it).
-    "privacy": {},
-    # How winners are chosen: voting/tally/rules.py owns these rules and their defaults.
-    **RESULT_DEFAULTS,
-}
-
-# Lower bounds for the integer rules; zero would make the contest meaningless (no
-# nominations, an empty shortlist, results published without anyone signing off).
-_RULE_MINIMUMS = {
-    "nominations_per_organization_per_category": 1,
-    "summary_words_min": 0,
-    "summary_words_max": 1,
-    "shortlist_size": 1,
-    "signoffs_required": 1,
-}
 
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 # Category codes end up in URLs and exports, so keep them to plain ASCII.
@@ -312,7 +279,7 @@ class Edition:
     timezone: str
     categories: tuple[Category, ...]
     phases: tuple[Phase, ...]
-    rules: dict[str, Any] = field(hash=False)
+    rules: EditionRules = field(hash=False)
     is_rehearsal: bool = False
     # The stored edition's last change (editions.updated_at in microseconds; 0 for one read
     # from a file): the voting window in Redis is never replaced by an older revision.
@@ -362,7 +329,7 @@ class Edition:
             "current_phase": current.name if current else None,
             "phases": [phase.to_dict(tz) for phase in self.phases],
             "categories": [category.to_dict() for category in self.categories],
-            "rules": dict(self.rules),
+            "rules": self.rules.to_json(),
         }
 
 
@@ -421,39 +388,6 @@ def _require_text(table: Mapping[str, Any], key: str, where: str, err: _Errors) 
     if not isinstance(value, str) or not value.strip():
         raise err(field_path, f"must be a non-empty string, got {value!r}")
     return value.strip()
-
-
-def _parse_rules(raw: object, err: _Errors) -> dict[str, Any]:
-    if raw is None:
-        return dict(DEFAULT_RULES)
-    table = _require_table(raw, "rules", err)
-    _unknown_keys(table, tuple(DEFAULT_RULES), "rules", err)
-    rules = dict(DEFAULT_RULES)
-    for key, value in table.items():
-        expected = type(DEFAULT_RULES[key])
-        # bool is a subclass of int: "shortlist_size = true" must not pass as 1. A whole
-        # number where a fraction is expected ("blend_public_weight = 1") is fine.
-        if type(value) is not expected and not (expected is float and type(value) is int):
-            raise err(
-                f"rules.{key}",
-                f"must be {expected.__name__} (like {DEFAULT_RULES[key]!r}), "
-                f"got {type(value).__name__} {value!r}",
-            )
-        if key in _RULE_MINIMUMS and value < _RULE_MINIMUMS[key]:
-            raise err(f"rules.{key}", f"must be at least {_RULE_MINIMUMS[key]}, got {value}")
-        if isinstance(value, str) and not value.strip():
-            raise err(f"rules.{key}", "must not be empty")
-        rules[key] = value
-    rules["antifraud"] = parse_thresholds(rules["antifraud"], err)
-    rules["privacy"] = parse_privacy_rules(rules["privacy"], err)
-    parse_result_rules(rules, err)
-    if rules["summary_words_max"] < rules["summary_words_min"]:
-        raise err(
-            "rules.summary_words_max",
-            f"{rules['summary_words_max']} is below "
-            f"rules.summary_words_min {rules['summary_words_min']}",
-        )
-    return rules
 
 
 def _parse_translations(
@@ -663,7 +597,7 @@ def parse_edition(data: Mapping[str, Any], *, now: datetime, source: str = "<edi
         timezone=timezone,
         categories=_parse_categories(data.get("categories"), err),
         phases=_parse_phases(data.get("phases"), tz, now, err),
-        rules=_parse_rules(data.get("rules"), err),
+        rules=EditionRules.parse(data.get("rules"), err),
         is_rehearsal=rehearsal,
     )
 

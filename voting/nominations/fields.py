@@ -541,7 +541,7 @@ def validate(
     """
     errors: dict[str, Problem] = {}
     values: dict[str, Any] = {}
-    rules = edition.rules
+    rules = edition.rules.nominations
 
     def check(name: str, fn: Any, *args: Any) -> None:
         try:
@@ -596,7 +596,7 @@ def validate(
             )
         if "summary" not in errors:
             words = count_words(values["summary"])
-            low, high = rules["summary_words_min"], rules["summary_words_max"]
+            low, high = rules.summary_words_min, rules.summary_words_max
             if not low <= words <= high:
                 errors["summary"] = problem(
                     "word_count",

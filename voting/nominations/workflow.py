@@ -630,7 +630,7 @@ async def _submit(
             N_("{organization} has already submitted a project with this title."),
             organization=fields.organization,
         )
-    limit = int(edition.rules["nominations_per_organization_per_category"])
+    limit = edition.rules.nominations.nominations_per_organization_per_category
     taken = await conn.fetchval(
         "SELECT count(*) FROM nominations WHERE edition_id = $1 AND organization_key = $2"
         " AND category = $3 AND id <> $4 AND status = ANY($5)",

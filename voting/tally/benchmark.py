@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -130,13 +131,18 @@ async def run(admin_url: str, votes: int, rounds: int) -> None:
                 f" {seconds * 1000:.0f} ms over {rounds} rounds ({official} official votes)"
             )
         # No expert panel here: a blend that gives the experts no weight can be published.
-        rules_now = {
-            **edition.rules,
-            "completeness_rule": True,
-            "merge_rule": "blend",
-            "blend_expert_weight": 0.0,
-        }
-        await conn.execute("UPDATE editions SET rules=$2 WHERE id=$1", edition_id, rules_now)
+        rules_now = replace(
+            edition.rules,
+            results=replace(
+                edition.rules.results,
+                completeness_rule=True,
+                merge_rule="blend",
+                expert_weight=Fraction(0),
+            ),
+        )
+        await conn.execute(
+            "UPDATE editions SET rules=$2 WHERE id=$1", edition_id, rules_now.to_json()
+        )
         edition = replace(edition, rules=rules_now)
 
         seconds, leaves = await timed(lambda: counted_leaves(conn, edition_id), 1)

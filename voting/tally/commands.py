@@ -25,7 +25,6 @@ from . import publication as pub
 from .exports import results_csv, terminal_tables
 from .receipts import normalize_receipt
 from .results import compute, shortlists
-from .rules import ResultRules
 from .wording import describe_rules
 
 
@@ -184,7 +183,7 @@ async def cmd_experts(args: argparse.Namespace, settings: Settings) -> int:
             short,
             reviews,
             await panel.conflicts(conn, edition_id),
-            ResultRules.of(edition.rules),
+            edition.rules.results,
         )
         for p in report:
             state = "finished" if closed and p.finished and p.expert.categories else "not finished"

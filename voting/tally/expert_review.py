@@ -127,7 +127,7 @@ async def coverage_now(
         to_score,
         reviews,
         await panel.conflicts(conn, edition_id),
-        ResultRules.of(edition.rules),
+        edition.rules.results,
         shortlist_drawn=drawn,
     )
     return report, {k: v.title for k, v in nominations.items()}

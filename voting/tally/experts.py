@@ -316,7 +316,7 @@ async def save_review(
     shortlisted: Iterable[str],
     now: datetime,
 ) -> dict[str, int]:
-    rules = ResultRules.of(edition.rules)
+    rules = edition.rules.results
     await _check_reviewable(conn, edition, edition_id, user_id, nomination, shortlisted, now)
     parsed = parse_scores(rules, scores)
     if len(comment) > 5000:

@@ -31,7 +31,6 @@ from ..errors import Refusal
 from ..i18n import N_
 from .merkle import level_sizes, sibling_positions
 from .results import EditionResults, compute
-from .rules import ResultRules
 from .verify import EXPORT_FORMAT, PROOF_FORMAT, receipt_digest
 
 
@@ -179,7 +178,7 @@ async def sign_off_and_publish(
     signed = await sign_off(
         conn, edition, edition_id, user_id=user_id, email=email, digest=digest, now=now
     )
-    required = ResultRules.of(edition.rules).signoffs_required
+    required = edition.rules.results.signoffs_required
     if len(signed) < required or now < edition.phase("results").opens_at:
         return SignedOff(signed, None)
     publication, _ = await publish(conn, edition, edition_id, now=now, actor=f"user:{email}")

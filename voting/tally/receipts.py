@@ -56,7 +56,7 @@ async def receipt_status(
     )
     if row is None:
         return None
-    complete = not edition.rules.get("completeness_rule") or row["ballot"] >= len(
+    complete = not edition.rules.results.completeness_rule or row["ballot"] >= len(
         edition.categories
     )
     voting_open = now < edition.phase("voting").closes_at

@@ -186,7 +186,7 @@ async def shortlists(
     """Category -> shortlisted nominations, from the official tally."""
     from .ranking import shortlist
 
-    rules = ResultRules.of(edition.rules)
+    rules = edition.rules.results
     nominations = await accepted_nominations(conn, edition_id)
     tally = await official_tally(conn, edition_id)
     return {
@@ -209,7 +209,7 @@ async def compute(
     with_fingerprint: bool = True,
 ) -> EditionResults:
     """The results as the ledger and the panel stand now, in one repeatable-read snapshot."""
-    rules = ResultRules.of(edition.rules)
+    rules = edition.rules.results
     # Inside a caller's transaction its snapshot rules; otherwise take one of our own.
     snapshot = (
         contextlib.nullcontext()

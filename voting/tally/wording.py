@@ -8,7 +8,11 @@ from ..i18n import gettext
 
 
 def describe_rules(rules: dict[str, Any], lang: str = "en") -> list[str]:
-    """Sentences that say how winners were chosen, from a rules snapshot (`to_dict`)."""
+    """Sentences that say how winners were chosen, from a rules snapshot (`to_dict`).
+
+    It reads the snapshot, not the edition's typed rules, because a publication's
+    snapshot is a record: one written before a rule existed (`no_expert_scores`) is worded
+    as it was published, not with today's default for the missing rule."""
 
     def _(text: str) -> str:
         return gettext(text, lang)

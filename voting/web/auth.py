@@ -30,9 +30,7 @@ from .responses import ApiError
 from .templating import language_of, pages
 
 # At most this many sign-in links an hour to one mailbox, and from one network.
-STAFF_LINK_LIMITS = MailLimits(
-    int(DEFAULTS["verify_per_address"]), int(DEFAULTS["verify_per_network"])
-)
+STAFF_LINK_LIMITS = MailLimits(DEFAULTS.verify_per_address, DEFAULTS.verify_per_network)
 
 
 async def current_user(request: Request) -> User | None:

@@ -21,7 +21,6 @@ from ..i18n import gettext
 from ..tally import expert_review as review
 from ..tally import experts as panel
 from ..tally.results import accepted_nominations, shortlists
-from ..tally.rules import ResultRules
 from .auth import pages, require_role
 from .csrf import check_csrf
 from .deps import current_edition, services
@@ -71,7 +70,7 @@ async def _expert_state(
         "reviews": {r.nomination: r for r in reviews if r.expert == user.email},
         "comments": {n: c for (e, n), c in comments.items() if e == user.email},
         "recused": {n for e, n in recusals if e == user.email},
-        "rules": ResultRules.of(edition.rules),
+        "rules": edition.rules.results,
         "window_problem": panel.review_window_problem(edition, now),
         "voting_closed": voting_closed,
     }
@@ -225,7 +224,7 @@ async def _organizer_page(
         reviews, _ = await panel.reviews(conn, edition_id)
         recusals = await panel.conflicts(conn, edition_id)
         covered, titles = await review.coverage_now(conn, edition, edition_id, now)
-    rules = ResultRules.of(edition.rules)
+    rules = edition.rules.results
     report = panel.progress(everyone, short, reviews, recusals, rules)
     phase = edition.phase("expert_review")
     return pages(request).render(

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from .. import edition_store, privacy
 from ..i18n import N_, gettext
+from ..privacy_rules import PrivacyRules
 from .auth import current_user
 from .deps import services
 from .nominations import STATUS_LABELS
@@ -48,7 +49,7 @@ async def privacy_page(request: Request) -> Response:
                 " ON e.id = p.edition_id WHERE e.slug=$1",
                 edition.slug,
             )
-    policy = privacy.retention(edition.rules if edition else {})
+    policy = edition.rules.privacy if edition else PrivacyRules()
     return pages(request).render(
         request,
         "privacy.html",

@@ -27,7 +27,6 @@ from ..tally import expert_review as review
 from ..tally import experts as panel
 from ..tally import publication as pub
 from ..tally.results import compute, shortlists
-from ..tally.rules import ResultRules
 from .auth import pages, require_user
 from .csrf import check_csrf
 from .deps import current_edition, services
@@ -121,7 +120,7 @@ async def _expert(
         short,
         reviews,
         await panel.conflicts(conn, edition_id),
-        ResultRules.of(edition.rules),
+        edition.rules.results,
     )[0]
     phase = edition.phase("expert_review")
     return {

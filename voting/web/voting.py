@@ -364,7 +364,7 @@ async def cast(
             # A crowd behind one address: each person solves a challenge and votes.
             if not solved:
                 await _step_up(request, snap, voter, category, solution)
-            outcome = await attempt(snap.limits.stepped_up(int(snap.thresholds["limit_step_up"])))
+            outcome = await attempt(snap.limits.stepped_up(snap.thresholds.limit_step_up))
     except (AnswerLost, redis.exceptions.TimeoutError) as exc:
         # Sent, but Redis went away before answering: the script may have run. Say what
         # we know, no more, under a code of its own; the retry settles it (202, or 409
@@ -412,8 +412,8 @@ def new_challenge(request: Request, snap: Snapshot, purpose: str, subject: str) 
     return challenges(request).issue(
         purpose,
         subject,
-        max_number=int(rules["challenge_max_number"]),
-        expires_s=int(rules["challenge_expires_s"]),
+        max_number=rules.challenge_max_number,
+        expires_s=rules.challenge_expires_s,
     )
 
 
@@ -619,7 +619,7 @@ async def ballot_api(request: Request) -> JSON:
 
 async def live_counts_api(request: Request) -> JSON:
     snap = await snapshot(request)
-    if not snap.edition.rules.get("show_live_counts"):
+    if not snap.edition.rules.voting.show_live_counts:
         await require_role(request, "committee")
     counts = await runtime(request).ballot.live_counts(snap.edition.slug)
     held = await runtime(request).ballot.held_counts(snap.edition.slug)
