@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .. import edition_store
@@ -69,6 +69,8 @@ async def _committee_page(
         digest = results.digest()
         signed = await pub.signers(conn, edition_id, digest)
     lang = language_of(request)
+    required = results.rules.signoffs_required
+    results_open = now >= edition.phase("results").opens_at
     return pages(request).render(
         request,
         "results/committee.html",
@@ -81,10 +83,15 @@ async def _committee_page(
             "digest": digest,
             "signed": signed,
             "user_signed": user.email in signed,
-            "required": results.rules.signoffs_required,
+            "required": required,
             "publication": publication,
             "voting_closed": now >= edition.phase("voting").closes_at,
-            "results_open": now >= edition.phase("results").opens_at,
+            "results_open": results_open,
+            # This member's signature would make the results public: they sign on the
+            # preview of the public page, as a step of its own.
+            "last_signer": results_open
+            and user.email not in signed
+            and len(signed) + 1 >= required,
             "done": done,
             "message": message,
         },
@@ -101,6 +108,9 @@ async def committee_signoff(request: Request) -> Response:
     form = await request.form()
     token, digest = form.get("csrf_token"), form.get("digest")
     check_csrf(request, token if isinstance(token, str) else "")
+    # Only the preview's form says "publish": a signature given anywhere else never
+    # makes the results public by itself.
+    publish_now = form.get("publish") == "yes"
     edition, edition_id = await _edition(request)
     svc = services(request)
     lang = language_of(request)
@@ -114,6 +124,7 @@ async def committee_signoff(request: Request) -> Response:
                 email=user.email,
                 digest=digest if isinstance(digest, str) else "",
                 clock=svc.clock,
+                publish_now=publish_now,
             )
     except pub.PublicationRefused as exc:
         return await _committee_page(request, message=exc.text(lang), status=exc.status)
@@ -126,14 +137,19 @@ async def committee_signoff(request: Request) -> Response:
 async def committee_publish(request: Request) -> Response:
     user = await require_role(request, "committee")
     form = await request.form()
-    token = form.get("csrf_token")
+    token, digest = form.get("csrf_token"), form.get("digest")
     check_csrf(request, token if isinstance(token, str) else "")
     edition, edition_id = await _edition(request)
     svc = services(request)
     try:
         async with svc.db.acquire() as conn:
             _, created = await pub.publish(
-                conn, edition, edition_id, now=svc.clock.now(), actor=f"user:{user.email}"
+                conn,
+                edition,
+                edition_id,
+                now=svc.clock.now(),
+                actor=f"user:{user.email}",
+                digest=digest if isinstance(digest, str) and digest else None,
             )
     except pub.PublicationRefused as exc:
         return await _committee_page(
@@ -258,6 +274,50 @@ async def committee_report(request: Request) -> Response:
             "fraud": fraud,
             "signed": signed,
             "now": services(request).clock.now(),
+        },
+    )
+
+
+async def committee_preview(request: Request) -> Response:
+    """The public results page exactly as publishing now would make it, with the step
+    that publishes it: "sign and publish" for the member whose signature completes the
+    sign-offs, "publish" once they are all given, "sign" for an earlier member."""
+    user = await require_role(request, "committee")
+    edition, edition_id = await _edition(request)
+    now = services(request).clock.now()
+    async with services(request).db.acquire() as conn:
+        publication = await pub.get_publication(conn, edition_id)
+        if publication is not None:
+            return RedirectResponse("/results", status_code=303)
+        results = await compute(conn, edition, edition_id)
+        digest = results.digest()
+        signed = await pub.signers(conn, edition_id, digest)
+    required = results.rules.signoffs_required
+    would_sign = user.email not in signed
+    signers = [*signed, user.email] if would_sign else signed
+    preview = pub.preview(results, signers, f"user:{user.email}", now)
+    if now < edition.phase("voting").closes_at:
+        step = "voting_open"
+    elif results.unscored:
+        step = "unscored"
+    elif len(signers) < required:
+        step = "sign"
+    elif now < edition.phase("results").opens_at:
+        step = "sign" if would_sign else "too_early"
+    else:
+        step = "sign_and_publish" if would_sign else "publish"
+    return pages(request).render(
+        request,
+        "results/preview.html",
+        {
+            "edition": edition,
+            "body": _results_body(request, edition, preview),
+            "publication": preview,
+            "digest": digest,
+            "step": step,
+            "signed": signed,
+            "required": required,
+            "results_opens": edition.phase("results").opens_at,
         },
     )
 
@@ -422,6 +482,7 @@ routes = [
     Route("/committee/results/report", committee_report, methods=["GET"]),
     Route("/committee/results/signoff", committee_signoff, methods=["POST"]),
     Route("/committee/results/publish", committee_publish, methods=["POST"]),
+    Route("/committee/results/preview", committee_preview, methods=["GET"]),
     Route("/committee/results/{code}", committee_category, methods=["GET"]),
     Route("/results", public_results, methods=["GET"]),
     Route("/receipts", receipt_page, methods=["GET"]),
