@@ -467,3 +467,32 @@ async def test_the_deadline_moves_with_the_clock(client, app, edition, clock):
     closed_page = await client.get("/dashboard")
     assert "Nominations closed on" in closed_page.text
     assert 'class="button" href="/nominations/new"' not in closed_page.text
+
+
+async def test_the_review_page_shows_each_languages_title_and_summary(client, app, edition, conn):
+    await sign_in_quick(client, app, "nominator@example.org")
+    created = await client.post(
+        "/nominations/new",
+        data={
+            **complete(),
+            "title_fr": "Haut débit des villages de montagne",
+            "summary_fr": "Un résumé en français.",
+            "title_ar": "النطاق العريض لقرى الجبال",
+            "csrf_token": await csrf(client),
+            "action": "submit",
+        },
+    )
+    public_id = public_id_from(created.headers["location"])
+    await accounts.grant(conn, "nominator@example.org", "organizer")
+    await sign_in_quick(client, app, "nominator@example.org")
+    review = await client.get(f"/organizer/nominations/{public_id}?lang=es")
+    assert review.status_code == 200
+    page = review.text
+    # Every other language has its place, the given ones with their text, in their
+    # own language and direction; the missing ones say the English is shown instead.
+    for code in ("ar", "zh", "fr", "ru", "es"):
+        assert f'id="tr-{code}"' in page
+    assert '<dd lang="fr" dir="ltr">Haut débit des villages de montagne</dd>' in page
+    assert "Un résumé en français." in page
+    assert '<dd lang="ar" dir="rtl">النطاق العريض لقرى الجبال</dd>' in page
+    assert page.count("No se ha dado: quienes leen esta lengua ven el inglés.") == 3

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gettext as _gettext
 from contextvars import ContextVar, Token
 from datetime import datetime, timedelta, tzinfo
+from decimal import Decimal as _Decimal
 from functools import cache
 from pathlib import Path
 
@@ -95,6 +96,17 @@ def negotiate(accept_language: str | None) -> str:
 def format_number(value: float | int, lang: str | None = None) -> str:
     """1234567 -> "1,234,567" (en), "1 234 567" (fr, ru), "1.234.567" (es)."""
     return _numbers.format_decimal(value, locale=lang or _current.get())
+
+
+def format_figure(value: object, lang: str | None = None, decimals: int = 3) -> str:
+    """A computed figure (a score, a merged figure: a Decimal, its text as the results
+    store it, or a float) as the language writes it, at most `decimals` decimals and no
+    trailing zeros: "7.900000" -> "7.9" (en), "7,9" (fr); None -> "—"."""
+    if value is None or value == "":
+        return "—"
+    number = value if isinstance(value, int) else _Decimal(str(value))
+    pattern = "#,##0" + ("." + "#" * decimals if decimals else "")
+    return _numbers.format_decimal(number, format=pattern, locale=lang or _current.get())
 
 
 def format_percent(share: float, lang: str | None = None) -> str:

@@ -19,7 +19,6 @@ from ..audit_wording import action_words
 from ..contest import Edition
 from ..i18n import gettext
 from ..tally import publication as pub
-from ..tally.chart import votes_chart
 from ..tally.exports import fraud_summary, results_csv
 from ..tally.official import bucket_for, votes_over_time
 from ..tally.receipts import normalize_receipt, receipt_status
@@ -27,6 +26,7 @@ from ..tally.results import compute, public_view
 from ..tally.wording import describe_rules
 from .auth import pages, require_role
 from .chart_data import merged_ranking_chart
+from .charts import Series, others_of, timeline_chart
 from .csrf import check_csrf
 from .deps import current_edition, services
 from .openapi import RECEIPT_SCHEMA, error_response, json_response
@@ -180,7 +180,7 @@ async def committee_category(request: Request) -> Response:
     async with services(request).db.acquire() as conn:
         results = await compute(conn, edition, edition_id, with_fingerprint=False)
         table = next(c for c in results.to_dict()["categories"] if c["code"] == code)
-        charted = [e["nomination"] for e in table["entries"]][:8]
+        charted = [e["nomination"] for e in table["entries"]]
         series = await votes_over_time(
             conn,
             edition_id,
@@ -199,19 +199,27 @@ async def committee_category(request: Request) -> Response:
         | {name for e in table["entries"] for name in e["experts"]}
         | {name for e in table["entries"] for name in e["recused"]}
     )
-    labels = {e["nomination"]: e["title"] for e in table["entries"]}
-    chart = votes_chart(
-        series,
-        labels,
+    titles = {e["nomination"]: e["title"] for e in table["entries"]}
+    lang = language_of(request)
+    # The shared chart: titles in the legend, the few busiest by name and the rest as
+    # "N other nominations", numbers and times as the page's language writes them.
+    chart = timeline_chart(
+        [
+            Series(nomination, titles.get(nomination, nomination), tuple((b, c) for b, c, _ in pts))
+            for nomination, pts in series.items()
+        ],
         start=voting.opens_at,
         end=voting.closes_at,
-        tz=edition.tz,
-        title=gettext("Votes cast over time", language_of(request)),
+        title=gettext("Votes cast over time", lang),
         description=gettext(
             "Running total of the votes cast for each nomination during the public vote,"
             " whatever their verdict. The table below gives the same figures.",
-            language_of(request),
+            lang,
         ),
+        value_label=gettext("Votes (running total)", lang),
+        others=others_of("{n} other nomination", "{n} other nominations", lang),
+        tz=edition.tz,
+        lang=lang,
     )
     criteria_scores = {
         (r.expert, r.nomination): {k: str(v) for k, v in r.scores.items()} for r in results.reviews
@@ -229,6 +237,7 @@ async def committee_category(request: Request) -> Response:
             "chart": chart,
             "ranking_chart": merged_ranking_chart(table, results.rules.merge_rule == "blend"),
             "series": series,
+            "titles": titles,
             "criteria_scores": criteria_scores,
         },
     )

@@ -2,7 +2,8 @@
 
 One environment per language, each with its catalog installed and its own filters, so
 dates and numbers come out as that language writes them: `geneva` (an instant in Geneva
-time), `number`, `percent`, `duration`. The page's language comes from `?lang=`, then the `lang`
+time), `number`, `figure` (a score or merged figure, at most three decimals), `percent`,
+`duration`. The page's language comes from `?lang=`, then the `lang`
 cookie, then Accept-Language (`language_of`).
 """
 
@@ -25,6 +26,7 @@ from ..i18n import (
     N_,
     RTL_LANGUAGES,
     format_duration,
+    format_figure,
     format_instant,
     format_number,
     format_percent,
@@ -96,6 +98,7 @@ def build_environment(lang: str = DEFAULT_LANGUAGE) -> jinja2.Environment:
     env.filters["iso"] = lambda d: d.isoformat().replace("+00:00", "Z") if d else ""
     env.filters["number"] = partial(format_number, lang=lang)
     env.filters["percent"] = partial(format_percent, lang=lang)
+    env.filters["figure"] = partial(format_figure, lang=lang)
     env.filters["duration"] = partial(format_duration, lang=lang)
     env.filters["time_left"] = partial(_time_left, lang=lang)
     env.filters["safe_next"] = safe_next
