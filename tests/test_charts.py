@@ -128,7 +128,7 @@ def test_more_than_six_series_keep_the_five_largest_and_name_how_many_others():
         ("es", "1 candidatura más", "12 candidaturas más"),
         ("ru", "ещё 1 номинация", "ещё 12 номинаций"),
         ("zh", "其他 1 项提名", "其他 12 项提名"),
-        ("ar", "ترشيح واحد آخر", "12 ترشيحًا آخر"),
+        ("ar", "1 ترشيح آخر", "12 ترشيحًا آخر"),
     ],
 )
 def test_the_others_line_says_how_many_in_each_language(lang, one, many):
