@@ -139,12 +139,23 @@ def format_instant(
     seconds = seconds or local.second != 0 or local.microsecond != 0
     if lang == DEFAULT_LANGUAGE:
         clock = "%H:%M:%S" if seconds else "%H:%M"
-        return f"{local.strftime('%d %B %Y, ' + clock)} ({local.tzname()})"
-    date_part = format_date(local, "long", locale=lang)
+        return f"{format_day(instant, tz, lang)}, {local.strftime(clock)} ({local.tzname()})"
+    date_part = format_day(instant, tz, lang)
     time_part = format_time(local, "HH:mm:ss" if seconds else "HH:mm", locale=lang)
     # CLDR's glue is a pattern like "{1}, {0}"; quotes mark literal text in it.
     glue = get_datetime_format("medium", locale=lang).replace("'", "")
     return f"{glue.format(time_part, date_part)} ({local.tzname()})"
+
+
+def format_day(instant: datetime, tz: tzinfo, lang: str | None = None) -> str:
+    """The day of an instant in `tz`, written as format_instant writes its date: "18
+    April 2014" (en), "18 avril 2014" (fr). For what is dated to the day, such as the
+    public results' publication, which its committee preview must show as it will be."""
+    local = instant.astimezone(tz)
+    lang = lang or _current.get()
+    if lang == DEFAULT_LANGUAGE:
+        return local.strftime("%d %B %Y")
+    return format_date(local, "long", locale=lang)
 
 
 def format_tick(instant: datetime, tz: tzinfo, lang: str | None = None) -> str:

@@ -2,7 +2,7 @@
 
 One environment per language, each with its catalog installed and its own filters, so
 dates and numbers come out as that language writes them: `geneva` (an instant in Geneva
-time), `number`, `figure` (a score or merged figure, at most three decimals), `percent`,
+time), `geneva_day` (its day), `number`, `figure` (a score or merged figure, at most three decimals), `percent`,
 `duration`. The page's language comes from `?lang=`, then the `lang`
 cookie, then Accept-Language (`language_of`).
 """
@@ -25,6 +25,7 @@ from ..i18n import (
     LANGUAGES,
     N_,
     RTL_LANGUAGES,
+    format_day,
     format_duration,
     format_figure,
     format_instant,
@@ -95,6 +96,7 @@ def build_environment(lang: str = DEFAULT_LANGUAGE) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["geneva"] = partial(_geneva, lang=lang)
+    env.filters["geneva_day"] = lambda d: format_day(d, GENEVA, lang) if d else ""
     env.filters["iso"] = lambda d: d.isoformat().replace("+00:00", "Z") if d else ""
     env.filters["number"] = partial(format_number, lang=lang)
     env.filters["percent"] = partial(format_percent, lang=lang)
