@@ -57,7 +57,9 @@ async def test_the_live_page_opens_with_its_figures_and_a_jump_list(
     voters = whole(await figures.nth(1).locator("dd").inner_text())
     # The headline is the sum of the tables below it; the voters are the ledger's (the
     # site was seeded with 240 votes from 240 voters).
-    cells = await page.locator("#live-figures tbody tr td.num:nth-of-type(2)").all_inner_texts()
+    cells = await page.locator(
+        "#live-figures section > table tbody tr td.num:nth-of-type(2)"
+    ).all_inner_texts()
     assert counted == sum(whole(c) for c in cells)
     assert voters >= 240
     await expect(figures.nth(3).locator("dd")).to_contain_text("day")
@@ -82,13 +84,13 @@ async def test_the_live_page_opens_with_its_figures_and_a_jump_list(
 
     # The charts' legends name categories and projects, never codes alone.
     overall = page.locator("section[aria-labelledby=overall-heading] svg text")
-    legend = " ".join(await overall.all_inner_texts())
+    legend = " ".join(await overall.all_text_contents())
     assert "Public governance (" in legend and "Infrastructure (" in legend
     c1_title = await page.locator(
         "section[aria-labelledby=cat-C1] tbody th[scope=row] a"
     ).first.inner_text()
     c1_legend = " ".join(
-        await page.locator("section[aria-labelledby=cat-C1] svg text").all_inner_texts()
+        await page.locator("section[aria-labelledby=cat-C1] svg text").all_text_contents()
     )
     assert c1_title[:15] in c1_legend
     assert not re.search(r"\bN[0-9A-Z]{8}\b", c1_legend)
@@ -99,7 +101,7 @@ async def test_the_live_page_opens_with_its_figures_and_a_jump_list(
     summary = page.get_by_role("region", name="En un coup d'œil")
     await expect(summary).to_be_visible()
     legend = " ".join(
-        await page.locator("section[aria-labelledby=overall-heading] svg text").all_inner_texts()
+        await page.locator("section[aria-labelledby=overall-heading] svg text").all_text_contents()
     )
     assert "Gouvernance publique (" in legend
     await clean(page, "people-live-fr")
