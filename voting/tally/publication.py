@@ -84,8 +84,9 @@ async def signers(conn: asyncpg.Connection, edition_id: int, digest: str) -> lis
     return [r["email"] for r in rows]
 
 
-def _geneva(instant: datetime, edition: Edition) -> str:
-    return f"{to_local(instant, edition.tz):%d %B %Y, %H:%M %Z}"
+def _geneva(instant: datetime, edition: Edition) -> datetime:
+    # Worded where the refusal is read, in the reader's language (voting/errors.py).
+    return to_local(instant, edition.tz)
 
 
 def _stale() -> PublicationRefused:

@@ -2,9 +2,9 @@
 
 One environment per language, each with its catalog installed and its own filters, so
 dates and numbers come out as that language writes them: `geneva` (an instant in Geneva
-time), `geneva_day` (its day), `number`, `figure` (a score or merged figure, at most three decimals), `percent`,
-`duration`. The page's language comes from `?lang=`, then the `lang`
-cookie, then Accept-Language (`language_of`).
+time), `geneva_day` (its day), `number`, `figure` (a score or merged figure, at most
+three decimals), `percent`, `duration`. The page's language comes from `?lang=`, then
+the `lang` cookie, then Accept-Language (`language_of`).
 """
 
 from __future__ import annotations
