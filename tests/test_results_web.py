@@ -192,6 +192,22 @@ async def test_two_committee_sign_offs_publish_the_results(
         detail = await one.get("/committee/results/C1")
         assert detail.status_code == 200
         assert "<svg" in detail.text and "judge2@example.org" in detail.text
+        # The votes chart names the projects in its legend, never their ids, and no figure
+        # on the page is written with six decimals ("7.900000").
+        section = re.search(
+            r'<section aria-labelledby="chart-heading">.*?</section>', detail.text, re.S
+        ).group(0)
+        legend = re.findall(
+            r"<text [^>]*>([^<]*)</text>", re.search(r"<svg .*?</svg>", section, re.S).group(0)
+        )
+        c1_titles = [e["title"] for e in c1["entries"]]
+        assert any(t[:15] in text for t in c1_titles for text in legend)
+        assert not any(re.search(r"\bN[0-9A-Z]{8}\b", text) for text in legend)
+        assert not re.search(r"\d\.\d{6}", re.sub(r"<[^>]+>", " ", detail.text))
+        french = await one.get("/committee/results/C1?lang=fr")
+        assert not re.search(r"\d[.,]\d{6}", re.sub(r"<[^>]+>", " ", french.text))
+        assert re.search(r'<td class="num"><strong>\d+,\d+</strong></td>', french.text)
+        await one.get("/committee/results/C1?lang=en")  # the language choice is a cookie
         assert (await one.get("/committee/results/C99")).status_code == 404
         table = await one.get("/committee/results.csv")
         assert table.headers["content-type"].startswith("text/csv")

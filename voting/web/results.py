@@ -26,7 +26,7 @@ from ..tally.results import compute, public_view
 from ..tally.wording import describe_rules
 from .auth import pages, require_role
 from .chart_data import merged_ranking_chart
-from .charts import Series, others_of, timeline_chart
+from .charts import MAX_SERIES, Series, others_of, timeline_chart
 from .csrf import check_csrf
 from .deps import current_edition, services
 from .openapi import RECEIPT_SCHEMA, error_response, json_response
@@ -236,7 +236,14 @@ async def committee_category(request: Request) -> Response:
             "rule_text": describe_rules(results.rules.to_dict(), language_of(request)),
             "chart": chart,
             "ranking_chart": merged_ranking_chart(table, results.rules.merge_rule == "blend"),
-            "series": series,
+            # The cast/kept table beside the chart: the nominations the chart names (the
+            # busiest), not one row per bucket for every nomination of a large category.
+            "series": {
+                nomination: series[nomination]
+                for nomination in sorted(
+                    series, key=lambda n: (-sum(c for _, c, _ in series[n]), n)
+                )[:MAX_SERIES]
+            },
             "titles": titles,
             "criteria_scores": criteria_scores,
         },
