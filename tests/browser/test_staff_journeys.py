@@ -31,6 +31,7 @@ from tests.browser.conftest import (
     screenshot,
     sign_in_staff,
 )
+from tests.browser.test_public_front import phone, width
 from tests.helpers import edition_data
 from voting import accounts, db
 from voting.contest import GENEVA
@@ -258,6 +259,14 @@ async def test_the_stuck_committee_is_warned_and_unstuck(browser: Browser, stuck
     await expect(preview.get_by_role("heading", name=re.compile(r"^C3 · "))).to_be_visible()
     previewed = await preview.inner_html()
     await audited(second.page, "committee-results-preview")
+    # On a phone the preview does not scroll sideways either.
+    context, small = await phone(browser)
+    await sign_in_staff(small.page, site, SECOND_MEMBER)
+    await small.page.goto(f"{site.url}/committee/results/preview")
+    await expect(small.page.get_by_text("Preview: not public yet.")).to_be_visible()
+    assert await width(small.page) <= 390
+    await screenshot(small.page, "committee-results-preview-phone")
+    await context.close()
     # Nothing is public yet.
     public = await new_page(browser)
     await public.page.goto(f"{site.url}/results")
