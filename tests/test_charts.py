@@ -7,6 +7,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,7 +15,17 @@ from tests.flows import sign_in
 from tests.test_voting_http import flush, open_voting, verify_voter
 from voting import accounts
 from voting.web import chart_data
-from voting.web.charts import PALETTE, RankEntry, Series, ranking_chart, timeline_chart
+from voting.web.charts import (
+    MAX_SERIES,
+    OTHERS_KEY,
+    PALETTE,
+    RankEntry,
+    Series,
+    others_of,
+    ranking_chart,
+    summarise_series,
+    timeline_chart,
+)
 
 START = datetime(2026, 3, 16, 12, 0, tzinfo=UTC)
 SVG = "{http://www.w3.org/2000/svg}"
@@ -86,7 +97,7 @@ def test_a_timeline_says_what_it_shows_in_words_and_in_a_table():
     assert "The figures as a table" in str(chart)
 
 
-def test_more_than_seven_series_keep_the_six_largest_and_sum_the_rest():
+def test_more_than_six_series_keep_the_five_largest_and_name_how_many_others():
     series = [
         Series(f"N{i}", f"Project {i}", ((START + timedelta(minutes=i), i + 1),)) for i in range(10)
     ]
@@ -97,14 +108,67 @@ def test_more_than_seven_series_keep_the_six_largest_and_sum_the_rest():
         title="t",
         description="d",
         value_label="v",
-        others_label="Other nominations",
+        others=others_of("{n} other nomination", "{n} other nominations", "en"),
         lang="en",
     )
     texts = " ".join(t.text or "" for t in svg_of(chart).iter(f"{SVG}text"))
-    for i in range(4, 10):
+    for i in range(5, 10):
         assert f"Project {i} ({i + 1})" in texts
-    assert "Other nominations (10)" in texts  # 1 + 2 + 3 + 4
-    assert "Project 3 " not in texts
+    assert "5 other nominations (15)" in texts  # 1 + 2 + 3 + 4 + 5
+    assert "Project 4 " not in texts
+    paths = [p for p in svg_of(chart).iter(f"{SVG}path") if p.get("fill") == "none"]
+    assert len(paths) == MAX_SERIES + 1
+
+
+@pytest.mark.parametrize(
+    ("lang", "one", "many"),
+    [
+        ("en", "1 other nomination", "12 other nominations"),
+        ("fr", "1 autre candidature", "12 autres candidatures"),
+        ("es", "1 candidatura más", "12 candidaturas más"),
+        ("ru", "ещё 1 номинация", "ещё 12 номинаций"),
+        ("zh", "其他 1 项提名", "其他 12 项提名"),
+        ("ar", "1 ترشيح آخر", "12 ترشيحًا آخر"),
+    ],
+)
+def test_the_others_line_says_how_many_in_each_language(lang, one, many):
+    label = others_of("{n} other nomination", "{n} other nominations", lang)
+    assert (label(1), label(12)) == (one, many)
+
+
+series_strategy = st.lists(
+    st.lists(st.tuples(st.integers(0, 240), st.integers(0, 50)), max_size=8),
+    max_size=14,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(series_strategy, st.integers(1, 8))
+def test_summarising_loses_no_vote_and_keeps_the_largest_by_name(raw, keep):
+    series = [
+        Series(f"K{i:02d}", f"S{i}", tuple((START + timedelta(minutes=m), n) for m, n in points))
+        for i, points in enumerate(raw)
+    ]
+    out = summarise_series(series, lambda n: f"{n} others", keep)
+    # The invariant: the summarised total is the sum of all series, bucket by bucket too.
+    assert sum(s.total for s in out) == sum(s.total for s in series)
+    per_bucket: dict = {}
+    for s in series:
+        for at, n in s.points:
+            per_bucket[at] = per_bucket.get(at, 0) + n
+    summed: dict = {}
+    for s in out:
+        for at, n in s.points:
+            summed[at] = summed.get(at, 0) + n
+    assert {k: v for k, v in summed.items() if v} == {k: v for k, v in per_bucket.items() if v}
+    assert len(out) <= keep + 1
+    named = [s for s in out if s.key != OTHERS_KEY]
+    if len(out) < len(series):
+        rest = [s for s in series if s.key not in {n.key for n in named}]
+        assert out[-1].key == OTHERS_KEY and out[-1].label == f"{len(rest)} others"
+        assert min(s.total for s in named) >= max(s.total for s in rest)
+    else:
+        assert {s.key for s in out} == {s.key for s in series}
 
 
 @settings(max_examples=40, deadline=None)
@@ -137,8 +201,9 @@ def test_the_table_ends_on_each_lines_total(raw):
     last = table_rows(chart)[-1][1:]
     totals = sorted(int(x.replace(",", "")) for x in last)
     expected = sorted(s.total for s in drawn)
-    if len(drawn) > 7:  # the smallest are summed into "others"
-        expected = sorted([*expected[-6:], sum(expected[:-6])])
+    if len(drawn) > MAX_SERIES + 1:  # the smallest are summed into "others"
+        keep = MAX_SERIES
+        expected = sorted([*expected[-keep:], sum(expected[:-keep])])
     assert totals == expected
 
 

@@ -103,3 +103,18 @@ async def test_the_app_words_a_domain_refusal_once_in_json_and_on_a_page(
         },
     )
     assert r.status_code == 404 and "No hay ningún voto con el recibo" in r.text
+
+
+def test_an_instant_in_a_refusal_is_written_the_one_way_in_each_language():
+    from datetime import UTC, datetime
+
+    from voting.contest import GENEVA
+    from voting.errors import Refusal
+    from voting.i18n import LANGUAGES, format_instant
+
+    at = datetime(2026, 4, 18, 21, 0, tzinfo=UTC).astimezone(GENEVA)
+    refusal = Refusal(409, "closed", "It closed at {when}.", when=at)
+    assert refusal.message == "It closed at 18 April 2026, 23:00 (CEST)."
+    for lang in LANGUAGES:
+        assert refusal.text(lang) == f"It closed at {format_instant(at, GENEVA, lang)}."
+    assert "18 avril 2026" in refusal.text("fr")

@@ -148,3 +148,53 @@ def test_the_language_of_the_request_is_the_default_of_gettext():
     finally:
         reset_language(token)
     assert gettext("Sign in") == "Sign in"
+
+
+@pytest.mark.parametrize(
+    ("lang", "score", "large"),
+    [
+        ("en", "7.9", "12,345.679"),
+        ("fr", "7,9", "12\u202f345,679"),
+        ("es", "7,9", "12.345,679"),
+        ("ru", "7,9", "12\u00a0345,679"),
+        ("zh", "7.9", "12,345.679"),
+        ("ar", "7.9", "12,345.679"),
+    ],
+)
+def test_a_computed_figure_reads_as_the_language_writes_it(lang, score, large):
+    from voting.i18n import format_figure
+
+    # The results store figures as decimal text with six places: never shown as such.
+    assert format_figure("7.900000", lang) == score
+    assert format_figure("12345.678900", lang) == large
+    assert format_figure("8.000000", lang) == "8"
+    assert format_figure(None, lang) == "—"
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    st.decimals(min_value=-(10**6), max_value=10**6, places=3, allow_nan=False),
+    st.sampled_from(LANGUAGES),
+)
+def test_a_figure_reads_back_as_the_same_number_in_every_language(value, lang):
+    from babel.numbers import get_decimal_symbol, parse_decimal
+
+    from voting.i18n import format_figure
+
+    text = format_figure(f"{value:.6f}", lang)
+    # No trailing zeros after the decimal sign, and the same number read back.
+    assert not (get_decimal_symbol(lang) in text and text.endswith("0"))
+    assert parse_decimal(text, locale=lang) == value
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_staff_pages_write_every_instant_one_way(lang):
+    """The chart tables, the live page and the committee's tables all go through the one
+    format (format_instant, the `geneva` filter): the same instant reads the same."""
+    from voting.web.templating import build_environment
+
+    instant = datetime(2026, 4, 18, 21, 0, tzinfo=UTC)
+    env = build_environment(lang)
+    via_filter = env.from_string("{{ at|geneva }}").render(at=instant)
+    via_seconds_fmt = env.from_string('{{ at|geneva("%d %b %Y %H:%M") }}').render(at=instant)
+    assert via_filter == via_seconds_fmt == format_instant(instant, GENEVA, lang)

@@ -467,3 +467,55 @@ async def test_the_deadline_moves_with_the_clock(client, app, edition, clock):
     closed_page = await client.get("/dashboard")
     assert "Nominations closed on" in closed_page.text
     assert 'class="button" href="/nominations/new"' not in closed_page.text
+
+
+async def test_the_review_page_shows_each_languages_title_and_summary(client, app, edition, conn):
+    await sign_in_quick(client, app, "nominator@example.org")
+    created = await client.post(
+        "/nominations/new",
+        data={
+            **complete(),
+            "title_fr": "Haut débit des villages de montagne",
+            "summary_fr": "Un résumé en français.",
+            "title_ar": "النطاق العريض لقرى الجبال",
+            "csrf_token": await csrf(client),
+            "action": "submit",
+        },
+    )
+    public_id = public_id_from(created.headers["location"])
+    await accounts.grant(conn, "nominator@example.org", "organizer")
+    await sign_in_quick(client, app, "nominator@example.org")
+    review = await client.get(f"/organizer/nominations/{public_id}?lang=es")
+    assert review.status_code == 200
+    page = review.text
+    # Every other language has its place, the given ones with their text, in their
+    # own language and direction; the missing ones say the English is shown instead.
+    for code in ("ar", "zh", "fr", "ru", "es"):
+        assert f'id="tr-{code}"' in page
+    assert '<dd lang="fr" dir="ltr">Haut débit des villages de montagne</dd>' in page
+    assert "Un résumé en français." in page
+    assert '<dd lang="ar" dir="rtl">النطاق العريض لقرى الجبال</dd>' in page
+    assert page.count("No se ha dado: quienes leen esta lengua ven el inglés.") == 3
+
+
+async def test_a_slip_in_the_contact_domain_is_asked_about_once_before_submitting(
+    client, app, edition, conn
+):
+    await sign_in_quick(client, app, "nominator@example.org")
+    form = {**complete(contact_email="prizes@gmal.com"), "action": "submit"}
+    asked = await client.post("/nominations/new", data={**form, "csrf_token": await csrf(client)})
+    assert asked.status_code == 200
+    assert "Did you mean prizes@gmail.com?" in asked.text
+    assert "Everything you typed is saved as a draft." in asked.text
+    assert await conn.fetchval("SELECT status FROM nominations") == "draft"
+    assert 'name="as_typed" value="prizes@gmal.com"' in asked.text
+    # Submitting the same address again keeps it: asked once.
+    action = re.search(r'<form method="post" action="(/nominations/[^"]+/edit)"', asked.text)
+    assert action
+    kept = await client.post(
+        action.group(1),
+        data={**form, "as_typed": "prizes@gmal.com", "csrf_token": csrf_from(asked.text)},
+    )
+    assert kept.status_code == 303
+    row = await conn.fetchrow("SELECT status, contact_email FROM nominations")
+    assert (row["status"], row["contact_email"]) == ("submitted", "prizes@gmal.com")

@@ -323,3 +323,29 @@ async def test_the_header_has_a_language_menu(mail_client, mail_app, conn):
             assert page.text.count('hreflang="') == 6
             assert '<summary><span class="visually-hidden">' in page.text
             assert f'<span lang="{lang}">{name}</span></summary>' in page.text, (path, lang)
+
+
+async def test_the_vote_form_asks_about_a_slip_in_the_domain_before_sending(client, app, conn):
+    await open_voting(app, conn)
+    page = await client.get("/vote?next=/vote/C1")
+    token = csrf_from(page.text)
+    asked = await client.post(
+        "/vote/signin?next=/vote/C1", data={"email": "voter@gmal.com", "csrf_token": token}
+    )
+    assert asked.status_code == 200
+    assert "Did you mean voter@gmail.com?" in asked.text
+    assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
+    # Both answers post back to the same address, `next` kept; keeping the address typed
+    # sends the link to it, not asked again.
+    assert asked.text.count('action="/vote/signin?next=/vote/C1" class="inline-choice"') == 2
+    kept = await client.post(
+        "/vote/signin?next=/vote/C1",
+        data={"email": "voter@gmal.com", "as_typed": "voter@gmal.com", "csrf_token": token},
+    )
+    assert kept.status_code == 200 and "Did you mean" not in kept.text
+    assert await conn.fetchval("SELECT count(*) FROM outbox") == 1
+    # In the reader's language.
+    french = await client.post(
+        "/vote/signin?lang=fr", data={"email": "autre@gmial.com", "csrf_token": token}
+    )
+    assert "Vouliez-vous dire autre@gmail.com ?" in french.text

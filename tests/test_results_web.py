@@ -24,6 +24,13 @@ def at_real_time(app: Any) -> None:
     app.state.services.clock.set(datetime.now(UTC))
 
 
+def article(page: str) -> str:
+    """The public results' content (results/_public_body.html) out of a whole page."""
+    found = re.search(r'<article id="public-results">.*?</article>', page, re.S)
+    assert found, "no public results in the page"
+    return found.group(0)
+
+
 async def staff(app: Any, smtp: Any, conn: asyncpg.Connection, email: str, role: str) -> Any:
     await accounts.grant(conn, email, role)
     client = AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver")
@@ -142,11 +149,24 @@ async def test_two_committee_sign_offs_publish_the_results(
 
         page2 = await two.get("/committee/results")
         assert "1 of 2" in page2.text
+        # The last signer signs nowhere but on the preview of the public page.
+        assert 'name="digest"' not in page2.text
+        assert 'href="/committee/results/preview"' in page2.text
+        preview = await two.get("/committee/results/preview")
+        assert preview.status_code == 200
+        assert "Preview: not public yet." in preview.text
+        assert "Sign and publish these results" in preview.text
+        assert re.search(r'name="digest" value="' + digest, preview.text)
+        assert (await mail_client.get("/api/results")).status_code == 404
         signed2 = await two.post(
             "/committee/results/signoff",
-            data={"csrf_token": csrf_from(page2.text), "digest": digest},
+            data={"csrf_token": csrf_from(preview.text), "digest": digest, "publish": "yes"},
         )
         assert "The results are published." in signed2.text
+        # The preview was the public page to the character.
+        public_page = await mail_client.get("/results")
+        assert article(preview.text) == article(public_page.text)
+        assert (await two.get("/committee/results/preview")).status_code == 303
 
         results = (await mail_client.get("/api/results")).json()
         assert results["signoffs"] == 2
@@ -172,6 +192,22 @@ async def test_two_committee_sign_offs_publish_the_results(
         detail = await one.get("/committee/results/C1")
         assert detail.status_code == 200
         assert "<svg" in detail.text and "judge2@example.org" in detail.text
+        # The votes chart names the projects in its legend, never their ids, and no figure
+        # on the page is written with six decimals ("7.900000").
+        section = re.search(
+            r'<section aria-labelledby="chart-heading">.*?</section>', detail.text, re.S
+        ).group(0)
+        legend = re.findall(
+            r"<text [^>]*>([^<]*)</text>", re.search(r"<svg .*?</svg>", section, re.S).group(0)
+        )
+        c1_titles = [e["title"] for e in c1["entries"]]
+        assert any(t[:15] in text for t in c1_titles for text in legend)
+        assert not any(re.search(r"\bN[0-9A-Z]{8}\b", text) for text in legend)
+        assert not re.search(r"\d\.\d{6}", re.sub(r"<[^>]+>", " ", detail.text))
+        french = await one.get("/committee/results/C1?lang=fr")
+        assert not re.search(r"\d[.,]\d{6}", re.sub(r"<[^>]+>", " ", french.text))
+        assert re.search(r'<td class="num"><strong>\d+,\d+</strong></td>', french.text)
+        await one.get("/committee/results/C1?lang=en")  # the language choice is a cookie
         assert (await one.get("/committee/results/C99")).status_code == 404
         table = await one.get("/committee/results.csv")
         assert table.headers["content-type"].startswith("text/csv")
@@ -218,11 +254,11 @@ async def test_receipts_before_and_after_publication(
     ]
     try:
         for member in members:
-            page = await member.get("/committee/results")
+            page = await member.get("/committee/results/preview")
             digest = re.search(r'name="digest" value="([0-9a-f]{64})"', page.text).group(1)
             await member.post(
                 "/committee/results/signoff",
-                data={"csrf_token": csrf_from(page.text), "digest": digest},
+                data={"csrf_token": csrf_from(page.text), "digest": digest, "publish": "yes"},
             )
     finally:
         for member in members:

@@ -123,3 +123,17 @@ async def test_sign_in_links_are_limited_per_network(app, conn):
     async with from_ip("198.51.100.9") as elsewhere:
         assert (await _ask(elsewhere, "fresh@example.org")).status_code == 200
     assert await conn.fetchval("SELECT count(*) FROM outbox") == 31
+
+
+def test_the_email_question_is_asked_once_and_carries_the_other_fields():
+    from voting.web.email_typo import email_question
+
+    form = [("csrf_token", "t"), ("email", " ann@gmial.com "), ("role", "expert"), ("x", "1")]
+    question = email_question(form)
+    assert question is not None
+    assert (question.typed, question.suggestion) == ("ann@gmial.com", "ann@gmail.com")
+    assert question.carry == (("role", "expert"), ("x", "1"))
+    # Answered either way: not asked again.
+    assert email_question([*form, ("as_typed", "ANN@gmial.com")]) is None
+    assert email_question([("email", "ann@gmail.com"), ("as_typed", "ann@gmail.com")]) is None
+    assert email_question([("email", "ann@example.org")]) is None

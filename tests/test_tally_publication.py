@@ -33,6 +33,59 @@ async def _sign(conn: asyncpg.Connection, s: dict[str, Any], member: int, clock:
     )
 
 
+async def test_the_last_signature_without_the_publish_step_only_signs(
+    conn: asyncpg.Connection,
+) -> None:
+    s = await scored_edition(conn, "results")
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    await _sign(conn, s, 0, clock)
+    results = await compute(conn, s["edition"], s["edition_id"])
+    quiet = await pub.sign_off_and_publish(
+        conn,
+        s["edition"],
+        s["edition_id"],
+        user_id=s["committee"][1],
+        email="member2@example.org",
+        digest=results.digest(),
+        clock=clock,
+        publish_now=False,
+    )
+    assert len(quiet.signers) == 2 and quiet.publication is None
+    assert await pub.get_publication(conn, s["edition_id"]) is None
+    # The preview is the publication the explicit step then makes, field for field.
+    preview = pub.preview(results, quiet.signers, "user:member2@example.org", clock.now())
+    published, created = await pub.publish(
+        conn,
+        s["edition"],
+        s["edition_id"],
+        now=clock.now(),
+        actor="user:member2@example.org",
+        digest=results.digest(),
+    )
+    assert created
+    assert (preview.results, preview.rules, preview.merkle_root, preview.leaf_count) == (
+        published.results,
+        published.rules,
+        published.merkle_root,
+        published.leaf_count,
+    )
+    assert (preview.signers, preview.published_at) == (published.signers, published.published_at)
+
+
+async def test_publishing_a_state_other_than_the_one_previewed_is_refused(
+    conn: asyncpg.Connection,
+) -> None:
+    s = await scored_edition(conn, "results")
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+    await _sign(conn, s, 0, clock)
+    with pytest.raises(pub.PublicationRefused) as refused:
+        await pub.publish(
+            conn, s["edition"], s["edition_id"], now=clock.now(), actor="t", digest="0" * 64
+        )
+    assert refused.value.code == "stale"
+    assert await pub.get_publication(conn, s["edition_id"]) is None
+
+
 async def _publish_audit(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT actor, edition, detail FROM audit_log WHERE action='results.publish'"

@@ -2,18 +2,31 @@
 
 A `Refusal` is the engine saying no, and why: an HTTP `status`, a stable `code` that
 programs may rely on, an untranslated `template` (marked with `N_` where it is raised)
-with named `params`, and, where the request had fields, the `fields` at fault. It is
-worded for a person once, where the answer is written: the web layer's one handler
-(voting/app.py) writes `text(language)` into the JSON error or the error page, a page
-that shows the refusal beside its form does the same, and the command line prints the
-English `message`. Nothing compares the wording of a refusal: code reads `code`.
+with named `params` (an instant among them is written in the reader's language), and,
+where the request had fields, the `fields` at fault. It is worded for a person once,
+where the answer is written: the web layer's one handler (voting/app.py) writes
+`text(language)` into the JSON error or the error page, a page that shows the refusal
+beside its form does the same, and the command line prints the English `message`.
+Nothing compares the wording of a refusal: code reads `code`.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from .i18n import gettext
+from .i18n import DEFAULT_LANGUAGE, format_instant, gettext
+
+
+def _worded(params: dict[str, Any], lang: str | None) -> dict[str, Any]:
+    """The params as the reader's language writes them: an instant (a datetime with its
+    zone, the edition's) the one way every page writes instants (voting/i18n.py)."""
+    return {
+        name: format_instant(value, value.tzinfo, lang)
+        if isinstance(value, datetime) and value.tzinfo is not None
+        else value
+        for name, value in params.items()
+    }
 
 
 class Refusal(Exception):
@@ -42,11 +55,11 @@ class Refusal(Exception):
     @property
     def message(self) -> str:
         """In English, for the command line and the logs."""
-        return self.template.format(**self.params)
+        return self.template.format(**_worded(self.params, DEFAULT_LANGUAGE))
 
     def text(self, lang: str | None = None) -> str:
         """In `lang` (default: the request's language, see voting/i18n.py)."""
-        return gettext(self.template, lang).format(**self.params)
+        return gettext(self.template, lang).format(**_worded(self.params, lang))
 
     def body(self, lang: str | None = None) -> dict[str, Any]:
         """The one shape of every API error: `{"error": {"code", "message", "fields"?}}`."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gettext as _gettext
 from contextvars import ContextVar, Token
 from datetime import datetime, timedelta, tzinfo
+from decimal import Decimal as _Decimal
 from functools import cache
 from pathlib import Path
 
@@ -97,6 +98,17 @@ def format_number(value: float | int, lang: str | None = None) -> str:
     return _numbers.format_decimal(value, locale=lang or _current.get())
 
 
+def format_figure(value: object, lang: str | None = None, decimals: int = 3) -> str:
+    """A computed figure (a score, a merged figure: a Decimal, its text as the results
+    store it, or a float) as the language writes it, at most `decimals` decimals and no
+    trailing zeros: "7.900000" -> "7.9" (en), "7,9" (fr); None -> "—"."""
+    if value is None or value == "":
+        return "—"
+    number = value if isinstance(value, int) else _Decimal(str(value))
+    pattern = "#,##0" + ("." + "#" * decimals if decimals else "")
+    return _numbers.format_decimal(number, format=pattern, locale=lang or _current.get())
+
+
 def format_percent(share: float, lang: str | None = None) -> str:
     """0.125 -> "12.5%" (en), "12,5 %" (fr): one decimal, the language's signs."""
     return _numbers.format_percent(share, "#,##0.0%", locale=lang or _current.get())
@@ -127,12 +139,23 @@ def format_instant(
     seconds = seconds or local.second != 0 or local.microsecond != 0
     if lang == DEFAULT_LANGUAGE:
         clock = "%H:%M:%S" if seconds else "%H:%M"
-        return f"{local.strftime('%d %B %Y, ' + clock)} ({local.tzname()})"
-    date_part = format_date(local, "long", locale=lang)
+        return f"{format_day(instant, tz, lang)}, {local.strftime(clock)} ({local.tzname()})"
+    date_part = format_day(instant, tz, lang)
     time_part = format_time(local, "HH:mm:ss" if seconds else "HH:mm", locale=lang)
     # CLDR's glue is a pattern like "{1}, {0}"; quotes mark literal text in it.
     glue = get_datetime_format("medium", locale=lang).replace("'", "")
     return f"{glue.format(time_part, date_part)} ({local.tzname()})"
+
+
+def format_day(instant: datetime, tz: tzinfo, lang: str | None = None) -> str:
+    """The day of an instant in `tz`, written as format_instant writes its date: "18
+    April 2014" (en), "18 avril 2014" (fr). For what is dated to the day, such as the
+    public results' publication, which its committee preview must show as it will be."""
+    local = instant.astimezone(tz)
+    lang = lang or _current.get()
+    if lang == DEFAULT_LANGUAGE:
+        return local.strftime("%d %B %Y")
+    return format_date(local, "long", locale=lang)
 
 
 def format_tick(instant: datetime, tz: tzinfo, lang: str | None = None) -> str:

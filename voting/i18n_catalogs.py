@@ -33,6 +33,8 @@ KEYWORDS = {
     "gettext": None,
     "ngettext": (1, 2),
     "N_": None,
+    # voting/web/charts.py: the label of a chart's summed series, singular and plural.
+    "others_of": (1, 2),
 }
 TRANSLATED = tuple(lang for lang in LANGUAGES if lang != DEFAULT_LANGUAGE)
 # str.format fields ({when}, {code!r}) and %-style ones (%(email)s, %(num)d).

@@ -31,6 +31,7 @@ from tests.browser.conftest import (
     screenshot,
     sign_in_staff,
 )
+from tests.browser.test_public_front import phone, width
 from tests.helpers import edition_data
 from voting import accounts, db
 from voting.contest import GENEVA
@@ -241,17 +242,43 @@ async def test_the_stuck_committee_is_warned_and_unstuck(browser: Browser, stuck
     ).to_have_count(0)
     await page.get_by_role("button", name="I have reviewed these results and sign them off").click()
     await expect(page.get_by_role("status")).to_contain_text("Your sign-off is recorded.")
+    # The last signer publishes as a step of its own, on a preview of the public page.
     second = await new_page(browser)
     await sign_in_staff(second.page, site, SECOND_MEMBER)
     await second.page.goto(f"{site.url}/committee/results")
+    await expect(
+        second.page.get_by_role("button", name="I have reviewed these results and sign them off")
+    ).to_have_count(0)
     await second.page.get_by_role(
-        "button", name="I have reviewed these results and sign them off"
-    ).click()
+        "link", name="Preview the public page, then sign and publish"
+    ).focus()
+    await second.page.keyboard.press("Enter")
+    await expect(second.page).to_have_url(re.compile(r"/committee/results/preview$"))
+    await expect(second.page.get_by_text("Preview: not public yet.")).to_be_visible()
+    preview = second.page.locator("#public-results")
+    await expect(preview.get_by_role("heading", name=re.compile(r"^C3 · "))).to_be_visible()
+    previewed = await preview.inner_html()
+    await audited(second.page, "committee-results-preview")
+    # On a phone the preview does not scroll sideways either.
+    context, small = await phone(browser)
+    await sign_in_staff(small.page, site, SECOND_MEMBER)
+    await small.page.goto(f"{site.url}/committee/results/preview")
+    await expect(small.page.get_by_text("Preview: not public yet.")).to_be_visible()
+    assert await width(small.page) <= 390
+    await screenshot(small.page, "committee-results-preview-phone")
+    await context.close()
+    # Nothing is public yet.
+    public = await new_page(browser)
+    await public.page.goto(f"{site.url}/results")
+    await expect(public.page.locator("#public-results")).to_have_count(0)
+    await second.page.get_by_role("button", name="Sign and publish these results").click()
     await expect(second.page.get_by_role("status")).to_contain_text("The results are published.")
-    await second.page.goto(f"{site.url}/results")
-    await expect(second.page.get_by_role("heading", name=re.compile(r"^C3 · "))).to_be_visible()
-    await audited(second.page, "results-published-after-unsticking")
-    for watched in (committee, organizer, judge, second):
+    await public.page.goto(f"{site.url}/results")
+    await expect(public.page.get_by_role("heading", name=re.compile(r"^C3 · "))).to_be_visible()
+    # What the last signer saw is what everyone now sees, to the character.
+    assert await public.page.locator("#public-results").inner_html() == previewed
+    await audited(public.page, "results-published-after-unsticking")
+    for watched in (committee, organizer, judge, second, public):
         watched.assert_clean()
 
 

@@ -46,9 +46,10 @@ class Extension:
     new_close: datetime
 
 
-def _wall(instant: datetime, edition: Edition) -> str:
-    """An instant in the edition's time zone, written the same in every language."""
-    return f"{instant.astimezone(edition.tz):%Y-%m-%d %H:%M %Z}"
+def _wall(instant: datetime, edition: Edition) -> datetime:
+    """An instant in the edition's time zone: the refusal writes it in the reader's
+    language, the one way every staff page writes instants (voting/errors.py)."""
+    return instant.astimezone(edition.tz)
 
 
 def parse_wall_time(raw: str, field: str = "new_close") -> datetime:

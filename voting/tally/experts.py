@@ -36,8 +36,9 @@ class Expert:
     categories: tuple[str, ...]
 
 
-def _geneva(instant: datetime, edition: Edition) -> str:
-    return f"{to_local(instant, edition.tz):%d %B %Y, %H:%M %Z}"
+def _geneva(instant: datetime, edition: Edition) -> datetime:
+    # Worded where the refusal is read, in the reader's language (voting/errors.py).
+    return to_local(instant, edition.tz)
 
 
 def review_window_problem(edition: Edition, now: datetime) -> ExpertError | None:

@@ -83,8 +83,20 @@ async def signers(conn: asyncpg.Connection, edition_id: int, digest: str) -> lis
     return [r["email"] for r in rows]
 
 
-def _geneva(instant: datetime, edition: Edition) -> str:
-    return f"{to_local(instant, edition.tz):%d %B %Y, %H:%M %Z}"
+def _geneva(instant: datetime, edition: Edition) -> datetime:
+    # Worded where the refusal is read, in the reader's language (voting/errors.py).
+    return to_local(instant, edition.tz)
+
+
+def _stale() -> PublicationRefused:
+    return PublicationRefused(
+        409,
+        "stale",
+        N_(
+            "The results changed since this page was loaded (a score or a decision on"
+            " votes). Review them again, then sign."
+        ),
+    )
 
 
 def _unscored_problem(results: EditionResults) -> PublicationRefused | None:
@@ -122,14 +134,7 @@ async def sign_off(
         raise PublicationRefused(409, "published", N_("These results are already published."))
     results = await compute(conn, edition, edition_id)
     if results.digest() != digest:
-        raise PublicationRefused(
-            409,
-            "stale",
-            N_(
-                "The results changed since this page was loaded (a score or a decision on"
-                " votes). Review them again, then sign."
-            ),
-        )
+        raise _stale()
     problem = _unscored_problem(results)
     if problem is not None:
         raise problem
@@ -170,19 +175,45 @@ async def sign_off_and_publish(
     email: str,
     digest: str,
     clock: Clock,
+    publish_now: bool = True,
 ) -> SignedOff:
     """A committee member signs the results as they stand; the signature that completes
     the rule's `signoffs_required`, once the results phase has opened, publishes them
-    (in that member's name). Before the results phase, `publish` does it later."""
+    (in that member's name) when `publish_now`. The committee's page asks the last
+    signer to look at the preview first and passes False from any other form, so going
+    public is always a step of its own; `publish` does it later otherwise."""
     now = clock.now()
     signed = await sign_off(
         conn, edition, edition_id, user_id=user_id, email=email, digest=digest, now=now
     )
     required = edition.rules.results.signoffs_required
-    if len(signed) < required or now < edition.phase("results").opens_at:
+    if not publish_now or len(signed) < required or now < edition.phase("results").opens_at:
         return SignedOff(signed, None)
-    publication, _ = await publish(conn, edition, edition_id, now=now, actor=f"user:{email}")
+    publication, _ = await publish(
+        conn, edition, edition_id, now=now, actor=f"user:{email}", digest=digest
+    )
     return SignedOff(signed, publication)
+
+
+def preview(results: EditionResults, signed: list[str], actor: str, now: datetime) -> Publication:
+    """The publication these results would make, not stored: the committee's preview of
+    the public page renders it with the very template and body builder of the public
+    page. The body goes through JSON as the stored one goes through jsonb, so the
+    preview shows what the stored publication will read back, to the character."""
+    assert results.fingerprint is not None
+    body = orjson.loads(orjson.dumps(results.to_dict()))
+    return Publication(
+        id=0,
+        edition_id=results.edition_id,
+        published_at=now,
+        published_by=actor,
+        digest=results.digest(),
+        merkle_root=results.fingerprint.root,
+        leaf_count=results.fingerprint.leaf_count,
+        signers=tuple(signed),
+        rules=body["rules"],
+        results=body,
+    )
 
 
 async def publish(
@@ -192,8 +223,12 @@ async def publish(
     *,
     now: datetime,
     actor: str,
+    digest: str | None = None,
 ) -> tuple[Publication, bool]:
-    """Publish, or return the publication there is. (publication, newly published?)"""
+    """Publish, or return the publication there is. (publication, newly published?)
+
+    `digest`, when given, is the state the publisher looked at (the preview): results
+    that changed since are refused as stale rather than published unseen."""
     existing = await get_publication(conn, edition_id)
     if existing is not None:
         return existing, False
@@ -214,6 +249,8 @@ async def publish(
             problem = _unscored_problem(results)
             if problem is not None:
                 raise problem
+            if digest is not None and results.digest() != digest:
+                raise _stale()
             digest = results.digest()
             signed = await signers(conn, edition_id, digest)
             needed = results.rules.signoffs_required

@@ -19,11 +19,12 @@ from ..antifraud.config import DEFAULTS
 from ..antifraud.refusals import record_refusal
 from ..antifraud.signals import network_of
 from ..antifraud.verification import MailLimits, VerificationLimiter, VerificationRefused
-from ..emails import InvalidEmail, parse_email, suggest_address
+from ..emails import InvalidEmail, parse_email
 from ..i18n import gettext
 from ..security import USER_LINK
 from .csrf import check_csrf, csrf_token
 from .deps import client_ip, services
+from .email_typo import email_question
 from .links import Link
 from .nextpath import safe_next
 from .responses import ApiError
@@ -95,11 +96,9 @@ async def signin_request(request: Request) -> Response:
         return pages(request).render(request, "signin.html", page | {"error": str(exc)}, status=422)
     # A domain one slip from a webmail provider's: asked once, the person chooses
     # (the form sends `as_typed` with the address they keep).
-    suggestion = suggest_address(typed)
-    if suggestion and form.get("as_typed", "").strip().lower() != typed.strip().lower():
-        return pages(request).render(
-            request, "signin.html", page | {"suggestion": suggestion}, status=200
-        )
+    question = email_question(form.items())
+    if question is not None:
+        return pages(request).render(request, "signin.html", page | {"question": question})
     svc = services(request)
     try:
         # The voters' rule (and its defaults), counted apart from the voters' links.

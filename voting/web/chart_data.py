@@ -21,9 +21,10 @@ from typing import Any
 import asyncpg
 from markupsafe import Markup
 
+from ..antifraud.wording import detector_words
 from ..contest import Edition
-from ..i18n import gettext
-from .charts import Series, timeline_chart
+from ..i18n import current_language, gettext, localized
+from .charts import Series, others_of, timeline_chart
 from .context import snapshot
 
 CACHE_SECONDS = 20.0
@@ -109,6 +110,22 @@ async def flag_buckets(
     return [(r["detector"], r["bucket"], int(r["n"])) for r in rows]
 
 
+async def ledger_voters(pool: asyncpg.Pool, edition_id: int) -> int:
+    """How many voters have a vote in the ledger: the live page's summary. Cached like the
+    charts' figures, since a distinct count reads the edition's whole ledger."""
+
+    async def load() -> int:
+        async with pool.acquire() as conn:
+            return int(
+                await conn.fetchval(
+                    "SELECT count(DISTINCT voter_id) FROM votes WHERE edition_id = $1",
+                    edition_id,
+                )
+            )
+
+    return int(await _cached(("voters", edition_id, int(time.time() // CACHE_SECONDS)), load))
+
+
 def _series(groups: dict[str, dict[datetime, int]], labels: dict[str, str]) -> list[Series]:
     return [
         Series(key, labels.get(key, key), tuple(sorted(points.items())))
@@ -139,7 +156,8 @@ async def live_charts(
         c[bucket] = c.get(bucket, 0) + n
         nom = per_nomination.setdefault(category, {}).setdefault(nomination, {})
         nom[bucket] = nom.get(bucket, 0) + n
-    names = {c.code: f"{c.code}" for c in edition.categories}
+    # Legends name categories in the reader's language, as the page's headings do.
+    names = {c.code: localized(c.name) for c in edition.categories}
     charts = {
         "overall": timeline_chart(
             _series(per_category, names),
@@ -151,7 +169,7 @@ async def live_charts(
                 "categories, from the opening of voting to now."
             ),
             value_label=gettext("Votes (running total)"),
-            others_label=gettext("Other categories"),
+            others=others_of("{n} other category", "{n} other categories"),
         )
     }
     for category in edition.categories:
@@ -165,7 +183,7 @@ async def live_charts(
                 "from the opening of voting to now."
             ),
             value_label=gettext("Votes (running total)"),
-            others_label=gettext("Other nominations"),
+            others=others_of("{n} other nomination", "{n} other nominations"),
         )
     return charts
 
@@ -214,10 +232,10 @@ async def fraud_charts(
                 "verdict: a sudden climb is a burst worth a look."
             ),
             value_label=gettext("Votes (running total)"),
-            others_label=gettext("Other nominations"),
+            others=others_of("{n} other nomination", "{n} other nominations"),
         ),
         "flags": timeline_chart(
-            _series(per_detector, {}),
+            _series(per_detector, {d: detector_words(d, current_language()) for d in per_detector}),
             start=start,
             end=end,
             title=gettext("Fraud flags over time in {code}, per detector").format(code=category),
@@ -226,7 +244,7 @@ async def fraud_charts(
                 "that raised them."
             ),
             value_label=gettext("Flags (running total)"),
-            others_label=gettext("Other detectors"),
+            others=others_of("{n} other detector", "{n} other detectors"),
         ),
     }
 

@@ -19,6 +19,7 @@ formatted for the page's language here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from html import escape
@@ -27,7 +28,7 @@ from itertools import count
 from markupsafe import Markup
 
 from ..contest import GENEVA
-from ..i18n import format_instant, format_number, format_tick, gettext
+from ..i18n import format_instant, format_number, format_tick, gettext, ngettext
 
 # Okabe-Ito hues, darkened where needed to keep 3:1 against white (tests/test_charts.py).
 PALETTE = ("#0072B2", "#D55E00", "#007A5E", "#A6477F", "#000000", "#8C6D00", "#5A5A5A")
@@ -35,7 +36,10 @@ DASHES = ("", "8 4", "2 3", "10 3 2 3", "4 4", "1 2", "12 4 4 4")
 MARKERS = ("circle", "square", "triangle", "diamond", "cross", "triangle-down", "bar")
 # Two parts of a ranking bar: a solid fill and a hatched one.
 PART_FILLS = ("#0072B2", "url(#{id}-hatch)")
-MAX_SERIES = len(PALETTE) - 1  # the rest are summed into one "others" line
+# At most this many series are drawn by name; the rest are summed into one line
+# ("N others"), so a chart has at most MAX_SERIES + 1 lines.
+MAX_SERIES = 5
+OTHERS_KEY = "_others"
 
 _ids = count(1)
 
@@ -142,17 +146,28 @@ def _figure(svg: _Svg, title: str, description: str, table: str, lang: str | Non
     )
 
 
-def _limit_series(series: list[Series], others_label: str) -> list[Series]:
+def summarise_series(
+    series: list[Series], others: Callable[[int], str], keep: int = MAX_SERIES
+) -> list[Series]:
+    """The `keep` largest series (by total, then key), and one series summing the rest,
+    labelled `others(how many it sums)`, when there are more than `keep + 1`: past a
+    few lines a chart cannot be read, and a reader wants the leaders by name. Nothing
+    is lost: the totals of what is returned add up to the totals of what was given."""
     ranked = sorted(series, key=lambda s: (-s.total, s.key))
-    if len(ranked) <= MAX_SERIES + 1:
+    if len(ranked) <= keep + 1:
         return ranked
-    kept, rest = ranked[:MAX_SERIES], ranked[MAX_SERIES:]
+    kept, rest = ranked[:keep], ranked[keep:]
     merged: dict[datetime, int] = {}
     for s in rest:
         for at, n in s.points:
             merged[at] = merged.get(at, 0) + n
-    others = Series("_others", others_label, tuple(sorted(merged.items())))
-    return [*kept, others]
+    return [*kept, Series(OTHERS_KEY, others(len(rest)), tuple(sorted(merged.items())))]
+
+
+def others_of(singular: str, plural: str, lang: str | None = None) -> Callable[[int], str]:
+    """The label of the summed series: "{n} other nominations" with n in the language's
+    digits and plural form (both texts are msgids the caller marked)."""
+    return lambda n: ngettext(singular, plural, n, lang).format(n=format_number(n, lang))
 
 
 def timeline_chart(
@@ -163,15 +178,16 @@ def timeline_chart(
     title: str,
     description: str,
     value_label: str,
-    others_label: str = "",
+    others: Callable[[int], str] | None = None,
     tz: tzinfo = GENEVA,
     lang: str | None = None,
 ) -> Markup:
     """Running totals from `start` to `end`: a stepped line per series.
 
-    More than seven series are cut to the six largest and one line for the rest
-    (`others_label`): past that, lines cannot be told apart by dash and marker."""
-    lines = _limit_series([s for s in series if s.total], others_label or gettext("Others", lang))
+    More than MAX_SERIES + 1 series are cut to the MAX_SERIES largest and one line for
+    the rest, labelled by `others` with how many it sums ("12 other nominations")."""
+    label = others or others_of("{n} other", "{n} others", lang)
+    lines = summarise_series([s for s in series if s.total], label)
     width, height = 760, 300
     left, right, top, bottom = 60, 220, 16, 44
     svg = _Svg(width, height, f"chart{next(_ids)}")

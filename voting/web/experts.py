@@ -15,9 +15,9 @@ from starlette.routing import Route
 
 from .. import edition_store
 from ..accounts import User
-from ..contest import Edition, EditionFileError, local_to_utc, to_local
+from ..contest import Edition, EditionFileError, local_to_utc
 from ..errors import Refusal
-from ..i18n import gettext
+from ..i18n import format_instant, gettext
 from ..tally import expert_review as review
 from ..tally import experts as panel
 from ..tally.results import accepted_nominations, shortlists
@@ -367,7 +367,8 @@ async def organizer_replace(request: Request) -> Response:
 
 
 def _local(instant: datetime, edition: Edition) -> str:
-    return f"{to_local(instant, edition.tz):%Y-%m-%d %H:%M %Z}"
+    # The one way staff pages write an instant, in the page's language.
+    return format_instant(instant, edition.tz)
 
 
 routes = [

@@ -27,6 +27,7 @@ from ..nominations import Nomination, NominationError, PublicQuery
 from .auth import current_user, pages, require_role, require_user
 from .csrf import check_csrf, csrf_token
 from .deps import current_edition, json_body, services
+from .email_typo import EmailQuestion, email_question
 from .numbers import BIGINT_MAX, number_problem, whole_number
 from .openapi import error_response, json_response
 from .responses import JSON, ApiError
@@ -294,6 +295,7 @@ def _render_form(
     idempotency_key: str = "",
     status: int = 200,
     draft_saved: bool = False,
+    contact_question: EmailQuestion | None = None,
 ) -> Response:
     lang = language_of(request)
     now = services(request).clock.now()
@@ -313,6 +315,7 @@ def _render_form(
             if nomination
             else "/nominations/new",
             "draft_saved": draft_saved,
+            "contact_question": contact_question,
             # The date picker's bound: the project must have started (Geneva's today).
             "today": now.astimezone(GENEVA).date().isoformat(),
             "countries": noms.countries(lang),
@@ -395,6 +398,24 @@ async def _save_from_page(
     draft when a draft can hold it (a category and a title), and the form comes back
     with every field as typed, the problems marked, and a word that the draft is safe."""
     submit = form.get("action") == "submit"
+    # A slip in the contact address's webmail domain would send the organizers' mail
+    # nowhere: asked once before submitting (web/email_typo.py), the draft saved.
+    question = email_question(form.items(), "contact_email") if submit else None
+    if question is not None:
+        try:
+            async with services(request).db.acquire() as conn:
+                draft: Nomination | None = await save(conn, False)
+        except NominationError:
+            draft = None
+        return _render_form(
+            request,
+            edition,
+            values=form,
+            nomination=draft or nomination,
+            idempotency_key="" if draft else idempotency_key,
+            contact_question=question,
+            draft_saved=draft is not None,
+        )
     try:
         async with services(request).db.acquire() as conn:
             saved = await save(conn, submit)

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .. import edition_store
@@ -19,7 +19,6 @@ from ..audit_wording import action_words
 from ..contest import Edition
 from ..i18n import gettext
 from ..tally import publication as pub
-from ..tally.chart import votes_chart
 from ..tally.exports import fraud_summary, results_csv
 from ..tally.official import bucket_for, votes_over_time
 from ..tally.receipts import normalize_receipt, receipt_status
@@ -27,6 +26,7 @@ from ..tally.results import compute, public_view
 from ..tally.wording import describe_rules
 from .auth import pages, require_role
 from .chart_data import merged_ranking_chart
+from .charts import MAX_SERIES, Series, others_of, timeline_chart
 from .csrf import check_csrf
 from .deps import current_edition, services
 from .openapi import RECEIPT_SCHEMA, error_response, json_response
@@ -69,6 +69,8 @@ async def _committee_page(
         digest = results.digest()
         signed = await pub.signers(conn, edition_id, digest)
     lang = language_of(request)
+    required = results.rules.signoffs_required
+    results_open = now >= edition.phase("results").opens_at
     return pages(request).render(
         request,
         "results/committee.html",
@@ -81,10 +83,15 @@ async def _committee_page(
             "digest": digest,
             "signed": signed,
             "user_signed": user.email in signed,
-            "required": results.rules.signoffs_required,
+            "required": required,
             "publication": publication,
             "voting_closed": now >= edition.phase("voting").closes_at,
-            "results_open": now >= edition.phase("results").opens_at,
+            "results_open": results_open,
+            # This member's signature would make the results public: they sign on the
+            # preview of the public page, as a step of its own.
+            "last_signer": results_open
+            and user.email not in signed
+            and len(signed) + 1 >= required,
             "done": done,
             "message": message,
         },
@@ -101,6 +108,9 @@ async def committee_signoff(request: Request) -> Response:
     form = await request.form()
     token, digest = form.get("csrf_token"), form.get("digest")
     check_csrf(request, token if isinstance(token, str) else "")
+    # Only the preview's form says "publish": a signature given anywhere else never
+    # makes the results public by itself.
+    publish_now = form.get("publish") == "yes"
     edition, edition_id = await _edition(request)
     svc = services(request)
     lang = language_of(request)
@@ -114,6 +124,7 @@ async def committee_signoff(request: Request) -> Response:
                 email=user.email,
                 digest=digest if isinstance(digest, str) else "",
                 clock=svc.clock,
+                publish_now=publish_now,
             )
     except pub.PublicationRefused as exc:
         return await _committee_page(request, message=exc.text(lang), status=exc.status)
@@ -126,14 +137,19 @@ async def committee_signoff(request: Request) -> Response:
 async def committee_publish(request: Request) -> Response:
     user = await require_role(request, "committee")
     form = await request.form()
-    token = form.get("csrf_token")
+    token, digest = form.get("csrf_token"), form.get("digest")
     check_csrf(request, token if isinstance(token, str) else "")
     edition, edition_id = await _edition(request)
     svc = services(request)
     try:
         async with svc.db.acquire() as conn:
             _, created = await pub.publish(
-                conn, edition, edition_id, now=svc.clock.now(), actor=f"user:{user.email}"
+                conn,
+                edition,
+                edition_id,
+                now=svc.clock.now(),
+                actor=f"user:{user.email}",
+                digest=digest if isinstance(digest, str) and digest else None,
             )
     except pub.PublicationRefused as exc:
         return await _committee_page(
@@ -164,7 +180,7 @@ async def committee_category(request: Request) -> Response:
     async with services(request).db.acquire() as conn:
         results = await compute(conn, edition, edition_id, with_fingerprint=False)
         table = next(c for c in results.to_dict()["categories"] if c["code"] == code)
-        charted = [e["nomination"] for e in table["entries"]][:8]
+        charted = [e["nomination"] for e in table["entries"]]
         series = await votes_over_time(
             conn,
             edition_id,
@@ -183,19 +199,27 @@ async def committee_category(request: Request) -> Response:
         | {name for e in table["entries"] for name in e["experts"]}
         | {name for e in table["entries"] for name in e["recused"]}
     )
-    labels = {e["nomination"]: e["title"] for e in table["entries"]}
-    chart = votes_chart(
-        series,
-        labels,
+    titles = {e["nomination"]: e["title"] for e in table["entries"]}
+    lang = language_of(request)
+    # The shared chart: titles in the legend, the few busiest by name and the rest as
+    # "N other nominations", numbers and times as the page's language writes them.
+    chart = timeline_chart(
+        [
+            Series(nomination, titles.get(nomination, nomination), tuple((b, c) for b, c, _ in pts))
+            for nomination, pts in series.items()
+        ],
         start=voting.opens_at,
         end=voting.closes_at,
-        tz=edition.tz,
-        title=gettext("Votes cast over time", language_of(request)),
+        title=gettext("Votes cast over time", lang),
         description=gettext(
             "Running total of the votes cast for each nomination during the public vote,"
             " whatever their verdict. The table below gives the same figures.",
-            language_of(request),
+            lang,
         ),
+        value_label=gettext("Votes (running total)", lang),
+        others=others_of("{n} other nomination", "{n} other nominations", lang),
+        tz=edition.tz,
+        lang=lang,
     )
     criteria_scores = {
         (r.expert, r.nomination): {k: str(v) for k, v in r.scores.items()} for r in results.reviews
@@ -212,7 +236,15 @@ async def committee_category(request: Request) -> Response:
             "rule_text": describe_rules(results.rules.to_dict(), language_of(request)),
             "chart": chart,
             "ranking_chart": merged_ranking_chart(table, results.rules.merge_rule == "blend"),
-            "series": series,
+            # The cast/kept table beside the chart: the nominations the chart names (the
+            # busiest), not one row per bucket for every nomination of a large category.
+            "series": {
+                nomination: series[nomination]
+                for nomination in sorted(
+                    series, key=lambda n: (-sum(c for _, c, _ in series[n]), n)
+                )[:MAX_SERIES]
+            },
+            "titles": titles,
             "criteria_scores": criteria_scores,
         },
     )
@@ -258,6 +290,50 @@ async def committee_report(request: Request) -> Response:
             "fraud": fraud,
             "signed": signed,
             "now": services(request).clock.now(),
+        },
+    )
+
+
+async def committee_preview(request: Request) -> Response:
+    """The public results page exactly as publishing now would make it, with the step
+    that publishes it: "sign and publish" for the member whose signature completes the
+    sign-offs, "publish" once they are all given, "sign" for an earlier member."""
+    user = await require_role(request, "committee")
+    edition, edition_id = await _edition(request)
+    now = services(request).clock.now()
+    async with services(request).db.acquire() as conn:
+        publication = await pub.get_publication(conn, edition_id)
+        if publication is not None:
+            return RedirectResponse("/results", status_code=303)
+        results = await compute(conn, edition, edition_id)
+        digest = results.digest()
+        signed = await pub.signers(conn, edition_id, digest)
+    required = results.rules.signoffs_required
+    would_sign = user.email not in signed
+    signers = [*signed, user.email] if would_sign else signed
+    preview = pub.preview(results, signers, f"user:{user.email}", now)
+    if now < edition.phase("voting").closes_at:
+        step = "voting_open"
+    elif results.unscored:
+        step = "unscored"
+    elif len(signers) < required:
+        step = "sign"
+    elif now < edition.phase("results").opens_at:
+        step = "sign" if would_sign else "too_early"
+    else:
+        step = "sign_and_publish" if would_sign else "publish"
+    return pages(request).render(
+        request,
+        "results/preview.html",
+        {
+            "edition": edition,
+            "body": _results_body(request, edition, preview),
+            "publication": preview,
+            "digest": digest,
+            "step": step,
+            "signed": signed,
+            "required": required,
+            "results_opens": edition.phase("results").opens_at,
         },
     )
 
@@ -422,6 +498,7 @@ routes = [
     Route("/committee/results/report", committee_report, methods=["GET"]),
     Route("/committee/results/signoff", committee_signoff, methods=["POST"]),
     Route("/committee/results/publish", committee_publish, methods=["POST"]),
+    Route("/committee/results/preview", committee_preview, methods=["GET"]),
     Route("/committee/results/{code}", committee_category, methods=["GET"]),
     Route("/results", public_results, methods=["GET"]),
     Route("/receipts", receipt_page, methods=["GET"]),

@@ -30,6 +30,7 @@ from ..tally.results import compute, shortlists
 from .auth import pages, require_user
 from .csrf import check_csrf
 from .deps import current_edition, services
+from .email_typo import EmailQuestion, email_question
 from .responses import ApiError
 from .templating import language_of
 
@@ -190,6 +191,7 @@ async def _staff_page(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
     status: int = 200,
+    question: EmailQuestion | None = None,
 ) -> Response:
     await _require_organizer(request)
     async with services(request).db.acquire() as conn:
@@ -204,6 +206,7 @@ async def _staff_page(
             "message": message,
             "errors": errors or {},
             "values": values or {},
+            "question": question,
         },
         status=status,
     )
@@ -219,6 +222,10 @@ async def invite(request: Request) -> Response:
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     check_csrf(request, fields.get("csrf_token"))
     lang = language_of(request)
+    # A slip in a webmail domain would grant the role to a stranger's address (or none).
+    question = email_question(form.multi_items())
+    if question is not None:
+        return await _staff_page(request, values=fields, question=question)
     try:
         async with services(request).db.acquire() as conn:
             invited = await staff_accounts.invite(

@@ -2,8 +2,9 @@
 
 One environment per language, each with its catalog installed and its own filters, so
 dates and numbers come out as that language writes them: `geneva` (an instant in Geneva
-time), `number`, `percent`, `duration`. The page's language comes from `?lang=`, then the `lang`
-cookie, then Accept-Language (`language_of`).
+time), `geneva_day` (its day), `number`, `figure` (a score or merged figure, at most
+three decimals), `percent`, `duration`. The page's language comes from `?lang=`, then
+the `lang` cookie, then Accept-Language (`language_of`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from ..i18n import (
     LANGUAGES,
     N_,
     RTL_LANGUAGES,
+    format_day,
     format_duration,
+    format_figure,
     format_instant,
     format_number,
     format_percent,
@@ -93,9 +96,11 @@ def build_environment(lang: str = DEFAULT_LANGUAGE) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["geneva"] = partial(_geneva, lang=lang)
+    env.filters["geneva_day"] = lambda d: format_day(d, GENEVA, lang) if d else ""
     env.filters["iso"] = lambda d: d.isoformat().replace("+00:00", "Z") if d else ""
     env.filters["number"] = partial(format_number, lang=lang)
     env.filters["percent"] = partial(format_percent, lang=lang)
+    env.filters["figure"] = partial(format_figure, lang=lang)
     env.filters["duration"] = partial(format_duration, lang=lang)
     env.filters["time_left"] = partial(_time_left, lang=lang)
     env.filters["safe_next"] = safe_next

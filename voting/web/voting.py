@@ -37,10 +37,11 @@ from ..redis_batch import AnswerLost
 from ..security import VOTER_LINK
 from ..voters import Voter, identify, record_verification
 from .auth import current_user, require_role
-from .chart_data import live_charts
+from .chart_data import ledger_voters, live_charts
 from .context import runtime, snapshot
 from .csrf import check_csrf, check_same_origin, csrf_token
 from .deps import client_ip, json_body, require_json, services
+from .email_typo import EmailQuestion, email_question
 from .links import Link
 from .nextpath import safe_next
 from .openapi import error_response, json_response
@@ -147,6 +148,10 @@ async def voter_signin_form(request: Request) -> Response:
     check_csrf(request, _str(form.get("csrf_token")))
     raw = _str(form.get("email")) or ""
     next_path = safe_next(request.query_params.get("next") or _str(form.get("next")), "/vote")
+    # A slip in a webmail domain would send the link nowhere: asked once, before sending.
+    question = email_question(form.multi_items())
+    if question is not None:
+        return await _vote_home(request, email=raw, question=question)
     try:
         email = await _send_voter_link(request, raw, _opt_str(form.get(CHALLENGE_FIELD)), next_path)
     except InvalidEmail as exc:
@@ -662,6 +667,7 @@ async def _vote_home(
     challenge: dict[str, Any] | None = None,
     email: str = "",
     wait_minutes: int = 0,
+    question: EmailQuestion | None = None,
 ) -> Response:
     snap = await snapshot(request)
     voter = session_voter(request)
@@ -684,6 +690,9 @@ async def _vote_home(
             "challenge_field": CHALLENGE_FIELD,
             "email": email,
             "wait_minutes": wait_minutes,
+            "question": question,
+            "signin_action": request.url.path
+            + (f"?{request.url.query}" if request.url.query else ""),
         },
         status=status,
     )
@@ -1086,13 +1095,28 @@ async def committee_live(request: Request) -> Response:
         by_category.setdefault(r["category"], []).append(entry)
     for entries in by_category.values():
         entries.sort(key=lambda e: (-e["counted"], e["public_id"]))
+    now = services(request).clock.now()
+    voting = snap.edition.phase("voting")
     return pages(request).render(
         request,
         "voting/live.html",
         {
             "edition": snap.edition,
             "by_category": by_category,
-            "now": services(request).clock.now(),
+            "now": now,
+            "voting": voting,
+            # The figures the page opens with: the whole edition at a glance.
+            "summary": {
+                "counted": sum(counts.values()),
+                "held": sum(held.values()),
+                "voters": await ledger_voters(services(request).db, snap.edition_id),
+                "open": voting.contains(now),
+                "closed": now >= voting.closes_at,
+            },
+            "category_totals": {
+                code: (sum(e["counted"] for e in entries), sum(e["held"] for e in entries))
+                for code, entries in by_category.items()
+            },
             "charts": await live_charts(
                 services(request).db,
                 snap.edition,

@@ -1,12 +1,21 @@
-// Refreshes a region of the page in place, every data-refresh seconds, from the same
+// Refreshes regions of the page in place, every data-refresh seconds, from the same
 // address: the rest of the page, the keyboard focus and the scroll position stay put.
-// A button (data-refresh-toggle) pauses and resumes it (WCAG 2.2.2), and updates stop
-// while the tab is hidden. Without JavaScript the page is simply not refreshed.
+// Regions that share a pause button (data-refresh-toggle) are one group: one request
+// a tick updates them all (the live page's summary and its figures). The button pauses
+// and resumes the group (WCAG 2.2.2), and updates stop while the tab is hidden.
+// Without JavaScript the page is simply not refreshed.
 (function () {
   "use strict";
+  var groups = {};
   document.querySelectorAll("[data-refresh]").forEach(function (region) {
-    var seconds = Math.max(2, parseInt(region.getAttribute("data-refresh"), 10) || 15);
-    var toggle = document.getElementById(region.getAttribute("data-refresh-toggle") || "");
+    var key = region.getAttribute("data-refresh-toggle") || region.id;
+    var group = groups[key] || (groups[key] = { regions: [], seconds: 3600, toggle: key });
+    group.regions.push(region);
+    group.seconds = Math.min(group.seconds, Math.max(2, parseInt(region.getAttribute("data-refresh"), 10) || 15));
+  });
+  Object.keys(groups).forEach(function (key) {
+    var group = groups[key];
+    var toggle = document.getElementById(group.toggle);
     var paused = false;
     var busy = false;
     function refresh() {
@@ -16,9 +25,12 @@
         .then(function (response) { return response.ok ? response.text() : null; })
         .then(function (html) {
           if (!html) return;
-          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(region.id);
-          if (fresh) region.innerHTML = fresh.innerHTML;
-          document.dispatchEvent(new CustomEvent("region-refreshed", { detail: region }));
+          var page = new DOMParser().parseFromString(html, "text/html");
+          group.regions.forEach(function (region) {
+            var fresh = page.getElementById(region.id);
+            if (fresh) region.innerHTML = fresh.innerHTML;
+            document.dispatchEvent(new CustomEvent("region-refreshed", { detail: region }));
+          });
         })
         .catch(function () { /* the next tick tries again */ })
         .then(function () { busy = false; });
@@ -31,6 +43,6 @@
         if (!paused) refresh();
       });
     }
-    setInterval(refresh, seconds * 1000);
+    setInterval(refresh, group.seconds * 1000);
   });
 })();
