@@ -452,10 +452,10 @@ def test_every_recorded_action_the_code_writes_has_words() -> None:
     assert audit_wording.actor_words("cli:ana", "en") == "ana (command line)"
     assert audit_wording.actor_words("cli", "fr") == "la ligne de commande"
     assert audit_wording.action_words("something.new", "fr") == "something.new"
-    from voting.antifraud.detectors import DETECTORS
+    from voting.antifraud.detectors import DETECTORS, SAME_VOTER
     from voting.antifraud.wording import DETECTOR_WORDS, detector_words
 
-    assert set(DETECTORS) == set(DETECTOR_WORDS)
+    assert set(DETECTORS) | {SAME_VOTER} == set(DETECTOR_WORDS)
     assert detector_words("burst", "fr").startswith("Une poussée soudaine")
 
 
