@@ -27,7 +27,7 @@ from voting.antifraud.minimise import (
     networks_of_kept,
 )
 from voting.antifraud.risk import agent_kind
-from voting.antifraud.signals import networks_of, networks_of_reference
+from voting.antifraud.signals import network_of, networks_of, networks_of_reference
 
 v4 = st.integers(0, 2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n)))
 v6 = st.integers(0, 2**128 - 1).map(lambda n: str(ipaddress.IPv6Address(n)))
@@ -138,6 +138,17 @@ def test_the_kept_prefix_gives_every_width_the_detectors_compare(address):
     prefix = kept_prefix(address)
     assert networks_of_kept(prefix) == networks_of(address) == networks_of_reference(address)
     assert address not in prefix or prefix.startswith(address.split("/")[0])
+
+
+@given(st.one_of(addresses, st.text(max_size=40), st.just("fe80::1%eth0")), agents)
+def test_the_door_gives_what_each_function_gives(ip, agent):
+    """at_the_door parses the address once, for speed: the same answers as the
+    functions it stands for."""
+    door = at_the_door(KEY, ip, agent)
+    assert door.address == address_hash(KEY, ip)
+    assert door.prefix == kept_prefix(ip)
+    assert door.network == network_of(ip)
+    assert door.agent == agent_summary(agent)
 
 
 def test_a_client_that_is_no_address_keeps_no_prefix_and_a_hash_of_its_name():

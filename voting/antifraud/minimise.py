@@ -241,5 +241,21 @@ class Door:
 
 
 def at_the_door(key: bytes, ip: str | None, user_agent: str | None) -> Door:
+    """All of it from one parse of the address (this runs once per vote): the same as
+    address_hash, kept_prefix and signals.network_of each (tests/test_minimise.py)."""
     ip = ip or ""
-    return Door(address_hash(key, ip), kept_prefix(ip), network_of(ip), agent_summary(user_agent))
+    packed = _packed(ip) if ip else None
+    agent = agent_summary(user_agent)
+    if packed is None:
+        return Door(address_hash(key, ip), "", network_of(ip), agent)
+    address = keyed_digest(key, packed.hex())
+    if len(packed) == 4:
+        prefix = f"{packed[0]}.{packed[1]}.{packed[2]}.0/{KEPT_V4}"
+        return Door(address, prefix, prefix, agent)  # the /24 is both
+    ntop = socket.inet_ntop
+    return Door(
+        address,
+        ntop(socket.AF_INET6, packed[:8] + bytes(8)) + f"/{KEPT_V6}",
+        ntop(socket.AF_INET6, packed[:6] + bytes(10)) + "/48",
+        agent,
+    )
