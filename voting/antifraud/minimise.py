@@ -92,13 +92,6 @@ def networks_of_kept(prefix_or_ip: str | None) -> tuple[str, ...]:
     return networks_of(prefix_or_ip.partition("/")[0])
 
 
-def network_of_kept(prefix_or_ip: str | None) -> str:
-    """The /24 or /48 network (the rate limits' and the committee's) from a kept prefix."""
-    if not prefix_or_ip:
-        return ""
-    return network_of(prefix_or_ip.partition("/")[0])
-
-
 # -- agents ---------------------------------------------------------------------------
 
 # A summary: a product (letters, digits, . _ -), an optional major version, an optional
