@@ -329,10 +329,17 @@ async def run(
 
 
 async def judge(
-    pool: asyncpg.Pool, edition_id: int, slug: str, rules: FraudRules, report: SliceReport
+    pool: asyncpg.Pool,
+    edition_id: int,
+    slug: str,
+    rules: FraudRules,
+    report: SliceReport,
+    *,
+    address_key: bytes,
 ) -> None:
     """Wait for the flusher to bring every counted vote into the ledger, run the offline
-    detectors, and note each vote's verdict."""
+    detectors, and note each vote's verdict. `address_key`: the served engine's
+    (minimise.address_key of its VOTING_SECRET_KEY)."""
     from voting.antifraud.detectors import scan
 
     receipts = list(report.receipts)
@@ -346,7 +353,7 @@ async def judge(
             break
         await asyncio.sleep(0.1)
     async with pool.acquire() as conn:
-        await scan(conn, edition_id, slug, rules)
+        await scan(conn, edition_id, slug, rules, address_key=address_key)
         # Every rule that named a vote: its inline reasons and each detector's flag.
         rows = await conn.fetch(
             "SELECT v.receipt, v.verdict, v.verdict_reasons,"
@@ -379,6 +386,8 @@ def main() -> None:  # pragma: no cover - the test drives `run` and `settle`
 
     async def go() -> None:
         from voting import db, edition_store
+        from voting.antifraud.minimise import address_key
+        from voting.settings import load_settings
 
         pool = await db.create_pool(args.database_url, min_size=1, max_size=4)
         try:
@@ -396,7 +405,14 @@ def main() -> None:  # pragma: no cover - the test drives `run` and `settle`
                 nominations.setdefault(r["category"], []).append(r["public_id"])
             report = await run(args.url, nominations, outbox_reader(pool), seed=args.seed)
             assert edition_id is not None
-            await judge(pool, edition_id, edition.slug, edition.rules.fraud, report)
+            await judge(
+                pool,
+                edition_id,
+                edition.slug,
+                edition.rules.fraud,
+                report,
+                address_key=address_key(load_settings().secret_key),
+            )
             print("\n".join(report.lines()))
         finally:
             await pool.close()

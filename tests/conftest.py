@@ -143,9 +143,10 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 @pytest.fixture
 def ballot(redis_client: aioredis.Redis, redis_prefix: str) -> object:
+    from voting.antifraud.minimise import address_key
     from voting.ballot import Ballot
 
-    return Ballot(redis_client, redis_prefix)
+    return Ballot(redis_client, redis_prefix, address_key=address_key(TEST_SECRET))
 
 
 # The engine under test logs in as this role, a member of wsis_app with no other power,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.antifraud_support import add_vote, add_voter, organic
+from tests.antifraud_support import KEY, add_vote, add_voter, organic
 from tests.flows import csrf_from, sign_in
 from tests.helpers import edition_data, load_data
 from voting import accounts
@@ -50,7 +50,7 @@ async def verdicts(conn, edition_id):
 
 async def test_organic_traffic_raises_no_flag(conn, edition_id):
     await organic(conn, edition_id, START, 120, NOMS)
-    report = await scan(conn, edition_id, "test-edition", DEFAULTS)
+    report = await scan(conn, edition_id, "test-edition", DEFAULTS, address_key=KEY)
     assert report.quarantined == 0, report.per_detector
 
 
@@ -87,7 +87,7 @@ async def test_concentration_sees_ipv6_rotation_inside_one_48_and_spares_an_offi
     flagged = {v for f in findings for v, _ in f.votes}
     assert flagged == {f"six{i}" for i in range(15)}
     assert {f.evidence["network"] for f in findings} >= {"2001:db8:77::/48"}
-    report = await scan(conn, edition_id, "test-edition", DEFAULTS)
+    report = await scan(conn, edition_id, "test-edition", DEFAULTS, address_key=KEY)
     assert report.quarantined == 15, report.per_detector
     v = await verdicts(conn, edition_id)
     assert all(v[(f"staff{i}", "C1")][0] == "counted" for i in range(15))
@@ -144,7 +144,7 @@ async def test_burst_flags_the_networks_behind_a_surge_in_any_window(conn, editi
     findings = await burst(await load(conn, edition_id), DEFAULTS)
     assert {f.evidence["window_s"] for f in findings} >= {600, 3600}
     assert {v for f in findings for v, _ in f.votes} == {f"farm{i}" for i in range(40)}
-    report = await scan(conn, edition_id, "test-edition", DEFAULTS)
+    report = await scan(conn, edition_id, "test-edition", DEFAULTS, address_key=KEY)
     assert report.quarantined == 40
     v = await verdicts(conn, edition_id)
     assert all(v[(f"farm{i}", "C1")][0] == "quarantined" for i in range(40))
@@ -152,7 +152,7 @@ async def test_burst_flags_the_networks_behind_a_surge_in_any_window(conn, editi
         state == "counted" for (vid, _), (state, _) in v.items() if vid.startswith("organic")
     )
     # A rescan finds the same thing and changes nothing.
-    again = await scan(conn, edition_id, "test-edition", DEFAULTS)
+    again = await scan(conn, edition_id, "test-edition", DEFAULTS, address_key=KEY)
     assert again.quarantined == 0
     assert await conn.fetchval("SELECT count(*) FROM fraud_flags") == report.flags
 
@@ -490,7 +490,7 @@ async def test_a_whole_flag_is_released_or_voided_at_once(conn, edition_id):
             ip=f"198.51.100.{i}",
             agent="curl/8",
         )
-    await scan(conn, edition_id, "test-edition", DEFAULTS)
+    await scan(conn, edition_id, "test-edition", DEFAULTS, address_key=KEY)
     flag_id = await conn.fetchval("SELECT id FROM fraud_flags WHERE detector='cluster'")
     result = await decide_flag(
         conn, edition_id, "test-edition", flag_id, "void", actor="u:c", reason="script"
@@ -500,7 +500,9 @@ async def test_a_whole_flag_is_released_or_voided_at_once(conn, edition_id):
     assert counts["B1"] == {"counted": 0, "quarantined": 0, "released": 0, "voided": 10}
     assert await conn.fetchval("SELECT status FROM fraud_flags WHERE id=$1", flag_id) == "voided"
     # A rescan never puts a decided vote back in quarantine.
-    assert (await scan(conn, edition_id, "test-edition", DEFAULTS)).quarantined == 0
+    assert (
+        await scan(conn, edition_id, "test-edition", DEFAULTS, address_key=KEY)
+    ).quarantined == 0
 
 
 async def test_same_voter_holds_the_cover_votes_of_a_held_identity(conn, edition_id):
@@ -636,7 +638,7 @@ async def test_committee_pages_and_api(mail_client, mail_app, smtp, conn):
             agent="curl/8",
         )
     svc = mail_app.state.services
-    await scan(conn, edition_id, edition.slug, DEFAULTS)
+    await scan(conn, edition_id, edition.slug, DEFAULTS, address_key=KEY)
     await sign_in(mail_client, mail_app, smtp, "chair@example.org")
     assert (await mail_client.get("/committee/fraud/C1")).status_code == 403
     await accounts.grant(conn, "chair@example.org", "committee")

@@ -20,12 +20,13 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.antifraud_support import KEY
 from tests.helpers import edition_data, load_data
 from voting.antifraud import scan_marks
 from voting.antifraud.config import DEFAULTS
 from voting.antifraud.detectors import scan
+from voting.antifraud.minimise import at_the_door
 from voting.antifraud.quarantine import decide_flag, decide_vote
-from voting.antifraud.signals import network_of
 
 START = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 CATEGORIES = [f"C{i}" for i in range(1, 7)]
@@ -65,15 +66,20 @@ def _data(slug: str) -> dict[str, Any]:
 async def _apply(
     conn: asyncpg.Connection, edition_id: int, voters: list[Voter], votes: list[Vote]
 ) -> None:
+    # As the engine writes them: minimised at the door (antifraud/minimise.py).
     await conn.executemany(
-        "INSERT INTO voters (edition_id, voter_id, domain, ip, network, verified_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        [(edition_id, v.voter, v.domain, v.ip, network_of(v.ip), v.at) for v in voters],
+        "INSERT INTO voters (edition_id, voter_id, domain, ip_hash, ip_prefix, network,"
+        " verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        [
+            (edition_id, v.voter, v.domain, d.address, d.prefix, d.network or None, v.at)
+            for v in voters
+            for d in [at_the_door(KEY, v.ip, None)]
+        ],
     )
     await conn.executemany(
         "INSERT INTO votes (edition_id, voter_id, category, nomination, receipt, cast_at,"
-        " stream_id, ip, user_agent, email_domain, network, form_age_ms)"
-        " VALUES ($1, $2, $3, $4, $5, $6, '0-0', $7, $8, $9, $10, $11)",
+        " stream_id, ip_hash, ip_prefix, agent, email_domain, network, form_age_ms)"
+        " VALUES ($1, $2, $3, $4, $5, $6, '0-0', $7, $8, $9, $10, $11, $12)",
         [
             (
                 edition_id,
@@ -82,13 +88,15 @@ async def _apply(
                 v.nomination,
                 f"{edition_id}-{v.voter}-{v.category}",
                 v.at,
-                v.ip,
-                v.agent,
+                d.address,
+                d.prefix,
+                d.agent,
                 v.domain,
-                network_of(v.ip),
+                d.network or None,
                 v.form_ms,
             )
             for v in votes
+            for d in [at_the_door(KEY, v.ip, v.agent)]
         ],
     )
 
@@ -219,6 +227,8 @@ async def test_incremental_scans_flag_exactly_what_full_scans_flag(conn, clock, 
     ref = await conn.fetchval("SELECT id FROM editions WHERE slug='ref'")
     rng = random.Random(seed)
     skipped = 0
+    # Where each vote came from: the ledger keeps only its prefix and the address's hash.
+    addresses: dict[tuple[str, str], str] = {}
     for n in range(7):
         if n == 0:
             touched = list(CATEGORIES)
@@ -234,14 +244,15 @@ async def test_incremental_scans_flag_exactly_what_full_scans_flag(conn, clock, 
                 Voter(f"late{i}", START + timedelta(days=5, seconds=20 * i), f"100.65.0.{i}")
                 for i in range(30)
             ]
+        addresses.update({(v.voter, v.category): v.ip for v in votes})
         for edition_id in (inc, ref):
             await _apply(conn, edition_id, voters, votes)
         if n in (2, 5):
             await _committee(conn, rng, inc, ref)
         if n == 3:
-            await _declare(conn, rng, inc, ref, touched)
-        got = await scan(conn, inc, "inc", DEFAULTS)
-        want = await scan(conn, ref, "ref", DEFAULTS, full=True)
+            await _declare(conn, rng, inc, ref, touched, addresses)
+        got = await scan(conn, inc, "inc", DEFAULTS, address_key=KEY)
+        want = await scan(conn, ref, "ref", DEFAULTS, address_key=KEY, full=True)
         assert await _state(conn, inc) == await _state(conn, ref), f"round {n}"
         assert got.quarantined == want.quarantined, (n, got, want)
         skipped += got.of_categories - len(got.categories)
@@ -251,10 +262,10 @@ async def test_incremental_scans_flag_exactly_what_full_scans_flag(conn, clock, 
     state = await _state(conn, ref)
     assert len({d for d, *_ in state["flags"]}) >= 3, state["flags"]
     # Nothing moved since: the incremental scan reads no vote; a full one finds no more.
-    quiet = await scan(conn, inc, "inc", DEFAULTS)
+    quiet = await scan(conn, inc, "inc", DEFAULTS, address_key=KEY)
     assert quiet.categories == [] and not quiet.edition_wide and quiet.flags == 0
     before = await _state(conn, inc)
-    again = await scan(conn, inc, "inc", DEFAULTS, full=True)
+    again = await scan(conn, inc, "inc", DEFAULTS, address_key=KEY, full=True)
     assert again.quarantined == 0 and await _state(conn, inc) == before
 
 
@@ -315,11 +326,17 @@ async def _committee(conn: asyncpg.Connection, rng: random.Random, inc: int, ref
 
 
 async def _declare(
-    conn: asyncpg.Connection, rng: random.Random, inc: int, ref: int, touched: list[str]
+    conn: asyncpg.Connection,
+    rng: random.Random,
+    inc: int,
+    ref: int,
+    touched: list[str],
+    addresses: dict[tuple[str, str], str],
 ) -> None:
     """An approved declaration for the addresses of half the votes a flag already holds,
     in a category this round leaves alone: the flag keeps the other half and its evidence
-    now counts the declared ones, so every category must be read again."""
+    now counts the declared ones, so every category must be read again. Each is a /32,
+    narrower than the prefix a vote keeps: matched by the address's keyed hash."""
     flags = await conn.fetch(
         "SELECT id, nomination FROM fraud_flags WHERE edition_id=$1 AND category <> ALL($2)"
         " AND detector = ANY($3) ORDER BY detector, finding",
@@ -330,10 +347,9 @@ async def _declare(
     assert flags, "the rounds before made no flag a declaration could explain"
     flag = rng.choice(flags)
     ips = [
-        r["ip"]
+        addresses[(r["voter_id"], r["category"])]
         for r in await conn.fetch(
-            "SELECT v.ip FROM fraud_flag_votes fv JOIN votes v USING (edition_id, voter_id,"
-            " category) WHERE fv.flag_id = $1 ORDER BY v.voter_id",
+            "SELECT voter_id, category FROM fraud_flag_votes WHERE flag_id = $1 ORDER BY voter_id",
             flag["id"],
         )
     ]

@@ -186,8 +186,42 @@ MATRIX: dict[str, dict[str, object]] = {
             "translations",  # 0016: the nominator's title and summary in other languages
         },
     },
-    "voters": {"INSERT": ALL},
-    "votes": {"INSERT": ALL},
+    # 0020: never a full address or agent (`ip`, `user_agent`): minimised at the door.
+    "voters": {
+        "INSERT": {
+            "edition_id",
+            "voter_id",
+            "domain",
+            "verified_at",
+            "network",
+            "ip_hash",
+            "ip_prefix",
+            "agent",
+        }
+    },
+    "votes": {
+        "INSERT": {
+            "edition_id",
+            "voter_id",
+            "category",
+            "nomination",
+            "receipt",
+            "cast_at",
+            "stream_id",
+            "held_at_cast",
+            "form_age_ms",
+            "flushed_at",
+            "verdict",
+            "verdict_reasons",
+            "verdict_at",
+            "email_domain",
+            "network",
+            "form_nonce",
+            "ip_hash",
+            "ip_prefix",
+            "agent",
+        }
+    },
     "ledger_alarms": {"INSERT": ALL},
     "expert_assignments": {"INSERT": ALL, "DELETE": ALL},
     "expert_conflicts": {"INSERT": ALL},
@@ -236,6 +270,9 @@ DEFINER_FUNCTIONS = (
     # 0014: the organizers extend the expert review and invite experts and committee.
     "extend_expert_review_close(integer, timestamptz)",
     "grant_staff_role(text, text)",
+    # 0020: rows stored before minimisation get their hash and agent's summary, once.
+    "minimise_vote_signals(integer, text[], text[], text[], text[])",
+    "minimise_voter_signals(integer, text[], text[], text[])",
 )
 
 
@@ -400,6 +437,12 @@ REFUSED = [
     "UPDATE ledger_alarms SET kind = 'resolved'",
     "UPDATE used_links SET purpose = 'other'",
     "UPDATE voters SET domain = 'elsewhere.org'",
+    # 0020: no full address or agent is written again, by the flusher or a sign-in.
+    "INSERT INTO votes (edition_id, voter_id, category, nomination, receipt, cast_at,"
+    " stream_id, ip) SELECT id, 'v9', 'C1', 'N1', 'RCPT-0009', now(), '9-0', '192.0.2.1'"
+    " FROM editions WHERE slug = 'real'",
+    "INSERT INTO voters (edition_id, voter_id, domain, user_agent)"
+    " SELECT id, 'v9', 'example.org', 'Mozilla/5.0' FROM editions WHERE slug = 'real'",
 ]
 
 
@@ -534,6 +577,11 @@ async def test_verdicts_change_only_on_the_record(conn):
         "ip = NULL, nomination = 'N2'",
         "user_agent = 'forged'",
         "verdict = 'voided', nomination = 'N2'",
+        # 0020: a hash, prefix or summary is never written on a vote but once, with the
+        # full address or agent it minimises erased in the same statement.
+        "ip_hash = 'forged'",
+        "ip_prefix = '198.51.100.0/24'",
+        "agent = 'Chrome/1'",
     ],
 )
 async def test_a_vote_is_immutable_even_for_the_owner(conn, change):

@@ -13,7 +13,7 @@ import asyncpg
 
 from loadtests import fraud_http
 from tests import live_server
-from tests.antifraud_support import add_vote
+from tests.antifraud_support import KEY, add_vote
 from tests.helpers import edition_data
 from voting import db, edition_store
 from voting.antifraud.config import FraudRules
@@ -84,7 +84,9 @@ async def test_the_http_slice_meets_the_floors_case_by_case(
             report = await fraud_http.run(
                 server.url, nominations, fraud_http.outbox_reader(pool), seed=1
             )
-            await fraud_http.judge(pool, edition_id, slug, replace(FraudRules(), **RULES), report)
+            await fraud_http.judge(
+                pool, edition_id, slug, replace(FraudRules(), **RULES), report, address_key=KEY
+            )
         finally:
             await pool.close()
             live_server.stop(server)

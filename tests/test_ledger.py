@@ -10,8 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.asyncio.cluster import RedisCluster
 
+from tests.conftest import TEST_SECRET
 from tests.voting_helpers import redis_now, voter, voting_edition
-from voting import db
+from voting import db, ledger
+from voting.antifraud.minimise import address_hash, address_key
 from voting.ballot import SHARDS, Keys
 from voting.ledger import (
     _COLUMNS,
@@ -60,7 +62,11 @@ async def test_flush_moves_accepted_votes_into_the_ledger(
     assert stats.inserted == 60 and stats.lost == []
     assert await ledger_receipts(conn, edition_id) == sorted(receipts)
     row = await conn.fetchrow("SELECT * FROM votes WHERE receipt=$1", receipts[0])
-    assert row["category"] == "C1" and row["ip"] == "10.0.0.1" and row["user_agent"] == "ua"
+    assert row["category"] == "C1" and row["agent"] == "ua"
+    # Minimised at the door: the /24 and the address's keyed hash, never the address.
+    assert (row["ip"], row["user_agent"]) == (None, None)
+    assert row["ip_prefix"] == "10.0.0.0/24" and row["network"] == "10.0.0.0/24"
+    assert row["ip_hash"] == address_hash(address_key(TEST_SECRET), "10.0.0.1")
     result = await reconcile(redis_client, conn, redis_prefix, edition.slug)
     assert result.ok and result.pending == 0, result.differences
     assert result.ledger_counts["N9"] == 30
@@ -274,8 +280,9 @@ async def test_a_stream_that_fails_stops_the_pass_only_after_the_others_finished
         },
         optional={
             "st": st.sampled_from(["counted", "held", "completes"]),
-            "ip": st.text(max_size=40),
-            "ua": st.text(max_size=40),
+            "ah": st.text(max_size=40),
+            "ag": st.text(max_size=40),
+            "px": st.text(max_size=40),
             "fa": st.integers(-1, 10**7).map(str),
             "d": st.text(max_size=20),
             "net": st.text(max_size=20),
@@ -299,7 +306,27 @@ def test_a_stream_entry_makes_the_same_row_from_bytes_as_from_text(fields):
     assert _row(7, "1-0", [x.encode() for k in STREAM_FIELDS for x in (k, full[k])]) == row
     assert _row(7, "1-0", [x.encode() for k, v in fields.items() for x in (k, v)]) == row
     assert row[1:5] == (fields["v"], fields["c"], fields["n"], fields["r"])
-    assert row[-2] == ("quarantined" if any(fields.get("q", "").split(",")) else "counted")
+    assert row[-3] == ("quarantined" if any(fields.get("q", "").split(",")) else "counted")
+
+
+def test_an_entry_written_before_minimisation_is_minimised_by_the_flusher():
+    """An entry the script wrote before 0020, still in a stream at the upgrade, carries
+    the full address and agent: its row keeps the prefix and the agent's summary only
+    (the flusher holds no key: no hash)."""
+    agent = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
+    old = {"v": "v1", "c": "C1", "n": "N1", "r": "R1", "t": "1", "st": "counted"}
+    old |= {"ip": "198.51.100.7", "ua": agent, "fa": "4000", "d": "example.org"}
+    old |= {"net": "198.51.100.0/24", "q": "", "fn": "n"}
+    row = dict(
+        zip(
+            ledger._COLUMNS,
+            _row(7, "1-0", {k.encode(): v.encode() for k, v in old.items()}),
+            strict=True,
+        )
+    )
+    assert row["ip_prefix"] == "198.51.100.0/24" and row["agent"] == "Firefox/121 (Linux)"
+    assert row["ip_hash"] is None and "ip" not in row and "user_agent" not in row
+    assert "198.51.100.7" not in repr(row) and agent not in repr(row)
 
 
 @pytest.mark.parametrize("missing", STREAM_FIELDS[:5])

@@ -11,7 +11,7 @@ from httpx import ASGITransport, AsyncClient
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tests.antifraud_support import add_vote, organic
+from tests.antifraud_support import KEY, add_vote, organic
 from tests.flows import csrf_from
 from tests.nominations_support import sign_in_quick
 from tests.test_voting_http import flush, open_voting, verify_voter
@@ -284,7 +284,7 @@ async def test_declared_votes_are_not_quarantined_for_a_concentration_but_for_a_
     assert r.status_code == 202
     await flush(mail_app)
 
-    report = await scan(conn, edition_id, edition.slug, DEFAULTS)
+    report = await scan(conn, edition_id, edition.slug, DEFAULTS, address_key=KEY)
     assert report.per_detector["concentration"] == 15, report  # only the undeclared office
     rows = await conn.fetch(
         "SELECT voter_id, nomination, category, verdict, verdict_reasons FROM votes"
@@ -308,7 +308,7 @@ async def test_declared_votes_are_not_quarantined_for_a_concentration_but_for_a_
     flags = await conn.fetch("SELECT nomination, evidence FROM fraud_flags")
     assert {f["nomination"] for f in flags} == {other}
     # A rescan changes nothing.
-    assert (await scan(conn, edition_id, edition.slug, DEFAULTS)).quarantined == 0
+    assert (await scan(conn, edition_id, edition.slug, DEFAULTS, address_key=KEY)).quarantined == 0
 
 
 async def test_a_declaration_only_spares_the_concentration_it_explains(conn, app):
@@ -339,7 +339,7 @@ async def test_a_declaration_only_spares_the_concentration_it_explains(conn, app
             agent="Mozilla/5.0 (Managed Office)",
             domain="gmail.com",
         )
-    report = await scan(conn, edition_id, edition.slug, DEFAULTS)
+    report = await scan(conn, edition_id, edition.slug, DEFAULTS, address_key=KEY)
     held = {
         r["voter_id"]
         for r in await conn.fetch("SELECT voter_id FROM votes WHERE verdict='quarantined'")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import psutil
 
-from tests.antifraud_support import add_vote, organic
+from tests.antifraud_support import KEY, add_vote, organic
 from tests.helpers import edition_data, load_data
 from voting import operations
 
@@ -34,7 +34,7 @@ async def test_the_fraud_scan_runs_in_a_child_process_and_quarantines(conn, data
             agent=f"agent-{i}",
             domain="gmail.com",
         )
-    report = await operations.scan_in_child(database_url)
+    report = await operations.scan_in_child(database_url, KEY)
     assert report["edition"] == "test-edition"
     assert report["pid"] != os.getpid()
     assert report["quarantined"] == 15, report
@@ -43,18 +43,18 @@ async def test_the_fraud_scan_runs_in_a_child_process_and_quarantines(conn, data
     )
     assert held == 15
     # Again: nothing new to hold, and the same flags.
-    again = await operations.scan_in_child(database_url)
+    again = await operations.scan_in_child(database_url, KEY)
     assert again["quarantined"] == 0
     # Incremental: with nothing new it reads no vote; a vote in C2 has C2 alone read again.
     assert again["categories"] == [] and not again["edition_wide"], again
     await add_vote(conn, edition_id, "late", "C2", "B1", at=at, ip="192.0.2.77")
-    third = await operations.scan_in_child(database_url)
+    third = await operations.scan_in_child(database_url, KEY)
     assert third["categories"] == ["C2"] and third["of_categories"] == 3, third
 
 
 async def test_a_cancelled_scan_kills_its_child(database_url):
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    task = asyncio.create_task(operations.scan_in_child(database_url))
+    task = asyncio.create_task(operations.scan_in_child(database_url, KEY))
     for _ in range(100):  # until the child exists
         await asyncio.sleep(0.02)
         children = {p.pid for p in psutil.Process().children(recursive=True)} - before
@@ -79,7 +79,7 @@ def _alive(pid: int) -> bool:
 async def test_a_failing_scan_is_an_error_the_task_logs_not_a_crash(empty_database_url):
     # No schema: the child fails; the task's caller gets one RuntimeError with its cause.
     try:
-        await operations.scan_in_child(empty_database_url)
+        await operations.scan_in_child(empty_database_url, KEY)
     except RuntimeError as exc:
         assert "exited" in str(exc) and "editions" in str(exc)
     else:

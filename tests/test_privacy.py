@@ -13,8 +13,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.antifraud_support import KEY
 from tests.helpers import edition_data
 from voting import cli, db, mail, privacy
+from voting.antifraud.minimise import address_hash, agent_summary, kept_prefix
 from voting.contest import EditionFileError, parse_edition
 from voting.privacy_rules import PrivacyRules
 from voting.tally import publication as pub
@@ -73,33 +75,58 @@ async def make_edition(conn: asyncpg.Connection, slug: str, days: int, current: 
     )
 
 
+# A client as the engine stores it since 0020 (minimised at the door), and as a row
+# stored before 0020 held it (`legacy`: the full address and agent).
+ADDRESS = "192.0.2.7"
+AGENT = "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/121.0"
+
+
 async def add_vote(
-    conn: asyncpg.Connection, edition_id: int, voter: str, category: str, signals: bool
+    conn: asyncpg.Connection,
+    edition_id: int,
+    voter: str,
+    category: str,
+    signals: bool | str,
 ) -> None:
+    legacy = signals == "legacy"
+    new = bool(signals) and not legacy
+    minimised = (address_hash(KEY, ADDRESS), kept_prefix(ADDRESS), agent_summary(AGENT))
     await conn.execute(
-        "INSERT INTO voters (edition_id, voter_id, domain, ip, user_agent, network)"
-        " VALUES ($1, $2, 'example.org', $3, $4, $5) ON CONFLICT DO NOTHING",
+        "INSERT INTO voters (edition_id, voter_id, domain, ip, user_agent, ip_hash, ip_prefix,"
+        " agent, network) VALUES ($1, $2, 'example.org', $3, $4, $5, $6, $7, $8)"
+        " ON CONFLICT DO NOTHING",
         edition_id,
         voter,
-        "192.0.2.7" if signals else None,
-        "Mozilla/5.0" if signals else None,
+        *((ADDRESS, AGENT) if legacy else (None, None)),
+        *(minimised if new else (None,) * 3),
         "192.0.2.0/24" if signals else None,
     )
     await conn.execute(
         "INSERT INTO votes (edition_id, voter_id, category, nomination, receipt, cast_at,"
-        " stream_id, ip, network, user_agent, email_domain, form_age_ms, form_nonce)"
+        " stream_id, ip, user_agent, ip_hash, ip_prefix, agent, network, email_domain,"
+        " form_age_ms, form_nonce)"
         " VALUES ($1, $2, $3, 'N' || $3, $4, now() - interval '3 days', '1-0',"
-        " $5, $6, $7, $8, $9, $10)",
+        " $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         edition_id,
         voter,
         category,
         f"R-{edition_id}-{voter}-{category}",
-        *(
-            ("192.0.2.7", "192.0.2.0/24", "Mozilla/5.0", "example.org", 4200, "nonce")
-            if signals
-            else (None,) * 6
-        ),
+        *((ADDRESS, AGENT) if legacy else (None, None)),
+        *(minimised if new else (None,) * 3),
+        *(("192.0.2.0/24", "example.org", 4200, "nonce") if signals else (None,) * 4),
     )
+
+
+def minimised(row: dict[str, Any]) -> dict[str, Any]:
+    """What the purge makes of a row stored before 0020: what the door stores today."""
+    out = dict(row)
+    if row["ip"] is not None:
+        out["ip_hash"] = row["ip_hash"] or address_hash(KEY, row["ip"]) or None
+        out["ip_prefix"] = row["ip_prefix"] or kept_prefix(row["ip"]) or None
+    if row["user_agent"] is not None:
+        out["agent"] = row["agent"] or agent_summary(row["user_agent"]) or None
+    out["ip"] = out["user_agent"] = None
+    return out
 
 
 async def votes_state(conn: asyncpg.Connection) -> dict[str, dict[str, Any]]:
@@ -113,7 +140,8 @@ EVENT = st.one_of(
         st.integers(0, 2),
         st.sampled_from(["a", "b", "c", "d"]),
         st.sampled_from(["C1", "C2"]),
-        st.booleans(),
+        # No signals, minimised at the door, or stored before minimisation (0020).
+        st.sampled_from([False, True, "legacy"]),
     ),
     st.tuples(st.just("flag"), st.integers(0, 2), st.sampled_from(["a", "b", "c", "d"])),
     # A publication some hours ago (the purge's clock is the database's now()).
@@ -141,6 +169,8 @@ EVENT = st.one_of(
         ("vote", 1, "a", "C2", True),
         ("publish", 1, 0),
         ("vote", 2, "a", "C1", True),
+        ("vote", 2, "b", "C1", "legacy"),
+        ("vote", 1, "c", "C1", "legacy"),
         ("publish", 2, 71),
         ("mail", 6),
         ("mail", 5),
@@ -225,7 +255,7 @@ async def purge_as_app(conn: asyncpg.Connection, batch: int) -> privacy.PurgeRep
     """The purge as the application role (the SECURITY DEFINER functions do the work)."""
     await conn.execute("SET ROLE wsis_app")
     try:
-        return await privacy.purge_on(conn, batch=batch, actor="test")
+        return await privacy.purge_on(conn, address_key=KEY, batch=batch, actor="test")
     finally:
         await conn.execute("RESET ROLE")
 
@@ -248,17 +278,16 @@ async def check_after_purge(
         if due:
             assert all(row[c] is None for c in SIGNALS), receipt  # nothing due survives
         else:
-            assert all(row[c] == before[receipt][c] for c in SIGNALS), receipt  # nor early
+            # Nor early: only a row stored before 0020 changes, into its minimised form.
+            expected = minimised(before[receipt])
+            assert all(row[c] == expected[c] for c in SIGNALS), receipt
     voters = await conn.fetch("SELECT * FROM voters")
     for voter in voters:
         e = editions.index(voter["edition_id"])
+        assert voter["ip"] is None and voter["user_agent"] is None  # never a full one left
         if e in published and published[e] >= days[e] * 24:
-            assert (voter["ip"], voter["network"], voter["user_agent"], voter["domain"]) == (
-                None,
-                None,
-                None,
-                "",
-            )
+            assert all(voter[c] is None for c in privacy.VOTER_SIGNALS if c != "domain")
+            assert voter["domain"] == ""
         else:
             assert voter["domain"] == "example.org"
     left = {r["id"] for r in await conn.fetch("SELECT id FROM outbox")}
@@ -292,22 +321,29 @@ async def test_the_purge_is_audited_with_counts_only_and_runs_once_at_a_time(
     )
     pool = await db.create_pool(database_url)
     try:
-        assert await privacy.purge(pool, dry_run=True) == privacy.PurgeReport(1, 1, 2)
+        due = privacy.PurgeReport(1, 1, 2)
+        assert await privacy.purge(pool, address_key=KEY, dry_run=True) == due
         # Another process holds the lock: this one skips its round.
         await conn.execute("SELECT pg_advisory_lock($1, 0)", privacy.PRIVACY_LOCK)
-        assert (await privacy.purge(pool)).skipped
+        assert (await privacy.purge(pool, address_key=KEY)).skipped
         await conn.execute("SELECT pg_advisory_unlock($1, 0)", privacy.PRIVACY_LOCK)
-        assert await privacy.purge(pool) == privacy.PurgeReport(1, 1, 2)
-        assert await privacy.purge(pool) == privacy.PurgeReport()  # nothing left
+        assert await privacy.purge(pool, address_key=KEY) == due
+        assert await privacy.purge(pool, address_key=KEY) == privacy.PurgeReport()  # nothing
     finally:
         await pool.close()
     audit = await conn.fetch("SELECT * FROM audit_log WHERE action='privacy.purge'")
     assert len(audit) == 1  # an empty round writes nothing
-    assert audit[0]["detail"] == {"vote_signals": 1, "voter_signals": 1, "outbox_mails": 2}
+    assert audit[0]["detail"] == {
+        "vote_signals": 1,
+        "voter_signals": 1,
+        "outbox_mails": 2,
+        "minimised_votes": 0,
+        "minimised_voters": 0,
+    }
     left = {r["to_addr"] for r in await conn.fetch("SELECT to_addr FROM outbox")}
     assert left == {"retrying@example.org", "recent@example.org"}
     text = json.dumps([dict(a) for a in audit], default=str)
-    assert "192.0.2" not in text and "someone@" not in text and "Mozilla" not in text
+    assert "192.0.2" not in text and "someone@" not in text and "Firefox" not in text
     assert "bounced@" not in text
 
 
@@ -371,7 +407,7 @@ async def test_after_a_purge_verify_and_every_receipts_proof_still_pass(
     receipts = [r["receipt"] for r in await conn.fetch("SELECT receipt FROM votes")]
     await conn.execute("SET ROLE wsis_app")
     try:
-        report = await privacy.purge_on(conn, actor="test")
+        report = await privacy.purge_on(conn, address_key=KEY, actor="test")
     finally:
         await conn.execute("RESET ROLE")
     assert report.vote_signals == 5
@@ -379,7 +415,8 @@ async def test_after_a_purge_verify_and_every_receipts_proof_still_pass(
         await conn.fetchval(
             "SELECT count(*) FROM votes WHERE ip IS NOT NULL OR network IS NOT NULL"
             " OR user_agent IS NOT NULL OR email_domain IS NOT NULL OR form_age_ms IS NOT NULL"
-            " OR form_nonce IS NOT NULL"
+            " OR form_nonce IS NOT NULL OR ip_hash IS NOT NULL OR ip_prefix IS NOT NULL"
+            " OR agent IS NOT NULL"
         )
         == 0
     )
@@ -468,6 +505,13 @@ async def test_a_voter_sees_and_downloads_their_own_data(app, client, conn) -> N
     assert vote["signals_erased_at"] is None  # unpublished: kept as evidence
     assert data["retention"]["signals_days_after_publication"] == 30
     assert data["voter"]["email_domain"] == "example.org"
+    # Minimised at the door: the client's /24 and its address's hash (said to be there),
+    # the agent's summary; never the address or the whole agent.
+    assert vote["signals"]["ip_prefix"] == "127.0.0.0/24" and vote["signals"]["ip"] is None
+    assert vote["signals"]["ip_hash"] == "(stored)" and vote["signals"]["user_agent"] is None
+    assert vote["signals"]["agent"] == agent_summary("Mozilla/5.0 Test")
+    assert data["voter"]["ip_prefix"] == "127.0.0.0/24" and data["voter"]["ip"] is None
+    assert "127.0.0.1" not in r.text
 
     page = await client.get("/my-data?lang=fr")
     assert page.status_code == 200 and receipt in page.text and "Mes données" in page.text
@@ -484,7 +528,7 @@ async def test_a_voter_sees_and_downloads_their_own_data(app, client, conn) -> N
         " signers, rules, results) VALUES ($1, 't', 'd', 'r', 0, '{}', '{}', '{}')",
         edition_id,
     )
-    await privacy.purge(app.state.services.db)
+    await privacy.purge(app.state.services.db, address_key=KEY)
     after = (await client.get("/api/me/data")).json()
     [vote] = after["votes"]
     assert vote["signals_erased"] and vote["receipt"] == receipt
@@ -549,7 +593,7 @@ async def test_the_logs_of_a_whole_journey_hold_no_address_and_no_full_ip(
                     "/signin", data={"email": staff_email, "csrf_token": csrf_from(signin.text)}
                 )
             await mail.send_pending(svc.db, svc.settings)
-            await privacy.purge(svc.db)
+            await privacy.purge(svc.db, address_key=KEY)
     finally:
         logging.getLogger("voting.access").setLevel(logging.WARNING)
     text = "\n".join(
@@ -667,15 +711,15 @@ async def test_serve_purges_by_itself(conn: asyncpg.Connection, database_url: st
         edition,
     )
     pool = await db.create_pool(database_url)
-    task = asyncio.create_task(privacy.purge_task(pool, interval=0.05))
+    task = asyncio.create_task(privacy.purge_task(pool, KEY, interval=0.05))
     try:
         for _ in range(200):
-            if await conn.fetchval("SELECT ip IS NULL FROM votes"):
+            if await conn.fetchval("SELECT ip_hash IS NULL FROM votes"):
                 break
             await asyncio.sleep(0.05)
         await add_vote(conn, edition, "w", "C1", True)  # a later round takes it too
         for _ in range(200):
-            if await conn.fetchval("SELECT bool_and(ip IS NULL) FROM votes"):
+            if await conn.fetchval("SELECT bool_and(ip_hash IS NULL) FROM votes"):
                 break
             await asyncio.sleep(0.05)
     finally:
@@ -683,7 +727,7 @@ async def test_serve_purges_by_itself(conn: asyncpg.Connection, database_url: st
         with pytest.raises(asyncio.CancelledError):
             await task
         await pool.close()
-    assert await conn.fetchval("SELECT count(*) FROM votes WHERE ip IS NOT NULL") == 0
+    assert await conn.fetchval("SELECT count(*) FROM votes WHERE ip_hash IS NOT NULL") == 0
     assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE action='privacy.purge'") == 2
 
 
@@ -711,4 +755,4 @@ async def test_the_application_cannot_make_signals_due_by_back_dating_a_publicat
         await conn.execute("RESET ROLE")
     report = await purge_as_app(conn, batch=100)
     assert report.vote_signals == 0 and report.voter_signals == 0
-    assert await conn.fetchval("SELECT ip IS NOT NULL FROM votes WHERE edition_id=$1", edition)
+    assert await conn.fetchval("SELECT ip_hash IS NOT NULL FROM votes WHERE edition_id=$1", edition)

@@ -189,7 +189,7 @@ async def test_closed_window_and_redis_away_are_answered_by_the_stack(app, stack
         runtimes = [runtime_for(a) for a in pair.apps]
         good = [r.ballot for r in runtimes]
         for r in runtimes:
-            r.ballot = Ballot(dead, svc.settings.redis_prefix)
+            r.ballot = Ballot(dead, svc.settings.redis_prefix, address_key=r.ballot.address_key)
         try:
             away = await pair.both("POST", "/api/votes", json={"nomination": pair.by_cat["C2"][0]})
         finally:

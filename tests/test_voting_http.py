@@ -282,13 +282,14 @@ async def test_redis_unavailable_is_a_503_and_nothing_is_recorded(
     dead = open_redis("redis://127.0.0.1:1/0", max_connections=2, timeout=0.5)
     from voting.ballot import Ballot
 
-    rt.ballot = Ballot(dead, mail_app.state.services.settings.redis_prefix)
+    key = rt.ballot.address_key
+    rt.ballot = Ballot(dead, mail_app.state.services.settings.redis_prefix, address_key=key)
     try:
         r = await mail_client.post(
             "/api/votes", json={"nomination": noms["C1"][0]}, headers={"X-CSRF-Token": csrf}
         )
     finally:
-        rt.ballot = Ballot(good, mail_app.state.services.settings.redis_prefix)
+        rt.ballot = Ballot(good, mail_app.state.services.settings.redis_prefix, address_key=key)
         await dead.aclose()
     assert r.status_code == 503 and r.headers["retry-after"]
     assert r.json()["error"]["code"] == "unavailable"

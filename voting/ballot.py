@@ -32,6 +32,7 @@ import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
 
 from .antifraud.config import FraudRules
+from .antifraud.minimise import at_the_door
 from .contest import Edition
 from .redis_batch import BatchedScript
 from .redis_cluster_batch import ClusterBatchedScript
@@ -40,12 +41,15 @@ SHARDS = 16
 _NOSCRIPT_TRIES = 5
 
 # KEYS: 1 window, 2 ballot, 3 counts, 4 held, 5 stream,
-#       6 rate: address, 7 rate: network, 8 rate: email domain, 9 form nonce
-# ARGV: 1 voter, 2 category, 3 nomination, 4 receipt, 5 ip, 6 user agent, 7 form age ms,
-#       8 email domain, 9 network, 10 quarantine reasons (comma list), 11 form nonce,
-#       12..17 GCRA emission interval and tolerance (µs) for address, network, domain
-#       (interval 0: no limit), 18 simulated now (µs, honoured only for a simulation
-#       edition), 19 how long a form nonce is remembered (s)
+#       6 rate: address (its keyed hash), 7 rate: network, 8 rate: email domain, 9 form nonce
+# ARGV: 1 voter, 2 category, 3 nomination, 4 receipt, 5 the address's keyed hash, 6 the
+#       agent's summary, 7 form age ms, 8 email domain, 9 network, 10 quarantine reasons
+#       (comma list), 11 form nonce, 12..17 GCRA emission interval and tolerance (µs) for
+#       address, network, domain (interval 0: no limit), 18 simulated now (µs, honoured
+#       only for a simulation edition), 19 how long a form nonce is remembered (s),
+#       20 the address's kept prefix (/24 or /64)
+# Never the full address nor the full agent (antifraud/minimise.py): the stream entry and
+# the rate key hold only what the ledger keeps.
 CAST_SCRIPT = """
 local w = redis.call('HMGET', KEYS[1], 'opens', 'closes', 'ncat', 'complete', 'sim')
 if not w[1] then return {'nowindow'} end
@@ -112,8 +116,8 @@ else
   redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
 end
 local id = redis.call('XADD', KEYS[5], '*', 'v', ARGV[1], 'c', ARGV[2], 'n', ARGV[3],
-  'r', ARGV[4], 't', nowstr, 'st', state, 'ip', ARGV[5], 'ua', ARGV[6], 'fa', ARGV[7],
-  'd', ARGV[8], 'net', ARGV[9], 'q', reasons, 'fn', ARGV[11])
+  'r', ARGV[4], 't', nowstr, 'st', state, 'ah', ARGV[5], 'ag', ARGV[6], 'fa', ARGV[7],
+  'd', ARGV[8], 'net', ARGV[9], 'q', reasons, 'fn', ARGV[11], 'px', ARGV[20])
 return {'accepted', nowstr, id, state, reasons}
 """
 
@@ -289,10 +293,21 @@ def _text(value: Any) -> str:
 class Ballot:
     """Casts votes and reads the live view, for one engine (one key prefix)."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str, shards: int = SHARDS) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        prefix: str,
+        shards: int = SHARDS,
+        *,
+        address_key: bytes | None = None,
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.shards = shards
+        # The key client addresses are hashed under (antifraud.minimise.address_key): a
+        # Ballot that casts votes with addresses needs it; one that only reads or writes
+        # windows does not.
+        self.address_key = address_key
         # Votes cast in the same loop tick share one pipeline (voting/redis_batch.py); on
         # NOSCRIPT (an empty script cache after a restart or failover) it loads the script
         # and retries, as redis-py's Script does: never a 500 for that.
@@ -333,6 +348,11 @@ class Ballot:
         if tag is None:
             tag = self._tags[(edition, shard)] = self.keys(edition).tag(shard)
         receipt = receipt or new_receipt()
+        if ip and self.address_key is None:
+            raise ValueError("a Ballot casting votes with addresses needs the address key")
+        # What the vote keeps of its client, here, before anything reaches Redis.
+        door = at_the_door(self.address_key or b"", ip, user_agent)
+        network = network or door.network
         domain_rate = (0, 0) if domain in limits.exempt_domains or not domain else limits.domain
         # The names Keys gives (window, ballot, counts, held, stream, rate, nonce), spelled
         # out here: this runs on every vote (test_ballot holds the two equal).
@@ -343,7 +363,7 @@ class Ballot:
                 f"{tag}:c",
                 f"{tag}:h",
                 f"{tag}:s",
-                f"{tag}:{limits.bucket}:a:{ip}",
+                f"{tag}:{limits.bucket}:a:{door.address}",
                 f"{tag}:{limits.bucket}:n:{network}",
                 f"{tag}:{limits.bucket}:d:{domain}",
                 f"{tag}:fn:{form_nonce}",
@@ -353,18 +373,19 @@ class Ballot:
                 category,
                 nomination,
                 receipt,
-                ip,
-                user_agent[:256],
+                door.address,
+                door.agent,
                 form_age_ms,
                 domain,
                 network,
                 ",".join(reasons),
                 form_nonce,
-                *(limits.address if ip else (0, 0)),
+                *(limits.address if door.address else (0, 0)),
                 *(limits.network if network else (0, 0)),
                 *domain_rate,
                 micros(simulated_now) if simulated_now else 0,
                 limits.nonce_ttl_s,
+                door.prefix,
             ],
         )
         status = _text(reply[0])

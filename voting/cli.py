@@ -462,6 +462,7 @@ async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
             print("\n".join(report.lines()))
             return 0
         from .antifraud.detectors import scan
+        from .antifraud.minimise import address_key
 
         async with pool.acquire() as conn:
             edition = await edition_store.current_edition(conn)
@@ -470,7 +471,14 @@ async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
                 return 2
             edition_id = await edition_store.edition_id(conn, edition.slug)
             assert edition_id is not None
-            report = await scan(conn, edition_id, edition.slug, edition.rules.fraud, full=args.full)
+            report = await scan(
+                conn,
+                edition_id,
+                edition.slug,
+                edition.rules.fraud,
+                address_key=address_key(settings.secret_key),
+                full=args.full,
+            )
         kind = "full" if report.full else "incremental"
         wide = "ran" if report.edition_wide else "skipped (nothing moved)"
         print(
@@ -489,12 +497,18 @@ async def cmd_fraud(args: argparse.Namespace, settings: Settings) -> int:
 @command("privacy")
 async def cmd_privacy(args: argparse.Namespace, settings: Settings) -> int:
     """`privacy purge [--dry-run]`: erase (or count) what the retention policy says is due."""
+    from .antifraud.minimise import address_key
     from .privacy import purge
 
     assert settings.database_url
     pool = await db.create_pool(settings.database_url, min_size=1, max_size=1)
     try:
-        report = await purge(pool, dry_run=args.dry_run, actor=f"cli:{args.by}")
+        report = await purge(
+            pool,
+            address_key=address_key(settings.secret_key),
+            dry_run=args.dry_run,
+            actor=f"cli:{args.by}",
+        )
     finally:
         await pool.close()
     if report.skipped:
@@ -505,6 +519,13 @@ async def cmd_privacy(args: argparse.Namespace, settings: Settings) -> int:
         f"{verb}: fraud signals of {report.vote_signals} votes and {report.voter_signals}"
         f" voters, {report.outbox_mails} delivered mails"
     )
+    if report.minimised_votes or report.minimised_voters:
+        # Rows stored before minimisation (0020): their full address and agent.
+        verb = "to minimise" if args.dry_run else "minimised"
+        print(
+            f"{verb}: {report.minimised_votes} votes and {report.minimised_voters} voters"
+            " stored with a full address or agent"
+        )
     return 0
 
 

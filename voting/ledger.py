@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
 
+from .antifraud.minimise import agent_summary, kept_prefix
 from .ballot import SHARDS, Keys, from_micros
 from .contest.rules import EditionRules
 from .redis_batch import packable, packed_command, xack_packed
@@ -44,19 +45,22 @@ _COLUMNS = (
     "cast_at",
     "stream_id",
     "held_at_cast",
-    "ip",
-    "user_agent",
+    "ip_hash",
+    "agent",
     "form_age_ms",
     "email_domain",
     "network",
     "form_nonce",
     "verdict",
     "verdict_reasons",
+    "ip_prefix",
 )
 
 
-# The fields of a stream entry in the order the vote script writes them (ballot.py).
-STREAM_FIELDS = ("v", "c", "n", "r", "t", "st", "ip", "ua", "fa", "d", "net", "q", "fn")
+# The fields of a stream entry in the order the vote script writes them (ballot.py): the
+# address's keyed hash (ah), the agent's summary (ag) and the kept prefix (px), never the
+# full address nor agent (antifraud/minimise.py).
+STREAM_FIELDS = ("v", "c", "n", "r", "t", "st", "ah", "ag", "fa", "d", "net", "q", "fn", "px")
 _STREAM_KEYS = [name.encode() for name in STREAM_FIELDS]
 
 
@@ -81,6 +85,12 @@ def _row(edition_id: int, entry_id: str, fields: Any) -> tuple[Any, ...]:
     # Voter, category, nomination, receipt and instant are never absent from an entry the
     # script wrote: one without them raises rather than makes a row.
     required = [f[name] for name in STREAM_FIELDS[:5]]
+    if "ip" in f or "ua" in f:
+        # An entry the script wrote before minimisation (0020), still in a stream at the
+        # upgrade: its prefix and agent are kept, its full address and agent are not. Its
+        # address's hash cannot be made here (the flusher holds no key), so it has none.
+        f["px"] = kept_prefix(f.pop("ip", ""))
+        f["ag"] = agent_summary(f.pop("ua", ""))
     return _assemble(edition_id, entry_id, *required, *[f.get(n, "") for n in STREAM_FIELDS[5:]])
 
 
@@ -93,13 +103,14 @@ def _assemble(
     receipt: str,
     micros: str,
     state: str,
-    ip: str,
-    user_agent: str,
+    address: str,
+    agent: str,
     form_age: str,
     domain: str,
     network: str,
     reasons: str,
     nonce: str,
+    prefix: str = "",
 ) -> tuple[Any, ...]:
     age = int(form_age or -1)
     # Reasons found inline (honeypot, form token) send the vote straight to quarantine.
@@ -113,14 +124,15 @@ def _assemble(
         from_micros(micros),
         entry_id,
         state == "held",
-        ip or None,
-        user_agent or None,
+        address or None,
+        agent or None,
         age if age >= 0 else None,
         domain or None,
         network or None,
         nonce or None,
         "quarantined" if found else "counted",
         found,
+        prefix or None,
     )
 
 

@@ -14,6 +14,8 @@ import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
 
 from . import edition_store
+from .antifraud.minimise import address_key
+from .antifraud.scan_child import KEY_ENV
 from .ballot import Ballot
 from .ledger import Flusher
 from .services import Services
@@ -85,7 +87,9 @@ async def fraud_scan_task(services: Services, interval: float = 60.0) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            report = await scan_in_child(services.settings.database_url or "")
+            report = await scan_in_child(
+                services.settings.database_url or "", address_key(services.settings.secret_key)
+            )
         except (OSError, RuntimeError) as exc:
             log.warning("fraud scan: %s", exc)
             continue
@@ -97,14 +101,14 @@ async def fraud_scan_task(services: Services, interval: float = 60.0) -> None:
             )
 
 
-async def scan_in_child(database_url: str) -> dict[str, Any]:
+async def scan_in_child(database_url: str, key: bytes) -> dict[str, Any]:
     """One scan in a child process; its report. Cancelled (the worker stops), the child
     is killed: its transaction rolls back, and the next scan does the work again."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "voting.antifraud.scan_child",
-        env={**os.environ, "VOTING_DATABASE_URL": database_url},
+        env={**os.environ, "VOTING_DATABASE_URL": database_url, KEY_ENV: key.hex()},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -6,9 +6,10 @@ What the engine keeps about a voter, and for how long, is an edition rule
 - `outbox_hours` (24): a mail (the sign-in link and the address it went to) is deleted
   this many hours after it was delivered, or after it was written when the sender gave
   up on it (MAX_ATTEMPTS); mail still being retried stays.
-- `signals_days_after_publication` (30): the fraud signals stored on each vote (full
-  address, network, agent, email domain, form timing and nonce) and on each voter (the
-  address, network, agent and email domain they confirmed from) are erased this many
+- `signals_days_after_publication` (30): the fraud signals stored on each vote (the
+  address's kept prefix and keyed hash, network, the agent's summary, email domain, form
+  timing and nonce) and on each voter (the same of where they confirmed from, and their
+  email domain) are erased this many
   days after the edition's results are published: the period in which a nominator may
   ask the committee to look again at its held votes. Before publication they are the
   evidence the detectors and the committee work on, so they stay.
@@ -16,6 +17,11 @@ What the engine keeps about a voter, and for how long, is an edition rule
 What stays for good: a vote's receipt, voter pseudonym, category, nomination, instant,
 verdict and its reasons, which are what the published result, its Merkle root and every
 receipt's proof are made of (publication_leaves keep their own copy of the leaves).
+
+Minimised at the door (antifraud/minimise.py, 0020): no full address nor agent is
+written. Rows stored before 0020 keep theirs until the purge minimises them (the first
+thing each purge does, whatever the policy says: `minimise_legacy`), through SECURITY
+DEFINER functions that erase both in the statement that writes the hash and summary.
 
 The purge (`voting privacy purge`, and every ten minutes in `serve`) erases what is due
 in batches, each batch its own transaction, under an advisory lock so that two workers
@@ -36,6 +42,8 @@ from typing import Any
 
 import asyncpg
 
+from .antifraud.minimise import address_hash, agent_summary
+
 # The rules, their defaults and their check: voting/privacy_rules.py (the edition
 # parser's too); an edition's are `edition.rules.privacy`.
 from .contest.rules import EditionRules
@@ -47,9 +55,24 @@ log = logging.getLogger(__name__)
 PRIVACY_LOCK = 7721
 BATCH = 5000
 
-# The columns the purge erases, for the README, the data page and the tests.
-VOTE_SIGNALS = ("ip", "network", "user_agent", "email_domain", "form_age_ms", "form_nonce")
-VOTER_SIGNALS = ("ip", "network", "user_agent", "domain")
+# The columns the purge erases, for the README, the data page and the tests. `ip` and
+# `user_agent` hold a value only on rows stored before minimisation (0020), until the
+# purge minimises them.
+VOTE_SIGNALS = (
+    "ip_prefix",
+    "ip_hash",
+    "network",
+    "agent",
+    "email_domain",
+    "form_age_ms",
+    "form_nonce",
+    "ip",
+    "user_agent",
+)
+VOTER_SIGNALS = ("ip_prefix", "ip_hash", "network", "agent", "domain", "ip", "user_agent")
+# The signals a voter's data shows as stored without their value: internal checks of
+# equality (a replayed form, the same address), which say nothing read on their own.
+OPAQUE = ("form_nonce", "ip_hash")
 
 
 @dataclass
@@ -57,24 +80,37 @@ class PurgeReport:
     vote_signals: int = 0
     voter_signals: int = 0
     outbox_mails: int = 0
+    # Rows stored before minimisation (0020) that held a full address or agent.
+    minimised_votes: int = 0
+    minimised_voters: int = 0
     skipped: bool = False  # another process held the lock
 
     def total(self) -> int:
-        return self.vote_signals + self.voter_signals + self.outbox_mails
+        return (
+            self.vote_signals
+            + self.voter_signals
+            + self.outbox_mails
+            + self.minimised_votes
+            + self.minimised_voters
+        )
 
 
 # The same rule as purge_signals, asked of the same SQL function (0019).
 _DUE_VOTES = """
 SELECT count(*) FROM votes v
 WHERE v.edition_id IN (SELECT id FROM editions WHERE privacy_signals_due(id))
-  AND (v.ip, v.network, v.user_agent, v.email_domain, v.form_age_ms, v.form_nonce)
-      IS DISTINCT FROM (NULL, NULL, NULL, NULL, NULL, NULL)
+  AND (v.ip, v.network, v.user_agent, v.email_domain, v.form_age_ms, v.form_nonce,
+       v.ip_hash, v.ip_prefix, v.agent)
+      IS DISTINCT FROM (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
 """
 _DUE_VOTERS = """
 SELECT count(*) FROM voters v
 WHERE v.edition_id IN (SELECT id FROM editions WHERE privacy_signals_due(id))
-  AND (v.ip IS NOT NULL OR v.network IS NOT NULL OR v.user_agent IS NOT NULL OR v.domain <> '')
+  AND (v.ip IS NOT NULL OR v.network IS NOT NULL OR v.user_agent IS NOT NULL OR v.domain <> ''
+       OR v.ip_hash IS NOT NULL OR v.ip_prefix IS NOT NULL OR v.agent IS NOT NULL)
 """
+_LEGACY_VOTES = "SELECT count(*) FROM votes WHERE ip IS NOT NULL OR user_agent IS NOT NULL"
+_LEGACY_VOTERS = "SELECT count(*) FROM voters WHERE ip IS NOT NULL OR user_agent IS NOT NULL"
 _DUE_OUTBOX = """
 SELECT count(*) FROM outbox
 WHERE coalesce(sent_at, CASE WHEN attempts >= $1 THEN created_at END)
@@ -88,21 +124,85 @@ async def due(conn: asyncpg.Connection) -> PurgeReport:
         vote_signals=await conn.fetchval(_DUE_VOTES),
         voter_signals=await conn.fetchval(_DUE_VOTERS),
         outbox_mails=await conn.fetchval(_DUE_OUTBOX, MAX_ATTEMPTS),
+        minimised_votes=await conn.fetchval(_LEGACY_VOTES),
+        minimised_voters=await conn.fetchval(_LEGACY_VOTERS),
     )
 
 
 async def purge(
-    pool: asyncpg.Pool, *, dry_run: bool = False, batch: int = BATCH, actor: str = "rule:privacy"
+    pool: asyncpg.Pool,
+    *,
+    address_key: bytes,
+    dry_run: bool = False,
+    batch: int = BATCH,
+    actor: str = "rule:privacy",
 ) -> PurgeReport:
-    """Erase what the retention policy says is due (or, dry, count it)."""
+    """Minimise rows stored before minimisation and erase what the retention policy says
+    is due (or, dry, count both). `address_key`: minimise.address_key of the engine's
+    secret, which hashed every other address."""
     async with pool.acquire() as conn:
         if dry_run:
             return await due(conn)
-        return await purge_on(conn, batch=batch, actor=actor)
+        return await purge_on(conn, address_key=address_key, batch=batch, actor=actor)
+
+
+async def minimise_legacy(
+    conn: asyncpg.Connection, report: PurgeReport, *, address_key: bytes, batch: int = BATCH
+) -> None:
+    """Rows stored before minimisation (0020) that still hold a full address or agent:
+    their hash and agent's summary made here (the key and the parser are the engine's),
+    written by minimise_vote_signals and minimise_voter_signals, which erase the address
+    and the agent in the same statement and take the prefix from the row itself."""
+    while True:
+        async with conn.transaction():
+            rows = await conn.fetch(
+                "SELECT edition_id, voter_id, category, ip, user_agent FROM votes"
+                " WHERE ip IS NOT NULL OR user_agent IS NOT NULL LIMIT $1",
+                batch,
+            )
+            for edition_id, group in _by_edition(rows).items():
+                report.minimised_votes += await conn.fetchval(
+                    "SELECT minimise_vote_signals($1, $2, $3, $4, $5)",
+                    edition_id,
+                    [r["voter_id"] for r in group],
+                    [r["category"] for r in group],
+                    [address_hash(address_key, r["ip"] or "") for r in group],
+                    [agent_summary(r["user_agent"]) for r in group],
+                )
+        if len(rows) < batch:
+            break
+    while True:
+        async with conn.transaction():
+            rows = await conn.fetch(
+                "SELECT edition_id, voter_id, ip, user_agent FROM voters"
+                " WHERE ip IS NOT NULL OR user_agent IS NOT NULL LIMIT $1",
+                batch,
+            )
+            for edition_id, group in _by_edition(rows).items():
+                report.minimised_voters += await conn.fetchval(
+                    "SELECT minimise_voter_signals($1, $2, $3, $4)",
+                    edition_id,
+                    [r["voter_id"] for r in group],
+                    [address_hash(address_key, r["ip"] or "") for r in group],
+                    [agent_summary(r["user_agent"]) for r in group],
+                )
+        if len(rows) < batch:
+            break
+
+
+def _by_edition(rows: list[asyncpg.Record]) -> dict[int, list[asyncpg.Record]]:
+    groups: dict[int, list[asyncpg.Record]] = {}
+    for r in rows:
+        groups.setdefault(r["edition_id"], []).append(r)
+    return groups
 
 
 async def purge_on(
-    conn: asyncpg.Connection, *, batch: int = BATCH, actor: str = "rule:privacy"
+    conn: asyncpg.Connection,
+    *,
+    address_key: bytes,
+    batch: int = BATCH,
+    actor: str = "rule:privacy",
 ) -> PurgeReport:
     """The purge on one connection: in batches (each its own transaction, or savepoint),
     under the purge lock; one audit row with the counts when anything was erased."""
@@ -110,6 +210,7 @@ async def purge_on(
         return PurgeReport(skipped=True)
     try:
         report = PurgeReport()
+        await minimise_legacy(conn, report, address_key=address_key, batch=batch)
         while True:
             async with conn.transaction():
                 row = await conn.fetchrow("SELECT * FROM purge_signals($1)", batch)
@@ -137,18 +238,21 @@ async def purge_on(
         await conn.execute("SELECT pg_advisory_unlock($1, 0)", PRIVACY_LOCK)
 
 
-async def purge_task(pool: asyncpg.Pool, interval: float = 600.0) -> None:
+async def purge_task(pool: asyncpg.Pool, address_key: bytes, interval: float = 600.0) -> None:
     """`serve`'s background purge: every `interval` seconds; workers take turns (a worker
     that finds the lock taken skips that round)."""
     while True:
         try:
-            report = await purge(pool)
+            report = await purge(pool, address_key=address_key)
             if report.total():
                 log.info(
-                    "privacy purge: %d vote signals, %d voter signals, %d mails erased",
+                    "privacy purge: %d vote signals, %d voter signals, %d mails erased;"
+                    " %d votes and %d voters minimised",
                     report.vote_signals,
                     report.voter_signals,
                     report.outbox_mails,
+                    report.minimised_votes,
+                    report.minimised_voters,
                 )
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("privacy purge: %s", exc)
@@ -195,15 +299,16 @@ async def voter_data(
     )
     erased_at = policy.signals_erased_at(published_at)
     voter = await conn.fetchrow(
-        "SELECT verified_at, domain, ip, network, user_agent FROM voters"
+        "SELECT verified_at, domain, ip_prefix, ip_hash, network, agent, ip, user_agent"
+        " FROM voters"
         " WHERE edition_id=$1 AND voter_id=$2",
         edition["id"],
         voter_id,
     )
     rows = await conn.fetch(
         "SELECT category, nomination, receipt, cast_at, verdict, verdict_reasons,"
-        " ip, network, user_agent, email_domain, form_age_ms, form_nonce"
-        " FROM votes WHERE edition_id=$1 AND voter_id=$2 ORDER BY category",
+        " ip_prefix, ip_hash, network, agent, email_domain, form_age_ms, form_nonce, ip,"
+        " user_agent FROM votes WHERE edition_id=$1 AND voter_id=$2 ORDER BY category",
         edition["id"],
         voter_id,
     )
@@ -219,10 +324,12 @@ async def voter_data(
                 "verdict": r["verdict"],
                 "reasons": list(r["verdict_reasons"]),
                 "recorded": True,
-                # form_nonce is an internal replay check: said to be there, not shown.
+                # The nonce and the hash are internal checks of equality: said to be
+                # there, not shown. `ip` and `user_agent` are there only on a row stored
+                # before minimisation, until the purge minimises it.
                 "signals": {
-                    **{c: v for c, v in signals.items() if c != "form_nonce"},
-                    "form_nonce": "(stored)" if signals["form_nonce"] is not None else None,
+                    **{c: v for c, v in signals.items() if c not in OPAQUE},
+                    **{c: "(stored)" if signals[c] is not None else None for c in OPAQUE},
                 },
                 "signals_erased": all(v is None for v in signals.values()),
                 "signals_erased_at": _iso(erased_at),
@@ -245,8 +352,11 @@ async def voter_data(
             "pseudonym": voter_id,
             "confirmed_at": _iso(voter["verified_at"]) if voter else None,
             "email_domain": (voter["domain"] or None) if voter else None,
-            "ip": voter["ip"] if voter else None,
+            "ip_prefix": voter["ip_prefix"] if voter else None,
+            "ip_hash": "(stored)" if voter and voter["ip_hash"] else None,
             "network": voter["network"] if voter else None,
+            "agent": voter["agent"] if voter else None,
+            "ip": voter["ip"] if voter else None,
             "user_agent": voter["user_agent"] if voter else None,
         },
         "votes": votes,

@@ -119,3 +119,17 @@ def pseudonym(secret: str, normalized_email: str) -> str:
     """A voter's id: an HMAC of the normalized address, never the address itself."""
     digest = hmac.new(secret.encode(), normalized_email.encode(), hashlib.sha256).hexdigest()
     return digest[:32]
+
+
+def subkey(secret: str, context: str) -> bytes:
+    """A key of its own for one use of the secret (HMAC-SHA256 of the context under it):
+    a value hashed under one context says nothing about the same value under another,
+    and none of them is the secret that signs sessions and links."""
+    return hmac.new(secret.encode(), f"wsis-subkey\n{context}".encode(), hashlib.sha256).digest()
+
+
+def keyed_digest(key: bytes, value: str, *, hex_chars: int = 32) -> str:
+    """HMAC-SHA256 of `value` under `key`, as the first `hex_chars` hex digits (128 bits by
+    default: equality without collisions at any edition's size, and without the value)."""
+    # hmac.digest: the one-shot C path (this runs once per vote).
+    return hmac.digest(key, value.encode(), "sha256").hex()[:hex_chars]

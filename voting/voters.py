@@ -50,19 +50,25 @@ async def record_verification(
     *,
     ip: str | None,
     user_agent: str | None,
+    address_key: bytes,
     verified_at: Any = None,
 ) -> None:
-    from .antifraud.signals import network_of
+    """Record a confirmed address as a voter, with what the fraud checks keep of where it
+    was confirmed from: the address's kept prefix and keyed hash, the agent's summary
+    (antifraud/minimise.py), never the address nor the agent themselves."""
+    from .antifraud.minimise import at_the_door
 
+    door = at_the_door(address_key, ip, user_agent)
     await conn.execute(
-        "INSERT INTO voters (edition_id, voter_id, domain, ip, user_agent, network, verified_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()))"
+        "INSERT INTO voters (edition_id, voter_id, domain, ip_hash, ip_prefix, agent, network,"
+        " verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, now()))"
         " ON CONFLICT (edition_id, voter_id) DO NOTHING",
         edition_id,
         voter.id,
         voter.domain,
-        ip,
-        (user_agent or "")[:256] or None,
-        network_of(ip or "") or None,
+        door.address or None,
+        door.prefix or None,
+        door.agent or None,
+        door.network or None,
         verified_at,
     )

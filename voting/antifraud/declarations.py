@@ -5,8 +5,12 @@ A declaration names a nomination, email domains and office networks (CIDR, IPv4 
 IPv6), an expected number of votes and the instants it runs between. A vote matches an
 approved declaration when it is for that nomination, was cast within its instants
 (`starts_at` included, `ends_at` not), and its email domain is a declared domain (or a
-subdomain of one) or its address (or, without one, its /24 or /48 network) lies inside a
-declared network.
+subdomain of one) or its address lies inside a declared network. A vote keeps no
+address, only its /24 or /64 and the address's keyed hash (minimise.py): a declared
+network as wide as that prefix or wider matches on the prefix; a narrower one (an
+office's one NAT address, a /28) on the hashes of its addresses, each made under the same
+key (at most 256 addresses: every IPv4 one, IPv6 /120 and narrower). An IPv6 network
+between /65 and /119 is matched on its /64, the narrowest the engine keeps.
 
 What approval changes: the committee sees matching votes as declared support, with their
 share of the nomination's votes, and the offline detectors whose finding is a
@@ -35,6 +39,7 @@ from ..edition_store import audit
 from ..emails import PROVIDERS
 from ..i18n import gettext
 from .config import DEFAULTS
+from .minimise import KEPT_V4, KEPT_V6, address_hash
 from .verification import is_disposable
 
 # The detectors whose findings are concentrations a declared campaign explains: votes
@@ -146,6 +151,33 @@ class Net:
         return (value >> shift) == (self.base >> shift)
 
 
+# The widths a vote keeps (minimise.KEPT_V4, KEPT_V6), and the most addresses a declared
+# network narrower than them may hold to be matched address by address, by hash.
+KEPT = {4: KEPT_V4, 6: KEPT_V6}
+HASHED_MAX = 256
+
+
+def narrow_hashes(
+    networks: Iterable[Net], address_key: bytes
+) -> tuple[frozenset[str], tuple[Net, ...]]:
+    """(the keyed hashes of every address of the networks narrower than the kept prefix,
+    holding at most HASHED_MAX addresses; the larger narrow ones, widened to the kept
+    prefix)."""
+    hashes: set[str] = set()
+    widened: list[Net] = []
+    for n in networks:
+        kept = KEPT[n.version]
+        if n.prefix <= kept:
+            continue
+        size = 1 << ((32 if n.version == 4 else 128) - n.prefix)
+        if size > HASHED_MAX:
+            widened.append(Net(n.version, n.base, kept))
+            continue
+        make = ipaddress.IPv4Address if n.version == 4 else ipaddress.IPv6Address
+        hashes.update(address_hash(address_key, str(make(n.base + i))) for i in range(size))
+    return frozenset(hashes), tuple(widened)
+
+
 @dataclass
 class Declared:
     """An approved declaration, ready to match votes."""
@@ -156,12 +188,36 @@ class Declared:
     networks: tuple[Net, ...]
     starts_at: datetime
     ends_at: datetime
+    # Its networks narrower than a vote's kept prefix: their addresses' keyed hashes, and
+    # those too large to hash widened to the prefix (narrow_hashes).
+    hashes: frozenset[str] = frozenset()
+    widened: tuple[Net, ...] = ()
 
-    def matches_address(self, ip: str | None, network: str | None = None) -> bool:
+    def matches_address(
+        self,
+        ip: str | None,
+        network: str | None = None,
+        *,
+        prefix: str | None = None,
+        address: str | None = None,
+    ) -> bool:
+        """Whether a vote's client lies in a declared network: from its full address (a
+        row stored before minimisation), else from its kept prefix and its address's
+        keyed hash, else from its /24 or /48."""
         if ip:
             found = _address_int(ip)
             if found is not None:
                 return any(n.contains(*found) for n in self.networks)
+        if prefix:
+            base, _, bits = prefix.partition("/")
+            found = _address_int(base)
+            if found is not None and bits.isdigit():
+                width = int(bits)
+                if any(n.contains(found[0], found[1], width) for n in self.networks):
+                    return True
+                if any(n.contains(found[0], found[1], width) for n in self.widened):
+                    return True
+            return bool(address) and address in self.hashes
         if network:
             address, _, bits = network.partition("/")
             found = _address_int(address)
@@ -181,25 +237,37 @@ class Declared:
         if not (self.starts_at <= vote["cast_at"] < self.ends_at):
             return False
         return self.matches_domain(vote.get("email_domain")) or self.matches_address(
-            vote.get("ip"), vote.get("network")
+            vote.get("ip"),
+            vote.get("network"),
+            prefix=vote.get("ip_prefix"),
+            address=vote.get("ip_hash"),
         )
 
 
-def _declared(row: Mapping[str, Any]) -> Declared:
+def _declared(row: Mapping[str, Any], address_key: bytes) -> Declared:
+    networks = tuple(Net.parse(str(n)) for n in row["networks"])
+    hashes, widened = narrow_hashes(networks, address_key)
     return Declared(
         id=row["id"],
         nomination=row["nomination"],
         domains=tuple(row["domains"]),
-        networks=tuple(Net.parse(str(n)) for n in row["networks"]),
+        networks=networks,
         starts_at=row["starts_at"],
         ends_at=row["ends_at"],
+        hashes=hashes,
+        widened=widened,
     )
 
 
 async def approved(
-    conn: asyncpg.Connection, edition_id: int, nominations: Iterable[str] | None = None
+    conn: asyncpg.Connection,
+    edition_id: int,
+    nominations: Iterable[str] | None = None,
+    *,
+    address_key: bytes,
 ) -> dict[str, list[Declared]]:
-    """The approved declarations of an edition, by nomination."""
+    """The approved declarations of an edition, by nomination; `address_key` is the key
+    votes' addresses were hashed under (minimise.address_key)."""
     rows = await conn.fetch(
         "SELECT id, nomination, domains, networks, starts_at, ends_at FROM mobilisations"
         " WHERE edition_id = $1 AND status = 'approved'"
@@ -209,7 +277,7 @@ async def approved(
     )
     out: dict[str, list[Declared]] = {}
     for r in rows:
-        out.setdefault(r["nomination"], []).append(_declared(r))
+        out.setdefault(r["nomination"], []).append(_declared(r, address_key))
     return out
 
 
@@ -223,7 +291,9 @@ def matching(declared: dict[str, list[Declared]], vote: Mapping[str, Any]) -> De
 # -- the detectors' hook ---------------------------------------------------------------------
 
 
-async def spare_declared(conn: asyncpg.Connection, edition_id: int, findings: list) -> list:
+async def spare_declared(
+    conn: asyncpg.Connection, edition_id: int, findings: list, *, address_key: bytes
+) -> list:
     """The findings with the votes an approved declaration explains taken out.
 
     Only findings of an `EXPLAINED` detector are touched; the number of votes taken out
@@ -232,12 +302,13 @@ async def spare_declared(conn: asyncpg.Connection, edition_id: int, findings: li
     concentration = [f for f in findings if f.detector in EXPLAINED and f.votes]
     if not concentration:
         return findings
-    declared = await approved(conn, edition_id)
+    declared = await approved(conn, edition_id, address_key=address_key)
     if not declared:
         return findings
     keys = {v for f in concentration for v in f.votes}
     rows = await conn.fetch(
-        "SELECT voter_id, category, nomination, cast_at, ip, network, email_domain FROM votes"
+        "SELECT voter_id, category, nomination, cast_at, ip, network, ip_prefix, ip_hash,"
+        " email_domain FROM votes"
         " JOIN unnest($2::text[], $3::text[]) AS u(v, c)"
         "   ON votes.voter_id = u.v AND votes.category = u.c"
         " WHERE votes.edition_id = $1 AND votes.nomination = ANY($4)",
@@ -274,7 +345,7 @@ async def spare_declared(conn: asyncpg.Connection, edition_id: int, findings: li
 
 
 async def declared_share(
-    conn: asyncpg.Connection, edition_id: int, category: str
+    conn: asyncpg.Connection, edition_id: int, category: str, *, address_key: bytes
 ) -> dict[str, dict[str, Any]]:
     """Per nomination of a category with an approved declaration: its votes, the votes
     matching a declaration, their share, and the declarations."""
@@ -288,13 +359,14 @@ async def declared_share(
     names = [r["nomination"] for r in nominations]
     if not names:
         return {}
-    declared = await approved(conn, edition_id, names)
+    declared = await approved(conn, edition_id, names, address_key=address_key)
     out: dict[str, dict[str, Any]] = {
         n: {"votes": 0, "declared_votes": 0, "share": 0.0, "by_declaration": {}} for n in names
     }
     async with conn.transaction():
         cursor = conn.cursor(
-            "SELECT nomination, cast_at, ip, network, email_domain FROM votes"
+            "SELECT nomination, cast_at, ip, network, ip_prefix, ip_hash, email_domain"
+            " FROM votes"
             " WHERE edition_id = $1 AND category = $2 AND nomination = ANY($3)",
             edition_id,
             category,

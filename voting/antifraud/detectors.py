@@ -26,8 +26,8 @@ from ..i18n import format_percent, gettext
 from . import scan_marks
 from .config import FraudRules
 from .declarations import spare_declared
+from .minimise import agent_summary, networks_of_kept
 from .risk import agent_kind
-from .signals import networks_of
 
 Vote = tuple[str, str]  # (voter_id, category)
 
@@ -80,29 +80,33 @@ class Ledger:
 
 
 async def load(conn: asyncpg.Connection, edition_id: int) -> Ledger:
+    # The kept prefix gives every width (minimise.py); a row stored before minimisation
+    # (0020) that the purge has not minimised yet still has its address and full agent,
+    # read the same way: the address's networks, the agent's summary.
     votes = [
         VoteRow(
             r["voter_id"],
             r["category"],
             r["nomination"],
             r["at"],
-            networks_of(r["ip"] or ""),
-            r["user_agent"] or "",
+            networks_of_kept(r["ip"]),
+            agent_summary(r["agent"]),
             r["email_domain"] or "",
             r["form_age_ms"] if r["form_age_ms"] is not None else -1,
         )
         for r in await conn.fetch(
             "SELECT voter_id, category, nomination, extract(epoch FROM cast_at)::float8 AS at,"
-            " ip, user_agent, email_domain, form_age_ms FROM votes"
+            " coalesce(ip_prefix, ip) AS ip, coalesce(agent, user_agent) AS agent,"
+            " email_domain, form_age_ms FROM votes"
             " WHERE edition_id = $1 AND verdict <> 'voided' ORDER BY cast_at",
             edition_id,
         )
     ]
     verified = {
-        r["voter_id"]: (r["at"], networks_of(r["ip"] or ""))
+        r["voter_id"]: (r["at"], networks_of_kept(r["ip"]))
         for r in await conn.fetch(
-            "SELECT voter_id, extract(epoch FROM verified_at)::float8 AS at, ip FROM voters"
-            " WHERE edition_id = $1",
+            "SELECT voter_id, extract(epoch FROM verified_at)::float8 AS at,"
+            " coalesce(ip_prefix, ip) AS ip FROM voters WHERE edition_id = $1",
             edition_id,
         )
     }
@@ -643,10 +647,18 @@ class ScanReport:
 
 
 async def scan(
-    conn: asyncpg.Connection, edition_id: int, slug: str, t: FraudRules, *, full: bool = False
+    conn: asyncpg.Connection,
+    edition_id: int,
+    slug: str,
+    t: FraudRules,
+    *,
+    address_key: bytes,
+    full: bool = False,
 ) -> ScanReport:
     """Run the detectors and quarantine what they find, under an advisory lock per
     edition so that the workers of a multi-process server do not scan at once.
+    `address_key` is the key votes' addresses are hashed under (minimise.address_key):
+    a declared network narrower than a vote's kept prefix is matched by it.
 
     Incremental unless `full`: a category whose votes are as the last scan left them is
     not read again by the detectors that look at one category at a time, and a ledger
@@ -687,7 +699,8 @@ async def scan(
                     findings = await detector(ledger, t)
                 else:
                     findings = await detector(part, t)
-                findings = await spare_declared(conn, edition_id, findings)  # declarations.py
+                # declarations.py; a declared office address is matched by its hash.
+                findings = await spare_declared(conn, edition_id, findings, address_key=address_key)
                 moved = 0
                 for finding in findings:
                     if not _already_recorded(recorded, finding):
@@ -852,7 +865,8 @@ async def audit_category(
     a project whose voters all came for it alone, voted at once and share little with the
     category's is worth a look, never proof."""
     rows = await conn.fetch(
-        "SELECT v.voter_id, v.nomination, extract(epoch FROM v.cast_at)::float8 AS at, v.ip,"
+        "SELECT v.voter_id, v.nomination, extract(epoch FROM v.cast_at)::float8 AS at,"
+        " coalesce(v.ip_prefix, v.ip) AS ip,"
         " v.email_domain, extract(epoch FROM r.verified_at)::float8 AS verified,"
         " (SELECT count(*) FROM votes w WHERE w.edition_id = v.edition_id"
         "   AND w.voter_id = v.voter_id AND w.verdict <> 'voided') AS cats"
@@ -879,7 +893,7 @@ async def audit_category(
 def _audit_figures(rows: list[asyncpg.Record]) -> dict[str, float]:
     n = len(rows)
     delays = sorted(r["at"] - r["verified"] for r in rows if r["verified"] is not None) or [0.0]
-    nets = Counter((networks_of(r["ip"] or "") or ("",))[-1] for r in rows)
+    nets = Counter((networks_of_kept(r["ip"]) or ("",))[-1] for r in rows)
     domains = Counter(r["email_domain"] or "" for r in rows)
     out: dict[str, float] = {
         "votes": n,

@@ -18,12 +18,18 @@ from typing import Any
 
 from .. import db, edition_store
 from .detectors import scan
+from .minimise import address_key
 
 # How much lower than the workers the scan runs (nice(2) steps): the votes come first.
 NICENESS = 10
 
 
-async def run(database_url: str) -> dict[str, Any]:
+# The address key (minimise.address_key), hex, from the parent: the child hashes the
+# addresses of declared office networks to match votes, under the serving engine's key.
+KEY_ENV = "VOTING_ADDRESS_KEY"
+
+
+async def run(database_url: str, key: bytes) -> dict[str, Any]:
     conn = await db.connect(database_url)
     try:
         edition = await edition_store.current_edition(conn)
@@ -31,7 +37,7 @@ async def run(database_url: str) -> dict[str, Any]:
             return {"edition": None, "pid": os.getpid()}
         edition_id = await edition_store.edition_id(conn, edition.slug)
         assert edition_id is not None
-        report = await scan(conn, edition_id, edition.slug, edition.rules.fraud)
+        report = await scan(conn, edition_id, edition.slug, edition.rules.fraud, address_key=key)
     finally:
         await conn.close()
     return {
@@ -49,7 +55,13 @@ async def run(database_url: str) -> dict[str, Any]:
 
 def main() -> int:
     os.nice(NICENESS)
-    report = asyncio.run(run(os.environ["VOTING_DATABASE_URL"]))
+    if os.environ.get(KEY_ENV):
+        key = bytes.fromhex(os.environ[KEY_ENV])
+    else:  # run by hand: the key of the engine's own settings
+        from ..settings import load_settings
+
+        key = address_key(load_settings().secret_key)
+    report = asyncio.run(run(os.environ["VOTING_DATABASE_URL"], key))
     print(json.dumps(report), flush=True)
     return 0
 

@@ -39,7 +39,14 @@ EMPTY = "0:"
 # The code the findings come from: a change to any of it is a change to the rules:
 # detectors.py and every module of this package it imports (risk.agent_kind reads the
 # agents for the institution rule), as tests/test_antifraud_incremental.py checks.
-_SOURCES = ("detectors.py", "declarations.py", "signals.py", "config.py", "risk.py")
+_SOURCES = (
+    "detectors.py",
+    "declarations.py",
+    "signals.py",
+    "config.py",
+    "risk.py",
+    "minimise.py",
+)
 
 
 @cache
@@ -65,7 +72,7 @@ async def fingerprints(conn: asyncpg.Connection, edition_id: int, t: FraudRules)
     }
     verified = await conn.fetchrow(
         "SELECT count(*) AS n, md5(string_agg(voter_id || '|' || extract(epoch FROM verified_at)"
-        " || '|' || coalesce(ip, ''), ',' ORDER BY voter_id)) AS digest"
+        " || '|' || coalesce(ip_prefix, ip, ''), ',' ORDER BY voter_id)) AS digest"
         " FROM voters WHERE edition_id = $1",
         edition_id,
     )

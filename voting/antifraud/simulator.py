@@ -48,6 +48,7 @@ from ..security import Tokens
 from ..voters import identify
 from .config import FraudRules
 from .detectors import scan
+from .minimise import address_key, at_the_door
 from .risk import MIDDLE, Risk, assess_vote, may_step_up, quarantine_reasons
 from .signals import FormCheck, network_of, new_form_token
 from .verification import StepUpRequired, VerificationLimiter, VerificationRefused, admit_signin
@@ -1006,7 +1007,7 @@ async def simulate(
         scale = organic / 1000
     slug = f"sim-{seed}-{uuid.uuid4().hex[:6]}"
     prefix = f"sim{uuid.uuid4().hex[:8]}"
-    ballot = Ballot(redis, prefix)
+    ballot = Ballot(redis, prefix, address_key=address_key(secret))
     async with pool.acquire() as conn:
         edition = parse_edition(_edition_data(slug, categories), now=START)
         if antifraud is not None:
@@ -1049,7 +1050,7 @@ async def simulate(
         while (await flusher.flush_once(reclaim=False)).read:
             pass
         async with pool.acquire() as conn:
-            await scan(conn, edition_id, slug, t)
+            await scan(conn, edition_id, slug, t, address_key=address_key(secret))
             # Every rule that named a vote: the inline reasons and each detector's flag
             # (a vote one detector already held is still named by the others).
             verdicts = {
@@ -1139,23 +1140,27 @@ async def _run(engine: _Engine, traffic: Traffic) -> None:
             f"limited:{outcome.limited}" if outcome.status == "limited" else outcome.status
         )
         attempt.receipt = outcome.receipt if outcome.status == "accepted" else None
-    # The registrations, as record_verification writes them, in one pipelined batch.
+    # The registrations, as record_verification writes them (minimised at the door), in
+    # one pipelined batch.
+    key = address_key(e.secret)
+    doors = [at_the_door(key, voter.click_ip or voter.ip, voter.agent) for voter in registrations]
     async with e.pool.acquire() as conn:
         await conn.executemany(
-            "INSERT INTO voters (edition_id, voter_id, domain, ip, user_agent, network,"
-            " verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            "INSERT INTO voters (edition_id, voter_id, domain, ip_hash, ip_prefix, agent,"
+            " network, verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
             " ON CONFLICT (edition_id, voter_id) DO NOTHING",
             [
                 (
                     e.edition_id,
                     voter.voter_id,
                     voter.domain,
-                    voter.click_ip or voter.ip,
-                    voter.agent[:256],
-                    network_of(voter.click_ip or voter.ip) or None,
+                    door.address or None,
+                    door.prefix or None,
+                    door.agent or None,
+                    door.network or None,
                     voter.verify_at,
                 )
-                for voter in registrations
+                for voter, door in zip(registrations, doors, strict=True)
             ],
         )
 

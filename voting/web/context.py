@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..antifraud.minimise import address_key
 from ..ballot import Ballot
 from ..catalog import Catalog, Snapshot
 from ..i18n import gettext
@@ -24,7 +25,10 @@ class VotingRuntime:
 
     def __init__(self, request_app: Any) -> None:
         svc = request_app.state.services
-        self.ballot = Ballot(svc.r, svc.settings.redis_prefix)
+        # Addresses reach Redis and the ledger only as their keyed hash (minimise.py).
+        self.ballot = Ballot(
+            svc.r, svc.settings.redis_prefix, address_key=address_key(svc.settings.secret_key)
+        )
         self.catalog = Catalog(svc.db)
 
 

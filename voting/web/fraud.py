@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from ..antifraud import declarations, mobilisation, refusals, reviews
 from ..antifraud.detectors import audit_category
+from ..antifraud.minimise import address_key
 from ..antifraud.quarantine import decide_flag, decide_vote, reasons_of
 from ..antifraud.quarantine import verdict_counts as counts_by_verdict
 from ..antifraud.wording import detector_words
@@ -56,7 +57,12 @@ async def _category_view(request: Request, code: str) -> dict[str, Any]:
             code,
         )
         profile = await mobilisation.profile(conn, snap.edition_id, code)
-        declared = await declarations.declared_share(conn, snap.edition_id, code)
+        declared = await declarations.declared_share(
+            conn,
+            snap.edition_id,
+            code,
+            address_key=address_key(services(request).settings.secret_key),
+        )
         turned_away = await refusals.summary(conn, snap.edition_id)
         audits = await audit_category(conn, snap.edition_id, code)
     nominations = [

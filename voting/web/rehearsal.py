@@ -12,6 +12,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import Route
 
+from ..antifraud.minimise import address_key
 from ..i18n import gettext
 from ..rehearsal import load_voter_token
 from ..voters import Voter, record_verification
@@ -64,6 +65,7 @@ async def rehearsal_session(request: Request) -> JSON:
             voter,
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent"),
+            address_key=address_key(services(request).settings.secret_key),
         )
     request.session.clear()
     request.session["voter"] = voter.to_session()

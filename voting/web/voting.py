@@ -20,6 +20,7 @@ from starlette.routing import Route
 from .. import edition_store, ledger, mail, metrics
 from ..antifraud.challenge import FIELD as CHALLENGE_FIELD
 from ..antifraud.challenge import Challenges
+from ..antifraud.minimise import address_key
 from ..antifraud.refusals import CHALLENGED, record_refusal
 from ..antifraud.risk import MIDDLE, header_signals, may_step_up
 from ..antifraud.signals import HONEYPOT_FIELD, network_of, new_form_token
@@ -244,6 +245,7 @@ async def admit_voter(request: Request, conn: Any, edition_id: int, voter: Voter
         voter,
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
+        address_key=address_key(services(request).settings.secret_key),
     )
     staff = {key: request.session[key] for key in ("uid", "gen") if key in request.session}
     request.session.clear()
