@@ -529,7 +529,7 @@ async def test_same_voter_holds_the_cover_votes_of_a_held_identity(conn, edition
             ip=f"198.51.100.{i}",
         )
     before = await verdicts(conn, edition_id)
-    report = await scan(conn, edition_id, "test-edition", DEFAULTS)
+    report = await scan(conn, edition_id, "test-edition", DEFAULTS, address_key=KEY)
     after = await verdicts(conn, edition_id)
     held = {k for k, (verdict, _) in after.items() if verdict == "quarantined"}
     assert {k for k in held if k[1] == "C2"} == {(f"bot{i}", "C2") for i in range(10)}
@@ -545,7 +545,7 @@ async def test_same_voter_holds_the_cover_votes_of_a_held_identity(conn, edition
     assert (flag["category"], flag["nomination"]) == ("C2", "B1")
     assert flag["evidence"] == {"voters": 10, "votes": 10, "categories": 2}
     # Scanned again with nothing new: nothing moves, nothing is written twice.
-    again = await scan(conn, edition_id, "test-edition", DEFAULTS, full=True)
+    again = await scan(conn, edition_id, "test-edition", DEFAULTS, address_key=KEY, full=True)
     assert again.quarantined == 0
     assert await conn.fetchval("SELECT count(*) FROM fraud_flags WHERE detector='same_voter'") == 1
 
@@ -575,7 +575,7 @@ async def test_same_voter_follows_only_a_vote_held_for_who_cast_it(conn, edition
         await add_vote(
             conn, edition_id, voter, "C3", "D1", at=at + timedelta(hours=1), ip="10.1.0.1"
         )
-    await scan(conn, edition_id, "test-edition", DEFAULTS, full=True)
+    await scan(conn, edition_id, "test-edition", DEFAULTS, address_key=KEY, full=True)
     after = await verdicts(conn, edition_id)
     followed = {v for v in held if after[(v, "C3")] == ("quarantined", ["same_voter"])}
     assert followed == {"network", "void"}
