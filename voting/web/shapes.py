@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 import msgspec
+import orjson
 from msgspec import UNSET, Meta, Struct, UnsetType
 from starlette.requests import Request
 
@@ -142,10 +143,19 @@ def decode_body(raw: bytes, shape: type[T]) -> T:
     except msgspec.ValidationError:
         pass  # worded below, from the body itself (the failure is rare, its cost no matter)
     except msgspec.DecodeError as exc:
-        raise ApiError(
-            400, "bad_json", gettext("The body is not valid JSON: {detail}").format(detail=exc)
-        ) from None
-    raise refusal(msgspec.json.decode(raw), shape)
+        raise _bad_json(exc) from None
+    try:
+        # Untyped, a number past a double (1e400) is no JSON the engine reads: a 400.
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise _bad_json(exc) from None
+    raise refusal(data, shape)
+
+
+def _bad_json(exc: Exception) -> ApiError:
+    return ApiError(
+        400, "bad_json", gettext("The body is not valid JSON: {detail}").format(detail=exc)
+    )
 
 
 def refusal(data: Any, shape: type[Struct]) -> ApiError:
