@@ -1,10 +1,10 @@
 """The OpenAPI 3.1 document at /api/openapi.json, generated from the API's types.
 
 Each HTTP module that serves /api routes lists them in `API` (voting/web/shapes.py's
-`Operation`: method, path, summary, the request and answer types, the statuses); this module
-turns the types into JSON Schema (`msgspec.json.schema_components`) and the routes into
-operations. A test checks that every /api route is documented and every documented path
-is served, so the document stays in step with the routes.
+`Operation`: method, path, summary, the request and answer types, the statuses); this
+module turns the types into JSON Schema (`msgspec.json.schema_components`) and the routes
+into operations. A test checks that every /api route is documented and every documented
+path is served, so the document stays in step with the routes.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def declared_routes() -> list[Operation]:
 
 def _add_answers_every_operation_can_give(operation: dict[str, Any]) -> None:
     """The answers that come from the layers around every handler, not from the handler:
-    the size and NUL checks (web/middleware.py), malformed JSON (web/deps.py) and a
+    the size and NUL checks (web/middleware.py), malformed JSON (web/shapes.py) and a
     PostgreSQL or Redis outage (web/outages.py). Documented once here for every operation
     (schemathesis holds the API to its document)."""
     responses = operation.setdefault("responses", {})
@@ -192,8 +192,8 @@ def _parameters(shape: Any, where: str, components: dict[str, Any]) -> list[dict
     return parameters
 
 
-def _content(schema: dict[str, Any], media: str = "application/json") -> dict[str, Any]:
-    return {media: {"schema": schema}}
+def _content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
 
 
 _ERROR_CONTENT = _content({"$ref": REF.format(name="Error")})
@@ -233,12 +233,11 @@ def openapi_document() -> dict[str, Any]:
                 if isinstance(answer, str)
                 else {
                     "description": answer.description,
-                    "content": _content(schema_of[answer.shape], answer.media),
+                    "content": _content(schema_of[answer.shape]),
                 }
             )
             for status, answer in route.answers.items()
         }
-        operation.update(route.extra)
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     # A fresh copy of each shared piece: links are added to one answer at a time.
     paths = msgspec.json.decode(msgspec.json.encode(paths))

@@ -19,7 +19,7 @@ schema with `Meta(extra_json_schema=...)` and enforced by the domain.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -77,7 +77,6 @@ class Error(Struct):
 class Answer:
     description: str
     shape: Any = Error  # a type msgspec can describe
-    media: str = "application/json"
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,6 @@ class Operation:
     path_params: Any = None
     query: Any = None
     headers: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class CsrfHeader(Struct):
