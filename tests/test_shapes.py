@@ -16,6 +16,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from voting.web.openapi import declared_routes, openapi_document
 from voting.web.responses import ApiError
 from voting.web.shapes import NO_NUL, Text, Words, decode_body
+from voting.web.voting import SignIn
 
 
 class Sample(Struct, forbid_unknown_fields=True):
@@ -137,7 +138,12 @@ def test_the_document_is_generated_from_the_types() -> None:
     }
     schema = doc["components"]["schemas"]["SignIn"]
     assert schema["required"] == ["email"]
-    assert schema["properties"]["email"]["pattern"] == NO_NUL
+    assert schema["properties"]["altcha"]["pattern"] == NO_NUL
+    # A text with a format says only its format (no email holds a NUL) ...
+    assert schema["properties"]["email"] == {"type": "string", "format": "email"}
+    # ... and the type still refuses a NUL in it, with the answer that says so.
+    problem = refused(b'{"email": "a\\u0000@example.org"}', SignIn)
+    assert problem.status == 422 and "NUL" in problem.message
     # Every $ref points at a component the document has.
     refs = re.findall(r'"\$ref":"#/components/schemas/([^"]+)"', orjson.dumps(doc).decode())
     assert refs and set(refs) <= set(doc["components"]["schemas"])

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from .. import __version__
-from .shapes import Answer, Error, Operation
+from .shapes import NO_NUL, Answer, Error, Operation
 
 # Modules whose API routes make up the document.
 SOURCES = [
@@ -199,6 +199,20 @@ def _content(schema: dict[str, Any]) -> dict[str, Any]:
 _ERROR_CONTENT = _content({"$ref": REF.format(name="Error")})
 
 
+def _format_alone(schema: Any) -> None:
+    """A text with a format (email, uri, date) says only its format, as it always did: no
+    value of those formats holds a NUL, so the type's NUL pattern adds nothing for a
+    reader, and a pattern beside a format makes generators (schemathesis) filter."""
+    if isinstance(schema, dict):
+        if "format" in schema and schema.get("pattern") == NO_NUL:
+            del schema["pattern"]
+        for value in schema.values():
+            _format_alone(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _format_alone(value)
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     routes = declared_routes()
@@ -245,6 +259,7 @@ def openapi_document() -> dict[str, Any]:
     for operations in paths.values():
         for operation in operations.values():
             _add_answers_every_operation_can_give(operation)
+    _format_alone(components)
     for schema in components.values():
         # The class name msgspec puts as every schema's title says nothing the key does not.
         schema.pop("title", None)
