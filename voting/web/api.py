@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+from typing import Annotated
 
 import asyncpg
 import redis.exceptions
+from msgspec import UNSET, Meta, Struct, UnsetType
 from starlette.requests import Request
 from starlette.routing import Route
 
 from .. import edition_store
 from ..i18n import gettext
 from .deps import current_edition, services
-from .openapi import error_response, json_response, openapi_document
+from .openapi import openapi_document
 from .responses import JSON, ApiError
+from .shapes import Answer, AnyObject, Operation, Text
 
 
 async def healthz(request: Request) -> JSON:
@@ -107,70 +111,74 @@ routes = [
 ]
 
 
-_EDITION = {"$ref": "#/components/schemas/Edition"}
-OPENAPI_PATHS = {
-    "/api/contest": {
-        "get": {
-            "summary": "The current edition, its phases in UTC and Geneva time, and its phase now",
-            "responses": {
-                "200": json_response("The current edition", _EDITION),
-                "404": error_response("No edition is loaded"),
-            },
-        }
-    },
-    "/api/editions": {
-        "get": {
-            "summary": "Every loaded edition",
-            "responses": {
-                "200": json_response(
-                    "Editions",
-                    {
-                        "type": "object",
-                        "required": ["editions"],
-                        "properties": {"editions": {"type": "array", "items": _EDITION}},
-                    },
-                )
-            },
-        }
-    },
-    "/api/editions/{slug}": {
-        "get": {
-            "summary": "One edition by its slug",
-            "parameters": [
-                {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": {
-                "200": json_response("The edition", _EDITION),
-                "404": error_response("No such edition"),
-            },
-        }
-    },
-    "/api/categories": {
-        "get": {
-            "summary": "The categories of the current edition",
-            "responses": {
-                "200": json_response(
-                    "Categories",
-                    {
-                        "type": "object",
-                        "required": ["edition", "categories"],
-                        "properties": {
-                            "edition": {"type": "string"},
-                            "categories": {
-                                "type": "array",
-                                "items": {"$ref": "#/components/schemas/Category"},
-                            },
-                        },
-                    },
-                ),
-                "404": error_response("No edition is loaded"),
-            },
-        }
-    },
-    "/api/openapi.json": {
-        "get": {
-            "summary": "This document",
-            "responses": {"200": json_response("OpenAPI 3.1", {"type": "object"})},
-        }
-    },
-}
+class Phase(Struct):
+    name: str
+    opens_utc: datetime
+    closes_utc: datetime
+    opens_local: datetime
+    closes_local: datetime
+    utc_offset_opens: str | UnsetType = UNSET
+    utc_offset_closes: str | UnsetType = UNSET
+
+
+class Category(Struct):
+    code: str
+    name: str
+    description: str | UnsetType = UNSET
+    facilitator: str | UnsetType = UNSET
+    translations: (
+        Annotated[
+            dict[str, dict[str, str]],
+            Meta(description="name and description per language (fr, es, ar, zh, ru)"),
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+class Edition(Struct):
+    slug: str
+    name: str
+    timezone: str
+    phases: list[Phase]
+    categories: list[Category]
+    current_phase: str | UnsetType | None = UNSET
+    rules: AnyObject | UnsetType = UNSET
+
+
+class Editions(Struct):
+    editions: list[Edition]
+
+
+class Categories(Struct):
+    edition: str
+    categories: list[Category]
+
+
+class Slug(Struct):
+    slug: Text
+
+
+NO_EDITION = "No edition is loaded"
+API = [
+    Operation(
+        "GET",
+        "/api/contest",
+        "The current edition, its phases in UTC and Geneva time, and its phase now",
+        {200: Answer("The current edition", Edition), 404: NO_EDITION},
+    ),
+    Operation("GET", "/api/editions", "Every loaded edition", {200: Answer("Editions", Editions)}),
+    Operation(
+        "GET",
+        "/api/editions/{slug}",
+        "One edition by its slug",
+        {200: Answer("The edition", Edition), 404: "No such edition"},
+        path_params=Slug,
+    ),
+    Operation(
+        "GET",
+        "/api/categories",
+        "The categories of the current edition",
+        {200: Answer("Categories", Categories), 404: NO_EDITION},
+    ),
+    Operation("GET", "/api/openapi.json", "This document", {200: Answer("OpenAPI 3.1", AnyObject)}),
+]

@@ -3,8 +3,9 @@ requests: pages and JSON API. The rules are in voting/antifraud/."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
+from msgspec import UNSET, Meta, Struct, UnsetType, field
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -15,15 +16,26 @@ from ..antifraud.minimise import address_key
 from ..antifraud.quarantine import decide_flag, decide_vote, reasons_of
 from ..antifraud.quarantine import verdict_counts as counts_by_verdict
 from ..antifraud.wording import detector_words
-from ..i18n import gettext
+from ..i18n import N_, gettext
 from .auth import pages, require_role, require_user
 from .chart_data import fraud_chart_view
 from .context import snapshot
 from .csrf import check_csrf
-from .deps import json_body, services
-from .numbers import BIGINT_MAX, path_id
-from .openapi import RECEIPT_SCHEMA, error_response, json_response
+from .deps import services
+from .numbers import path_id
 from .responses import JSON, ApiError
+from .shapes import (
+    NOT_BLANK,
+    Answer,
+    AnyObject,
+    CsrfHeader,
+    Id,
+    Operation,
+    Receipt,
+    Text,
+    Words,
+    read_body,
+)
 from .templating import language_of
 
 
@@ -207,29 +219,27 @@ async def fraud_api(request: Request) -> JSON:
 
 async def decide_flag_api(request: Request) -> JSON:
     check_csrf(request)
-    body = await json_body(request, ("action", "reason"))
+    await require_role(request, "committee")  # the role before the body (401/403 first)
+    body = await read_body(request, Decision)
     flag_id = path_id(request, "flag_id", gettext("There is no such flag."))
     return JSON(
         await _decide(
-            request,
-            flag_id=flag_id,
-            receipt=None,
-            action=str(body.get("action", "")),
-            reason=str(body.get("reason", "")),
+            request, flag_id=flag_id, receipt=None, action=body.action, reason=body.reason
         )
     )
 
 
 async def decide_vote_api(request: Request) -> JSON:
     check_csrf(request)
-    body = await json_body(request, ("action", "reason"))
+    await require_role(request, "committee")  # the role before the body (401/403 first)
+    body = await read_body(request, Decision)
     return JSON(
         await _decide(
             request,
             flag_id=None,
             receipt=request.path_params["receipt"],
-            action=str(body.get("action", "")),
-            reason=str(body.get("reason", "")),
+            action=body.action,
+            reason=body.reason,
         )
     )
 
@@ -352,72 +362,75 @@ routes = [
     Route("/api/fraud/votes/{receipt}", decide_vote_api, methods=["POST"]),
 ]
 
-_DECISION_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["action", "reason"],
-                "properties": {
-                    "action": {"type": "string", "enum": ["release", "void"]},
-                    # Something besides spaces: a decision is recorded with its reason.
-                    "reason": {"type": "string", "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"},
-                },
-            }
-        }
-    },
+
+class Decision(Struct):
+    action: Literal["release", "void"]
+    reason: Annotated[str, Meta(pattern=NOT_BLANK)]
+
+    words: ClassVar[dict[str, Words]] = {
+        "action": Words(N_("The decision must be 'release' or 'void'."), code="choice"),
+        "reason": Words(N_("A decision needs a reason, for the record."), code="required"),
+    }
+
+
+class Decided(Struct):
+    to: str
+    votes: int | UnsetType = UNSET
+    flag: int | UnsetType = UNSET
+    receipt: str | UnsetType = UNSET
+    previous: str | UnsetType | None = field(name="from", default=UNSET)
+
+
+class CategoryCode(Struct):
+    code: Text
+
+
+class FlagPath(Struct):
+    flag_id: Id
+
+
+class ReceiptPath(Struct):
+    receipt: Receipt
+
+
+DECISION_ERRORS: dict[int, Answer | str] = {
+    400: "Malformed body",
+    401: "Not signed in",
+    403: "Not the committee, or no CSRF token",
+    404: "No such vote or flag",
+    409: "The vote is not in a state this decision applies to",
+    422: "Unknown action or no reason",
 }
-_CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "schema": {"type": "string"}}
-_DECISION_ERRORS = {
-    "400": error_response("Malformed body"),
-    "401": error_response("Not signed in"),
-    "403": error_response("Not the committee, or no CSRF token"),
-    "404": error_response("No such vote or flag"),
-    "409": error_response("The vote is not in a state this decision applies to"),
-    "422": error_response("Unknown action or no reason"),
-}
-OPENAPI_PATHS = {
-    "/api/fraud/{code}": {
-        "get": {
-            "summary": "Votes by verdict per nomination, fraud flags, mobilisation, declared"
-            " support and refused sign-ins (committee)",
-            "parameters": [
-                {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": {
-                "200": json_response("The category's fraud review", {"type": "object"}),
-                "401": error_response("Not signed in"),
-                "403": error_response("Not the committee"),
-                "404": error_response("No such category"),
-            },
-        }
-    },
-    "/api/fraud/flags/{flag_id}": {
-        "post": {
-            "summary": "Release or void every vote a flag holds in quarantine",
-            "parameters": [
-                {
-                    "name": "flag_id",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX},
-                },
-                _CSRF,
-            ],
-            "requestBody": _DECISION_BODY,
-            "responses": {"200": json_response("Decided", {"type": "object"}), **_DECISION_ERRORS},
-        }
-    },
-    "/api/fraud/votes/{receipt}": {
-        "post": {
-            "summary": "Release or void one vote",
-            "parameters": [
-                {"name": "receipt", "in": "path", "required": True, "schema": RECEIPT_SCHEMA},
-                _CSRF,
-            ],
-            "requestBody": _DECISION_BODY,
-            "responses": {"200": json_response("Decided", {"type": "object"}), **_DECISION_ERRORS},
-        }
-    },
-}
+API = [
+    Operation(
+        "GET",
+        "/api/fraud/{code}",
+        "Votes by verdict per nomination, fraud flags, mobilisation, declared"
+        " support and refused sign-ins (committee)",
+        {
+            200: Answer("The category's fraud review", AnyObject),
+            401: "Not signed in",
+            403: "Not the committee",
+            404: "No such category",
+        },
+        path_params=CategoryCode,
+    ),
+    Operation(
+        "POST",
+        "/api/fraud/flags/{flag_id}",
+        "Release or void every vote a flag holds in quarantine",
+        {200: Answer("Decided", Decided), **DECISION_ERRORS},
+        body=Decision,
+        path_params=FlagPath,
+        headers=CsrfHeader,
+    ),
+    Operation(
+        "POST",
+        "/api/fraud/votes/{receipt}",
+        "Release or void one vote",
+        {200: Answer("Decided", Decided), **DECISION_ERRORS},
+        body=Decision,
+        path_params=ReceiptPath,
+        headers=CsrfHeader,
+    ),
+]

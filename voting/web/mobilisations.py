@@ -7,8 +7,10 @@ carry the session's CSRF token; the JSON API takes it in the X-CSRF-Token header
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -16,14 +18,26 @@ from starlette.routing import Route
 from ..antifraud import declarations
 from ..antifraud.declarations import DeclarationError
 from ..contest import GENEVA
-from ..i18n import gettext
+from ..i18n import N_, gettext
 from .auth import current_user, pages, require_role, require_user
 from .context import snapshot
 from .csrf import check_csrf
-from .deps import json_body, services
+from .deps import services
 from .numbers import path_id
-from .openapi import error_response, json_response
 from .responses import JSON, ApiError
+from .shapes import (
+    NO_NUL,
+    NOT_BLANK,
+    Answer,
+    AnyObject,
+    CsrfHeader,
+    Operation,
+    Text,
+    Words,
+    read_body,
+)
+
+LOCAL_TIME = "ISO 8601; no offset: Geneva time"
 
 
 def _error(exc: DeclarationError) -> ApiError:
@@ -50,8 +64,10 @@ def _window(snap: Any) -> tuple[Any, Any]:
     return phase.opens_at, phase.closes_at
 
 
-async def _declare(request: Request, raw: dict[str, Any]) -> dict[str, Any]:
-    user, snap, nomination = await _own_nomination(request)
+async def _declare(
+    request: Request, raw: dict[str, Any], owned: tuple[Any, Any, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    user, snap, nomination = owned or await _own_nomination(request)
     opens, closes = _window(snap)
     if services(request).clock.now() >= closes:
         raise ApiError(409, "voting_closed", gettext("Voting has closed: nothing to declare."))
@@ -143,9 +159,13 @@ async def declare_form(request: Request) -> Response:
 
 async def declare_api(request: Request) -> JSON:
     check_csrf(request)
-    body = await json_body(request)
+    # Who asks and for which nomination before what is asked: a stranger learns 401/404,
+    # never which fields a declaration needs.
+    owned = await _own_nomination(request)
+    body = await read_body(request, Declaration)
+    given = {k: v for k, v in msgspec.structs.asdict(body).items() if v is not UNSET}
     try:
-        return JSON(await _declare(request, body), 201)
+        return JSON(await _declare(request, given, owned), 201)
     except DeclarationError as exc:
         raise _error(exc) from None
 
@@ -239,11 +259,10 @@ async def decide_form(request: Request) -> Response:
 
 async def decide_api(request: Request) -> JSON:
     check_csrf(request)
-    body = await json_body(request, ("decision", "reason"))
+    await require_role(request, "organizer")  # the role before the body (401/403 first)
+    body = await read_body(request, MobilisationDecision)
     try:
-        return JSON(
-            await _decide(request, str(body.get("decision", "")), str(body.get("reason", "")))
-        )
+        return JSON(await _decide(request, body.decision, body.reason))
     except DeclarationError as exc:
         raise _error(exc) from None
 
@@ -258,89 +277,81 @@ routes = [
     Route("/api/mobilisations/{declaration_id}/decision", decide_api, methods=["POST"]),
 ]
 
-_CSRF = {"name": "X-CSRF-Token", "in": "header", "required": True, "schema": {"type": "string"}}
-_ID = {"name": "public_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_DECLARATION = {
-    "type": "object",
-    "required": ["expected_votes", "starts_at", "ends_at"],
-    "properties": {
-        "domains": {"type": "array", "items": {"type": "string"}},
-        "networks": {"type": "array", "items": {"type": "string"}},
-        "expected_votes": {"type": "integer", "minimum": 1},
-        "starts_at": {"type": "string", "description": "ISO 8601; no offset: Geneva time"},
-        "ends_at": {"type": "string", "description": "ISO 8601; no offset: Geneva time"},
-        "note": {"type": "string"},
-    },
-}
-OPENAPI_PATHS = {
-    "/api/nominations/{public_id}/mobilisations": {
-        "get": {
-            "summary": "A nomination's declared campaigns (its nominator or organizers)",
-            "parameters": [_ID],
-            "responses": {
-                "200": json_response("The declarations", {"type": "object"}),
-                "401": error_response("Not signed in"),
-                "404": error_response("No such nomination of yours"),
-            },
+
+# The rules on a campaign's domains, networks and dates are the domain's
+# (declarations.validate, shared with the page), worded per field there.
+class Declaration(Struct):
+    expected_votes: Annotated[int, Meta(ge=1, le=declarations.MAX_EXPECTED)]
+    starts_at: Annotated[str, Meta(pattern=NO_NUL, description=LOCAL_TIME)]
+    ends_at: Annotated[str, Meta(pattern=NO_NUL, description=LOCAL_TIME)]
+    domains: list[Text] | UnsetType = UNSET
+    networks: list[Text] | UnsetType = UNSET
+    note: Text | UnsetType = UNSET
+
+
+class MobilisationDecision(Struct):
+    decision: Literal["approve", "reject"]
+    reason: Annotated[str, Meta(pattern=NOT_BLANK)]
+
+    words: ClassVar[dict[str, Words]] = {
+        "decision": Words(N_("Choose approve or reject."), field=N_("Choose approve or reject.")),
+        "reason": Words(
+            N_("A decision needs a reason, for the record."),
+            field=N_("A decision needs a reason, for the record."),
+        ),
+    }
+
+
+class NominationPath(Struct):
+    public_id: Text
+
+
+class DeclarationPath(Struct):
+    declaration_id: Text
+
+
+NOT_SIGNED_IN = "Not signed in"
+NOT_YOURS = "No such nomination of yours"
+API = [
+    Operation(
+        "GET",
+        "/api/nominations/{public_id}/mobilisations",
+        "A nomination's declared campaigns (its nominator or organizers)",
+        {200: Answer("The declarations", AnyObject), 401: NOT_SIGNED_IN, 404: NOT_YOURS},
+        path_params=NominationPath,
+    ),
+    Operation(
+        "POST",
+        "/api/nominations/{public_id}/mobilisations",
+        "Declare a campaign for one's nomination",
+        {
+            201: Answer("Declared, pending the organizers", AnyObject),
+            400: "Malformed body",
+            401: NOT_SIGNED_IN,
+            403: "No CSRF token",
+            404: NOT_YOURS,
+            409: "Voting has closed, or the nomination is rejected",
+            422: "A field is invalid (see error.fields)",
         },
-        "post": {
-            "summary": "Declare a campaign for one's nomination",
-            "parameters": [_ID, _CSRF],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": _DECLARATION}},
-            },
-            "responses": {
-                "201": json_response("Declared, pending the organizers", {"type": "object"}),
-                "400": error_response("Malformed body"),
-                "401": error_response("Not signed in"),
-                "403": error_response("No CSRF token"),
-                "404": error_response("No such nomination of yours"),
-                "409": error_response("Voting has closed, or the nomination is rejected"),
-                "422": error_response("A field is invalid (see error.fields)"),
-            },
+        body=Declaration,
+        path_params=NominationPath,
+        headers=CsrfHeader,
+    ),
+    Operation(
+        "POST",
+        "/api/mobilisations/{declaration_id}/decision",
+        "Approve or reject a declared campaign (organizers)",
+        {
+            200: Answer("Decided", AnyObject),
+            400: "Malformed body",
+            401: NOT_SIGNED_IN,
+            403: "Not an organizer, or no CSRF token",
+            404: "No such declaration",
+            409: "Already decided",
+            422: "Unknown decision or no reason",
         },
-    },
-    "/api/mobilisations/{declaration_id}/decision": {
-        "post": {
-            "summary": "Approve or reject a declared campaign (organizers)",
-            "parameters": [
-                {
-                    "name": "declaration_id",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string"},
-                },
-                _CSRF,
-            ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["decision", "reason"],
-                            "properties": {
-                                "decision": {"type": "string", "enum": ["approve", "reject"]},
-                                # Not blank: a decision is kept with its reason.
-                                "reason": {
-                                    "type": "string",
-                                    "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$",
-                                },
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {
-                "200": json_response("Decided", {"type": "object"}),
-                "400": error_response("Malformed body"),
-                "401": error_response("Not signed in"),
-                "403": error_response("Not an organizer, or no CSRF token"),
-                "404": error_response("No such declaration"),
-                "409": error_response("Already decided"),
-                "422": error_response("Unknown decision or no reason"),
-            },
-        }
-    },
-}
+        body=MobilisationDecision,
+        path_params=DeclarationPath,
+        headers=CsrfHeader,
+    ),
+]

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from datetime import date, datetime
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote, urlencode
 
 import asyncpg
+from msgspec import UNSET, Meta, Struct, UnsetType, field
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -26,11 +28,11 @@ from ..i18n import N_, current_language, gettext, localized
 from ..nominations import Nomination, NominationError, PublicQuery
 from .auth import current_user, pages, require_role, require_user
 from .csrf import check_csrf, csrf_token
-from .deps import current_edition, json_body, services
+from .deps import current_edition, services
 from .email_typo import EmailQuestion, email_question
 from .numbers import BIGINT_MAX, number_problem, whole_number
-from .openapi import error_response, json_response
 from .responses import JSON, ApiError
+from .shapes import NO_NUL, Answer, AnyObject, Operation, Text, Words, read_body, text
 from .templating import LANGUAGE_NAMES, language_of
 from .voting import vote_box
 
@@ -691,34 +693,11 @@ async def api_get(request: Request) -> JSON:
     return JSON({"nomination": nomination.public_dict()})
 
 
-_CONTROL_KEYS = ("submit", "idempotency_key")
-
-
-def _api_input(body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    unknown = {
-        str(key)[:64]: gettext("Unknown field.")
-        for key in body
-        if key not in noms.FIELDS and key not in _CONTROL_KEYS
-    }
-    if unknown:
-        raise ApiError(422, "invalid", gettext("Some fields are not known."), fields=unknown)
-    submit = body.get("submit", False)
-    if not isinstance(submit, bool):
-        raise ApiError(
-            422,
-            "invalid",
-            gettext("Some fields need attention."),
-            fields={"submit": gettext("Give true or false.")},
-        )
-    return {k: v for k, v in body.items() if k in noms.FIELDS}, submit
-
-
 async def api_create(request: Request) -> JSON:
     user = await require_user(request)
     check_csrf(request)
-    body = await json_body(request)
-    raw, submit = _api_input(body)
-    key = request.headers.get("idempotency-key") or body.get("idempotency_key")
+    body = await read_body(request, NominationInput)
+    key = request.headers.get("idempotency-key") or body.idempotency_key or None
     svc = services(request)
     edition = await current_edition(request)
     try:
@@ -728,9 +707,9 @@ async def api_create(request: Request) -> JSON:
                 conn,
                 edition,
                 user,
-                raw,
-                key=key if isinstance(key, str) else None,
-                submit=submit,
+                body.content(),
+                key=key,
+                submit=body.submit is True,
             )
     except NominationError as error:
         raise _api_error(request, error) from None
@@ -744,7 +723,7 @@ async def api_create(request: Request) -> JSON:
 async def api_update(request: Request) -> JSON:
     user = await require_user(request)
     check_csrf(request)
-    raw, submit = _api_input(await json_body(request))
+    body = await read_body(request, NominationInput)
     svc = services(request)
     try:
         async with svc.db.acquire() as conn:
@@ -756,10 +735,10 @@ async def api_update(request: Request) -> JSON:
                 await _edition_of(conn, nomination),
                 user,
                 nomination.public_id,
-                raw,
+                body.content(),
                 now=svc.clock.now(),
                 base_url=svc.settings.base_url,
-                submit=submit,
+                submit=body.submit is True,
             )
     except NominationError as error:
         raise _api_error(request, error) from None
@@ -830,225 +809,210 @@ routes = [
 
 # -- OpenAPI -----------------------------------------------------------------------------------
 
-_PUBLIC_ID = {
-    "name": "public_id",
-    "in": "path",
-    "required": True,
-    "description": "The nomination's stable public id, e.g. N7Q2KX9AB",
-    "schema": {"type": "string", "pattern": "^[Nn][0-9A-Za-z-]{8,9}$"},
-}
-_CSRF = {
-    "name": "X-CSRF-Token",
-    "in": "header",
-    "required": True,
-    "description": "The session's CSRF token (from GET /api/me/nominations or any form)",
-    "schema": {"type": "string"},
-}
-_ONE_OWN = json_response(
-    "The nomination as its nominator sees it",
-    {
-        "type": "object",
-        "required": ["nomination"],
-        "properties": {"nomination": {"$ref": "#/components/schemas/NominationOwn"}},
-    },
-)
-_WRITE_ERRORS = {
-    "401": error_response("Not signed in"),
-    "403": error_response("Missing or wrong CSRF token"),
-    "404": error_response("No such nomination, or not yours"),
-    "409": error_response("Nominations are closed, or the nomination is not editable"),
-    "422": error_response("Per-field problems under error.fields"),
-}
 
-OPENAPI_SCHEMAS: dict[str, Any] = {
-    "NominationInput": {
-        "type": "object",
-        "description": "A draft needs category and title; submitting needs every field.",
-        # Any other field is refused (422), not ignored: a misspelt field is not lost.
-        "additionalProperties": False,
-        "properties": {
-            "category": {"type": "string"},
-            "title": {"type": "string", "minLength": 3, "maxLength": 150},
-            "organization": {"type": "string", "maxLength": 200},
-            "stakeholder_type": {"enum": list(noms.STAKEHOLDER_TYPES)},
-            "country": {"type": "string", "description": "ISO 3166-1 alpha-2"},
-            "website": {"type": "string", "format": "uri"},
-            "start_date": {"type": "string", "format": "date"},
-            "contact_email": {"type": "string", "format": "email"},
-            "summary": {"type": "string", "description": "150 to 200 words (edition rule)"},
-            "description": {"type": "string", "maxLength": 6000},
-            "partners": {"type": "array", "items": {"type": "string"}},
-            "languages": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "ISO 639 codes or English names",
-            },
-            "earlier_winner": {"type": "boolean"},
-            "submit": {"type": "boolean", "description": "submit at once"},
-            "idempotency_key": {"type": "string", "maxLength": 100},
-        },
-    },
-    "NominationPublic": {
-        "type": "object",
-        "required": ["public_id", "edition", "category", "title", "organization", "country"],
-        "properties": {
-            "public_id": {"type": "string"},
-            "edition": {"type": "string"},
-            "category": {"type": "string"},
-            "title": {"type": "string"},
-            "organization": {"type": "string"},
-            "stakeholder_type": {"type": ["string", "null"]},
-            "country": {"type": "string"},
-            "country_name": {"type": ["string", "null"]},
-            "website": {"type": ["string", "null"]},
-            "start_date": {"type": ["string", "null"], "format": "date"},
-            "summary": {"type": "string"},
-            "description": {"type": "string"},
-            "partners": {"type": "array", "items": {"type": "string"}},
-            "languages": {"type": "array", "items": {"type": "string"}},
-            "language_names": {"type": "array", "items": {"type": "string"}},
-            "url": {"type": "string"},
-        },
-    },
-    "NominationOwn": {
-        "allOf": [
-            {"$ref": "#/components/schemas/NominationPublic"},
-            {
-                "type": "object",
-                "required": ["status"],
-                "properties": {
-                    "status": {"enum": list(noms.STATUSES)},
-                    "contact_email": {"type": ["string", "null"]},
-                    "earlier_winner": {"type": "boolean"},
-                    "earlier_winner_marked": {"type": "boolean"},
-                    "decision_reason": {"type": ["string", "null"]},
-                    "created_at": {"type": "string", "format": "date-time"},
-                    "updated_at": {"type": "string", "format": "date-time"},
-                    "submitted_at": {"type": ["string", "null"], "format": "date-time"},
-                    "decided_at": {"type": ["string", "null"], "format": "date-time"},
-                },
-            },
+# A nomination's content rules (lengths, word counts, codes, dates) are the domain's
+# (voting/nominations/fields.py, shared with the form), worded per field there: the types
+# check the JSON shape, and state those rules in the document with `text(...)`.
+class NominationInput(Struct, forbid_unknown_fields=True):
+    """A draft needs category and title; submitting needs every field."""
+
+    category: Text | UnsetType = UNSET
+    title: text(minLength=3, maxLength=150) | UnsetType = UNSET
+    organization: text(maxLength=200) | UnsetType = UNSET
+    stakeholder_type: text(enum=list(noms.STAKEHOLDER_TYPES)) | UnsetType = UNSET
+    country: text("ISO 3166-1 alpha-2") | UnsetType = UNSET
+    website: text(format="uri") | UnsetType = UNSET
+    start_date: text(format="date") | UnsetType = UNSET
+    contact_email: text(format="email") | UnsetType = UNSET
+    summary: text("150 to 200 words (edition rule)") | UnsetType = UNSET
+    description: text(maxLength=6000) | UnsetType = UNSET
+    # A list, or one text as a form sends it (partners one a line or split by ";",
+    # languages by lines, "," or ";": nominations/fields.py).
+    partners: list[Text] | Text | UnsetType = UNSET
+    languages: (
+        Annotated[list[Text] | Text, Meta(description="ISO 639 codes or English names")] | UnsetType
+    ) = UNSET
+    earlier_winner: bool | UnsetType = UNSET
+    translations: (
+        Annotated[
+            dict[Text, dict[Text, Text]],
+            Meta(description="title and summary per other language (fr, es, ar, zh, ru)"),
         ]
-    },
-}
+        | UnsetType
+    ) = UNSET
+    submit: Annotated[bool, Meta(description="submit at once")] | UnsetType = UNSET
+    idempotency_key: Annotated[str, Meta(max_length=100, pattern=NO_NUL)] | UnsetType = UNSET
 
-OPENAPI_PATHS: dict[str, Any] = {
-    "/api/nominations": {
-        "get": {
-            "summary": "Accepted nominations, searchable by title, organization and country",
-            "parameters": [
-                {"name": "edition", "in": "query", "schema": {"type": "string"}},
-                {"name": "category", "in": "query", "schema": {"type": "string"}},
-                {"name": "country", "in": "query", "schema": {"type": "string"}},
-                {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200}},
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 200},
-                },
-                {
-                    "name": "offset",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX},
-                },
-            ],
-            "responses": {
-                "200": json_response(
-                    "A page of accepted nominations",
-                    {
-                        "type": "object",
-                        "required": ["edition", "total", "nominations"],
-                        "properties": {
-                            "edition": {"type": "string"},
-                            "total": {"type": "integer"},
-                            "limit": {"type": "integer"},
-                            "offset": {"type": "integer"},
-                            "nominations": {
-                                "type": "array",
-                                "items": {"$ref": "#/components/schemas/NominationPublic"},
-                            },
-                        },
-                    },
-                ),
-                "404": error_response("No such edition"),
-                "422": error_response("Bad search parameters, per field"),
-            },
-        },
-        "post": {
-            "summary": "Create a nomination (a draft, or submitted at once with submit=true)",
-            "parameters": [
-                _CSRF,
-                {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}},
-            ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/NominationInput"}}
-                },
-            },
-            "responses": {
-                "201": _ONE_OWN,
-                "200": {**_ONE_OWN, "description": "Replayed: the key was used before"},
-                **_WRITE_ERRORS,
-            },
-        },
-    },
-    "/api/nominations/{public_id}": {
-        "get": {
-            "summary": "One nomination: accepted for all; own or organizer see more",
-            "parameters": [_PUBLIC_ID],
-            "responses": {
-                "200": json_response("The nomination", {"type": "object"}),
-                "404": error_response("No such nomination (or not visible to you)"),
-            },
-        },
-        "put": {
-            "summary": "Replace a draft's or a returned nomination's content",
-            "parameters": [_PUBLIC_ID, _CSRF],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/NominationInput"}}
-                },
-            },
-            "responses": {"200": _ONE_OWN, **_WRITE_ERRORS},
-        },
-    },
-    "/api/nominations/{public_id}/submit": {
-        "post": {
-            "summary": "Submit a draft or a returned nomination (again is harmless)",
-            "parameters": [_PUBLIC_ID, _CSRF],
-            "responses": {"200": _ONE_OWN, **_WRITE_ERRORS},
+    words: ClassVar[dict[str, Words]] = {
+        "submit": Words(N_("Some fields need attention."), field=N_("Give true or false."))
+    }
+
+    def content(self) -> dict[str, Any]:
+        """The nomination's fields given, for the domain's checks."""
+        return {
+            name: getattr(self, name) for name in noms.FIELDS if getattr(self, name) is not UNSET
         }
-    },
-    "/api/nominations/{public_id}/withdraw": {
-        "post": {
-            "summary": "Withdraw one's own nomination before public voting opens (again is"
-            " harmless); its contact address is erased",
-            "parameters": [_PUBLIC_ID, _CSRF],
-            "responses": {"200": _ONE_OWN, **_WRITE_ERRORS},
-        }
-    },
-    "/api/me/nominations": {
-        "get": {
-            "summary": "The signed-in nominator's nominations, with status and reasons",
-            "responses": {
-                "200": json_response(
-                    "Your nominations and the CSRF token for writes",
-                    {
-                        "type": "object",
-                        "required": ["csrf_token", "nominations"],
-                        "properties": {
-                            "csrf_token": {"type": "string"},
-                            "nominations": {
-                                "type": "array",
-                                "items": {"$ref": "#/components/schemas/NominationOwn"},
-                            },
-                        },
-                    },
-                ),
-                "401": error_response("Not signed in"),
-            },
-        }
-    },
+
+
+class NominationPublic(Struct):
+    public_id: str
+    edition: str
+    category: str
+    title: str
+    organization: str
+    country: str
+    stakeholder_type: str | UnsetType | None = UNSET
+    country_name: str | UnsetType | None = UNSET
+    website: str | UnsetType | None = UNSET
+    start_date: date | UnsetType | None = UNSET
+    summary: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+    partners: list[str] | UnsetType = UNSET
+    languages: list[str] | UnsetType = UNSET
+    language_names: list[str] | UnsetType = UNSET
+    translations: dict[str, dict[str, str]] | UnsetType = UNSET
+    url: str | UnsetType = UNSET
+
+
+class NominationOwn(NominationPublic, kw_only=True):
+    status: Literal[noms.STATUSES]  # type: ignore[valid-type]
+    contact_email: str | UnsetType | None = UNSET
+    earlier_winner: bool | UnsetType = UNSET
+    earlier_winner_marked: bool | UnsetType = UNSET
+    decision_reason: str | UnsetType | None = UNSET
+    created_at: datetime | UnsetType = UNSET
+    updated_at: datetime | UnsetType = UNSET
+    submitted_at: datetime | UnsetType | None = UNSET
+    decided_at: datetime | UnsetType | None = UNSET
+
+
+class OwnNomination(Struct):
+    nomination: NominationOwn
+
+
+class NominationsPage(Struct):
+    edition: str
+    total: int
+    nominations: list[NominationPublic]
+    limit: int | UnsetType = UNSET
+    offset: int | UnsetType = UNSET
+
+
+class MyNominations(Struct):
+    csrf_token: str
+    nominations: list[NominationOwn]
+
+
+class NominationSearch(Struct):
+    """The search's parameters (parsed by _public_query, shared with the pages)."""
+
+    edition: Text | UnsetType = UNSET
+    category: Text | UnsetType = UNSET
+    country: Text | UnsetType = UNSET
+    q: Annotated[str, Meta(max_length=MAX_QUERY, pattern=NO_NUL)] | UnsetType = UNSET
+    limit: Annotated[int, Meta(ge=1, le=MAX_PAGE_SIZE)] | UnsetType = UNSET
+    offset: Annotated[int, Meta(ge=0, le=BIGINT_MAX)] | UnsetType = UNSET
+
+
+class PublicIdPath(Struct):
+    public_id: Annotated[
+        str,
+        Meta(
+            pattern="^[Nn][0-9A-Za-z-]{8,9}$",
+            description="The nomination's stable public id, e.g. N7Q2KX9AB",
+        ),
+    ]
+
+
+class WriteHeaders(Struct):
+    csrf: Annotated[
+        str,
+        Meta(
+            pattern=NO_NUL,
+            description="The session's CSRF token (from GET /api/me/nominations or any form)",
+        ),
+    ] = field(name="X-CSRF-Token")
+
+
+class CreateHeaders(WriteHeaders, kw_only=True):
+    idempotency_key: Text | UnsetType = field(name="Idempotency-Key", default=UNSET)
+
+
+ONE_OWN = Answer("The nomination as its nominator sees it", OwnNomination)
+WRITE_ERRORS: dict[int, Answer | str] = {
+    401: "Not signed in",
+    403: "Missing or wrong CSRF token",
+    404: "No such nomination, or not yours",
+    409: "Nominations are closed, or the nomination is not editable",
+    422: "Per-field problems under error.fields",
 }
+API = [
+    Operation(
+        "GET",
+        "/api/nominations",
+        "Accepted nominations, searchable by title, organization and country",
+        {
+            200: Answer("A page of accepted nominations", NominationsPage),
+            404: "No such edition",
+            422: "Bad search parameters, per field",
+        },
+        query=NominationSearch,
+    ),
+    Operation(
+        "POST",
+        "/api/nominations",
+        "Create a nomination (a draft, or submitted at once with submit=true)",
+        {
+            201: ONE_OWN,
+            200: Answer("Replayed: the key was used before", OwnNomination),
+            **WRITE_ERRORS,
+        },
+        body=NominationInput,
+        headers=CreateHeaders,
+    ),
+    Operation(
+        "GET",
+        "/api/nominations/{public_id}",
+        "One nomination: accepted for all; own or organizer see more",
+        {
+            200: Answer("The nomination", AnyObject),
+            404: "No such nomination (or not visible to you)",
+        },
+        path_params=PublicIdPath,
+    ),
+    Operation(
+        "PUT",
+        "/api/nominations/{public_id}",
+        "Replace a draft's or a returned nomination's content",
+        {200: ONE_OWN, **WRITE_ERRORS},
+        body=NominationInput,
+        path_params=PublicIdPath,
+        headers=WriteHeaders,
+    ),
+    Operation(
+        "POST",
+        "/api/nominations/{public_id}/submit",
+        "Submit a draft or a returned nomination (again is harmless)",
+        {200: ONE_OWN, **WRITE_ERRORS},
+        path_params=PublicIdPath,
+        headers=WriteHeaders,
+    ),
+    Operation(
+        "POST",
+        "/api/nominations/{public_id}/withdraw",
+        "Withdraw one's own nomination before public voting opens (again is"
+        " harmless); its contact address is erased",
+        {200: ONE_OWN, **WRITE_ERRORS},
+        path_params=PublicIdPath,
+        headers=WriteHeaders,
+    ),
+    Operation(
+        "GET",
+        "/api/me/nominations",
+        "The signed-in nominator's nominations, with status and reasons",
+        {
+            200: Answer("Your nominations and the CSRF token for writes", MyNominations),
+            401: "Not signed in",
+        },
+    ),
+]

@@ -1,20 +1,24 @@
-"""The OpenAPI 3.1 document at /api/openapi.json.
+"""The OpenAPI 3.1 document at /api/openapi.json, generated from the API's types.
 
-Each HTTP module that serves /api routes declares `OPENAPI_PATHS`; this module merges
-them. A test checks that every /api route is documented and every documented path is
-served, so the document stays in step with the routes.
+Each HTTP module that serves /api routes lists them in `API` (voting/web/shapes.py's
+`Operation`: method, path, summary, the request and answer types, the statuses); this
+module turns the types into JSON Schema (`msgspec.json.schema_components`) and the routes
+into operations. A test checks that every /api route is documented and every documented
+path is served, so the document stays in step with the routes.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 from functools import lru_cache
 from typing import Any
 
-from .. import __version__
+import msgspec
 
-# Modules whose OPENAPI_PATHS make up the document.
+from .. import __version__
+from .shapes import NO_NUL, Answer, Error, Operation
+
+# Modules whose API routes make up the document.
 SOURCES = [
     "voting.web.api",
     "voting.web.voting",
@@ -26,94 +30,16 @@ SOURCES = [
     "voting.web.privacy_pages",
 ]
 
-# No text the engine takes may hold a NUL character (PostgreSQL's text cannot): the
-# middleware refuses it in the address (400), the handlers in the fields they read (422).
-NO_NUL = r"^[^\x00]*$"
-# A receipt as people type it: any case, with or without dashes, 0/1/8 for O/I/B
-# (voting/tally/receipts.normalize_receipt).
-RECEIPT_SCHEMA = {"type": "string", "pattern": r"^[A-Za-z2-7018]{4}(-?[A-Za-z2-7018]{4}){3}$"}
-
-ERROR = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "fields": {"type": "object", "additionalProperties": {"type": "string"}},
-            },
-        }
-    },
-}
-
-COMPONENTS: dict[str, Any] = {
-    "schemas": {
-        "Error": ERROR,
-        "Phase": {
-            "type": "object",
-            "required": ["name", "opens_utc", "closes_utc", "opens_local", "closes_local"],
-            "properties": {
-                "name": {"type": "string"},
-                "opens_utc": {"type": "string", "format": "date-time"},
-                "closes_utc": {"type": "string", "format": "date-time"},
-                "opens_local": {"type": "string", "format": "date-time"},
-                "closes_local": {"type": "string", "format": "date-time"},
-                "utc_offset_opens": {"type": "string"},
-                "utc_offset_closes": {"type": "string"},
-            },
-        },
-        "Category": {
-            "type": "object",
-            "required": ["code", "name"],
-            "properties": {
-                "code": {"type": "string"},
-                "name": {"type": "string"},
-                "description": {"type": "string"},
-                "facilitator": {"type": "string"},
-                "translations": {
-                    "type": "object",
-                    "description": "name and description per language (fr, es, ar, zh, ru)",
-                    "additionalProperties": {
-                        "type": "object",
-                        "additionalProperties": {"type": "string"},
-                    },
-                },
-            },
-        },
-        "Edition": {
-            "type": "object",
-            "required": ["slug", "name", "timezone", "phases", "categories"],
-            "properties": {
-                "slug": {"type": "string"},
-                "name": {"type": "string"},
-                "timezone": {"type": "string"},
-                "current_phase": {"type": ["string", "null"]},
-                "phases": {"type": "array", "items": {"$ref": "#/components/schemas/Phase"}},
-                "categories": {
-                    "type": "array",
-                    "items": {"$ref": "#/components/schemas/Category"},
-                },
-                "rules": {"type": "object"},
-            },
-        },
-    }
-}
+REF = "#/components/schemas/{name}"
 
 
-def json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def error_response(description: str) -> dict[str, Any]:
-    return json_response(description, {"$ref": "#/components/schemas/Error"})
+def declared_routes() -> list[Operation]:
+    return [route for name in SOURCES for route in importlib.import_module(name).API]
 
 
 def _add_answers_every_operation_can_give(operation: dict[str, Any]) -> None:
     """The answers that come from the layers around every handler, not from the handler:
-    the size and NUL checks (web/middleware.py), malformed JSON (web/deps.py) and a
+    the size and NUL checks (web/middleware.py), malformed JSON (web/shapes.py) and a
     PostgreSQL or Redis outage (web/outages.py). Documented once here for every operation
     (schemathesis holds the API to its document)."""
     responses = operation.setdefault("responses", {})
@@ -125,7 +51,7 @@ def _add_answers_every_operation_can_give(operation: dict[str, Any]) -> None:
     if "requestBody" in operation:
         common["413"] = "The request body is too large"
     for status, description in common.items():
-        responses.setdefault(status, error_response(description))
+        responses.setdefault(status, {"description": description, "content": _ERROR_CONTENT})
 
 
 # OpenAPI links: where a value one answer gives is what another operation takes. They
@@ -244,54 +170,104 @@ def _add_links(paths: dict[str, Any]) -> None:
             responses[status].setdefault("links", {})[name] = link
 
 
-def _without_nul(schema: Any, components: dict[str, Any], seen: set[str]) -> None:
-    """Say in the schema what the engine does: a text without its own pattern may not
-    hold a NUL character. Walks the schemas of inputs (parameters, request bodies) only."""
-    if not isinstance(schema, dict):
-        return
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
-        name = ref.rsplit("/", 1)[1]
-        if name not in seen:
-            seen.add(name)
-            _without_nul(components[name], components, seen)
-        return
-    types = schema.get("type")
-    is_text = types == "string" or (isinstance(types, list) and "string" in types)
-    if is_text and "pattern" not in schema and "enum" not in schema and "format" not in schema:
-        schema["pattern"] = NO_NUL
-    for key in ("properties",):
-        for sub in schema.get(key, {}).values():
-            _without_nul(sub, components, seen)
-    for key in ("items", "additionalProperties"):
-        _without_nul(schema.get(key), components, seen)
+def _parameters(shape: Any, where: str, components: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Struct's fields as the operation's parameters `where` (path, query, header)."""
+    if shape is None:
+        return []
+    _, found = msgspec.json.schema_components([shape], ref_template=REF)
+    own = found.pop(shape.__name__)
+    components.update(found)
+    required = set(own.get("required", []))
+    parameters = []
+    for name, schema in own["properties"].items():
+        schema = dict(schema)
+        schema.pop("default", None)
+        parameter: dict[str, Any] = {"name": name, "in": where}
+        if where == "path" or name in required:
+            parameter["required"] = True
+        if "description" in schema:
+            parameter["description"] = schema.pop("description")
+        parameter["schema"] = schema
+        parameters.append(parameter)
+    return parameters
+
+
+def _content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+_ERROR_CONTENT = _content({"$ref": REF.format(name="Error")})
+
+
+def _format_alone(schema: Any) -> None:
+    """A text with a format (email, uri, date) says only its format, as it always did: no
+    value of those formats holds a NUL, so the type's NUL pattern adds nothing for a
+    reader, and a pattern beside a format makes generators (schemathesis) filter."""
+    if isinstance(schema, dict):
+        if "format" in schema and schema.get("pattern") == NO_NUL:
+            del schema["pattern"]
+        for value in schema.values():
+            _format_alone(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _format_alone(value)
 
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
+    routes = declared_routes()
+    answers = [
+        answer if isinstance(answer, Answer) else Answer(answer)
+        for route in routes
+        for answer in route.answers.values()
+    ]
+    types = [Error, *(r.body for r in routes if r.body is not None), *(a.shape for a in answers)]
+    unique = list(dict.fromkeys(types))
+    refs, schemas = msgspec.json.schema_components(unique, ref_template=REF)
+    schema_of = dict(zip(unique, refs, strict=True))
+    components: dict[str, Any] = dict(schemas)
     paths: dict[str, Any] = {}
-    components: dict[str, Any] = {"schemas": dict(COMPONENTS["schemas"])}
-    for name in SOURCES:
-        module = importlib.import_module(name)
-        for path, operations in module.OPENAPI_PATHS.items():
-            paths.setdefault(path, {}).update(operations)
-        components["schemas"].update(getattr(module, "OPENAPI_SCHEMAS", {}))
-    # No dict shared between two places any more (the modules reuse theirs: one answer
-    # for several operations): links and patterns are added to one place at a time.
-    paths = json.loads(json.dumps(paths))
-    components = json.loads(json.dumps(components))
+    for route in routes:
+        operation: dict[str, Any] = {"summary": route.summary}
+        parameters = [
+            *_parameters(route.path_params, "path", components),
+            *_parameters(route.query, "query", components),
+            *_parameters(route.headers, "header", components),
+        ]
+        if parameters:
+            operation["parameters"] = parameters
+        if route.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": _content(schema_of[route.body]),
+            }
+        operation["responses"] = {
+            str(status): (
+                {"description": answer, "content": _ERROR_CONTENT}
+                if isinstance(answer, str)
+                else {
+                    "description": answer.description,
+                    "content": _content(schema_of[answer.shape]),
+                }
+            )
+            for status, answer in route.answers.items()
+        }
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    # A fresh copy of each shared piece: links are added to one answer at a time.
+    paths = msgspec.json.decode(msgspec.json.encode(paths))
     _add_links(paths)
-    seen: set[str] = set()
     for operations in paths.values():
         for operation in operations.values():
             _add_answers_every_operation_can_give(operation)
-            for parameter in operation.get("parameters", []):
-                _without_nul(parameter.get("schema"), components["schemas"], seen)
-            for media in operation.get("requestBody", {}).get("content", {}).values():
-                _without_nul(media.get("schema"), components["schemas"], seen)
+    _format_alone(components)
+    for schema in components.values():
+        # The class name msgspec puts as every schema's title says nothing the key does not.
+        schema.pop("title", None)
+        if schema.get("required") == []:
+            del schema["required"]
     return {
         "openapi": "3.1.0",
         "info": {"title": "WSIS Prizes voting engine", "version": __version__},
         "paths": paths,
-        "components": components,
+        "components": {"schemas": components},
     }

@@ -22,8 +22,8 @@ from ..privacy_rules import PrivacyRules
 from .auth import current_user
 from .deps import services
 from .nominations import STATUS_LABELS
-from .openapi import error_response
 from .responses import ApiError
+from .shapes import Answer, AnyObject, Operation
 from .templating import pages
 from .voting import runtime, session_voter
 
@@ -131,19 +131,16 @@ routes = [
     Route("/api/me/data", my_data_api, methods=["GET"]),
 ]
 
-OPENAPI_PATHS: dict[str, Any] = {
-    "/api/me/data": {
-        "get": {
-            "summary": "The signed-in voter's own data (a JSON download): pseudonym, the"
-            " signals held on the voter and on each vote, receipts, verdicts and reasons, and"
-            " when the signals are erased",
-            "responses": {
-                "200": {
-                    "description": "The voter's data, as an attachment",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                },
-                "401": error_response("No voter session"),
-            },
-        }
-    },
-}
+API = [
+    Operation(
+        "GET",
+        "/api/me/data",
+        "The signed-in voter's own data (a JSON download): pseudonym, the"
+        " signals held on the voter and on each vote, receipts, verdicts and reasons, and"
+        " when the signals are erased",
+        {
+            200: Answer("The voter's data, as an attachment", AnyObject),
+            401: "No voter session",
+        },
+    )
+]

@@ -9,32 +9,41 @@ voter is recorded as verified, as a real one would be.
 
 from __future__ import annotations
 
+from typing import Annotated, ClassVar
+
+from msgspec import Meta, Struct
 from starlette.requests import Request
 from starlette.routing import Route
 
 from ..antifraud.minimise import address_key
-from ..i18n import gettext
+from ..i18n import N_, gettext
 from ..rehearsal import load_voter_token
 from ..voters import Voter, record_verification
 from .csrf import csrf_token
-from .deps import json_body, services
-from .openapi import error_response, json_response
+from .deps import services
 from .responses import JSON, ApiError
+from .shapes import NO_NUL, Answer, Operation, Words, read_body
 from .templating import language_of
 from .voting import client_ip
 
 
+class RehearsalToken(Struct):
+    token: Annotated[str, Meta(min_length=1, pattern=NO_NUL)]
+
+    words: ClassVar[dict[str, Words]] = {
+        "token": Words(N_("Give the rehearsal voter token."), code="required")
+    }
+
+
+class RehearsalSession(Struct):
+    voter: bool
+    edition: str
+    csrf_token: str
+
+
 async def rehearsal_session(request: Request) -> JSON:
-    body = await json_body(request, ("token",))
+    token = (await read_body(request, RehearsalToken)).token
     lang = language_of(request)
-    token = body.get("token")
-    if not isinstance(token, str) or not token:
-        raise ApiError(
-            422,
-            "invalid",
-            gettext("Give the rehearsal voter token.", lang),
-            fields={"token": "required"},
-        )
     payload = load_voter_token(request.app.state.tokens, token)
     if payload is None:
         raise ApiError(
@@ -74,40 +83,18 @@ async def rehearsal_session(request: Request) -> JSON:
 
 routes = [Route("/api/rehearsal/session", rehearsal_session, methods=["POST"])]
 
-OPENAPI_PATHS = {
-    "/api/rehearsal/session": {
-        "post": {
-            "summary": "Exchange a rehearsal voter token for a voter session (load tests)",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["token"],
-                            "properties": {"token": {"type": "string", "minLength": 1}},
-                        }
-                    }
-                },
-            },
-            "responses": {
-                "200": json_response(
-                    "A voter session for the rehearsal edition",
-                    {
-                        "type": "object",
-                        "required": ["voter", "edition", "csrf_token"],
-                        "properties": {
-                            "voter": {"type": "boolean"},
-                            "edition": {"type": "string"},
-                            "csrf_token": {"type": "string"},
-                        },
-                    },
-                ),
-                "400": error_response("Malformed body"),
-                "403": error_response("Not a valid token, or not for a rehearsal edition"),
-                "404": error_response("The rehearsal is gone"),
-                "422": error_response("No token given"),
-            },
-        }
-    }
-}
+API = [
+    Operation(
+        "POST",
+        "/api/rehearsal/session",
+        "Exchange a rehearsal voter token for a voter session (load tests)",
+        {
+            200: Answer("A voter session for the rehearsal edition", RehearsalSession),
+            400: "Malformed body",
+            403: "Not a valid token, or not for a rehearsal edition",
+            404: "The rehearsal is gone",
+            422: "No token given",
+        },
+        body=RehearsalToken,
+    )
+]

@@ -7,9 +7,10 @@ Thin: counting, merging and publishing live in voting/tally/.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from msgspec import UNSET, Meta, Struct, UnsetType
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -29,8 +30,8 @@ from .chart_data import merged_ranking_chart
 from .charts import MAX_SERIES, Series, others_of, timeline_chart
 from .csrf import check_csrf
 from .deps import current_edition, services
-from .openapi import RECEIPT_SCHEMA, error_response, json_response
 from .responses import JSON, ApiError
+from .shapes import NO_NUL, Answer, AnyObject, Operation, Receipt
 from .templating import _geneva, language_of
 
 
@@ -507,49 +508,46 @@ routes = [
     Route("/api/receipts/{code}", receipt_api, methods=["GET"]),
 ]
 
-_EDITION_PARAM = {
-    "name": "edition",
-    "in": "query",
-    "required": False,
-    "schema": {"type": "string"},
-    "description": "An edition slug (default: the current edition)",
-}
-OPENAPI_PATHS = {
-    "/api/results": {
-        "get": {
-            "summary": "The published results: winners, shortlists, the rule, the fingerprint",
-            "parameters": [_EDITION_PARAM],
-            "responses": {
-                "200": json_response("The published results", {"type": "object"}),
-                "404": error_response("Not published yet, or no such edition"),
-            },
-        }
-    },
-    "/api/results/ledger": {
-        "get": {
-            "summary": "The ledger export of the publication: every counted vote's leaf"
-            " (receipt digest, category, nomination), the counts and the Merkle root;"
-            " check it with `voting verify`",
-            "parameters": [_EDITION_PARAM],
-            "responses": {
-                "200": json_response("The export", {"type": "object"}),
-                "404": error_response("Not published yet, or no such edition"),
-            },
-        }
-    },
-    "/api/receipts/{code}": {
-        "get": {
-            "summary": "What happened to the vote with this receipt: counted, held, voided;"
-            " after publication, its inclusion proof",
-            "parameters": [
-                {"name": "code", "in": "path", "required": True, "schema": RECEIPT_SCHEMA},
-                _EDITION_PARAM,
-            ],
-            "responses": {
-                "200": json_response("The vote's state", {"type": "object"}),
-                "404": error_response("No vote has this receipt, or no such edition"),
-                "422": error_response("Not a receipt"),
-            },
-        }
-    },
-}
+EDITION = "An edition slug (default: the current edition)"
+
+
+class EditionQuery(Struct):
+    edition: Annotated[str, Meta(pattern=NO_NUL, description=EDITION)] | UnsetType = UNSET
+
+
+class ReceiptPath(Struct):
+    code: Receipt
+
+
+NOT_PUBLISHED = "Not published yet, or no such edition"
+API = [
+    Operation(
+        "GET",
+        "/api/results",
+        "The published results: winners, shortlists, the rule, the fingerprint",
+        {200: Answer("The published results", AnyObject), 404: NOT_PUBLISHED},
+        query=EditionQuery,
+    ),
+    Operation(
+        "GET",
+        "/api/results/ledger",
+        "The ledger export of the publication: every counted vote's leaf"
+        " (receipt digest, category, nomination), the counts and the Merkle root;"
+        " check it with `voting verify`",
+        {200: Answer("The export", AnyObject), 404: NOT_PUBLISHED},
+        query=EditionQuery,
+    ),
+    Operation(
+        "GET",
+        "/api/receipts/{code}",
+        "What happened to the vote with this receipt: counted, held, voided;"
+        " after publication, its inclusion proof",
+        {
+            200: Answer("The vote's state", AnyObject),
+            404: "No vote has this receipt, or no such edition",
+            422: "Not a receipt",
+        },
+        path_params=ReceiptPath,
+        query=EditionQuery,
+    ),
+]

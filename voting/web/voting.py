@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote
 
 import asyncpg
 import redis.exceptions
+from msgspec import UNSET, Meta, Struct, UnsetType
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -45,8 +47,17 @@ from .deps import client_ip, json_body, require_json, services
 from .email_typo import EmailQuestion, email_question
 from .links import Link
 from .nextpath import safe_next
-from .openapi import error_response, json_response
 from .responses import JSON, ApiError
+from .shapes import (
+    NO_NUL,
+    Answer,
+    AnyObject,
+    CsrfHeader,
+    Operation,
+    Text,
+    Words,
+    read_body,
+)
 from .templating import _geneva, language_of, pages
 from .vote_front import PRECAST, accepted_body, assess_vote, cast_vote
 
@@ -180,14 +191,10 @@ async def voter_signin_api(request: Request) -> JSON:
     # another site must still not make a visitor's browser ask (security.py).
     check_same_origin(request, services(request).settings.base_url)
     require_json(request)
-    body = await json_body(request, ("email",))
-    email = body.get("email")
-    if not isinstance(email, str):
-        raise ApiError(
-            422, "invalid", gettext("Give an email address."), fields={"email": "required"}
-        )
+    body = await read_body(request, SignIn)
+    email = body.email
     try:
-        await _send_voter_link(request, email, _solution(body))
+        await _send_voter_link(request, email, None if body.altcha is UNSET else body.altcha)
     except InvalidEmail as exc:
         raise ApiError(422, "invalid", str(exc), fields={"email": str(exc)}) from None
     except SigninChallenge as exc:
@@ -857,221 +864,180 @@ routes = [
 ]
 
 
-_RECEIPT = {
-    "type": "object",
-    "required": ["receipt", "edition", "category", "nomination", "cast_at", "counted"],
-    "properties": {
-        "receipt": {"type": "string"},
-        "edition": {"type": "string"},
-        "category": {"type": "string"},
-        "nomination": {"type": "string"},
-        "cast_at": {"type": "string", "format": "date-time"},
-        "counted": {"type": "boolean"},
-    },
-}
-_CHALLENGE_ANSWER = json_response(
+class SignIn(Struct):
+    email: Annotated[str, Meta(pattern=NO_NUL, extra_json_schema={"format": "email"})]
+    altcha: (
+        Annotated[str, Meta(pattern=NO_NUL, description="A solved challenge (after a 428)")]
+        | UnsetType
+    ) = UNSET
+
+    words: ClassVar[dict[str, Words]] = {
+        "email": Words(N_("Give an email address."), code="required"),
+        CHALLENGE_FIELD: Words(N_("{field} must be a text."), code="text"),
+    }
+
+
+class LinkSent(Struct):
+    status: str
+    message: str
+
+
+class Session(Struct):
+    voter: bool
+    csrf_token: str
+
+
+class CategoryPath(Struct):
+    category: Text
+
+
+class BallotPage(Struct):
+    category: str
+    nominations: list[AnyObject]
+    form_token: str
+    csrf_token: str
+    edition: str | UnsetType = UNSET
+    name: str | UnsetType = UNSET
+    voted: AnyObject | UnsetType | None = UNSET
+
+
+# merged with voting.ballots.casting's types by the lead
+# (the vote's body is read by vote_api/vote_front; these types state it for the document).
+class VoteRequest(Struct):
+    nomination: Annotated[str, Meta(min_length=1, pattern=NO_NUL)]
+    category: Text | UnsetType = UNSET
+    form_token: (
+        Annotated[str, Meta(pattern=NO_NUL, description="From GET /api/ballot/{category}")]
+        | UnsetType
+    ) = UNSET
+    webdriver: (
+        Annotated[bool, Meta(description="navigator.webdriver, as a page reports it")] | UnsetType
+    ) = UNSET
+    altcha: (
+        Annotated[str, Meta(pattern=NO_NUL, description="A solved challenge (after a 428)")]
+        | UnsetType
+    ) = UNSET
+
+
+# merged with voting.ballots.casting's types by the lead
+class VoteReceipt(Struct):
+    receipt: str
+    edition: str
+    category: str
+    nomination: str
+    cast_at: datetime
+    counted: bool
+
+
+class ChallengeDetail(Struct):
+    code: Literal["challenge_required", "challenge_failed"]
+    message: str
+    challenge: AnyObject
+
+
+class Challenge(Struct):
+    error: ChallengeDetail
+
+
+class VoteUnavailableDetail(Struct):
+    code: Literal["unavailable", "outcome_unknown"]
+    message: str
+
+
+class VoteUnavailable(Struct):
+    error: VoteUnavailableDetail
+
+
+CHALLENGE_ANSWER = Answer(
     "A challenge to solve first (`error.code` `challenge_required`, or `challenge_failed`"
     " when the solution sent was wrong, expired or already used): `error.challenge` is an"
     " ALTCHA (v2) challenge; solve it and send the request again with the solution's"
     " base64 payload in the `altcha` field",
-    {
-        "allOf": [
-            {"$ref": "#/components/schemas/Error"},
-            {
-                "properties": {
-                    "error": {
-                        "required": ["challenge"],
-                        "properties": {
-                            "code": {"enum": [CHALLENGE_REQUIRED, CHALLENGE_FAILED]},
-                            "challenge": {"type": "object"},
-                        },
-                    }
-                }
-            },
-        ]
-    },
+    Challenge,
 )
-_CSRF_HEADER = {
-    "name": "X-CSRF-Token",
-    "in": "header",
-    "required": True,
-    "schema": {"type": "string"},
-    "description": "The csrf_token from GET /api/session",
-}
-OPENAPI_PATHS = {
-    "/api/voters/signin": {
-        "post": {
-            "summary": "Send a voter a confirmation link by email",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["email"],
-                            "properties": {
-                                "email": {"type": "string", "format": "email"},
-                                "altcha": {"type": "string"},
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {
-                "202": json_response("The link is on its way", {"type": "object"}),
-                "400": error_response("Malformed body"),
-                "403": error_response(
-                    "Sent by a page of another site (code cross_site): Sec-Fetch-Site must"
-                    " be same-origin or none, or Origin this site's, or X-CSRF-Token the"
-                    " session's"
-                ),
-                "404": error_response("No edition is loaded"),
-                "415": error_response("The body is not declared as application/json"),
-                "422": error_response("Not an email address, or not one that can receive mail"),
-                "428": _CHALLENGE_ANSWER,
-                "429": error_response(
-                    "Too many links for this mailbox, or the network past its hard ceiling;"
-                    " Retry-After says when"
-                ),
-            },
-        }
-    },
-    "/api/session": {
-        "get": {
-            "summary": "Whether a voter session is open, and the CSRF token for API calls",
-            "responses": {
-                "200": json_response(
-                    "The session",
-                    {
-                        "type": "object",
-                        "required": ["voter", "csrf_token"],
-                        "properties": {
-                            "voter": {"type": "boolean"},
-                            "csrf_token": {"type": "string"},
-                        },
-                    },
-                )
-            },
-        }
-    },
-    "/api/ballot/{category}": {
-        "get": {
-            "summary": "Open a category's ballot: its nominations in the voter's own order and"
-            " the form token to vote with (the reading time counts from here)",
-            "parameters": [
-                {"name": "category", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": {
-                "200": json_response(
-                    "The ballot",
-                    {
-                        "type": "object",
-                        "required": ["category", "nominations", "form_token", "csrf_token"],
-                        "properties": {
-                            "edition": {"type": "string"},
-                            "category": {"type": "string"},
-                            "name": {"type": "string"},
-                            "nominations": {"type": "array", "items": {"type": "object"}},
-                            "voted": {"type": ["object", "null"]},
-                            "form_token": {"type": "string"},
-                            "csrf_token": {"type": "string"},
-                        },
-                    },
-                ),
-                "401": error_response("No voter session"),
-                "404": error_response("No such category, or no edition is loaded"),
-            },
-        }
-    },
-    "/api/votes": {
-        "post": {
-            "summary": "Cast a vote for a nomination (one per voter per category, final)",
-            "parameters": [_CSRF_HEADER],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["nomination"],
-                            "properties": {
-                                "nomination": {"type": "string", "minLength": 1},
-                                "category": {"type": "string"},
-                                "form_token": {
-                                    "type": "string",
-                                    "description": "From GET /api/ballot/{category}",
-                                },
-                                "webdriver": {
-                                    "type": "boolean",
-                                    "description": "navigator.webdriver, as a page reports it",
-                                },
-                                "altcha": {
-                                    "type": "string",
-                                    "description": "A solved challenge (after a 428)",
-                                },
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {
-                "202": json_response("Accepted, with its receipt", _RECEIPT),
-                "400": error_response("Malformed body"),
-                "401": error_response("No voter session"),
-                "403": error_response("Outside the voting window, or no CSRF token"),
-                "404": error_response("No such nomination open to votes"),
-                "409": error_response("Already voted in this category (the body has the receipt)"),
-                "422": error_response("Invalid fields"),
-                "428": _CHALLENGE_ANSWER,
-                "429": error_response(
-                    "Too many new voters from this address, network or domain;"
-                    " Retry-After says when"
-                ),
-                "503": json_response(
-                    "Voting briefly unavailable, with Retry-After. `error.code` says what"
-                    " became of the vote: `unavailable`, nothing was recorded (Redis was not"
-                    " reached); `outcome_unknown`, it was sent and the answer was lost, so it"
-                    " may have been recorded. Either way send it again: a recorded vote"
-                    " answers 409 with its receipt",
-                    {
-                        "allOf": [
-                            {"$ref": "#/components/schemas/Error"},
-                            {
-                                "properties": {
-                                    "error": {
-                                        "properties": {
-                                            "code": {"enum": [UNAVAILABLE, OUTCOME_UNKNOWN]}
-                                        }
-                                    }
-                                }
-                            },
-                        ]
-                    },
-                ),
-            },
-        }
-    },
-    "/api/votes/mine": {
-        "get": {
-            "summary": "The signed-in voter's votes with their receipts",
-            "responses": {
-                "200": json_response("The voter's votes", {"type": "object"}),
-                "401": error_response("No voter session"),
-            },
-        }
-    },
-    "/api/live-counts": {
-        "get": {
-            "summary": "Live counts per nomination (committee only unless the edition shows them)",
-            "responses": {
-                "200": json_response("Counted and held votes", {"type": "object"}),
-                "401": error_response("Not signed in"),
-                "403": error_response("Not the committee"),
-                "404": error_response("No edition is loaded"),
-            },
-        }
-    },
-}
+NO_VOTER = "No voter session"
+API = [
+    Operation(
+        "POST",
+        "/api/voters/signin",
+        "Send a voter a confirmation link by email",
+        {
+            202: Answer("The link is on its way", LinkSent),
+            400: "Malformed body",
+            403: "Sent by a page of another site (code cross_site): Sec-Fetch-Site must"
+            " be same-origin or none, or Origin this site's, or X-CSRF-Token the"
+            " session's",
+            404: "No edition is loaded",
+            415: "The body is not declared as application/json",
+            422: "Not an email address, or not one that can receive mail",
+            428: CHALLENGE_ANSWER,
+            429: "Too many links for this mailbox, or the network past its hard ceiling;"
+            " Retry-After says when",
+        },
+        body=SignIn,
+    ),
+    Operation(
+        "GET",
+        "/api/session",
+        "Whether a voter session is open, and the CSRF token for API calls",
+        {200: Answer("The session", Session)},
+    ),
+    Operation(
+        "GET",
+        "/api/ballot/{category}",
+        "Open a category's ballot: its nominations in the voter's own order and"
+        " the form token to vote with (the reading time counts from here)",
+        {
+            200: Answer("The ballot", BallotPage),
+            401: NO_VOTER,
+            404: "No such category, or no edition is loaded",
+        },
+        path_params=CategoryPath,
+    ),
+    Operation(
+        "POST",
+        "/api/votes",
+        "Cast a vote for a nomination (one per voter per category, final)",
+        {
+            202: Answer("Accepted, with its receipt", VoteReceipt),
+            400: "Malformed body",
+            401: NO_VOTER,
+            403: "Outside the voting window, or no CSRF token",
+            404: "No such nomination open to votes",
+            409: "Already voted in this category (the body has the receipt)",
+            422: "Invalid fields",
+            428: CHALLENGE_ANSWER,
+            429: "Too many new voters from this address, network or domain; Retry-After says when",
+            503: Answer(
+                "Voting briefly unavailable, with Retry-After. `error.code` says what"
+                " became of the vote: `unavailable`, nothing was recorded (Redis was not"
+                " reached); `outcome_unknown`, it was sent and the answer was lost, so it"
+                " may have been recorded. Either way send it again: a recorded vote"
+                " answers 409 with its receipt",
+                VoteUnavailable,
+            ),
+        },
+        body=VoteRequest,
+        headers=CsrfHeader,
+    ),
+    Operation(
+        "GET",
+        "/api/votes/mine",
+        "The signed-in voter's votes with their receipts",
+        {200: Answer("The voter's votes", AnyObject), 401: NO_VOTER},
+    ),
+    Operation(
+        "GET",
+        "/api/live-counts",
+        "Live counts per nomination (committee only unless the edition shows them)",
+        {
+            200: Answer("Counted and held votes", AnyObject),
+            401: "Not signed in",
+            403: "Not the committee",
+            404: "No edition is loaded",
+        },
+    ),
+]
 
 
 # -- committee pages -----------------------------------------------------
