@@ -550,6 +550,49 @@ async def test_same_voter_holds_the_cover_votes_of_a_held_identity(conn, edition
     assert await conn.fetchval("SELECT count(*) FROM fraud_flags WHERE detector='same_voter'") == 1
 
 
+async def test_same_voter_follows_a_vote_held_at_the_vote_then_named_by_a_rule(conn, edition_id):
+    # A script held at the vote already (its agent), then named by `cluster` for its
+    # rhythm: the rule's name is not added to a held vote, its flag names it all the same.
+    at = START + timedelta(hours=3)
+    for i in range(10):
+        await add_vote(
+            conn,
+            edition_id,
+            f"bot{i}",
+            "C2",
+            "B1",
+            at=at + timedelta(seconds=5 * i),
+            ip=f"198.51.100.{i}",
+            agent="curl/8",
+            verdict="quarantined",
+        )
+        await add_vote(
+            conn,
+            edition_id,
+            f"bot{i}",
+            "C3" if i % 2 else "C1",
+            "D2" if i % 2 else "A2",
+            at=at + timedelta(hours=1, minutes=IRREGULAR[i] * 3),
+            ip=f"10.{9 + i}.0.1",
+        )
+    await conn.execute(
+        "UPDATE votes SET verdict_reasons='{agent_script}' WHERE category='C2' AND edition_id=$1",
+        edition_id,
+    )
+    await scan(conn, edition_id, "test-edition", DEFAULTS, address_key=KEY)
+    assert (
+        await conn.fetchval(
+            "SELECT count(DISTINCT fv.voter_id) FROM fraud_flag_votes fv"
+            " JOIN fraud_flags f ON f.id = fv.flag_id WHERE f.detector = 'cluster'"
+        )
+        == 10
+    )
+    after = await verdicts(conn, edition_id)
+    cover = [(f"bot{i}", "C3" if i % 2 else "C1") for i in range(10)]
+    assert [after[k] for k in cover] == [("quarantined", ["same_voter"])] * 10
+    assert [after[(f"bot{i}", "C2")] for i in range(10)] == [("quarantined", ["agent_script"])] * 10
+
+
 async def test_same_voter_follows_only_a_vote_held_for_who_cast_it(conn, edition_id):
     at = START + timedelta(hours=1)
     # Held for its network, held at the vote for its one form, held for a fast form,

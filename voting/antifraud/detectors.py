@@ -752,7 +752,13 @@ async def same_voter(conn: asyncpg.Connection, edition_id: int) -> list[Finding]
         " FROM votes src JOIN votes v ON v.edition_id = src.edition_id"
         "  AND v.voter_id = src.voter_id AND v.category <> src.category"
         " WHERE src.edition_id = $1 AND (src.verdict = 'voided' OR (src.verdict = 'quarantined'"
-        "  AND src.verdict_reasons && $2::text[]))"
+        "  AND (src.verdict_reasons && $2::text[] OR EXISTS ("
+        # A vote held already (at the vote, or by form_timing) when an identity rule named
+        # it keeps its first reasons (quarantine_flag_votes moves counted votes only): the
+        # flag's list of votes says the rule named it all the same.
+        "   SELECT 1 FROM fraud_flag_votes fv JOIN fraud_flags f ON f.id = fv.flag_id"
+        "   WHERE fv.edition_id = src.edition_id AND fv.voter_id = src.voter_id"
+        "   AND fv.category = src.category AND f.detector = ANY($2::text[])))))"
         " ORDER BY 1, 2, 3, 4",
         edition_id,
         sorted(IDENTITY_DETECTORS),
