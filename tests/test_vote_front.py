@@ -22,7 +22,7 @@ from voting import db, rehearsal
 from voting.app import create_app
 from voting.ballot import Ballot
 from voting.services import open_redis
-from voting.web.vote_front import VoteFront
+from voting.web.edge import Edge as VoteFront
 
 # Made afresh for each answer; a request id sent by the client is compared.
 VOLATILE_HEADERS = {"date", "x-request-id", "content-length"}
