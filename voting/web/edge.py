@@ -189,6 +189,9 @@ class VoteEndpoint:
     """The route's ASGI endpoint: the same reply, the policies left to the stack (its
     middleware read the session, count the request, add the headers)."""
 
+    def __init__(self) -> None:
+        self.__name__ = "vote_endpoint"  # as a handler function is named (route listings)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         session = scope["session"]
         session.mark_accessed()  # as request.session does: Vary: Cookie
