@@ -126,15 +126,19 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+_SECURITY_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
 
 
 def security_headers(headers: list[tuple[bytes, bytes]], tls: bool) -> list[tuple[bytes, bytes]]:
     """`headers` with each security header the answer did not set itself, and HSTS when
     the request came over TLS (directly, or behind a proxy that says so)."""
     present = {name.lower() for name, _ in headers}
-    for name, value in SECURITY_HEADERS:
-        if name not in present:
-            headers.append((name, value))
+    if present.isdisjoint(_SECURITY_NAMES):  # (the usual case: all of them, in one go)
+        headers.extend(SECURITY_HEADERS)
+    else:
+        for name, value in SECURITY_HEADERS:
+            if name not in present:
+                headers.append((name, value))
     if tls:
         headers.append(HSTS)
     return headers
