@@ -247,114 +247,116 @@ class Casting:
         duplicate, closed, limited: `answer` turns it into the reply). Raises a
         VoteRefusal for a vote refused before or around the script; every refusal is
         counted in the votes-refused metric under its code."""
+        # One coroutine for the whole vote (no awaited helper on the accepted path but
+        # the catalog and the script): this runs thousands of times a second.
         try:
-            return await self._cast(voter, vote, signals)
+            nomination = vote.nomination
+            if not nomination or len(nomination) > MAX_NOMINATION:
+                raise VoteRefusal(
+                    422,
+                    "invalid",
+                    N_("Say which nomination you vote for."),
+                    fields={"nomination": "required"},
+                )
+            snap = await self.catalog.current()
+            if snap is None or voter.edition != snap.edition.slug:
+                snap = await self.snapshot_for(voter, snap)
+            category = snap.nominations.get(nomination)
+            if category is None:
+                raise VoteRefusal(
+                    404,
+                    "no_such_nomination",
+                    N_("There is no nomination {nomination!r} open to votes."),
+                    nomination=nomination,
+                )
+            if vote.category is not None and vote.category != category:
+                raise VoteRefusal(
+                    422,
+                    "wrong_category",
+                    N_("Nomination {nomination} is in category {category}, not {expected}."),
+                    fields={"category": f"must be {category}"},
+                    nomination=nomination,
+                    category=category,
+                    expected=vote.category,
+                )
+            form, risk = self.assess(snap, voter.id, vote, category, signals)
+            solved = False
+            if risk.band == MIDDLE:
+                await self.step_up(snap, voter, category, vote.solution)
+                solved = True
+
+            def attempt(limits: Limits | None = None) -> Any:
+                return self.ballot.cast(
+                    snap.edition.slug,
+                    voter.id,
+                    category,
+                    nomination,
+                    ip=signals.ip,
+                    user_agent=signals.user_agent,
+                    form_age_ms=form.age_ms,
+                    domain=voter.domain,
+                    network=network_of(signals.ip),
+                    # Only a high-band vote carries reasons, which hold it in quarantine (the
+                    # script adds `form_replayed` of its own for a nonce used before).
+                    reasons=quarantine_reasons(risk),
+                    form_nonce=form.nonce,
+                    limits=snap.limits if limits is None else limits,
+                )
+
+            try:
+                outcome = await attempt()
+                if outcome.status == "nowindow":
+                    # Redis lost its copy of the window (a wipe): restore it from PostgreSQL.
+                    await self.restore_window(snap, voter.id)
+                    outcome = await attempt()
+                if may_step_up(outcome.status, snap.limits.bucket):
+                    # A crowd behind one address: each person solves a challenge and votes.
+                    if not solved:
+                        await self.step_up(snap, voter, category, vote.solution)
+                    outcome = await attempt(
+                        snap.limits.stepped_up(int(snap.thresholds["limit_step_up"]))
+                    )
+            except (AnswerLost, redis.exceptions.TimeoutError) as exc:
+                # Sent, but Redis went away before answering: the script may have run. Say
+                # what we know, no more; the retry settles it (202, or 409 with the receipt).
+                raise VoteRefusal(
+                    503,
+                    OUTCOME_UNKNOWN,
+                    N_(
+                        "Voting is briefly unavailable and the answer to your vote was lost: it"
+                        " may or may not have been recorded. Send it again in a moment: that is"
+                        " safe, since you have one vote per category; if it was recorded, you"
+                        " will be shown its receipt."
+                    ),
+                    headers={"Retry-After": "2"},
+                ) from exc
+            except redis.exceptions.ConnectionError as exc:
+                # Never sent: no connection to be had (refused, the pool's wait ran out).
+                raise not_recorded() from exc
+            except redis.exceptions.ResponseError as exc:
+                if isinstance(exc, redis.exceptions.OutOfMemoryError) or str(exc).startswith("OOM"):
+                    raise VoteRefusal(
+                        503,
+                        UNAVAILABLE,
+                        N_(
+                            "Voting is briefly unavailable; your vote was NOT recorded."
+                            " Try again soon."
+                        ),
+                        headers={"Retry-After": "5"},
+                    ) from exc
+                raise
+            if outcome.status == "accepted":
+                metrics.vote_accepted(category, outcome.state or "counted", outcome.reasons)
+            return Cast(outcome, snap, category, nomination)
         except Refusal as exc:
             metrics.vote_refused(vote.category, exc.code)
             raise
 
-    async def _cast(self, voter: Voter, vote: VoteRequest, signals: Signals) -> Cast:
-        nomination = vote.nomination
-        if not nomination or len(nomination) > MAX_NOMINATION:
-            raise VoteRefusal(
-                422,
-                "invalid",
-                N_("Say which nomination you vote for."),
-                fields={"nomination": "required"},
-            )
-        snap = await self.snapshot_for(voter)
-        category = snap.nominations.get(nomination)
-        if category is None:
-            raise VoteRefusal(
-                404,
-                "no_such_nomination",
-                N_("There is no nomination {nomination!r} open to votes."),
-                nomination=nomination,
-            )
-        if vote.category is not None and vote.category != category:
-            raise VoteRefusal(
-                422,
-                "wrong_category",
-                N_("Nomination {nomination} is in category {category}, not {expected}."),
-                fields={"category": f"must be {category}"},
-                nomination=nomination,
-                category=category,
-                expected=vote.category,
-            )
-        form, risk = self.assess(snap, voter.id, vote, category, signals)
-        solved = False
-        if risk.band == MIDDLE:
-            await self.step_up(snap, voter, category, vote.solution)
-            solved = True
-
-        def attempt(limits: Limits | None = None) -> Any:
-            return self.ballot.cast(
-                snap.edition.slug,
-                voter.id,
-                category,
-                nomination,
-                ip=signals.ip,
-                user_agent=signals.user_agent,
-                form_age_ms=form.age_ms,
-                domain=voter.domain,
-                network=network_of(signals.ip),
-                # Only a high-band vote carries reasons, which hold it in quarantine (the
-                # script adds `form_replayed` of its own for a nonce used before).
-                reasons=quarantine_reasons(risk),
-                form_nonce=form.nonce,
-                limits=snap.limits if limits is None else limits,
-            )
-
-        try:
-            outcome = await attempt()
-            if outcome.status == "nowindow":
-                # Redis lost its copy of the window (a wipe): restore it from PostgreSQL.
-                await self.restore_window(snap, voter.id)
-                outcome = await attempt()
-            if may_step_up(outcome.status, snap.limits.bucket):
-                # A crowd behind one address: each person solves a challenge and votes.
-                if not solved:
-                    await self.step_up(snap, voter, category, vote.solution)
-                outcome = await attempt(
-                    snap.limits.stepped_up(int(snap.thresholds["limit_step_up"]))
-                )
-        except (AnswerLost, redis.exceptions.TimeoutError) as exc:
-            # Sent, but Redis went away before answering: the script may have run. Say
-            # what we know, no more; the retry settles it (202, or 409 with the receipt).
-            raise VoteRefusal(
-                503,
-                OUTCOME_UNKNOWN,
-                N_(
-                    "Voting is briefly unavailable and the answer to your vote was lost: it"
-                    " may or may not have been recorded. Send it again in a moment: that is"
-                    " safe, since you have one vote per category; if it was recorded, you"
-                    " will be shown its receipt."
-                ),
-                headers={"Retry-After": "2"},
-            ) from exc
-        except redis.exceptions.ConnectionError as exc:
-            # Never sent: no connection to be had (refused, the pool's wait ran out).
-            raise not_recorded() from exc
-        except redis.exceptions.ResponseError as exc:
-            if isinstance(exc, redis.exceptions.OutOfMemoryError) or str(exc).startswith("OOM"):
-                raise VoteRefusal(
-                    503,
-                    UNAVAILABLE,
-                    N_(
-                        "Voting is briefly unavailable; your vote was NOT recorded. Try again soon."
-                    ),
-                    headers={"Retry-After": "5"},
-                ) from exc
-            raise
-        if outcome.status == "accepted":
-            metrics.vote_accepted(category, outcome.state or "counted", outcome.reasons)
-        return Cast(outcome, snap, category, nomination)
-
-    async def snapshot_for(self, voter: Voter) -> Any:
-        """The edition the voter votes in: the current one, or the rehearsal the voter
-        was minted for (a rehearsal's voters vote in it beside the current edition; any
-        other edition is voted in only while it is the current one)."""
-        snap = await self.catalog.current()
+    async def snapshot_for(self, voter: Voter, snap: Any) -> Any:
+        """The edition the voter votes in, given the current one (`snap`): it, or the
+        rehearsal the voter was minted for (a rehearsal's voters vote in it beside the
+        current edition; any other edition is voted in only while it is the current
+        one)."""
         if snap is None:
             raise VoteRefusal(404, "no_edition", N_("No edition is loaded yet."))
         if voter.edition != snap.edition.slug:

@@ -132,13 +132,13 @@ _SECURITY_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
 def security_headers(headers: list[tuple[bytes, bytes]], tls: bool) -> list[tuple[bytes, bytes]]:
     """`headers` with each security header the answer did not set itself, and HSTS when
     the request came over TLS (directly, or behind a proxy that says so)."""
-    present = {name.lower() for name, _ in headers}
-    if present.isdisjoint(_SECURITY_NAMES):  # (the usual case: all of them, in one go)
+    for name, _ in headers:
+        if name in _SECURITY_NAMES or name.lower() in _SECURITY_NAMES:
+            present = {name.lower() for name, _ in headers}
+            headers.extend(pair for pair in SECURITY_HEADERS if pair[0] not in present)
+            break
+    else:  # (the usual case: the answer set none of them)
         headers.extend(SECURITY_HEADERS)
-    else:
-        for name, value in SECURITY_HEADERS:
-            if name not in present:
-                headers.append((name, value))
     if tls:
         headers.append(HSTS)
     return headers
