@@ -513,10 +513,9 @@ def refusal_of(outcome: Outcome, category: str) -> VoteRefusal | None:
 
 def answer(cast: Cast) -> VoteAccepted | VoteRefusal:
     """The reply to a cast vote: its receipt (202), or the refusal its outcome means."""
-    refusal = refusal_of(cast.outcome, cast.category)
-    if refusal is not None:
-        return refusal
     outcome = cast.outcome
+    if outcome.status != "accepted":
+        return refusal_of(outcome, cast.category)  # type: ignore[return-value]
     assert outcome.receipt is not None and outcome.cast_at is not None
     return VoteAccepted(
         outcome.receipt,

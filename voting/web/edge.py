@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from contextvars import Token
 from typing import Any
 
 import orjson
@@ -33,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..ballots.casting import Casting, Signals, VoteAccepted, VoteRefusal, answer, read_vote
 from ..errors import Refusal
-from ..i18n import N_, reset_language, use_language
+from ..i18n import N_
 from ..logs import request_id
 from ..voters import Voter
 from . import policy
@@ -104,8 +102,6 @@ class Edge:
         incoming = first.get(b"x-request-id")
         rid = policy.request_id(incoming.decode("latin-1") if incoming is not None else None)
         rid_token = request_id.set(rid)
-        # The language is chosen when an answer has words in it (a refusal): a 202 has none.
-        lang = _Language(scope)
         status, route = 500, PATH
         try:
             refused = policy.header_limit(scope, self.max_header_bytes, size) or policy.body_limit(
@@ -129,7 +125,6 @@ class Edge:
                     receive,
                     session or {},
                     first.get(b"x-csrf-token"),
-                    lang,
                     first,
                     self.max_body_bytes,
                 )
@@ -148,29 +143,7 @@ class Edge:
             policy.observe(
                 "POST", PATH, route, status, time.perf_counter() - started, scope.get("client")
             )
-            lang.reset()
             request_id.reset(rid_token)
-
-
-class _Language:
-    """The request's language (policy.language), chosen at the first ask and made the
-    language of the messages written meanwhile, as Observability does for the stack."""
-
-    __slots__ = ("scope", "token")
-
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-        self.token: Token[str] | None = None
-
-    def __call__(self) -> str:
-        lang = policy.language(self.scope)
-        if self.token is None:
-            self.token = use_language(lang)
-        return lang
-
-    def reset(self) -> None:
-        if self.token is not None:
-            reset_language(self.token)
 
 
 async def _send(
@@ -207,7 +180,6 @@ class VoteEndpoint:
                 receive,
                 session,
                 csrf.encode("latin-1") if csrf is not None else None,
-                lambda: policy.language(scope),  # (Observability made it the messages')
                 first,
                 None,  # BodySizeLimit counts the body as it comes
             )
@@ -226,12 +198,11 @@ async def reply(
     receive: Receive,
     session: dict[str, Any],
     csrf: bytes | None,
-    lang: Callable[[], str],
     first: dict[bytes, bytes],
     max_body: int | None,
 ) -> tuple[int, Headers, bytes]:
-    """(status, headers, body) of the vote's answer, from casting's rules; `lang` gives
-    the request's language, asked only for an answer with words in it."""
+    """(status, headers, body) of the vote's answer, from casting's rules. The language
+    (policy.language) is chosen only for an answer with words in it: a 202 has none."""
     try:
         voter = Voter.from_session(session.get("voter"))
         if voter is None:
@@ -255,7 +226,7 @@ async def reply(
         )
         result = answer(await casting.cast(voter, vote, signals))
     except Refusal as refusal:
-        return refused(refusal, lang())
+        return refused(refusal, policy.language(scope))
     except OUTAGES as exc:
         # PostgreSQL or Redis away where casting does not say more (the catalog's first
         # read): what web/outages.py answers for every other handler.
@@ -270,12 +241,12 @@ async def reply(
                 ),
                 headers={"Retry-After": RETRY_AFTER},
             ),
-            lang(),
+            policy.language(scope),
         )
     if isinstance(result, VoteAccepted):
         body = result.json()
         return 202, [(b"content-length", b"%d" % len(body)), (b"content-type", JSON_TYPE)], body
-    return refused(result, lang())
+    return refused(result, policy.language(scope))
 
 
 JSON_TYPE = b"application/json"
