@@ -168,8 +168,7 @@ class VoteEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         session = scope["session"]
         session.mark_accessed()  # as request.session does: Vary: Cookie
-        csrf = policy.header(scope, b"x-csrf-token")
-        first = {}
+        first: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
             if name not in first:
                 first[name] = value
@@ -179,7 +178,7 @@ class VoteEndpoint:
                 scope,
                 receive,
                 session,
-                csrf.encode("latin-1") if csrf is not None else None,
+                first.get(b"x-csrf-token"),
                 first,
                 None,  # BodySizeLimit counts the body as it comes
             )
