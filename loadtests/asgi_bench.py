@@ -9,7 +9,7 @@ batched script), measured in CPU time of this process, which other processes on 
 machine barely disturb. `--strip NAME` builds the same application without the
 middleware class NAME, for a before/after of one middleware.
 
-    python -m loadtests.asgi_bench --votes 20000 --concurrency 64 [--strip VoteFastPath]
+    python -m loadtests.asgi_bench --votes 20000 --concurrency 64 [--strip Edge]
 """
 
 from __future__ import annotations

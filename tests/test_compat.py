@@ -116,36 +116,6 @@ def test_canonical_token_is_what_the_serializer_writes(payload: dict[str, int]) 
 # -- Starlette ------------------------------------------------------------------------------
 
 
-async def test_set_body_is_the_body_starlette_returns() -> None:
-    async def receive() -> Any:
-        raise AssertionError("the body was set: nothing may be read")
-
-    request = Request({"type": "http", "method": "POST", "headers": []}, receive)
-    c_star.set_body(request, b'{"a": 1}')
-    assert await request.body() == b'{"a": 1}'
-    assert await request.json() == {"a": 1}
-    chunks = [chunk async for chunk in request.stream()]
-    assert b"".join(chunks) == b'{"a": 1}'
-
-
-def test_handler_for_looks_up_as_starlette() -> None:
-    from starlette._exception_handler import _lookup_exception_handler
-
-    class Base(Exception):
-        pass
-
-    class Child(Base):
-        pass
-
-    def on_base(*_: Any) -> None: ...
-
-    def on_value(*_: Any) -> None: ...
-
-    handlers: dict[Any, Any] = {Base: on_base, ValueError: on_value, 404: on_value}
-    for exc in (Child(), Base(), ValueError(), KeyError(), UnicodeDecodeError("a", b"", 0, 1, "")):
-        assert c_star.handler_for(handlers, exc) is _lookup_exception_handler(handlers, exc)
-
-
 async def test_session_payload_reads_the_cookie_starlette_writes() -> None:
     session = {"voter": {"id": "abc", "edition": "e"}, "csrf": "t", "n": 3}
 
@@ -166,32 +136,38 @@ async def test_session_payload_reads_the_cookie_starlette_writes() -> None:
     assert c_star.cookie_parser(f"a=1; session={cookie}; b=2")["session"] == cookie
 
 
-async def test_use_signer_is_the_signer_sessions_use() -> None:
-    used: list[str] = []
+async def test_the_session_codec_writes_and_reads_starlettes_cookie() -> None:
+    """web/policy.SessionCodec reads the cookie Starlette's SessionMiddleware writes, and
+    Starlette reads the one the codec writes, with the same flags: a session survives
+    either way round (as it must across a deploy of this version)."""
+    from voting.web.policy import SessionCodec
 
-    class Counting(TimestampSigner):
-        def sign(self, value: Any) -> bytes:
-            used.append("sign")
-            return super().sign(value)
+    session = {"voter": {"id": "abc", "d": "example.org", "e": "e"}, "csrf": "t"}
 
-        def unsign(self, value: Any, *args: Any, **kwargs: Any) -> Any:
-            used.append("unsign")
-            return super().unsign(value, *args, **kwargs)
+    async def write(request: Request) -> PlainTextResponse:
+        request.session.update(session)
+        return PlainTextResponse("ok")
 
-    async def touch(request: Request) -> PlainTextResponse:
-        request.session["n"] = request.session.get("n", 0) + 1
-        return PlainTextResponse(str(request.session["n"]))
+    async def read(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.session.get("csrf", "none"))
 
-    class Swapped(SessionMiddleware):
-        def __init__(self, app: Any, secret_key: str) -> None:
-            super().__init__(app, secret_key)
-            c_star.use_signer(self, Counting(secret_key))
-
-    app = Starlette(routes=[Route("/", touch)], middleware=[Middleware(Swapped, "secret-key")])
+    app = Starlette(
+        routes=[Route("/w", write), Route("/r", read)],
+        middleware=[Middleware(SessionMiddleware, secret_key="secret-key", session_cookie="s")],
+    )
+    codec = SessionCodec("secret-key", "s", 14 * 24 * 60 * 60)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
-        await client.get("/")
-        assert (await client.get("/")).text == "2"
-    assert used == ["sign", "unsign", "sign"]
+        written = (await client.get("/w")).headers["set-cookie"]
+        cookie = written.split(";", 1)[0].split("=", 1)[1]
+        assert codec.decode(f"a=1; s={cookie}") == session
+        ours = codec.encode(session)
+        # The same attributes, in the same order, as Starlette's own cookie.
+        assert ours.split("; ", 1)[1] == written.split("; ", 1)[1]
+        client.cookies.clear()
+        headers = {"Cookie": ours.split(";", 1)[0]}
+        assert (await client.get("/r", headers=headers)).text == "t"
+    assert codec.decode(f"s={cookie[:-2]}xx") is None  # a wrong signature: no session
+    assert codec.decode("other=1") is None
 
 
 # -- prometheus-client ----------------------------------------------------------------------

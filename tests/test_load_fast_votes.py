@@ -1,5 +1,5 @@
-"""The vote fast path answers exactly what the router would: same status, same body, same
-headers, for good votes and for every kind of bad one."""
+"""The vote's edge (web/edge.py) answers exactly what the router would: same status, same
+body, same headers, for good votes and for every kind of bad one."""
 
 import pytest
 from httpx import ASGITransport, AsyncClient
@@ -9,8 +9,7 @@ from tests.test_voting_http import open_voting
 from tests.voting_helpers import redis_now
 from voting import rehearsal
 from voting.app import create_app
-from voting.web.fast_votes import VoteFastPath
-from voting.web.vote_front import VoteFront
+from voting.web.edge import Edge
 
 VOLATILE = {"date", "x-request-id"}
 
@@ -23,17 +22,16 @@ async def _without(settings, clock, *classes):
 
 @pytest.fixture
 async def fast_app(settings, clock):
-    """Without the vote front (tests/test_vote_front.py), so that every vote, accepted or
-    not, reaches the fast path."""
-    application = await _without(settings, clock, VoteFront)
+    """The application as it serves: every vote answered by the edge."""
+    application = await _without(settings, clock)
     async with application.router.lifespan_context(application):
         yield application
 
 
 @pytest.fixture
 async def routed_app(settings, clock):
-    """Without the fast path either: votes go through the router."""
-    application = await _without(settings, clock, VoteFront, VoteFastPath)
+    """Without the edge: votes go through the stack and the router."""
+    application = await _without(settings, clock, Edge)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -65,7 +63,7 @@ async def _chunks(n, size):
 
 async def test_the_fast_path_answers_as_the_router_does(fast_app, routed_app, conn):
     app = fast_app
-    assert any(m.cls is VoteFastPath for m in app.user_middleware)
+    assert any(m.cls is Edge for m in app.user_middleware)
     svc = app.state.services
     await open_voting(app, conn)
     made = await rehearsal.create(

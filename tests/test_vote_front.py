@@ -1,6 +1,7 @@
-"""The vote front (web/vote_front.py) answers exactly what the full middleware stack
-answers: the same status, body and headers for good votes and for every kind of bad one,
-the same metrics and access lines, and the vote script runs once per request."""
+"""The vote's edge (web/edge.py, imported here under its old name, VoteFront) answers
+exactly what the full middleware stack answers: the same status, body and headers for
+good votes and for every kind of bad one, the same metrics and access lines, and the
+vote script runs once per request."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from voting import db, rehearsal
 from voting.app import create_app
 from voting.ballot import Ballot
 from voting.services import open_redis
-from voting.web.vote_front import VoteFront
+from voting.web.edge import Edge as VoteFront
 
 # Made afresh for each answer; a request id sent by the client is compared.
 VOLATILE_HEADERS = {"date", "x-request-id", "content-length"}

@@ -43,13 +43,12 @@ from .web import (
 from .web import ops as ops_web
 from .web import rehearsal as rehearsal_web
 from .web import staff as staff_web
-from .web.fast_votes import VoteFastPath, vote_route
+from .web.edge import Edge
 from .web.middleware import BodySizeLimit, HeaderSizeLimit, SecurityHeaders
 from .web.observability import Observability
 from .web.responses import error_response, refusal_response
 from .web.sessions import Sessions
 from .web.templating import Pages, language_of
-from .web.vote_front import VoteFront
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "web" / "static"
@@ -171,10 +170,10 @@ def create_app(
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = [
-        # The accepted vote in one pass; every other request, and every other answer to a
-        # vote, through the middleware below (web/vote_front.py).
+        # POST /api/votes in one pass, every answer to it, by the same policies as the
+        # middleware below apply to every other request (web/edge.py, web/policy.py).
         Middleware(
-            VoteFront,
+            Edge,
             secret_key=settings.secret_key,
             session_cookie=SESSION_COOKIE,
             max_age=SESSION_MAX_AGE,
@@ -196,8 +195,6 @@ def create_app(
         ),
         # The signed-in account of a page's session, for its header (web/front.py).
         Middleware(front.AccountInScope),
-        # Innermost: POST /api/votes to its handler past the router (web/fast_votes.py).
-        Middleware(VoteFastPath, route=vote_route(routes)),
     ]
     if settings.trust_proxy_headers:
         from .web.proxy import ProxyHeaders

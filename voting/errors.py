@@ -17,6 +17,10 @@ from typing import Any
 
 from .i18n import DEFAULT_LANGUAGE, format_instant, gettext
 
+# No text the engine takes may hold a NUL character (PostgreSQL's text cannot): the
+# middleware refuses it in the address (400), the types in the fields they read (422).
+NO_NUL = r"^[^\x00]*$"
+
 
 def _worded(params: dict[str, Any], lang: str | None) -> dict[str, Any]:
     """The params as the reader's language writes them: an instant (a datetime with its

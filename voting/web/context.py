@@ -1,8 +1,8 @@
 """What the voting handlers share: the per-process runtime of the hot path (the Ballot
 and the in-process Catalog) and the current edition's snapshot.
 
-It sits below `web/voting.py`, `web/vote_front.py` and `web/chart_data.py` so that all
-three import it and none imports another's module for it (no import cycle).
+It sits below `web/voting.py`, `web/edge.py` and `web/chart_data.py` so that all three
+import it and none imports another's module for it (no import cycle).
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..antifraud.challenge import Challenges
 from ..antifraud.minimise import address_key
 from ..ballot import Ballot
+from ..ballots.casting import Casting
 from ..catalog import Catalog, Snapshot
 from ..i18n import gettext
 from .responses import ApiError
@@ -25,11 +27,27 @@ class VotingRuntime:
 
     def __init__(self, request_app: Any) -> None:
         svc = request_app.state.services
-        # Addresses reach Redis and the ledger only as their keyed hash (minimise.py).
-        self.ballot = Ballot(
-            svc.r, svc.settings.redis_prefix, address_key=address_key(svc.settings.secret_key)
-        )
+        prefix = svc.settings.redis_prefix
         self.catalog = Catalog(svc.db)
+        self.casting = Casting(
+            # Addresses reach Redis and the ledger only as their keyed hash (minimise.py).
+            Ballot(svc.r, prefix, address_key=address_key(svc.settings.secret_key)),
+            self.catalog,
+            request_app.state.tokens,
+            svc.clock,
+            Challenges(svc.settings.secret_key, svc.r, prefix),
+            svc.db,
+            prefix,
+        )
+
+    @property
+    def ballot(self) -> Ballot:
+        return self.casting.ballot
+
+    @ballot.setter
+    def ballot(self, ballot: Ballot) -> None:
+        # (tests put a Ballot on a dead Redis in its place)
+        self.casting.ballot = ballot
 
 
 def runtime(request: Request) -> VotingRuntime:

@@ -7,19 +7,21 @@ were in voting/security.py, which made that module import voting.web).
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
 from ..i18n import gettext
+from .policy import CSRF_HEADER, csrf_ok
 from .responses import ApiError
 
 # -- CSRF: the synchronizer-token pattern, the token kept in the signed session -------------
 
 CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "x-csrf-token"
+# The stack checks CSRF in the handlers that change something (web/policy.py lists it;
+# the vote's edge checks it itself).
+APPLIES = ("csrf",)
 
 
 def csrf_token(request: Request) -> str:
@@ -32,14 +34,8 @@ def csrf_token(request: Request) -> str:
 
 def check_csrf(request: Request, form_value: str | None = None) -> None:
     """Refuse an unsafe request whose token does not match the session's."""
-    expected = request.session.get("csrf")
     given = form_value if form_value is not None else request.headers.get(CSRF_HEADER)
-    # As bytes: compare_digest refuses text with non-ASCII characters (a TypeError, a 500).
-    if (
-        not expected
-        or not given
-        or not hmac.compare_digest(str(expected).encode(), str(given).encode())
-    ):
+    if not csrf_ok(request.session.get("csrf"), given):
         raise ApiError(
             403,
             "csrf",
@@ -77,7 +73,7 @@ def check_same_origin(request: Request, base_url: str) -> None:
     there is no cross-site request without a browser to send it."""
     expected = request.session.get("csrf")
     given = request.headers.get(CSRF_HEADER)
-    if expected and given and hmac.compare_digest(str(expected).encode(), given.encode()):
+    if csrf_ok(expected, given):
         return
     site = request.headers.get("sec-fetch-site")
     if site is not None:

@@ -27,13 +27,11 @@ import orjson
 from msgspec import UNSET, Meta, Struct, UnsetType
 from starlette.requests import Request
 
+from ..errors import NO_NUL
 from ..i18n import N_, gettext
 from .numbers import BIGINT_MAX
 from .responses import ApiError
 
-# No text the engine takes may hold a NUL character (PostgreSQL's text cannot): the
-# middleware refuses it in the address (400), the types in the fields they read (422).
-NO_NUL = r"^[^\x00]*$"
 # Something besides spaces: a decision is recorded with its reason.
 NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
 Id = Annotated[int, Meta(ge=1, le=BIGINT_MAX)]

@@ -1,30 +1,27 @@
 """Public online voting over HTTP: voter sign-in, the ballot pages, the vote API.
 
-The vote handler does no I/O but the one Redis round trip of the cast script: the session
-and CSRF token are checked in-process, the nomination against the in-process catalog.
+The vote's rules are in voting/ballots/casting.py; `POST /api/votes` is answered by the
+edge (web/edge.py), the ballot page's form (`cast_form`) here, both by those rules.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote
 
-import asyncpg
-import redis.exceptions
 from msgspec import UNSET, Meta, Struct, UnsetType
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import edition_store, ledger, mail, metrics
+from .. import edition_store, mail
 from ..antifraud.challenge import FIELD as CHALLENGE_FIELD
 from ..antifraud.challenge import Challenges
 from ..antifraud.minimise import address_key
 from ..antifraud.refusals import CHALLENGED, record_refusal
-from ..antifraud.risk import MIDDLE, header_signals, may_step_up
+from ..antifraud.risk import header_signals
 from ..antifraud.signals import HONEYPOT_FIELD, network_of, new_form_token
 from ..antifraud.verification import (
     StepUpRequired,
@@ -32,18 +29,27 @@ from ..antifraud.verification import (
     VerificationRefused,
     admit_signin,
 )
-from ..ballot import Ballot, Limits, Outcome
+from ..ballots.casting import (
+    CHALLENGE_FAILED,
+    CHALLENGE_REQUIRED,
+    WEBDRIVER_FIELD,
+    Signals,
+    VoteAccepted,
+    VoteRefusal,
+    VoteRequest,
+    refusal_of,
+)
 from ..catalog import Snapshot
 from ..emails import InvalidEmail
 from ..i18n import N_, gettext
-from ..redis_batch import AnswerLost
 from ..security import VOTER_LINK
 from ..voters import Voter, identify, record_verification
 from .auth import current_user, require_role
 from .chart_data import ledger_voters, live_charts
 from .context import runtime, snapshot
 from .csrf import check_csrf, check_same_origin, csrf_token
-from .deps import client_ip, json_body, require_json, services
+from .deps import client_ip, require_json, services
+from .edge import vote_endpoint
 from .email_typo import EmailQuestion, email_question
 from .links import Link
 from .nextpath import safe_next
@@ -58,8 +64,7 @@ from .shapes import (
     Words,
     read_body,
 )
-from .templating import _geneva, language_of, pages
-from .vote_front import PRECAST, accepted_body, assess_vote, cast_vote
+from .templating import language_of, pages
 
 log = logging.getLogger(__name__)
 
@@ -261,159 +266,7 @@ async def admit_voter(request: Request, conn: Any, edition_id: int, voter: Voter
     csrf_token(request)
 
 
-# -- casting ---------------------------------------------------------------------------
-
-
-# The two 503s of a vote: `unavailable`, the request never reached Redis and nothing was
-# recorded; `outcome_unknown`, it was sent and the answer lost, so it may have been.
-UNAVAILABLE = "unavailable"
-OUTCOME_UNKNOWN = "outcome_unknown"
-
-
-def _closed_message(outcome: Outcome, request: Request) -> str:
-    lang = language_of(request)
-    when = _geneva(outcome.boundary)
-    if outcome.status == "early":
-        return gettext("Voting has not opened yet. It opens on {when}.", lang).format(when=when)
-    return gettext("Voting is closed. It closed on {when}.", lang).format(when=when)
-
-
-@metrics.observe_cast
-async def cast(
-    request: Request,
-    voter: Voter,
-    nomination: Any,
-    form_token: str | None,
-    expected_category: str | None = None,
-    honeypot: str | None = None,
-    *,
-    webdriver: bool = False,
-    solution: str | None = None,
-) -> tuple[Outcome, Snapshot, str]:
-    """Validate in-process, then cast with one Redis round trip. Raises ApiError.
-
-    A vote whose risk score falls in the middle band is cast only with a solved
-    challenge (`solution`, the ALTCHA payload): without one, or with a wrong, expired or
-    used one, it is refused with 428 and a fresh challenge to solve."""
-    if not isinstance(nomination, str) or not nomination or len(nomination) > 64:
-        raise ApiError(
-            422,
-            "invalid",
-            gettext("Say which nomination you vote for."),
-            fields={"nomination": "required"},
-        )
-    snap = await snapshot(request)
-    if voter.edition != snap.edition.slug:
-        # A rehearsal's minted voters vote in it beside the current edition; any other
-        # edition is voted in only while it is the current one.
-        rehearsal = await runtime(request).catalog.rehearsal(voter.edition)
-        if rehearsal is None:
-            raise ApiError(
-                401,
-                "not_signed_in",
-                gettext("Your voter session is for another edition; sign in again."),
-            )
-        snap = rehearsal
-    category = snap.nominations.get(nomination)
-    if category is None:
-        raise ApiError(
-            404,
-            "no_such_nomination",
-            gettext("There is no nomination {nomination!r} open to votes.").format(
-                nomination=nomination
-            ),
-        )
-    if expected_category is not None and expected_category != category:
-        raise ApiError(
-            422,
-            "wrong_category",
-            gettext("Nomination {nomination} is in category {category}, not {expected}.").format(
-                nomination=nomination, category=category, expected=expected_category
-            ),
-            fields={"category": f"must be {category}"},
-        )
-    ip = client_ip(request)
-    form, risk = assess_vote(
-        request.app.state.tokens,
-        services(request).clock,
-        snap,
-        voter.id,
-        form_token,
-        category=category,
-        nomination=nomination,
-        honeypot=honeypot,
-        webdriver=webdriver,
-        **header_signals(request.headers.get),
-    )
-    solved = False
-    if risk.band == MIDDLE:
-        await _step_up(request, snap, voter, category, solution)
-        solved = True
-    rt = runtime(request)
-
-    async def attempt(limits: Limits | None = None) -> Outcome:
-        precast = request.scope.pop(PRECAST, None)
-        if precast is not None:  # cast already by the vote front (web/vote_front.py)
-            return precast.take()  # type: ignore[no-any-return]
-        return await cast_vote(
-            rt.ballot,
-            snap,
-            voter,
-            category,
-            nomination,
-            ip=ip,
-            user_agent=request.headers.get("user-agent", ""),
-            form=form,
-            risk=risk,
-            limits=limits,
-        )
-
-    try:
-        outcome = await attempt()
-        if outcome.status == "nowindow":
-            # Redis lost its copy of the window (a wipe): restore it from PostgreSQL.
-            await _restore_window(request, rt.ballot, snap, voter.id)
-            outcome = await attempt()
-        if may_step_up(outcome.status, snap.limits.bucket):
-            # A crowd behind one address: each person solves a challenge and votes.
-            if not solved:
-                await _step_up(request, snap, voter, category, solution)
-            outcome = await attempt(snap.limits.stepped_up(snap.thresholds.limit_step_up))
-    except (AnswerLost, redis.exceptions.TimeoutError) as exc:
-        # Sent, but Redis went away before answering: the script may have run. Say what
-        # we know, no more, under a code of its own; the retry settles it (202, or 409
-        # with the receipt of the vote recorded).
-        raise ApiError(
-            503,
-            OUTCOME_UNKNOWN,
-            gettext(
-                "Voting is briefly unavailable and the answer to your vote was lost: it may or"
-                " may not have been recorded. Send it again in a moment: that is safe, since"
-                " you have one vote per category; if it was recorded, you will be shown its"
-                " receipt."
-            ),
-            headers={"Retry-After": "2"},
-        ) from exc
-    except redis.exceptions.ConnectionError as exc:
-        # Never sent: no connection to be had (refused, the pool's wait ran out).
-        raise _not_recorded() from exc
-    except redis.exceptions.ResponseError as exc:
-        if isinstance(exc, redis.exceptions.OutOfMemoryError) or str(exc).startswith("OOM"):
-            raise ApiError(
-                503,
-                UNAVAILABLE,
-                gettext(
-                    "Voting is briefly unavailable; your vote was NOT recorded. Try again soon."
-                ),
-                headers={"Retry-After": "5"},
-            ) from exc
-        raise
-    return outcome, snap, category
-
-
-CHALLENGE_REQUIRED = "challenge_required"
-CHALLENGE_FAILED = "challenge_failed"
-WEBDRIVER_FIELD = "webdriver"  # the ballot page's script reports navigator.webdriver here
+# -- casting: the rules in voting/ballots/casting.py, POST /api/votes in web/edge.py -----
 
 
 def challenges(request: Request) -> Challenges:
@@ -429,145 +282,6 @@ def new_challenge(request: Request, snap: Snapshot, purpose: str, subject: str) 
         max_number=rules.challenge_max_number,
         expires_s=rules.challenge_expires_s,
     )
-
-
-async def _step_up(
-    request: Request, snap: Snapshot, voter: Voter, category: str, solution: str | None
-) -> None:
-    """Let a middle-band vote through with a solved challenge, else raise 428 with one."""
-    subject = f"{voter.id}|{category}"
-    code = CHALLENGE_REQUIRED
-    if solution:
-        verdict = await challenges(request).verify(solution, "vote", subject)
-        if verdict.ok:
-            return
-        code = CHALLENGE_FAILED
-    raise ApiError(
-        428,
-        code,
-        gettext(
-            "Before we record this vote, please confirm you are a person: tick the box and"
-            " wait a few seconds while your browser does a small calculation."
-        )
-        if code == CHALLENGE_REQUIRED
-        else gettext(
-            "That confirmation did not work or was already used. Tick the box again; your"
-            " vote was NOT recorded yet."
-        ),
-        extra={"challenge": new_challenge(request, snap, "vote", subject)},
-    )
-
-
-async def _restore_window(request: Request, ballot: Ballot, snap: Snapshot, voter_id: str) -> None:
-    """Redis lost this edition's window (it came back empty): repair the edition from the
-    ledger before anyone votes again, then write the window.
-
-    Without the ballots a voter who already voted would be let vote again in the same
-    category and get a 202 whose vote the ledger then skips; so the window, the one key
-    every vote needs, is written last, by `ledger.repair`, after the ballots and counters
-    are back. One process repairs, under an advisory lock; a vote arriving meanwhile is
-    refused as unavailable, with nothing recorded, and its retry goes through once the
-    window is back. The edition is read as stored now (this worker's snapshot may be
-    older than an extension another process made). While PostgreSQL is away nothing can
-    be repaired, so voting waits for it: a wiped Redis alone cannot prove who voted."""
-    svc = services(request)
-    slug = snap.edition.slug
-    try:
-        async with svc.db.acquire(timeout=2) as conn:
-            replayed = await ledger.repair_if_lost(
-                ballot.redis, conn, svc.settings.redis_prefix, slug, voter_id
-            )
-        if replayed is not None:
-            if replayed:
-                log.warning("Redis had lost edition %s: %d votes restored", slug, replayed)
-            return
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        log.warning("edition %s cannot be repaired while PostgreSQL is away (%s)", slug, exc)
-    raise _not_recorded()
-
-
-def _not_recorded() -> ApiError:
-    """The 503 of a vote that never reached Redis's script: nothing was recorded."""
-    return ApiError(
-        503,
-        UNAVAILABLE,
-        gettext(
-            "Voting is briefly unavailable; your vote was NOT recorded. Try again in a moment."
-        ),
-        headers={"Retry-After": "2"},
-    )
-
-
-_LIMIT_NAMES = {"address": N_("address"), "network": N_("network"), "domain": N_("email domain")}
-
-
-def _outcome_error(outcome: Outcome, request: Request, category: str) -> ApiError | None:
-    metrics.outcome_refused(outcome.status, category)
-    if outcome.status == "accepted":
-        return None
-    if outcome.status == "duplicate":
-        return ApiError(
-            409,
-            "already_voted",
-            gettext("You have already voted in this category; a vote is final."),
-            extra={
-                "receipt": outcome.receipt,
-                "category": category,
-                "nomination": outcome.nomination,
-            },
-        )
-    if outcome.status == "limited":
-        retry = max(1, int((outcome.retry_after_s or 1) + 0.999))
-        return ApiError(
-            429,
-            "rate_limited",
-            gettext(
-                "Too many votes are coming from your {what} right now; your vote was NOT "
-                "recorded. Try again in {seconds} seconds.",
-                language_of(request),
-            ).format(
-                what=gettext(_LIMIT_NAMES.get(outcome.limited or "", "network")), seconds=retry
-            ),
-            extra={"limit": outcome.limited},
-            headers={"Retry-After": str(retry)},
-        )
-    if outcome.status in {"early", "closed"}:
-        return ApiError(
-            403,
-            "voting_closed" if outcome.status == "closed" else "voting_not_open",
-            _closed_message(outcome, request),
-            extra={"instant": outcome.boundary.isoformat() if outcome.boundary else None},
-        )
-    return ApiError(
-        503, UNAVAILABLE, gettext("Voting is briefly unavailable."), headers={"Retry-After": "2"}
-    )
-
-
-async def vote_api(request: Request) -> JSON:
-    voter = session_voter(request)
-    if voter is None:
-        raise ApiError(401, "not_signed_in", gettext("Confirm your email address before voting."))
-    check_csrf(request)
-    body = await json_body(request, ("nomination", "category", "form_token"))
-    nomination = body.get("nomination")
-    expected = body.get("category")
-    if expected is not None and not isinstance(expected, str):
-        raise ApiError(
-            422, "invalid", gettext("category must be a text."), fields={"category": "text"}
-        )
-    outcome, snap, category = await cast(
-        request,
-        voter,
-        nomination,
-        _opt_str(body.get("form_token")),
-        expected,
-        webdriver=body.get(WEBDRIVER_FIELD) is True,
-        solution=_solution(body),
-    )
-    problem = _outcome_error(outcome, request, category)
-    if problem is not None:
-        raise problem
-    return JSON(accepted_body(outcome, snap, category, nomination), 202)
 
 
 async def my_votes_api(request: Request) -> JSON:
@@ -768,6 +482,8 @@ async def _ballot_page(
 
 
 async def cast_form(request: Request) -> Response:
+    """The ballot page's form: the same rules as POST /api/votes (ballots/casting.py),
+    answered with the receipt page (a 409 shows the receipt of the vote already cast)."""
     form = await request.form()
     check_csrf(request, _str(form.get("csrf_token")))
     voter = session_voter(request)
@@ -775,18 +491,21 @@ async def cast_form(request: Request) -> Response:
         raise ApiError(401, "not_signed_in", gettext("Confirm your email address before voting."))
     nomination = _str(form.get("nomination")) or ""
     form_token = _str(form.get("form_token"))
+    vote = VoteRequest(
+        nomination,
+        request.path_params["code"],
+        form_token or None,
+        _str(form.get(WEBDRIVER_FIELD)) in {"1", "true"},
+        _opt_str(form.get(CHALLENGE_FIELD)),
+    )
+    signals = Signals(
+        client_ip(request),
+        honeypot=_str(form.get(HONEYPOT_FIELD)),
+        **header_signals(request.headers.get),
+    )
     try:
-        outcome, snap, category = await cast(
-            request,
-            voter,
-            nomination,
-            form_token,
-            request.path_params["code"],
-            honeypot=_str(form.get(HONEYPOT_FIELD)),
-            webdriver=_str(form.get(WEBDRIVER_FIELD)) in {"1", "true"},
-            solution=_opt_str(form.get(CHALLENGE_FIELD)),
-        )
-    except ApiError as exc:
+        cast = await runtime(request).casting.cast(voter, vote, signals)
+    except VoteRefusal as exc:
         if exc.code not in {CHALLENGE_REQUIRED, CHALLENGE_FAILED}:
             raise
         # The ballot again, the choice kept, with the challenge to solve before confirming.
@@ -795,10 +514,11 @@ async def cast_form(request: Request) -> Response:
             challenge=exc.extra["challenge"],
             chosen=nomination,
             form_token=form_token,
-            error=exc.message,
+            error=exc.text(language_of(request)),
             status=exc.status,
         )
-    problem = _outcome_error(outcome, request, category)
+    outcome = cast.outcome
+    problem = refusal_of(outcome, cast.category)
     if problem is not None and outcome.status != "duplicate":
         raise problem
     return pages(request).render(
@@ -806,7 +526,7 @@ async def cast_form(request: Request) -> Response:
         "voting/receipt.html",
         {
             "outcome": outcome,
-            "category": snap.edition.category(category),
+            "category": cast.snap.edition.category(cast.category),
             "project": await _project_of(request, outcome.nomination or nomination),
             "duplicate": outcome.status == "duplicate",
             "held": outcome.state == "held",
@@ -858,7 +578,9 @@ routes = [
     Route("/api/voters/signin", voter_signin_api, methods=["POST"]),
     Route("/api/session", session_api, methods=["GET"]),
     Route("/api/ballot/{category}", ballot_api, methods=["GET"]),
-    Route("/api/votes", vote_api, methods=["POST"]),
+    # Answered by the edge (web/edge.py) in front of the stack; here for the router and
+    # the OpenAPI document, and for an application built without the edge.
+    Route("/api/votes", vote_endpoint, methods=["POST"]),
     Route("/api/votes/mine", my_votes_api, methods=["GET"]),
     Route("/api/live-counts", live_counts_api, methods=["GET"]),
 ]
@@ -899,34 +621,6 @@ class BallotPage(Struct):
     edition: str | UnsetType = UNSET
     name: str | UnsetType = UNSET
     voted: AnyObject | UnsetType | None = UNSET
-
-
-# merged with voting.ballots.casting's types by the lead
-# (the vote's body is read by vote_api/vote_front; these types state it for the document).
-class VoteRequest(Struct):
-    nomination: Annotated[str, Meta(min_length=1, pattern=NO_NUL)]
-    category: Text | UnsetType = UNSET
-    form_token: (
-        Annotated[str, Meta(pattern=NO_NUL, description="From GET /api/ballot/{category}")]
-        | UnsetType
-    ) = UNSET
-    webdriver: (
-        Annotated[bool, Meta(description="navigator.webdriver, as a page reports it")] | UnsetType
-    ) = UNSET
-    altcha: (
-        Annotated[str, Meta(pattern=NO_NUL, description="A solved challenge (after a 428)")]
-        | UnsetType
-    ) = UNSET
-
-
-# merged with voting.ballots.casting's types by the lead
-class VoteReceipt(Struct):
-    receipt: str
-    edition: str
-    category: str
-    nomination: str
-    cast_at: datetime
-    counted: bool
 
 
 class ChallengeDetail(Struct):
@@ -999,7 +693,7 @@ API = [
         "/api/votes",
         "Cast a vote for a nomination (one per voter per category, final)",
         {
-            202: Answer("Accepted, with its receipt", VoteReceipt),
+            202: Answer("Accepted, with its receipt", VoteAccepted),
             400: "Malformed body",
             401: NO_VOTER,
             403: "Outside the voting window, or no CSRF token",

@@ -1,0 +1,1 @@
+"""Ballots: the rules of one vote (casting)."""
