@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from tests.test_voting_http import open_voting, runtime_for
 from tests.voting_helpers import redis_now, with_window
+from voting.antifraud.minimise import address_key
 from voting.antifraud.signals import new_form_token
 from voting.ballot import Ballot
 from voting.ballots.casting import (
@@ -214,7 +215,8 @@ async def test_redis_away_is_a_503_that_says_nothing_was_recorded(app, conn):
     voter = _voter(app, edition.slug, "away@example.org")
     good = rt.ballot
     dead = open_redis("redis://127.0.0.1:1/0", max_connections=2, timeout=0.5)
-    rt.ballot = Ballot(dead, app.state.services.settings.redis_prefix)
+    settings = app.state.services.settings
+    rt.ballot = Ballot(dead, settings.redis_prefix, address_key=address_key(settings.secret_key))
     try:
         with pytest.raises(VoteRefusal) as caught:
             await rt.casting.cast(voter, VoteRequest(noms["C1"][0]), BROWSER)

@@ -12,6 +12,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware, _TrustedHos
 from tests.security_support import confirm_voter
 from tests.test_security_headers import serving
 from tests.test_voting_http import flush, open_voting
+from voting.antifraud.minimise import address_hash, address_key
 from voting.web.proxy import FastTrustedHosts, ProxyHeaders
 
 _v4 = st.ip_addresses(v=4)
@@ -179,5 +180,13 @@ async def test_the_vote_front_and_the_stack_record_the_proxys_address(
                 )
                 assert r.status_code == 202, r.text
         await flush(app)
-    rows = await conn.fetch("SELECT ip::text AS ip FROM votes WHERE edition_id=$1", edition_id)
-    assert sorted(row["ip"].split("/")[0] for row in rows) == ["198.51.100.9", "203.0.113.7"]
+    # Kept as its keyed hash and its /24 (antifraud/minimise.py), never the address.
+    key = address_key(settings.secret_key)
+    rows = await conn.fetch(
+        "SELECT ip, ip_hash, ip_prefix FROM votes WHERE edition_id=$1", edition_id
+    )
+    assert {r["ip"] for r in rows} == {None}
+    assert sorted(r["ip_hash"] for r in rows) == sorted(
+        address_hash(key, ip) for ip in ("198.51.100.9", "203.0.113.7")
+    )
+    assert sorted(r["ip_prefix"] for r in rows) == ["198.51.100.0/24", "203.0.113.0/24"]

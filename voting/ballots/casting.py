@@ -323,9 +323,7 @@ class Casting:
                     # A crowd behind one address: each person solves a challenge and votes.
                     if not solved:
                         await self.step_up(snap, voter, category, vote.solution)
-                    outcome = await attempt(
-                        snap.limits.stepped_up(int(snap.thresholds["limit_step_up"]))
-                    )
+                    outcome = await attempt(snap.limits.stepped_up(snap.thresholds.limit_step_up))
             except (AnswerLost, redis.exceptions.TimeoutError) as exc:
                 # Sent, but Redis went away before answering: the script may have run. Say
                 # what we know, no more; the retry settles it (202, or 409 with the receipt).
@@ -405,8 +403,8 @@ class Casting:
         return self.challenges.issue(
             purpose,
             subject,
-            max_number=int(rules["challenge_max_number"]),
-            expires_s=int(rules["challenge_expires_s"]),
+            max_number=rules.challenge_max_number,
+            expires_s=rules.challenge_expires_s,
         )
 
     async def step_up(self, snap: Any, voter: Voter, category: str, solution: str | None) -> None:
