@@ -211,7 +211,7 @@ async def client(app: object) -> AsyncIterator[AsyncClient]:
 @pytest.fixture
 def smtp() -> Iterator[object]:
     """A real SMTP server on loopback; use `settings_with_smtp` to send to it."""
-    from tests.mailbox import SmtpServer
+    from tests.fixtures.mailbox import SmtpServer
 
     with SmtpServer() as server:
         yield server

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.voting_helpers import redis_now, voter, voting_edition, with_window
+from tests.fixtures.voting import redis_now, voter, voting_edition, with_window
 from voting.ballot import Ballot, from_micros, micros, new_receipt
 
 

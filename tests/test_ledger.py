@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.asyncio.cluster import RedisCluster
 
-from tests.voting_helpers import redis_now, voter, voting_edition
+from tests.fixtures.voting import redis_now, voter, voting_edition
 from voting import db
 from voting.ledger import (
     _COLUMNS,

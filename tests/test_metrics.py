@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.flows import sign_in
-from tests.test_voting_http import flush, open_voting, verify_voter
+from tests.fixtures.flows import sign_in
+from tests.web.test_voting import flush, open_voting, verify_voter
 from voting import accounts, metrics
 from voting.logs import RequestIdFilter, logging_config
 
@@ -106,7 +106,7 @@ async def test_stream_length_flusher_lag_and_outbox_backlog(mail_client, mail_ap
 async def test_flusher_lag_is_the_age_of_the_oldest_waiting_vote(app, conn):
     from datetime import timedelta
 
-    from tests.voting_helpers import redis_now, voting_edition
+    from tests.fixtures.voting import redis_now, voting_edition
     from voting.ballot import Ballot
 
     svc = app.state.services
@@ -124,7 +124,7 @@ async def test_flusher_lag_is_the_age_of_the_oldest_waiting_vote(app, conn):
 
 
 async def test_a_server_that_does_not_answer_is_reported_down_not_a_500(app, client, conn):
-    from tests.helpers import load_builtin
+    from tests.fixtures.editions import load_builtin
 
     await load_builtin(conn, "demo", app.state.services.clock.now())
     svc = app.state.services

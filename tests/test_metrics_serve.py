@@ -9,7 +9,7 @@ import uuid
 
 import httpx
 
-from tests import live_server
+from tests.fixtures import live_server
 from tests.test_metrics import parse, value
 from voting import metrics
 

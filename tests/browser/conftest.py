@@ -21,9 +21,9 @@ import asyncpg
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests import live_server
-from tests.antifraud_support import add_vote
-from tests.helpers import edition_data
+from tests.fixtures import live_server
+from tests.fixtures.antifraud import add_vote
+from tests.fixtures.editions import edition_data
 from voting import accounts, db, edition_store
 from voting.contest import parse_edition
 from voting.seed import seed_nominations

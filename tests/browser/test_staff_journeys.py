@@ -31,7 +31,7 @@ from tests.browser.conftest import (
     screenshot,
     sign_in_staff,
 )
-from tests.helpers import edition_data
+from tests.fixtures.editions import edition_data
 from voting import accounts, db
 from voting.contest import GENEVA
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.redis_servers import RedisClusterServers
+from tests.fixtures.redis_servers import RedisClusterServers
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,8 @@ import redis
 import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
 
-from tests.redis_servers import RedisClusterServers, RedisServer
-from tests.voting_helpers import redis_now, voter, voting_edition
+from tests.fixtures.redis_servers import RedisClusterServers, RedisServer
+from tests.fixtures.voting import redis_now, voter, voting_edition
 from voting import db
 from voting.ballot import Ballot
 from voting.ledger import Flusher

@@ -1,7 +1,7 @@
-"""tests/test_voting_admin.py, unchanged, against the Redis Cluster (see conftest.py here)."""
+"""tests/web/test_voting_admin.py, unchanged, against the Redis Cluster (see conftest.py here)."""
 
 import pytest
 
-from tests.test_voting_admin import *  # noqa: F403
+from tests.web.test_voting_admin import *  # noqa: F403
 
 pytestmark = pytest.mark.cluster

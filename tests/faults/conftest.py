@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.rig import SECRET, Server
-from tests.redis_servers import RedisServer, aof_server
+from tests.fixtures.redis_servers import RedisServer, aof_server
 
 
 @pytest.fixture

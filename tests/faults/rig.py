@@ -30,8 +30,8 @@ import httpx
 from itsdangerous import TimestampSigner
 
 from loadtests.server import serve_command
-from tests.helpers import edition_data
-from tests.redis_servers import free_port
+from tests.fixtures.editions import edition_data
+from tests.fixtures.redis_servers import free_port
 from voting import db, edition_store
 from voting.ballot import Ballot
 from voting.contest import Edition, parse_edition

@@ -20,7 +20,7 @@ from tests.faults.rig import (
     wait_accepting,
     wait_drained,
 )
-from tests.redis_servers import free_port
+from tests.fixtures.redis_servers import free_port
 from voting import db
 
 pytestmark = pytest.mark.faults
