@@ -11,7 +11,7 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 
 from tests.fixtures.security import confirm_voter
-from tests.web.test_voting import flush, open_voting
+from tests.fixtures.voting import flush, open_voting
 from voting import db
 from voting.app import create_app
 from voting.ledger import reconcile

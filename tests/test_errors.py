@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fixtures.flows import csrf_from, sign_in
-from tests.web.test_voting import open_voting
+from tests.fixtures.voting import open_voting
 from voting import accounts
 from voting.antifraud.quarantine import DecisionRefused
 from voting.errors import Refusal

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tests.fixtures.editions import load_builtin, load_data
 from tests.fixtures.flows import csrf_from, sign_in
 from tests.fixtures.nominations import SUMMARY, complete, open_edition, sign_in_quick
-from tests.web.test_voting import open_voting
+from tests.fixtures.voting import open_voting
 from voting import accounts
 from voting.contest import GENEVA, builtin_edition_path, load_edition_file
 from voting.emails import (

@@ -10,7 +10,7 @@ import uuid
 import httpx
 
 from tests.fixtures import live_server
-from tests.test_metrics import parse, value
+from tests.fixtures.metrics import parse, value
 from voting import metrics
 
 

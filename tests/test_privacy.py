@@ -333,8 +333,7 @@ async def test_signals_may_only_be_erased_never_rewritten(conn: asyncpg.Connecti
 async def test_after_a_purge_verify_and_every_receipts_proof_still_pass(
     conn: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    from tests.fixtures.results import scored_edition
-    from tests.tally.test_results_publication import publish, sign
+    from tests.fixtures.results import publish, scored_edition, sign
 
     s = await scored_edition(conn, "results")
     # Votes carrying every signal, cast like the others before the close.
@@ -417,7 +416,7 @@ PRIVACY_WORD = {
 
 
 async def test_the_privacy_page_states_the_policy_in_six_languages(app, client, conn) -> None:
-    from tests.web.test_voting import open_voting
+    from tests.fixtures.voting import open_voting
 
     await open_voting(app, conn)
     for lang, word in PRIVACY_WORD.items():
@@ -431,7 +430,7 @@ async def test_the_privacy_page_states_the_policy_in_six_languages(app, client, 
 
 async def test_a_voter_sees_and_downloads_their_own_data(app, client, conn) -> None:
     from tests.fixtures.security import confirm_voter
-    from tests.web.test_voting import flush, open_voting, reading
+    from tests.fixtures.voting import flush, open_voting, reading
 
     assert (await client.get("/my-data")).status_code == 401
     refused = await client.get("/api/me/data")
@@ -510,7 +509,7 @@ async def test_the_logs_of_a_whole_journey_hold_no_address_and_no_full_ip(
     from httpx import ASGITransport, AsyncClient
 
     from tests.fixtures.flows import csrf_from
-    from tests.web.test_voting import flush, open_voting, reading
+    from tests.fixtures.voting import flush, open_voting, reading
 
     _, _, noms = await open_voting(app, conn)
     svc = app.state.services

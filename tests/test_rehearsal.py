@@ -5,9 +5,8 @@ import asyncio
 
 import pytest
 
-from tests.conftest import TEST_SECRET
-from tests.fixtures.voting import redis_now
-from tests.web.test_voting import flush, open_voting
+from tests.fixtures.services import TEST_SECRET
+from tests.fixtures.voting import flush, open_voting, redis_now
 from voting import cli, edition_store, rehearsal
 from voting.ballot import Ballot
 from voting.security import REHEARSAL_VOTER, VOTER_LINK

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from tests.fixtures.flows import csrf_from
-from tests.web.test_voting import flush, open_voting, runtime_for, verify_voter
+from tests.fixtures.voting import flush, open_voting, runtime_for, verify_voter
 from voting import mail
 from voting.antifraud.challenge import Challenges, solve
 from voting.antifraud.config import thresholds

@@ -543,7 +543,7 @@ def test_every_detector_states_its_rule():
 
 
 async def test_committee_pages_and_api(mail_client, mail_app, smtp, conn):
-    from tests.web.test_voting import open_voting
+    from tests.fixtures.voting import open_voting
 
     edition, edition_id, noms = await open_voting(mail_app, conn)
     at = datetime.now(UTC)
@@ -616,7 +616,7 @@ async def test_the_committee_page_shows_the_audit_for_bought_votes(
     and a table of figures beside the category's, in the page's language."""
     import html
 
-    from tests.web.test_voting import open_voting
+    from tests.fixtures.voting import open_voting
 
     _, edition_id, noms = await open_voting(mail_app, conn, nominations=60)
     code = next(c for c, ids in sorted(noms.items()) if len(ids) >= 3)
@@ -668,7 +668,7 @@ async def test_the_committee_page_shows_the_audit_for_bought_votes(
 async def test_nominator_sees_held_votes_after_close_and_asks_for_review(
     mail_client, mail_app, smtp, conn
 ):
-    from tests.web.test_voting import open_voting
+    from tests.fixtures.voting import open_voting
 
     edition, edition_id, noms = await open_voting(mail_app, conn)
     target = noms["C2"][0]

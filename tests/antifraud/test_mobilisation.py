@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tests.fixtures.antifraud import add_vote, organic
 from tests.fixtures.flows import csrf_from
 from tests.fixtures.nominations import sign_in_quick
-from tests.web.test_voting import flush, open_voting, verify_voter
+from tests.fixtures.voting import flush, open_voting, verify_voter
 from voting import accounts
 from voting.antifraud import declarations
 from voting.antifraud.config import DEFAULTS

@@ -10,8 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fixtures.flows import csrf_from, sign_in
-from tests.fixtures.voting import voting_edition
-from tests.web.test_voting import open_voting
+from tests.fixtures.voting import open_voting, voting_edition
 from voting import accounts
 from voting.antifraud.reviews import (
     MAX_MESSAGE,

@@ -7,8 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fixtures.flows import csrf_from
-from tests.fixtures.voting import redis_now, voter, voting_edition
-from tests.web.test_voting import flush, open_voting, runtime_for, verify_voter
+from tests.fixtures.voting import (
+    flush,
+    open_voting,
+    redis_now,
+    runtime_for,
+    verify_voter,
+    voter,
+    voting_edition,
+)
 from voting.antifraud.config import DEFAULTS
 from voting.antifraud.signals import (
     check_form,
@@ -226,7 +233,7 @@ async def test_http_votes_carry_their_verdicts(mail_client, mail_app, smtp, conn
 
 def _same_shard_addresses(n: int) -> list[str]:
     """Addresses whose voters share one shard: the per-shard limit then sees them all."""
-    from tests.conftest import TEST_SECRET
+    from tests.fixtures.services import TEST_SECRET
     from voting.ballot import Keys
     from voting.emails import parse_email
 

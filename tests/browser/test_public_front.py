@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import (
+from tests.fixtures.browser import (
     NOMINATOR,
     Site,
     Watched,

@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import (
+from tests.fixtures.browser import (
     COMMITTEE,
     ORGANIZER,
     Site,

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
+from tests.fixtures.cli import run
 from tests.fixtures.editions import edition_data
 from tests.fixtures.flows import csrf_from, sign_in
-from tests.tally.test_commands import run
-from tests.web.test_voting import open_voting, runtime_for
+from tests.fixtures.voting import open_voting, runtime_for
 from voting import accounts, edition_store
 from voting.ballot import Ballot
 from voting.clock import FrozenClock

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from loadtests import loadtest
 from loadtests.bench import drain
 from loadtests.shapes import surge_users
-from tests.conftest import TEST_SECRET
+from tests.fixtures.services import TEST_SECRET
 from tests.fixtures.voting import redis_now, voter, voting_edition
 from voting import db, edition_store
 from voting.seed import seed_nominations

@@ -80,7 +80,7 @@ async def test_sign_in_forms_need_the_token_too(client, app, conn, path):
 
 
 async def test_cross_site_voter_sign_in_is_refused(client, app, conn):
-    from tests.web.test_voting import open_voting
+    from tests.fixtures.voting import open_voting
 
     await open_voting(app, conn)
     body = b'{"email": "victim@example.org"}'
@@ -130,7 +130,7 @@ async def test_cross_site_voter_sign_in_is_refused(client, app, conn):
 async def test_the_configured_base_url_is_a_good_origin_behind_a_proxy(settings, clock, conn):
     from httpx import ASGITransport, AsyncClient
 
-    from tests.web.test_voting import open_voting
+    from tests.fixtures.voting import open_voting
     from voting.app import create_app
 
     app = create_app(settings.with_overrides(base_url="https://vote.example.org"), clock=clock)

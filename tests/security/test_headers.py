@@ -1,21 +1,12 @@
 """Security headers on every kind of answer, HSTS only over TLS (directly or behind a
 proxy the settings trust), and the client address a trusted proxy reports."""
 
-import contextlib
-
 import pytest
 from httpx import ASGITransport, AsyncClient
 
+from tests.fixtures.apps import serving
 from tests.fixtures.security import confirm_voter
-from tests.web.test_voting import flush, open_voting
-from voting.app import create_app
-
-
-@contextlib.asynccontextmanager
-async def serving(settings, clock, **changes):
-    app = create_app(settings.with_overrides(**changes), clock=clock)
-    async with app.router.lifespan_context(app):
-        yield app
+from tests.fixtures.voting import flush, open_voting
 
 
 def http(app, base_url="http://testserver"):

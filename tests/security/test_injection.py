@@ -14,8 +14,8 @@ from tests.fixtures.nominations import (
     public_id_from,
     sign_in_quick,
 )
-from tests.security.test_roles import client_with_roles
-from tests.web.test_voting import open_voting
+from tests.fixtures.security import client_with_roles
+from tests.fixtures.voting import open_voting
 
 SQL = "Robert'); DROP TABLE nominations;-- \" OR '1'='1"
 TEMPLATE = "{{ 7*7 }} {% if true %}T{% endif %} ${7*7} #{7*7} {{config}}"

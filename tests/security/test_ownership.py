@@ -2,9 +2,8 @@
 enumerated from the app, called by a signed-in nominator who does not own it."""
 
 from tests.fixtures.nominations import complete
-from tests.fixtures.security import STAFF_PREFIXES, endpoints, fill
-from tests.security.test_roles import client_with_roles
-from tests.web.test_voting import open_voting
+from tests.fixtures.security import STAFF_PREFIXES, client_with_roles, endpoints, fill
+from tests.fixtures.voting import open_voting
 
 # What anyone may read of an accepted nomination: its public page and public record.
 PUBLIC_READS = {("GET", "/nominations/{public_id}"), ("GET", "/api/nominations/{public_id}")}

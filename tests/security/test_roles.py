@@ -4,9 +4,7 @@ are enumerated from the app, so a new staff page is covered the day it is added.
 
 from httpx import ASGITransport, AsyncClient
 
-from tests.fixtures.nominations import sign_in_quick
-from tests.fixtures.security import confirm_voter, endpoints, everyone, fill
-from voting import accounts
+from tests.fixtures.security import client_with_roles, confirm_voter, endpoints, everyone, fill
 
 # Which role a path needs, by where it lives.
 ROLE_OF_PREFIX = {
@@ -37,15 +35,6 @@ async def call(client, csrf, endpoint, values):
     if endpoint.path.startswith("/api/"):
         return await client.request(endpoint.method, url, json={}, headers=headers)
     return await client.request(endpoint.method, url, data={"csrf_token": csrf}, headers=headers)
-
-
-async def client_with_roles(app, conn, email, roles):
-    for role in roles:
-        await accounts.grant(conn, email, role)
-    client = AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver")
-    await sign_in_quick(client, app, email)
-    csrf = (await client.get("/api/session")).json()["csrf_token"]
-    return client, csrf
 
 
 async def test_staff_routes_refuse_everyone_without_the_role(app, conn):

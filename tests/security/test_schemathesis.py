@@ -21,8 +21,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
-from tests.conftest import _with_database
 from tests.faults.rig import SECRET, Server, prepare, session_cookie
+from tests.fixtures.services import with_database
 from voting import accounts, db
 from voting.services import open_redis
 
@@ -93,7 +93,7 @@ async def live(pg_admin_url, template_db, redis_url, tmp_path_factory):
     name = f"wsis_t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(pg_admin_url)
     await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    database_url = _with_database(pg_admin_url, name)
+    database_url = with_database(pg_admin_url, name)
     prefix = f"st{uuid.uuid4().hex[:8]}"
     stage = await prepare(database_url, redis_url, prefix)
     conn = await db.connect(database_url)

@@ -13,7 +13,7 @@ from tests.fixtures.editions import edition_data, load_data
 from tests.fixtures.flows import csrf_from
 from tests.fixtures.nominations import sign_in_quick
 from tests.fixtures.security import confirm_voter
-from tests.web.test_voting import open_voting
+from tests.fixtures.voting import open_voting
 from voting import accounts
 
 JSON = {"accept": "application/json"}
@@ -125,7 +125,7 @@ async def test_a_voters_sign_in_starts_a_fresh_session(app, conn):
 
 
 def test_the_users_command_takes_a_role_away(database_url, redis_url, tmp_path, monkeypatch):
-    from tests.conftest import TEST_SECRET
+    from tests.fixtures.services import TEST_SECRET
     from voting import cli, db
 
     async def account(grant: bool) -> tuple[list[str], int]:

@@ -16,7 +16,7 @@ from tests.faults.rig import session_cookie
 from tests.fixtures.flows import csrf_from
 from tests.fixtures.nominations import sign_in_quick
 from tests.fixtures.security import STAFF_PREFIXES, endpoints, everyone
-from tests.web.test_voting import flush
+from tests.fixtures.voting import flush
 from voting import accounts
 from voting.security import (
     FORM,

@@ -10,16 +10,12 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.fixtures.cli import run
 from tests.fixtures.results import expert, results_edition, scored_edition
 from voting import cli
 from voting.settings import Settings
 from voting.tally import publication as pub
 from voting.tally.results import compute
-
-
-async def run(settings: Settings, *argv: str) -> int:
-    args = cli.build_parser().parse_args(list(argv))
-    return await cli.COMMANDS[args.cmd](args, settings)
 
 
 async def test_experts_are_assigned_and_listed(

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fixtures.cli import run
 from tests.fixtures.editions import edition_data
 from tests.fixtures.results import (
     add_votes,
@@ -20,8 +21,7 @@ from tests.fixtures.results import (
     results_edition,
     spread,
 )
-from tests.tally.test_commands import run
-from tests.tally.test_merge_properties import CRITERIA, categories, merged, result_rules
+from tests.fixtures.tally import CRITERIA, categories, merged, result_rules
 from voting.contest import GENEVA, EditionFileError, parse_edition
 from voting.settings import Settings
 from voting.tally import expert_review as review

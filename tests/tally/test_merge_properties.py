@@ -8,72 +8,18 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fixtures.tally import (
+    CRITERIA,
+    PAIRS,
+    categories,
+    full_scores,
+    merged,
+    result_rules,
+)
 from voting.tally import ranking, scoring
-from voting.tally.merge import CategoryResult, merge_category
+from voting.tally.merge import CategoryResult
 from voting.tally.rules import ResultRules
 from voting.tally.scoring import Review
-
-NOMINATIONS = ["N" + c for c in "ABCDEFGH"]
-EXPERTS = ["e1", "e2", "e3", "e4"]
-CRITERIA = [
-    {"code": "impact", "name": "Impact", "weight": 3},
-    {"code": "reach", "name": "Reach", "weight": 0.5},
-    {"code": "novelty", "name": "Novelty", "weight": 1},
-]
-PAIRS = [(e, n) for e in EXPERTS for n in NOMINATIONS]
-
-score = st.integers(min_value=1, max_value=10)
-full_scores = st.fixed_dictionaries({c["code"]: score for c in CRITERIA})
-some_scores = st.one_of(
-    full_scores, st.dictionaries(st.sampled_from([c["code"] for c in CRITERIA]), score)
-)
-
-
-@st.composite
-def categories(draw: Any) -> dict[str, Any]:
-    names = draw(st.lists(st.sampled_from(NOMINATIONS), min_size=1, max_size=8, unique=True))
-    votes = {n: draw(st.integers(min_value=0, max_value=12)) for n in names}
-    reviewed = draw(st.lists(st.sampled_from(PAIRS), unique=True, max_size=20))
-    reviews = [Review(e, n, draw(some_scores)) for e, n in reviewed if n in votes]
-    conflicts = set(draw(st.lists(st.sampled_from(PAIRS), unique=True, max_size=6)))
-    assigned = set(draw(st.lists(st.sampled_from(EXPERTS), unique=True, min_size=1)))
-    return {"votes": votes, "reviews": reviews, "conflicts": conflicts, "assigned": assigned}
-
-
-result_rules = st.builds(
-    lambda size, ties, merge, basis, norm, tie, wp, we: ResultRules.of(
-        {
-            "shortlist_size": size,
-            "shortlist_ties": ties,
-            "merge_rule": merge,
-            "blend_basis": basis,
-            "expert_normalization": norm,
-            "tie_policy": tie,
-            "blend_public_weight": wp,
-            "blend_expert_weight": we,
-            "criteria": CRITERIA,
-        }
-    ),
-    st.integers(min_value=1, max_value=6),
-    st.sampled_from(["all_tied_enter", "break_chain"]),
-    st.sampled_from(["experts_pick", "blend"]),
-    st.sampled_from(["score", "rank"]),
-    st.sampled_from(["none", "zscore"]),
-    st.sampled_from(["joint_winners", "break_chain"]),
-    st.sampled_from([0.25, 0.5, 1.0, 2]),
-    st.sampled_from([0.1, 0.5, 0.75, 1]),
-)
-
-
-def merged(data: dict[str, Any], rules: ResultRules) -> CategoryResult:
-    return merge_category(
-        "C1",
-        data["votes"],
-        data["reviews"],
-        rules=rules,
-        assigned=data["assigned"],
-        conflicts=data["conflicts"],
-    )
 
 
 def outcome(result: CategoryResult) -> list[tuple[Any, ...]]:

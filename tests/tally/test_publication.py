@@ -10,10 +10,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.fixtures.cli import run
 from tests.fixtures.flows import csrf_from
-from tests.fixtures.results import move_to, reload_edition, scored_edition
-from tests.tally.test_commands import run
-from tests.web.test_results import at_real_time, staff
+from tests.fixtures.results import at_real_time, move_to, reload_edition, scored_edition, staff
 from voting.clock import FrozenClock
 from voting.settings import Settings
 from voting.tally import publication as pub

@@ -11,30 +11,18 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.fixtures.results import expert, move_to, reload_edition, results_edition, scored_edition
+from tests.fixtures.results import (
+    expert,
+    move_to,
+    publish,
+    reload_edition,
+    results_edition,
+    scored_edition,
+    sign,
+)
 from voting import cli
 from voting.tally import publication as pub
-from voting.tally.results import compute
 from voting.tally.verify import check_export, check_proof
-
-
-async def sign(conn: asyncpg.Connection, s: dict[str, Any], member: int) -> list[str]:
-    results = await compute(conn, s["edition"], s["edition_id"])
-    return await pub.sign_off(
-        conn,
-        s["edition"],
-        s["edition_id"],
-        user_id=s["committee"][member],
-        email=f"member{member + 1}@example.org",
-        digest=results.digest(),
-        now=datetime.now(UTC),
-    )
-
-
-async def publish(conn: asyncpg.Connection, s: dict[str, Any]) -> tuple[pub.Publication, bool]:
-    return await pub.publish(
-        conn, s["edition"], s["edition_id"], now=datetime.now(UTC), actor="test"
-    )
 
 
 async def test_publication_is_refused_before_the_results_phase(conn: asyncpg.Connection) -> None:

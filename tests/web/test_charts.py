@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.flows import sign_in
-from tests.web.test_voting import flush, open_voting, verify_voter
+from tests.fixtures.voting import flush, open_voting, verify_voter
 from voting import accounts
 from voting.web import chart_data
 from voting.web.charts import PALETTE, RankEntry, Series, ranking_chart, timeline_chart

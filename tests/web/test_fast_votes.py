@@ -4,9 +4,8 @@ headers, for good votes and for every kind of bad one."""
 import pytest
 from httpx import ASGITransport, AsyncClient
 
-from tests.conftest import TEST_SECRET
-from tests.fixtures.voting import redis_now
-from tests.web.test_voting import open_voting
+from tests.fixtures.services import TEST_SECRET
+from tests.fixtures.voting import open_voting, redis_now
 from voting import rehearsal
 from voting.app import create_app
 from voting.web.fast_votes import VoteFastPath

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fixtures.flows import csrf_from, sign_in
-from tests.web.test_voting import open_voting, reading, verify_voter
+from tests.fixtures.voting import open_voting, reading, verify_voter
 from voting import mail
 from voting.web.nextpath import safe_next
 

@@ -9,9 +9,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware, _TrustedHosts
 
+from tests.fixtures.apps import serving
 from tests.fixtures.security import confirm_voter
-from tests.security.test_headers import serving
-from tests.web.test_voting import flush, open_voting
+from tests.fixtures.voting import flush, open_voting
 from voting.web.proxy import FastTrustedHosts, ProxyHeaders
 
 _v4 = st.ip_addresses(v=4)

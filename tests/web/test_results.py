@@ -6,29 +6,23 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 
-from tests.fixtures.flows import csrf_from, sign_in
-from tests.fixtures.results import add_votes, results_edition, scored_edition, spread
-from tests.web.test_voting import flush, open_voting, verify_voter
-from voting import accounts
+from tests.fixtures.flows import csrf_from
+from tests.fixtures.results import (
+    add_votes,
+    at_real_time,
+    results_edition,
+    scored_edition,
+    spread,
+    staff,
+)
+from tests.fixtures.voting import flush, open_voting, verify_voter
 from voting.tally.verify import check_export, check_proof
-
-
-def at_real_time(app: Any) -> None:
-    # The database freezes scores by its own clock: the engine's must agree.
-    app.state.services.clock.set(datetime.now(UTC))
-
-
-async def staff(app: Any, smtp: Any, conn: asyncpg.Connection, email: str, role: str) -> Any:
-    await accounts.grant(conn, email, role)
-    client = AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver")
-    await sign_in(client, app, smtp, email)
-    return client
 
 
 async def test_organizer_assigns_and_the_expert_scores_and_declares_a_conflict(

@@ -16,13 +16,14 @@ from tests.fixtures.flows import csrf_from, sign_in
 from tests.fixtures.results import (
     add_votes,
     assign,
+    at_real_time,
     expert,
     move_to,
     results_edition,
     score,
     spread,
+    staff,
 )
-from tests.web.test_results import at_real_time, staff
 from voting.contest import GENEVA
 
 

@@ -14,10 +14,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tests.conftest import TEST_SECRET
-from tests.fixtures.voting import redis_now, with_window
-from tests.test_metrics import access_lines, scrape, value
-from tests.web.test_voting import open_voting, runtime_for
+from tests.fixtures.metrics import access_lines, scrape, value
+from tests.fixtures.services import TEST_SECRET
+from tests.fixtures.voting import open_voting, redis_now, runtime_for, with_window
 from voting import db, rehearsal
 from voting.app import create_app
 from voting.ballot import Ballot

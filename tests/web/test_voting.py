@@ -2,82 +2,20 @@
 
 import asyncio
 import re
-from urllib.parse import urlsplit
 
 import pytest
 from httpx import ASGITransport, AsyncClient
 
 from tests.fixtures.flows import csrf_from
-from tests.fixtures.voting import redis_now, voting_edition
-from voting import mail
-from voting.ledger import Flusher, reconcile
-from voting.seed import seed_nominations
-from voting.web.context import runtime
-
-
-def reading(app: object, seconds: int = 20) -> None:
-    """Time passes on the engine's clock, as a person reads a ballot before confirming:
-    a vote sent sooner scores `form_too_fast` and is asked for a challenge."""
-    from datetime import timedelta
-
-    app.state.services.clock.advance(timedelta(seconds=seconds))  # type: ignore[attr-defined]
-
-
-async def open_voting(app, conn, *, completeness=False, nominations=12):
-    """An open edition with accepted nominations; returns {category: [public ids]}."""
-    svc = app.state.services
-    rt = runtime_for(app)
-    now = await redis_now(svc.r)
-    # The pages read the engine's clock; the script reads Redis TIME: make them agree.
-    svc.clock.set(now)
-    edition, edition_id = await voting_edition(conn, rt.ballot, now, completeness=completeness)
-    await seed_nominations(conn, nominations, edition_slug=edition.slug, seed=7, progress=False)
-    rt.catalog.invalidate()
-    rows = await conn.fetch(
-        "SELECT public_id, category FROM nominations WHERE edition_id=$1 AND status='accepted'"
-        " ORDER BY public_id",
-        edition_id,
-    )
-    by_category: dict[str, list[str]] = {}
-    for r in rows:
-        by_category.setdefault(r["category"], []).append(r["public_id"])
-    return edition, edition_id, by_category
-
-
-def runtime_for(app):
-    class _Req:
-        pass
-
-    req = _Req()
-    req.app = app
-    return runtime(req)  # type: ignore[arg-type]
-
-
-async def verify_voter(client, app, smtp, email):
-    page = await client.get("/vote")
-    response = await client.post(
-        "/vote/signin", data={"email": email, "csrf_token": csrf_from(page.text)}
-    )
-    assert response.status_code == 200, response.text
-    svc = app.state.services
-    await mail.send_pending(svc.db, svc.settings)
-    link = smtp.mailbox.last_link(email, "/vote/confirm")
-    parts = urlsplit(link)
-    confirm = await client.get(f"{parts.path}?{parts.query}")
-    assert confirm.status_code == 200 and "Confirm and vote" in confirm.text
-    token = re.search(r'name="token" value="([^"]+)"', confirm.text).group(1)
-    done = await client.post(
-        "/vote/confirm", data={"token": token, "csrf_token": csrf_from(confirm.text)}
-    )
-    assert done.status_code == 303
-    session = (await client.get("/api/session")).json()
-    assert session["voter"] is True
-    return session["csrf_token"]
-
-
-async def flush(app):
-    svc = app.state.services
-    return await Flusher(svc.r, svc.db, svc.settings.redis_prefix, claim_idle_ms=0).flush_once()
+from tests.fixtures.voting import (
+    flush,
+    open_voting,
+    reading,
+    redis_now,
+    runtime_for,
+    verify_voter,
+)
+from voting.ledger import reconcile
 
 
 async def test_voter_journey_from_email_link_to_the_ledger(mail_client, mail_app, smtp, conn):

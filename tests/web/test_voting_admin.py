@@ -8,8 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fixtures.flows import csrf_from, sign_in
-from tests.fixtures.voting import redis_now
-from tests.web.test_voting import open_voting, runtime_for, verify_voter
+from tests.fixtures.voting import open_voting, redis_now, runtime_for, verify_voter
 from voting import accounts, edition_store
 from voting.ballot import micros
 from voting.clock import FrozenClock
