@@ -5,7 +5,7 @@ import contextlib
 import socket
 import time
 
-from tests.faults.rig import Server
+from tests.fixtures.rig import fault_server
 from tests.fixtures.security import everyone
 
 
@@ -63,7 +63,7 @@ def _raw(port: int, request: bytes, timeout: float = 10) -> bytes:
 async def test_a_real_server_refuses_huge_headers_and_bodies_early(
     database_url, redis_url, redis_prefix, tmp_path
 ):
-    server = Server(
+    server = fault_server(
         {
             "VOTING_DATABASE_URL": database_url,
             "VOTING_REDIS_URL": redis_url,

@@ -21,7 +21,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
-from tests.faults.rig import SECRET, Server, prepare, session_cookie
+from tests.fixtures.rig import SECRET, fault_server, prepare, session_cookie
 from tests.fixtures.services import with_database
 from voting import accounts, db
 from voting.services import open_redis
@@ -101,7 +101,7 @@ async def live(pg_admin_url, template_db, redis_url, tmp_path_factory):
         user = await accounts.grant(conn, "fuzzer@example.org", role)
     await conn.close()
     directory = tmp_path_factory.mktemp("schemathesis")
-    server = Server(
+    server = fault_server(
         {
             "VOTING_DATABASE_URL": database_url,
             "VOTING_REDIS_URL": redis_url,

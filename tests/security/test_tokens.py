@@ -12,9 +12,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from itsdangerous import URLSafeTimedSerializer
 
-from tests.faults.rig import session_cookie
 from tests.fixtures.flows import csrf_from
 from tests.fixtures.nominations import sign_in_quick
+from tests.fixtures.rig import session_cookie
 from tests.fixtures.security import STAFF_PREFIXES, endpoints, everyone
 from tests.fixtures.voting import flush
 from voting import accounts
