@@ -5,11 +5,15 @@ import os
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fixtures.voting import redis_now, voter, voting_edition, with_window
 from voting.ballot import Ballot, from_micros, micros, new_receipt
+
+# Every test here once on a single Redis and once on a Redis Cluster (redis_backend).
+pytestmark = pytest.mark.backends
 
 
 async def test_a_vote_is_accepted_once_per_category(ballot, conn, redis_client):

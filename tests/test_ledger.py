@@ -24,6 +24,9 @@ from voting.ledger import (
 )
 from voting.redis_cluster import is_cluster_url, plain_url
 
+# Every test here once on a single Redis and once on a Redis Cluster (redis_backend).
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
 async def pool(database_url):

@@ -17,6 +17,9 @@ from tests.fixtures.voting import (
 )
 from voting.ledger import reconcile
 
+# Every test here once on a single Redis and once on a Redis Cluster (redis_backend).
+pytestmark = pytest.mark.backends
+
 
 async def test_voter_journey_from_email_link_to_the_ledger(mail_client, mail_app, smtp, conn):
     edition, edition_id, noms = await open_voting(mail_app, conn)

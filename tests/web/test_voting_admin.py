@@ -17,6 +17,9 @@ from voting.contest.actions import ExtensionRefused, extend_voting
 from voting.operations import redis_durability_warnings
 from voting.web.voting import shuffled
 
+# Every test here once on a single Redis and once on a Redis Cluster (redis_backend).
+pytestmark = pytest.mark.backends
+
 
 async def test_extend_moves_the_close_later_on_the_record_for_every_worker(conn, app):
     edition, _, _ = await open_voting(app, conn)
