@@ -137,6 +137,30 @@ async def test_five_hundred_concurrent_attempts_yield_one_vote(ballot, conn, red
     assert sum((await ballot.live_counts(edition.slug)).values()) == 1
 
 
+async def test_without_one_atomic_script_the_same_attempts_record_many_votes(
+    redis_client, redis_prefix
+):
+    """The control of the test above: the same 500 concurrent attempts by one voter, with
+    the script's check ("has this voter voted in C1?") and its write (record the ballot,
+    count the vote) as separate round trips instead of one script. Many attempts pass the
+    check before any has written: duplicates. So the workload really races, and the test
+    above would fail if the cast were not atomic."""
+    ballots, counts = f"{redis_prefix}:race:ballot", f"{redis_prefix}:race:counts"
+
+    async def unlocked_cast(nomination: str) -> str:
+        if await redis_client.hget(ballots, "C1") is not None:
+            return "duplicate"
+        await redis_client.hset(ballots, "C1", nomination)
+        await redis_client.hincrby(counts, nomination, 1)
+        return "accepted"
+
+    outcomes = await asyncio.gather(*(unlocked_cast(f"N{i % 3}") for i in range(500)))
+    accepted = outcomes.count("accepted")
+    assert accepted > 1
+    counted = await redis_client.hgetall(counts)
+    assert sum(int(v) for v in counted.values()) == accepted > 1
+
+
 async def test_the_script_cache_being_flushed_costs_no_vote(ballot, conn, redis_client):
     edition, _ = await voting_edition(conn, ballot, await redis_now(redis_client))
     assert (await ballot.cast(edition.slug, voter(1), "C1", "N1")).status == "accepted"

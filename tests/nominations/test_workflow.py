@@ -165,6 +165,58 @@ async def test_a_concurrent_double_click_creates_one_nomination(
     assert len(await outbox(conn, "alice@example.org")) == 1
 
 
+async def test_the_double_click_race_happens_without_an_idempotency_key(
+    conn, database_url, edition, alice, clock
+):
+    """The control of the test above: the same two concurrent creations, without the key
+    that guards them, make two nominations. So the workload really races, and the test
+    above would fail if the key stopped guarding it."""
+    other = await db.connect(database_url)
+    try:
+        results = await asyncio.gather(
+            *(
+                noms.create(
+                    c, edition, alice, complete(), now=clock.now(), base_url=BASE, submit=False
+                )
+                for c in (conn, other)
+            )
+        )
+    finally:
+        await other.close()
+    assert [created for _, created in results] == [True, True]
+    assert await conn.fetchval("SELECT count(*) FROM nominations") == 2
+
+
+async def test_both_double_clicks_get_past_the_look_up_and_the_unique_key_decides(
+    conn, database_url, edition, alice, clock
+):
+    """In the guarded double click, both requests find no nomination under the key and go
+    on to insert (each issues a public id): the look-up alone would let both through, and
+    the unique (owner, key) index is what turns the second into the first's nomination."""
+    other = await db.connect(database_url)
+    try:
+        results = await asyncio.gather(
+            *(
+                noms.create(
+                    c,
+                    edition,
+                    alice,
+                    complete(),
+                    now=clock.now(),
+                    base_url=BASE,
+                    idempotency_key="double-click",
+                    submit=False,
+                )
+                for c in (conn, other)
+            )
+        )
+    finally:
+        await other.close()
+    assert sorted(created for _, created in results) == [False, True]
+    assert await conn.fetchval("SELECT count(*) FROM issued_public_ids") == 2
+    assert await conn.fetchval("SELECT count(*) FROM nominations") == 1
+
+
 async def test_another_nominators_nomination_looks_missing(conn, edition, alice, bob, clock):
     mine = await create(conn, edition, alice, clock, submit=False)
     for attempt in (
@@ -304,6 +356,95 @@ async def test_racing_submissions_from_one_organization_let_one_through(
         await other.close()
     refused = [o for o in outcomes if isinstance(o, NominationError)]
     assert len(refused) == 1 and "category" in refused[0].fields
+    assert await conn.fetchval("SELECT count(*) FROM nominations WHERE status='submitted'") == 1
+
+
+class _WithoutAdvisoryLocks:
+    """A real connection whose advisory-lock statements are dropped (and counted): the
+    submission rules run exactly as written, only unlocked."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self.dropped = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+    def _locks(self, query: str) -> bool:
+        if "pg_advisory" in query:
+            self.dropped += 1
+            return True
+        return False
+
+    async def execute(self, query: str, *args: object, **kwargs: object) -> object:
+        if self._locks(query):
+            return "SELECT 1"
+        return await self._conn.execute(query, *args, **kwargs)
+
+    async def fetchval(self, query: str, *args: object, **kwargs: object) -> object:
+        return None if self._locks(query) else await self._conn.fetchval(query, *args, **kwargs)
+
+    async def fetchrow(self, query: str, *args: object, **kwargs: object) -> object:
+        return None if self._locks(query) else await self._conn.fetchrow(query, *args, **kwargs)
+
+    async def fetch(self, query: str, *args: object, **kwargs: object) -> object:
+        return [] if self._locks(query) else await self._conn.fetch(query, *args, **kwargs)
+
+
+async def test_without_the_organizations_lock_racing_submissions_both_get_through(
+    conn, database_url, edition, alice, bob, clock
+):
+    """The control of the racing test above: the same two submissions, the first still
+    uncommitted while the second runs, with the advisory lock dropped. Both pass the
+    one-per-category rule (neither sees the other), so the lock is what the racing test
+    proves, and that test would fail without it."""
+    drafts = [
+        await create(conn, edition, user, clock, submit=False, title=f"Project {user.id}")
+        for user in (alice, bob)
+    ]
+    other = await db.connect(database_url)
+    first, second = _WithoutAdvisoryLocks(conn), _WithoutAdvisoryLocks(other)
+    try:
+        async with conn.transaction():
+            await noms.submit(
+                first, edition, alice, drafts[0].public_id, now=clock.now(), base_url=BASE
+            )
+            await noms.submit(
+                second, edition, bob, drafts[1].public_id, now=clock.now(), base_url=BASE
+            )
+    finally:
+        await other.close()
+    assert first.dropped == 1 and second.dropped == 1
+    assert await conn.fetchval("SELECT count(*) FROM nominations WHERE status='submitted'") == 2
+
+
+async def test_with_the_organizations_lock_the_second_submission_waits_for_the_first(
+    conn, database_url, edition, alice, bob, clock
+):
+    """The same shape with the lock in place: the second submission waits while the first
+    is uncommitted, then sees it and is refused."""
+    drafts = [
+        await create(conn, edition, user, clock, submit=False, title=f"Project {user.id}")
+        for user in (alice, bob)
+    ]
+    other = await db.connect(database_url)
+    try:
+        async with conn.transaction():
+            await noms.submit(
+                conn, edition, alice, drafts[0].public_id, now=clock.now(), base_url=BASE
+            )
+            waiting = asyncio.create_task(
+                noms.submit(
+                    other, edition, bob, drafts[1].public_id, now=clock.now(), base_url=BASE
+                )
+            )
+            await asyncio.sleep(0.5)
+            assert not waiting.done()  # held on the organization's lock
+        with pytest.raises(NominationError) as refused:
+            await waiting
+    finally:
+        await other.close()
+    assert "category" in refused.value.fields
     assert await conn.fetchval("SELECT count(*) FROM nominations WHERE status='submitted'") == 1
 
 
