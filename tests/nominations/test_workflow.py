@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from tests.fixtures.editions import load_data
+from tests.fixtures.locks import WithoutAdvisoryLocks
 from tests.fixtures.nominations import complete, open_edition
 from voting import accounts, db, edition_store
 from voting import nominations as noms
@@ -359,38 +360,6 @@ async def test_racing_submissions_from_one_organization_let_one_through(
     assert await conn.fetchval("SELECT count(*) FROM nominations WHERE status='submitted'") == 1
 
 
-class _WithoutAdvisoryLocks:
-    """A real connection whose advisory-lock statements are dropped (and counted): the
-    submission rules run exactly as written, only unlocked."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
-        self.dropped = 0
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._conn, name)
-
-    def _locks(self, query: str) -> bool:
-        if "pg_advisory" in query:
-            self.dropped += 1
-            return True
-        return False
-
-    async def execute(self, query: str, *args: object, **kwargs: object) -> object:
-        if self._locks(query):
-            return "SELECT 1"
-        return await self._conn.execute(query, *args, **kwargs)
-
-    async def fetchval(self, query: str, *args: object, **kwargs: object) -> object:
-        return None if self._locks(query) else await self._conn.fetchval(query, *args, **kwargs)
-
-    async def fetchrow(self, query: str, *args: object, **kwargs: object) -> object:
-        return None if self._locks(query) else await self._conn.fetchrow(query, *args, **kwargs)
-
-    async def fetch(self, query: str, *args: object, **kwargs: object) -> object:
-        return [] if self._locks(query) else await self._conn.fetch(query, *args, **kwargs)
-
-
 async def test_without_the_organizations_lock_racing_submissions_both_get_through(
     conn, database_url, edition, alice, bob, clock
 ):
@@ -403,7 +372,7 @@ async def test_without_the_organizations_lock_racing_submissions_both_get_throug
         for user in (alice, bob)
     ]
     other = await db.connect(database_url)
-    first, second = _WithoutAdvisoryLocks(conn), _WithoutAdvisoryLocks(other)
+    first, second = WithoutAdvisoryLocks(conn), WithoutAdvisoryLocks(other)
     try:
         async with conn.transaction():
             await noms.submit(
