@@ -5,12 +5,16 @@ import os
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.voting_helpers import redis_now, voter, voting_edition, with_window
+from tests.fixtures.voting import redis_now, voter, voting_edition, with_window
 from voting.antifraud.minimise import address_hash
 from voting.ballot import Ballot, from_micros, micros, new_receipt
+
+# Every test here once on a single Redis and once on a Redis Cluster (redis_backend).
+pytestmark = pytest.mark.backends
 
 
 async def test_a_vote_is_accepted_once_per_category(ballot, conn, redis_client):
@@ -133,6 +137,30 @@ async def test_five_hundred_concurrent_attempts_yield_one_vote(ballot, conn, red
     assert len(accepted) == 1
     assert all(o.receipt == accepted[0].receipt for o in outcomes if o.status == "duplicate")
     assert sum((await ballot.live_counts(edition.slug)).values()) == 1
+
+
+async def test_without_one_atomic_script_the_same_attempts_record_many_votes(
+    redis_client, redis_prefix
+):
+    """The control of the test above: the same 500 concurrent attempts by one voter, with
+    the script's check ("has this voter voted in C1?") and its write (record the ballot,
+    count the vote) as separate round trips instead of one script. Many attempts pass the
+    check before any has written: duplicates. So the workload really races, and the test
+    above would fail if the cast were not atomic."""
+    ballots, counts = f"{redis_prefix}:race:ballot", f"{redis_prefix}:race:counts"
+
+    async def unlocked_cast(nomination: str) -> str:
+        if await redis_client.hget(ballots, "C1") is not None:
+            return "duplicate"
+        await redis_client.hset(ballots, "C1", nomination)
+        await redis_client.hincrby(counts, nomination, 1)
+        return "accepted"
+
+    outcomes = await asyncio.gather(*(unlocked_cast(f"N{i % 3}") for i in range(500)))
+    accepted = outcomes.count("accepted")
+    assert accepted > 1
+    counted = await redis_client.hgetall(counts)
+    assert sum(int(v) for v in counted.values()) == accepted > 1
 
 
 async def test_the_script_cache_being_flushed_costs_no_vote(ballot, conn, redis_client):

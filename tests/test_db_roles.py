@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 from httpx import ASGITransport, AsyncClient
 
-from tests.security_support import confirm_voter
-from tests.test_voting_http import flush, open_voting
+from tests.fixtures.security import confirm_voter
+from tests.fixtures.voting import flush, open_voting
 from voting import db
 from voting.app import create_app
 from voting.ledger import reconcile

@@ -3,8 +3,6 @@
 import asyncio
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,6 +14,7 @@ import httpx
 import pytest
 import redis
 
+from loadtests.server import LocalServer
 from voting.embedded import EmbeddedServers, _alive
 
 pytestmark = pytest.mark.embedded
@@ -82,43 +81,33 @@ def test_embedded_servers_start_answer_keep_data_and_stop(short_dir):
     assert again.pids() == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _embedded_serve(data_dir: Path) -> LocalServer:
+    """`voting serve` with no URL at all (the embedded default, demo data), through the
+    one harness; up once /api/contest answers."""
+    return LocalServer(
+        {"VOTING_DATA_DIR": str(data_dir)},
+        demo=True,
+        log=data_dir.parent / f"{data_dir.name}-serve.log",
+        log_level=None,
+        health="/api/contest",
+        inherit=False,
+    )
 
 
 def test_voting_serve_on_the_embedded_default_stops_cleanly_on_sigterm(short_dir):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOTING_")}
-    env["VOTING_DATA_DIR"] = str(short_dir)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voting.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = _embedded_serve(short_dir).start()
+    port = server.port
     try:
-        deadline = time.monotonic() + 60
-        body = None
-        while time.monotonic() < deadline:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/api/contest", timeout=2)
-                body = response.json()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        assert body is not None, "the server did not come up"
+        body = httpx.get(f"http://127.0.0.1:{port}/api/contest", timeout=2).json()
         assert body["slug"] == "demo" and body["current_phase"] == "voting"
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["status"] == "ok"
         servers = EmbeddedServers(short_dir)
         pids = servers.pids()
         assert len(pids) == 2
     finally:
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, output
+        server.stop(timeout=60)
+    output = server.log(limit=None)
+    assert server.process is not None and server.process.returncode == 0, output
     assert f"Listening on http://127.0.0.1:{port}" in output
     assert "embedded, under the data dir" in output
     deadline = time.monotonic() + 10
@@ -152,26 +141,9 @@ def test_importing_the_embedded_postgres_module_prints_no_warning():
 def test_voting_serve_on_the_embedded_default_runs_as_the_service_role(short_dir):
     """Migrations run as the embedded server's superuser; the workers, their flushers and
     background tasks log in as wsis_web, a plain member of wsis_app (issue 16)."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOTING_")}
-    env["VOTING_DATA_DIR"] = str(short_dir)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voting.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = _embedded_serve(short_dir).start()
     try:
-        deadline = time.monotonic() + 60
-        body = None
-        while time.monotonic() < deadline:
-            try:
-                body = httpx.get(f"http://127.0.0.1:{port}/api/contest", timeout=2).json()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        assert body is not None, "the server did not come up"
+        body = httpx.get(f"{server.url}/api/contest", timeout=2).json()
         assert body["slug"] == "demo"
         owner = EmbeddedServers(short_dir)
         owner_url = owner.start_postgres()  # the running server, as its superuser
@@ -200,7 +172,7 @@ def test_voting_serve_on_the_embedded_default_runs_as_the_service_role(short_dir
         assert not (role["rolsuper"] or role["rolcreaterole"] or role["rolcreatedb"])
         assert not role["owns"]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, output
+        server.stop(timeout=60)
+    output = server.log(limit=None)
+    assert server.process is not None and server.process.returncode == 0, output
     assert "PostgreSQL: postgresql://wsis_web@" in output

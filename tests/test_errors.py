@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.flows import csrf_from, sign_in
-from tests.test_voting_http import open_voting
+from tests.fixtures.flows import csrf_from, sign_in
+from tests.fixtures.voting import open_voting
 from voting import accounts
 from voting.antifraud.quarantine import DecisionRefused
 from voting.errors import Refusal

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import load_builtin
+from tests.fixtures.editions import load_builtin
 from voting.contest import GENEVA
 from voting.i18n import (
     LANGUAGES,

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from redis.asyncio.cluster import RedisCluster
 
-from tests.conftest import TEST_SECRET
-from tests.voting_helpers import redis_now, voter, voting_edition
+from tests.fixtures.services import TEST_SECRET
+from tests.fixtures.voting import redis_now, voter, voting_edition
 from voting import db, ledger
 from voting.antifraud.minimise import address_hash, address_key
 from voting.ballot import SHARDS, Keys
@@ -28,6 +28,9 @@ from voting.ledger import (
     spread,
 )
 from voting.redis_cluster import is_cluster_url, plain_url
+
+# Every test here once on a single Redis and once on a Redis Cluster (redis_backend).
+pytestmark = pytest.mark.backends
 
 
 @pytest.fixture

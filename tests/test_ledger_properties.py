@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from tests.helpers import edition_data
+from tests.fixtures.editions import edition_data
 from voting import db, edition_store
 from voting.ballot import Ballot
 from voting.contest import parse_edition

@@ -4,43 +4,20 @@ the JSON logs, and the organizer's ops page."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import json
 import logging
 import logging.config
-from collections.abc import Iterator
 
 import pytest
 from httpx import ASGITransport, AsyncClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.flows import sign_in
-from tests.test_voting_http import flush, open_voting, verify_voter
+from tests.fixtures.flows import sign_in
+from tests.fixtures.metrics import access_lines, parse, scrape, value
+from tests.fixtures.voting import flush, open_voting, verify_voter
 from voting import accounts, metrics
-from voting.logs import RequestIdFilter, logging_config
-
-
-def parse(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """{(sample name, sorted labels): value} of a Prometheus text exposition."""
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return found
-
-
-def value(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-async def scrape(client: AsyncClient) -> dict:
-    response = await client.get("/metrics")
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/plain")
-    return parse(response.text)
+from voting.logs import RequestIdFilter
 
 
 async def test_votes_are_counted_by_outcome_reason_and_category(mail_client, mail_app, smtp, conn):
@@ -106,7 +83,7 @@ async def test_stream_length_flusher_lag_and_outbox_backlog(mail_client, mail_ap
 async def test_flusher_lag_is_the_age_of_the_oldest_waiting_vote(app, conn):
     from datetime import timedelta
 
-    from tests.voting_helpers import redis_now, voting_edition
+    from tests.fixtures.voting import redis_now, voting_edition
     from voting.ballot import Ballot
 
     svc = app.state.services
@@ -124,7 +101,7 @@ async def test_flusher_lag_is_the_age_of_the_oldest_waiting_vote(app, conn):
 
 
 async def test_a_server_that_does_not_answer_is_reported_down_not_a_500(app, client, conn):
-    from tests.helpers import load_builtin
+    from tests.fixtures.editions import load_builtin
 
     await load_builtin(conn, "demo", app.state.services.clock.now())
     svc = app.state.services
@@ -215,27 +192,6 @@ async def test_request_id_goes_in_and_out(client):
     r = await client.get("/livez", headers={"x-request-id": 'x" \\n{"level": "ERROR"}'})
     assert r.headers["x-request-id"] != 'x" \\n{"level": "ERROR"}'
     assert len(r.headers["x-request-id"]) == 32
-
-
-@contextlib.contextmanager
-def access_lines() -> Iterator[io.StringIO]:
-    """The access log switched on, its JSON lines written to the stream yielded."""
-    stream = io.StringIO()
-    config = logging_config("json", "info", access_log=True)
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        logging.config.DictConfigurator(config).configure_formatter(config["formatters"]["main"])
-    )
-    access = logging.getLogger("voting.access")
-    old_level = access.level
-    access.addHandler(handler)
-    access.setLevel(logging.INFO)
-    try:
-        yield stream
-    finally:
-        access.removeHandler(handler)
-        access.setLevel(old_level)
 
 
 async def test_access_lines_are_json_with_the_request_id(client):
@@ -380,8 +336,8 @@ def test_requests_gathered_in_process_scrape_as_if_observed_one_by_one(requests)
         histogram.labels(shown, route).observe(seconds)
     after = parse(metrics.exposition(metrics.SharedState()).decode())
     expected = parse(generate_latest(reference).decode())
-    for key, value in expected.items():
-        assert after[key] - before.get(key, 0.0) == pytest.approx(value), key
+    for key, count in expected.items():
+        assert after[key] - before.get(key, 0.0) == pytest.approx(count), key
 
 
 async def test_gathered_counts_reach_the_metrics_without_a_scrape():

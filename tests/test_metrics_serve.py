@@ -9,8 +9,8 @@ import uuid
 
 import httpx
 
-from tests import live_server
-from tests.test_metrics import parse, value
+from tests.fixtures import live_server
+from tests.fixtures.metrics import parse, value
 from voting import metrics
 
 

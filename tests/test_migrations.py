@@ -3,6 +3,7 @@ import asyncio
 import asyncpg
 import pytest
 
+from tests.fixtures.locks import WithoutAdvisoryLocks
 from voting import db
 
 
@@ -33,6 +34,21 @@ async def test_two_concurrent_migrations_leave_one_copy(empty_database_url):
         assert sorted(len(r) for r in results) == [0, len(db.discover())]
         versions = await conns[0].fetch("SELECT version FROM schema_migrations ORDER BY version")
         assert [r["version"] for r in versions] == [m.version for m in db.discover()]
+    finally:
+        for c in conns:
+            await c.close()
+
+
+async def test_without_the_lock_two_concurrent_migrations_collide(empty_database_url):
+    """The control of the test above: the same two migrators with the advisory lock
+    dropped both find no schema_migrations table and both create it; one fails. So the
+    lock is what the test above proves."""
+    conns = [await db.connect(empty_database_url) for _ in range(2)]
+    try:
+        unlocked = [WithoutAdvisoryLocks(c) for c in conns]
+        results = await asyncio.gather(*(db.migrate(c) for c in unlocked), return_exceptions=True)
+        assert [u.dropped for u in unlocked] == [2, 2]  # the lock and the unlock
+        assert any(isinstance(r, asyncpg.PostgresError) for r in results), results
     finally:
         for c in conns:
             await c.close()

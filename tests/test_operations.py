@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import psutil
 
-from tests.antifraud_support import KEY, add_vote, organic
-from tests.helpers import edition_data, load_data
+from tests.fixtures.antifraud import KEY, add_vote, organic
+from tests.fixtures.editions import edition_data, load_data
 from voting import operations
 
 START = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)

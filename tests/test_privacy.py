@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.antifraud_support import KEY
-from tests.helpers import edition_data
+from tests.fixtures.antifraud import KEY
+from tests.fixtures.editions import edition_data
 from voting import cli, db, mail, privacy
 from voting.antifraud.minimise import address_hash, agent_summary, kept_prefix
 from voting.contest import EditionFileError, parse_edition
@@ -370,8 +370,7 @@ async def test_signals_may_only_be_erased_never_rewritten(conn: asyncpg.Connecti
 async def test_after_a_purge_verify_and_every_receipts_proof_still_pass(
     conn: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    from tests.results_support import scored_edition
-    from tests.test_results_publication import publish, sign
+    from tests.fixtures.results import publish, scored_edition, sign
 
     s = await scored_edition(conn, "results")
     # Votes carrying every signal, cast like the others before the close.
@@ -455,7 +454,7 @@ PRIVACY_WORD = {
 
 
 async def test_the_privacy_page_states_the_policy_in_six_languages(app, client, conn) -> None:
-    from tests.test_voting_http import open_voting
+    from tests.fixtures.voting import open_voting
 
     await open_voting(app, conn)
     for lang, word in PRIVACY_WORD.items():
@@ -468,8 +467,8 @@ async def test_the_privacy_page_states_the_policy_in_six_languages(app, client, 
 
 
 async def test_a_voter_sees_and_downloads_their_own_data(app, client, conn) -> None:
-    from tests.security_support import confirm_voter
-    from tests.test_voting_http import flush, open_voting, reading
+    from tests.fixtures.security import confirm_voter
+    from tests.fixtures.voting import flush, open_voting, reading
 
     assert (await client.get("/my-data")).status_code == 401
     refused = await client.get("/api/me/data")
@@ -554,8 +553,8 @@ async def test_the_logs_of_a_whole_journey_hold_no_address_and_no_full_ip(
 
     from httpx import ASGITransport, AsyncClient
 
-    from tests.flows import csrf_from
-    from tests.test_voting_http import flush, open_voting, reading
+    from tests.fixtures.flows import csrf_from
+    from tests.fixtures.voting import flush, open_voting, reading
 
     _, _, noms = await open_voting(app, conn)
     svc = app.state.services
@@ -615,8 +614,8 @@ async def test_the_logs_of_a_whole_journey_hold_no_address_and_no_full_ip(
 async def test_a_nominator_withdraws_before_voting_opens_and_the_contact_is_erased(
     client, app, conn, clock
 ) -> None:
-    from tests.helpers import load_data
-    from tests.nominations_support import complete, csrf, open_edition, sign_in_quick
+    from tests.fixtures.editions import load_data
+    from tests.fixtures.nominations import complete, csrf, open_edition, sign_in_quick
 
     edition = await load_data(conn, open_edition(), clock.now())
     await sign_in_quick(client, app, "withdrawer@example.org")

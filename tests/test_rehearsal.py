@@ -5,9 +5,8 @@ import asyncio
 
 import pytest
 
-from tests.conftest import TEST_SECRET
-from tests.test_voting_http import flush, open_voting
-from tests.voting_helpers import redis_now
+from tests.fixtures.services import TEST_SECRET
+from tests.fixtures.voting import flush, open_voting, redis_now
 from voting import cli, edition_store, rehearsal
 from voting.ballot import Ballot
 from voting.security import REHEARSAL_VOTER, VOTER_LINK
@@ -245,7 +244,7 @@ def test_the_rehearsal_commands(
     database_url, redis_url, redis_prefix, tmp_path, monkeypatch, capsys
 ):
     """create, list, mint-voters, drop: through `voting`, as an organizer runs them."""
-    from tests.helpers import edition_data
+    from tests.fixtures.editions import edition_data
     from voting import db
     from voting.contest import parse_edition
     from voting.seed import seed_nominations

@@ -43,7 +43,7 @@ class InvalidEmail(ValueError):
 
 # What email-validator says, in its own English, turned into our own sentences, which the
 # catalogs translate: the library has no codes, so its messages are matched by the words
-# that tell one kind of mistake from another (first match wins; tests/test_words.py
+# that tell one kind of mistake from another (first match wins; tests/test_i18n_words.py
 # holds one address of each kind, so a reworded message in a new release fails there).
 _SYNTAX: tuple[tuple[tuple[str, ...], str], ...] = (
     (("too long", "so many characters"), N_("That email address is too long.")),

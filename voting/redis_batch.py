@@ -199,7 +199,7 @@ async def exchange(
                 # ASKING's reply (+OK on a cluster node) is read to keep the replies in
                 # step, and carries nothing about the call: an EVALSHA that ran without
                 # it is answered with its own result or ASK/MOVED redirect, kept below
-                # (tests/test_load_redis_batch.py, a Redis without cluster support).
+                # (tests/test_redis_batch.py, a Redis without cluster support).
                 with contextlib.suppress(redis.exceptions.ResponseError):
                     await connection.read_response(timeout=math.inf)
             try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import (
+from tests.fixtures.browser import (
     COMMITTEE,
     NOMINATOR,
     ORGANIZER,

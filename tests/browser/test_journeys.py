@@ -9,10 +9,11 @@ import re
 
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import (
+from tests.fixtures.browser import (
     COMMITTEE,
     ORGANIZER,
     Site,
+    _tab_to,
     audit,
     describe,
     mail_link,
@@ -69,18 +70,6 @@ async def test_a_nominator_signs_in_and_submits_a_nomination(
         "Text-message advice for smallholder farmers"
     )
     watched.assert_clean()
-
-
-async def _tab_to(page: Page, selector: str, limit: int = 60) -> None:
-    """Press Tab until the element matching `selector` has the focus: the keyboard alone
-    reaches it, in the page's focus order."""
-    for _ in range(limit):
-        await page.keyboard.press("Tab")
-        if await page.evaluate(
-            "s => document.activeElement && document.activeElement.matches(s)", selector
-        ):
-            return
-    raise AssertionError(f"Tab never reached {selector}")
 
 
 async def _vote_by_keyboard(page: Page, site: Site, category: str, nomination: str) -> str:

@@ -11,8 +11,16 @@ import re
 
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import Site, audit, describe, new_page, screenshot, sign_in_staff
-from tests.browser.test_public_front import phone, width
+from tests.fixtures.browser import (
+    Site,
+    audit,
+    describe,
+    new_page,
+    phone,
+    screenshot,
+    sign_in_staff,
+    width,
+)
 from voting import accounts, db
 from voting.i18n import gettext
 

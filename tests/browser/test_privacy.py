@@ -7,7 +7,7 @@ import json
 
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import Site, audit, describe, mail_link, new_page, screenshot
+from tests.fixtures.browser import Site, audit, describe, mail_link, new_page, screenshot
 
 
 async def test_a_voter_reads_the_privacy_page_and_downloads_their_data(

@@ -8,41 +8,26 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import (
+from tests.fixtures.browser import (
     NOMINATOR,
+    PHONE,
     Site,
-    Watched,
     audit,
     describe,
     mail_link,
     new_page,
+    phone,
     screenshot,
     sign_in_staff,
+    width,
 )
 from voting import accounts, db
 from voting.web.templating import LANGUAGE_NAMES
 
-PHONE = {"width": 390, "height": 844}
 # Not pages: downloads, machine answers, links that are used up by opening them.
 SKIP = ("/api/", "/static/", "/metrics", ".csv", "/signin/confirm", "/vote/confirm", "/signout")
-
-
-async def phone(browser: Browser, locale: str = "en-GB") -> tuple[BrowserContext, Watched]:
-    context = await browser.new_context(
-        locale=locale,
-        timezone_id="Africa/Nairobi",
-        viewport=PHONE,
-        is_mobile=True,
-        has_touch=True,
-        device_scale_factor=2,
-    )
-    return context, Watched(await context.new_page())
-
-
-async def width(page: Page) -> int:
-    return int(await page.evaluate("document.documentElement.scrollWidth"))
 
 
 async def crawl(page: Page, site: Site, starts: list[str], limit: int = 70) -> dict[str, int]:

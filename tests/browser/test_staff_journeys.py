@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import (
+from tests.fixtures.browser import (
     COMMITTEE,
     ORGANIZER,
     Site,
@@ -28,11 +28,12 @@ from tests.browser.conftest import (
     audit,
     describe,
     new_page,
+    phone,
     screenshot,
     sign_in_staff,
+    width,
 )
-from tests.browser.test_public_front import phone, width
-from tests.helpers import edition_data
+from tests.fixtures.editions import edition_data
 from voting import accounts, db
 from voting.contest import GENEVA
 

@@ -8,8 +8,7 @@ import re
 
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import Site, Watched, audit, describe, mail_link, screenshot
-from tests.browser.test_journeys import _tab_to
+from tests.fixtures.browser import Site, Watched, _tab_to, audit, describe, mail_link, screenshot
 
 # A desktop Chrome's agent: the headless one names itself, which scores higher.
 CHROME = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import (
+from tests.fixtures.browser import (
     ORGANIZER,
     Site,
     audit,

@@ -2,7 +2,7 @@
 each caller its own reply or error, NOSCRIPT per node, MOVED and ASK followed, and a kill
 -9 of a master mid-batch loses no acknowledged vote and records no vote it said was not
 recorded. Duplicates and the cutoff through it: tests/test_ballot.py on the cluster
-(test_cluster_ballot.py) and the test below."""
+(its `[cluster]` half, the redis_backend fixture) and the test below."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import redis
 import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
 
-from tests.redis_servers import RedisClusterServers, RedisServer
-from tests.voting_helpers import redis_now, voter, voting_edition
+from tests.fixtures.redis_servers import RedisClusterServers, RedisServer
+from tests.fixtures.voting import redis_now, voter, voting_edition
 from voting import db
 from voting.ballot import Ballot
 from voting.ledger import Flusher

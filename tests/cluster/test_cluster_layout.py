@@ -6,7 +6,7 @@ import asyncio
 import pytest
 import redis.exceptions
 
-from tests.voting_helpers import redis_now, voting_edition
+from tests.fixtures.voting import redis_now, voting_edition
 from voting.ballot import Ballot
 from voting.redis_cluster import BoundedRedisCluster
 from voting.security import pseudonym

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.rig import SECRET, Server
-from tests.redis_servers import RedisServer, aof_server
+from loadtests.server import LocalServer
+from tests.fixtures.redis_servers import RedisServer, aof_server
+from tests.fixtures.rig import SECRET, fault_server
 
 
 @pytest.fixture
@@ -30,21 +31,24 @@ def aof_redis(short_dir: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def serve(short_dir: Path) -> Iterator[Callable[..., Server]]:
+def serve(short_dir: Path) -> Iterator[Callable[..., LocalServer]]:
     """Start `voting serve` with these settings; every one started is gone after the test."""
-    started: list[Server] = []
+    started: list[LocalServer] = []
 
-    def start(workers: int = 2, **env: str) -> Server:
+    def start(workers: int = 2, **env: str) -> LocalServer:
         settings = {
             "VOTING_ENV": "development",
             "VOTING_DATA_DIR": str(short_dir / "data"),
             "VOTING_SECRET_KEY": SECRET,
             **env,
         }
-        server = Server(settings, workers=workers, log_path=short_dir / f"serve{len(started)}.log")
+        server = fault_server(
+            settings, workers=workers, log_path=short_dir / f"serve{len(started)}.log"
+        )
         started.append(server)
         return server.start()
 
     yield start
+    # SIGKILL: a fault test may have left the server half-killed on purpose.
     for server in started:
-        server.stop()
+        server.kill()

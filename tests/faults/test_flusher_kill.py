@@ -8,7 +8,7 @@ import time
 import pytest
 import redis.exceptions as redis_errors
 
-from tests.faults.rig import (
+from tests.fixtures.rig import (
     SECRET,
     check_ledger,
     report,

@@ -9,7 +9,7 @@ import pytest
 import redis.exceptions
 from httpx import ASGITransport, AsyncClient
 
-from tests.faults.rig import Stage, prepare, report, voters
+from tests.fixtures.rig import Stage, prepare, report, voters
 from voting.app import create_app
 from voting.ballot import Ballot
 from voting.ledger import Flusher, reconcile

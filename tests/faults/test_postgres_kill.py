@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.faults.postgres_server import KillablePostgres
-from tests.faults.rig import (
+from tests.fixtures.rig import (
     check_ledger,
     create_database,
     report,

@@ -11,7 +11,8 @@ import time
 import httpx
 import pytest
 
-from tests.faults.rig import (
+from tests.fixtures.redis_servers import free_port
+from tests.fixtures.rig import (
     check_ledger,
     prepare,
     report,
@@ -20,7 +21,6 @@ from tests.faults.rig import (
     wait_accepting,
     wait_drained,
 )
-from tests.redis_servers import free_port
 from voting import db
 
 pytestmark = pytest.mark.faults

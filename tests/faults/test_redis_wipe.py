@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from tests.faults.rig import prepare, voters
+from tests.fixtures.rig import prepare, voters
 from voting import db
 from voting.ledger import repair
 from voting.services import open_redis

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from tests.faults.rig import (
+from loadtests.server import alive
+from tests.fixtures.rig import (
     VoteClient,
-    alive,
     check_ledger,
     plan_for,
     prepare,

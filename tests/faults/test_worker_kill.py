@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.faults.rig import (
+from tests.fixtures.rig import (
     check_ledger,
     report,
     voting_under_load,

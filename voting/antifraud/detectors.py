@@ -162,7 +162,7 @@ def _institution(members: list[VoteRow], t: FraudRules) -> str | None:
     from their office is mobilisation, which is allowed and shown to the committee.
     People use browsers: a group most of whose agents are HTTP libraries or headless
     browsers is a farm on a domain of its own, not an institution (found over HTTP by
-    tests/test_fraud_http.py, which the simulated farm's rhythm had hidden)."""
+    tests/loadtests/test_fraud_http.py, which the simulated farm's rhythm had hidden)."""
     scripted = sum(1 for m in members if agent_kind(m.agent))
     if 2 * scripted >= len(members):
         return None

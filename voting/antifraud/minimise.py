@@ -14,7 +14,7 @@ The detectors never need the full address nor the full User-Agent header:
   the `cluster` detector groups by (one agent): browser family, major version and
   platform, or the library's name and major version, at most `AGENT_MAX` characters:
   `agent_summary`. `agent_kind` of the summary is always that of the full header
-  (tests/test_minimise.py), and a summary is its own summary.
+  (tests/antifraud/test_minimise.py), and a summary is its own summary.
 
 `at_the_door` gives all of it at once; the vote script (`ballot.Ballot.cast`) and the
 sign-in's record (`voters.record_verification`) call it, so that nothing upstream of
@@ -235,7 +235,7 @@ class Door(NamedTuple):
 
 def at_the_door(key: bytes, ip: str | None, user_agent: str | None) -> Door:
     """All of it from one parse of the address (this runs once per vote): the same as
-    address_hash, kept_prefix and signals.network_of each (tests/test_minimise.py)."""
+    address_hash, kept_prefix and signals.network_of each (tests/antifraud/test_minimise.py)."""
     ip = ip or ""
     packed = _packed(ip) if ip else None
     agent = agent_summary(user_agent)

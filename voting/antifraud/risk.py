@@ -15,7 +15,7 @@ the sum falls in one of three bands, whose edges are edition rules
 The function is pure: it sees the request's signals, never I/O. Every point it gives is
 kept with its reason, so the score is always the sum of its reasons' points and a
 quarantined vote says why. A signal only ever adds points, so adding one never lowers
-the band (tests/test_risk.py holds both properties).
+the band (tests/antifraud/test_risk.py holds both properties).
 
 What the request tells (the network concentration is the offline detectors' matter):
 

@@ -38,7 +38,7 @@ EDITION_WIDE = frozenset({"bulk_verification", "drip"})
 EMPTY = "0:"
 # The code the findings come from: a change to any of it is a change to the rules:
 # detectors.py and every module of this package it imports (risk.agent_kind reads the
-# agents for the institution rule), as tests/test_antifraud_incremental.py checks.
+# agents for the institution rule), as tests/antifraud/test_detectors_incremental.py checks.
 _SOURCES = (
     "detectors.py",
     "declarations.py",

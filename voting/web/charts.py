@@ -30,7 +30,7 @@ from markupsafe import Markup
 from ..contest import GENEVA
 from ..i18n import format_instant, format_number, format_tick, gettext, ngettext
 
-# Okabe-Ito hues, darkened where needed to keep 3:1 against white (tests/test_charts.py).
+# Okabe-Ito hues, darkened where needed to keep 3:1 against white (tests/web/test_charts.py).
 PALETTE = ("#0072B2", "#D55E00", "#007A5E", "#A6477F", "#000000", "#8C6D00", "#5A5A5A")
 DASHES = ("", "8 4", "2 3", "10 3 2 3", "4 4", "1 2", "12 4 4 4")
 MARKERS = ("circle", "square", "triangle", "diamond", "cross", "triangle-down", "bar")

@@ -17,7 +17,7 @@ PostgreSQL away). Any other request goes on to the stack.
 The route `POST /api/votes` stays registered (the OpenAPI document and the router know
 it) and points at `vote_endpoint`, the same reply without the policies, which the stack
 then applies: an application built without the Edge middleware answers a vote through
-the stack with the same bytes (tests/test_vote_front.py compares the two).
+the stack with the same bytes (tests/web/test_edge_stack.py compares the two).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class _TooLarge(Exception):
 class Edge:
     """Middleware: `POST /api/votes` answered here, everything else passed on."""
 
-    # Every policy of web/policy.py, each applied below (tests/test_edge.py holds this
+    # Every policy of web/policy.py, each applied below (tests/web/test_edge.py holds this
     # equal to policy.POLICIES and to what the stack applies).
     APPLIES = (
         "request_id",

@@ -1,7 +1,0 @@
-"""tests/test_voting_admin.py, unchanged, against the Redis Cluster (see conftest.py here)."""
-
-import pytest
-
-from tests.test_voting_admin import *  # noqa: F403
-
-pytestmark = pytest.mark.cluster

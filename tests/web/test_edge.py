@@ -1,0 +1,109 @@
+"""The edge (web/edge.py) applies every policy the middleware stack applies: each side
+lists the policies of web/policy.py it applies, and both lists are the whole of
+`policy.POLICIES`. Then the headers of a few answers, the edge's and the stack's side by
+side: the same security headers, request id, HSTS over TLS."""
+
+from __future__ import annotations
+
+import pytest
+from httpx import ASGITransport, AsyncClient
+
+from tests.fixtures.services import TEST_SECRET
+from tests.fixtures.voting import open_voting, redis_now
+from voting import rehearsal
+from voting.app import create_app
+from voting.web import csrf, policy
+from voting.web.edge import Edge
+from voting.web.middleware import SECURITY_HEADERS
+
+
+def test_the_edge_applies_every_policy_the_stack_applies(settings, clock):
+    app = create_app(settings, clock=clock)
+    classes = [m.cls for m in app.user_middleware]
+    assert classes[0] is Edge  # outermost (the proxy-header middleware goes before it)
+    stack: list[str] = list(csrf.APPLIES)  # checked by the handlers that change something
+    for cls in classes[1:]:
+        stack.extend(getattr(cls, "APPLIES", ()))
+    assert sorted(stack) == sorted(policy.POLICIES)  # each once
+    assert sorted(Edge.APPLIES) == sorted(policy.POLICIES)
+    behind_proxy = create_app(settings.with_overrides(trust_proxy_headers=True), clock=clock)
+    assert [m.cls for m in behind_proxy.user_middleware][1:] == classes
+
+
+def test_every_listed_policy_is_a_function_of_the_policy_module():
+    named = {
+        "request_id": policy.request_id,
+        "observe": policy.observe,
+        "language": policy.language,
+        "security_headers": policy.security_headers,
+        "header_limit": policy.header_limit,
+        "body_limit": policy.body_limit,
+        "session": policy.SessionCodec,
+        "csrf": policy.csrf_ok,
+    }
+    assert set(named) == set(policy.POLICIES)
+    assert all(callable(f) for f in named.values())
+
+
+@pytest.fixture
+async def routed_app(settings, clock):
+    application = create_app(settings, clock=clock)
+    application.user_middleware = [m for m in application.user_middleware if m.cls is not Edge]
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+SECURITY = {name.decode() for name, _ in SECURITY_HEADERS}
+
+
+def _policy_headers(response):
+    """The headers the policies write, whatever the answer."""
+    return {
+        k: v
+        for k, v in response.headers.items()
+        if k in SECURITY or k in {"x-request-id", "strict-transport-security", "vary"}
+    }
+
+
+@pytest.mark.parametrize("base_url", ["http://testserver", "https://testserver"])
+async def test_the_votes_answers_carry_the_headers_of_any_api_answer(
+    app, routed_app, conn, base_url
+):
+    svc = app.state.services
+    await open_voting(app, conn)
+    made = await rehearsal.create(
+        conn, svc.r, svc.settings.redis_prefix, now=await redis_now(svc.r), slug="rehearsal-hp"
+    )
+    nominations = await conn.fetch(
+        "SELECT n.public_id FROM nominations n JOIN editions e ON e.id=n.edition_id"
+        " WHERE e.slug=$1 AND n.category='C1' ORDER BY n.public_id",
+        made.slug,
+    )
+    tokens = rehearsal.voter_tokens(app.state.tokens, TEST_SECRET, made.slug, 2, start=70)
+    seen = {}
+    for n, application in enumerate((app, routed_app)):
+        async with AsyncClient(transport=ASGITransport(app=application), base_url=base_url) as c:
+            r = await c.post("/api/rehearsal/session", json={"token": tokens[n]})
+            h = {"X-CSRF-Token": r.json()["csrf_token"], "X-Request-ID": "parity-1"}
+            vote = {"nomination": nominations[0]["public_id"]}
+            seen[n] = {
+                "accepted": await c.post("/api/votes", json=vote, headers=h),
+                "duplicate": await c.post("/api/votes", json=vote, headers=h),
+                "csrf": await c.post("/api/votes", json=vote, headers={"X-Request-ID": "p"}),
+                "session": await c.get("/api/session", headers=h),
+                "livez": await c.get("/livez", headers=h),
+            }
+    edge, stack = seen[0], seen[1]
+    assert [r.status_code for r in edge.values()] == [202, 409, 403, 200, 200]
+    for name in edge:
+        assert _policy_headers(edge[name]) == _policy_headers(stack[name]), name
+    tls = base_url.startswith("https")
+    for name, response in edge.items():
+        headers = _policy_headers(response)
+        assert SECURITY <= set(headers), name
+        assert ("strict-transport-security" in headers) is tls, name
+    # The vote's answers and another API route's, from the edge: the same policy headers.
+    for name in ("accepted", "duplicate"):
+        assert _policy_headers(edge[name]) == _policy_headers(edge["session"]), name
+    assert edge["accepted"].headers["x-request-id"] == "parity-1"
+    assert edge["csrf"].headers["x-request-id"] == "p"
