@@ -153,12 +153,12 @@ def test_the_language_of_the_request_is_the_default_of_gettext():
 @pytest.mark.parametrize(
     ("lang", "score", "large"),
     [
-        ("en", "7.9", "12,345.679"),
-        ("fr", "7,9", "12\u202f345,679"),
-        ("es", "7,9", "12.345,679"),
-        ("ru", "7,9", "12\u00a0345,679"),
-        ("zh", "7.9", "12,345.679"),
-        ("ar", "7.9", "12,345.679"),
+        ("en", "7.9", "12,345.678"),
+        ("fr", "7,9", "12\u202f345,678"),
+        ("es", "7,9", "12.345,678"),
+        ("ru", "7,9", "12\u00a0345,678"),
+        ("zh", "7.9", "12,345.678"),
+        ("ar", "7.9", "12,345.678"),
     ],
 )
 def test_a_computed_figure_reads_as_the_language_writes_it(lang, score, large):
@@ -166,14 +166,17 @@ def test_a_computed_figure_reads_as_the_language_writes_it(lang, score, large):
 
     # The results store figures as decimal text with six places: never shown as such.
     assert format_figure("7.900000", lang) == score
-    assert format_figure("12345.678900", lang) == large
+    assert format_figure("12345.678000", lang) == large
     assert format_figure("8.000000", lang) == "8"
     assert format_figure(None, lang) == "—"
+    # Every place the results keep: figures that rank apart read apart.
+    assert format_figure("7.123400", lang) != format_figure("7.123100", lang)
+    assert format_figure("0.000001", lang)[-1] == "1"
 
 
 @settings(max_examples=120, deadline=None)
 @given(
-    st.decimals(min_value=-(10**6), max_value=10**6, places=3, allow_nan=False),
+    st.decimals(min_value=-(10**6), max_value=10**6, places=6, allow_nan=False),
     st.sampled_from(LANGUAGES),
 )
 def test_a_figure_reads_back_as_the_same_number_in_every_language(value, lang):

@@ -98,10 +98,11 @@ def format_number(value: float | int, lang: str | None = None) -> str:
     return _numbers.format_decimal(value, locale=lang or _current.get())
 
 
-def format_figure(value: object, lang: str | None = None, decimals: int = 3) -> str:
+def format_figure(value: object, lang: str | None = None, decimals: int = 6) -> str:
     """A computed figure (a score, a merged figure: a Decimal, its text as the results
     store it, or a float) as the language writes it, at most `decimals` decimals and no
-    trailing zeros: "7.900000" -> "7.9" (en), "7,9" (fr); None -> "—"."""
+    trailing zeros: "7.900000" -> "7.9" (en), "7,9" (fr); None -> "—". Six, the places
+    the results keep: two figures that rank apart never read the same."""
     if value is None or value == "":
         return "—"
     number = value if isinstance(value, int) else _Decimal(str(value))

@@ -141,6 +141,11 @@ async def test_two_committee_sign_offs_publish_the_results(
         )
         assert too_soon.status_code == 409 and "1 of the 2" in too_soon.text
 
+        # The member who signed sees the preview without a second signature to give.
+        waiting = await one.get("/committee/results/preview")
+        assert "You have signed these results." in waiting.text
+        assert "/committee/results/signoff" not in waiting.text
+
         page2 = await two.get("/committee/results")
         assert "1 of 2" in page2.text
         # The last signer signs nowhere but on the preview of the public page.

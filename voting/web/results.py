@@ -27,7 +27,7 @@ from ..tally.results import compute, public_view
 from ..tally.wording import describe_rules
 from .auth import pages, require_role
 from .chart_data import merged_ranking_chart
-from .charts import MAX_SERIES, Series, others_of, timeline_chart
+from .charts import OTHERS_KEY, Series, others_of, summarise_series, timeline_chart
 from .csrf import check_csrf
 from .deps import current_edition, services
 from .responses import JSON, ApiError
@@ -204,11 +204,18 @@ async def committee_category(request: Request) -> Response:
     lang = language_of(request)
     # The shared chart: titles in the legend, the few busiest by name and the rest as
     # "N other nominations", numbers and times as the page's language writes them.
+    lines = [
+        Series(nomination, titles.get(nomination, nomination), tuple((b, c) for b, c, _ in pts))
+        for nomination, pts in series.items()
+    ]
+    # The chart's own rule (timeline_chart): series with votes, the busiest by name.
+    named = [
+        s.key
+        for s in summarise_series([s for s in lines if s.total], lambda n: "")
+        if s.key != OTHERS_KEY
+    ]
     chart = timeline_chart(
-        [
-            Series(nomination, titles.get(nomination, nomination), tuple((b, c) for b, c, _ in pts))
-            for nomination, pts in series.items()
-        ],
+        lines,
         start=voting.opens_at,
         end=voting.closes_at,
         title=gettext("Votes cast over time", lang),
@@ -238,13 +245,9 @@ async def committee_category(request: Request) -> Response:
             "chart": chart,
             "ranking_chart": merged_ranking_chart(table, results.rules.merge_rule == "blend"),
             # The cast/kept table beside the chart: the nominations the chart names (the
-            # busiest), not one row per bucket for every nomination of a large category.
-            "series": {
-                nomination: series[nomination]
-                for nomination in sorted(
-                    series, key=lambda n: (-sum(c for _, c, _ in series[n]), n)
-                )[:MAX_SERIES]
-            },
+            # busiest), by the chart's own rule, not one row per bucket for every
+            # nomination of a large category.
+            "series": {key: series[key] for key in named},
             "titles": titles,
             "criteria_scores": criteria_scores,
         },
@@ -318,7 +321,8 @@ async def committee_preview(request: Request) -> Response:
     elif results.unscored:
         step = "unscored"
     elif len(signers) < required:
-        step = "sign"
+        # An earlier member signs here; one who has signed waits for the others.
+        step = "sign" if would_sign else "waiting"
     elif now < edition.phase("results").opens_at:
         step = "sign" if would_sign else "too_early"
     else:
