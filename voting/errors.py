@@ -22,6 +22,18 @@ from .i18n import DEFAULT_LANGUAGE, format_instant, gettext
 NO_NUL = r"^[^\x00]*$"
 
 
+def holds_nul(value: Any) -> bool:
+    """Whether a decoded JSON value holds a NUL anywhere (keys too): the rule of `NO_NUL`
+    for what is read without a type."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(holds_nul(item) for item in value)
+    return False
+
+
 def _worded(params: dict[str, Any], lang: str | None) -> dict[str, Any]:
     """The params as the reader's language writes them: an instant (a datetime with its
     zone, the edition's) the one way every page writes instants (voting/i18n.py)."""

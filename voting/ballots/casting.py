@@ -32,7 +32,7 @@ from ..antifraud.signals import FormCheck, network_of
 from ..ballot import Ballot, Limits, Outcome
 from ..clock import Clock
 from ..contest import GENEVA
-from ..errors import NO_NUL, Refusal
+from ..errors import NO_NUL, Refusal, holds_nul
 from ..i18n import N_, format_instant, gettext
 from ..redis_batch import AnswerLost
 from ..security import Tokens
@@ -165,7 +165,7 @@ def read_vote(raw: bytes) -> VoteRequest:
     nomination = data.get("nomination")
     category = data.get("category")
     form_token = data.get("form_token")
-    if b"\\u0000" in raw and any(_holds_nul(data[name]) for name in READ_FIELDS if name in data):
+    if b"\\u0000" in raw and any(holds_nul(data[name]) for name in READ_FIELDS if name in data):
         raise VoteRefusal(422, "invalid", N_("Text may not contain the NUL character (\\u0000)."))
     if category is not None and not isinstance(category, str):
         raise VoteRefusal(
@@ -187,16 +187,6 @@ def read_vote(raw: bytes) -> VoteRequest:
         data.get(WEBDRIVER_FIELD) is True,
         solution or None,
     )
-
-
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
 
 
 # -- casting ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from .. import edition_store
 from ..contest import Edition
+from ..errors import holds_nul
 from ..i18n import gettext
 from ..services import Services
 from .responses import ApiError
@@ -67,16 +68,6 @@ async def json_body(request: Request, fields: Collection[str] | None = None) -> 
     if not isinstance(data, dict):
         raise ApiError(422, "not_an_object", gettext("The body must be a JSON object."))
     read = data if fields is None else {name: data[name] for name in fields if name in data}
-    if _holds_nul(read):
+    if holds_nul(read):
         raise ApiError(422, "invalid", gettext("Text may not contain the NUL character (\\u0000)."))
     return data
-
-
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
