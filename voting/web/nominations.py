@@ -30,9 +30,20 @@ from .auth import current_user, pages, require_role, require_user
 from .csrf import check_csrf, csrf_token
 from .deps import current_edition, services
 from .email_typo import EmailQuestion, email_question
-from .numbers import BIGINT_MAX, number_problem, whole_number
+from .numbers import BIGINT_MAX, number_problem
 from .responses import JSON, ApiError
-from .shapes import NO_NUL, Answer, AnyObject, Operation, Text, Words, read_body, text
+from .shapes import (
+    NO_NUL,
+    Answer,
+    AnyObject,
+    Operation,
+    Text,
+    Words,
+    query_refusal,
+    read_body,
+    read_query,
+    text,
+)
 from .templating import LANGUAGE_NAMES, language_of
 from .voting import vote_box
 
@@ -111,54 +122,47 @@ def _phase_context(edition: Edition, now: Any) -> dict[str, Any]:
 # -- public pages ------------------------------------------------------------------------------
 
 
-def _public_query(request: Request, edition: Edition, category: str | None) -> PublicQuery:
-    """Search parameters of a page or the API; malformed ones are a 422 with fields."""
-    params = request.query_params
-    errors: dict[str, str] = {}
-    q = " ".join(params.get("q", "").split())
-    if len(q) > MAX_QUERY:
-        errors["q"] = f"Use at most {MAX_QUERY} characters."
-    if category is None and params.get("category"):
-        found = edition.category(params["category"])
-        if found is None:
-            errors["category"] = "There is no such category in this edition."
+def _search(request: Request) -> tuple[NominationSearch, dict[str, str]]:
+    return read_query(request.query_params, NominationSearch)
+
+
+def _public_query(
+    found: tuple[NominationSearch, dict[str, str]], edition: Edition, category: str | None
+) -> PublicQuery:
+    """The search of a page or the API: the parameters as their type (`NominationSearch`,
+    the one the document states) and the edition's own rules (its categories, the
+    countries); anything wrong is one 422 naming every parameter at fault."""
+    search, problems = found
+    problems = dict(problems)
+    q = " ".join(search.q.split()) if isinstance(search.q, str) else ""
+    if category is None and isinstance(search.category, str) and search.category:
+        known = edition.category(search.category)
+        if known is None:
+            problems["category"] = gettext("There is no such category in this edition.")
         else:
-            category = found.code
-    country = params.get("country", "").strip().upper() or None
+            category = known.code
+    country = search.country.strip().upper() if isinstance(search.country, str) else ""
     if country and country not in dict(noms.countries()):
-        errors["country"] = "Give an ISO 3166-1 two-letter country code, like RW."
-    limit, offset = PAGE_SIZE, 0
-    if "limit" in params:
-        found = whole_number(params["limit"], low=1, high=MAX_PAGE_SIZE)
-        if found is None:
-            errors["limit"] = number_problem(1, MAX_PAGE_SIZE)
-        else:
-            limit = found
-    if "page" in params:
+        problems["country"] = gettext("Choose a country (an ISO 3166-1 two-letter code like RW).")
+    limit = search.limit if isinstance(search.limit, int) else PAGE_SIZE
+    offset = search.offset if isinstance(search.offset, int) else 0
+    if isinstance(search.page, int):
         # The page's offset must fit PostgreSQL's bigint too.
-        found = whole_number(params["page"], low=1, high=BIGINT_MAX // limit)
-        if found is None:
-            errors["page"] = number_problem(1, BIGINT_MAX // limit)
-        else:
-            offset = (found - 1) * limit
-    elif "offset" in params:
-        found = whole_number(params["offset"], low=0)
-        if found is None:
-            errors["offset"] = number_problem(0, BIGINT_MAX)
-        else:
-            offset = found
-    if errors:
-        raise ApiError(
-            422, "invalid_query", gettext("Some search parameters are not valid."), fields=errors
-        )
-    return PublicQuery(category=category, country=country, q=q or None, limit=limit, offset=offset)
+        if search.page > BIGINT_MAX // limit:
+            problems["page"] = number_problem(1, BIGINT_MAX // limit)
+        offset = (search.page - 1) * limit
+    if problems:
+        raise query_refusal(problems)
+    return PublicQuery(
+        category=category, country=country or None, q=q or None, limit=limit, offset=offset
+    )
 
 
 async def categories_page(request: Request) -> Response:
     svc = services(request)
     await current_user(request)
     edition = await current_edition(request)
-    query = _public_query(request, edition, None)
+    query = _public_query(_search(request), edition, None)
     async with svc.db.acquire() as conn:
         eid = await _edition_id(conn, edition)
         counts = await noms.category_counts(conn, eid)
@@ -189,7 +193,7 @@ async def category_page(request: Request) -> Response:
     category = edition.category(request.path_params["code"])
     if category is None:
         raise ApiError(404, "not_found", gettext("There is no such category in this edition."))
-    query = _public_query(request, edition, category.code)
+    query = _public_query(_search(request), edition, category.code)
     async with svc.db.acquire() as conn:
         eid = await _edition_id(conn, edition)
         total, found = await noms.public_list(conn, eid, query)
@@ -652,8 +656,9 @@ async def organizer_decide(request: Request) -> Response:
 
 
 async def api_list(request: Request) -> JSON:
-    edition = await _api_edition(request)
-    query = _public_query(request, edition, None)
+    found = _search(request)
+    edition = await _api_edition(request, found[0].edition)
+    query = _public_query(found, edition, None)
     async with services(request).db.acquire() as conn:
         eid = await _edition_id(conn, edition)
         total, found = await noms.public_list(conn, eid, query)
@@ -668,8 +673,7 @@ async def api_list(request: Request) -> JSON:
     )
 
 
-async def _api_edition(request: Request) -> Edition:
-    slug = request.query_params.get("edition")
+async def _api_edition(request: Request, slug: str | UnsetType) -> Edition:
     if not slug:
         return await current_edition(request)
     async with services(request).db.acquire() as conn:
@@ -904,7 +908,7 @@ class MyNominations(Struct):
 
 
 class NominationSearch(Struct):
-    """The search's parameters (parsed by _public_query, shared with the pages)."""
+    """The search's parameters, of the API and the pages alike (`_search`)."""
 
     edition: Text | UnsetType = UNSET
     category: Text | UnsetType = UNSET
@@ -912,6 +916,18 @@ class NominationSearch(Struct):
     q: Annotated[str, Meta(max_length=MAX_QUERY, pattern=NO_NUL)] | UnsetType = UNSET
     limit: Annotated[int, Meta(ge=1, le=MAX_PAGE_SIZE)] | UnsetType = UNSET
     offset: Annotated[int, Meta(ge=0, le=BIGINT_MAX)] | UnsetType = UNSET
+    page: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                le=BIGINT_MAX,
+                description="The page of `limit` results, from 1 (instead of offset); its"
+                " offset must fit a 64-bit integer",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class PublicIdPath(Struct):

@@ -19,7 +19,10 @@ schema with `Meta(extra_json_schema=...)` and enforced by the domain.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -28,7 +31,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from starlette.requests import Request
 
 from ..i18n import N_, gettext
-from .numbers import BIGINT_MAX
+from .numbers import BIGINT_MAX, number_problem
 from .responses import ApiError
 
 # No text the engine takes may hold a NUL character (PostgreSQL's text cannot): the
@@ -216,3 +219,99 @@ def _holds_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(_holds_nul(item) for item in value)
     return False
+
+
+# -- decoding query parameters ----------------------------------------------------------------
+
+# A number in a query is written in ASCII digits, as `numbers.whole_number` reads them:
+# msgspec's lax conversion alone would also take "1e3", "1.0" and "-0", and refuse "007".
+# (At most 19 digits: bigint's width; past it no bound of the engine holds, and int() is
+# never asked to read thousands of digits.)
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_SIGNED_DIGITS = re.compile(r"-?[0-9]{1,19}")
+
+
+@dataclass(frozen=True)
+class _Parameter:
+    name: str
+    type: Any
+    info: msgspec.inspect.Type
+
+
+@cache
+def _parameters(shape: type[Struct]) -> tuple[_Parameter, ...]:
+    found = []
+    for f in msgspec.structs.fields(shape):
+        # A query parameter may always be left out: the page or the API has a default.
+        assert not f.required, f"{shape.__name__}.{f.name}: query parameters are optional"
+        info = msgspec.inspect.type_info(f.type)
+        while isinstance(info, msgspec.inspect.Metadata):  # a description, an example
+            info = info.type
+        found.append(_Parameter(f.encode_name, f.type, info))
+    return tuple(found)
+
+
+def read_query(params: Mapping[str, str], shape: type[T]) -> tuple[T, dict[str, str]]:
+    """The query parameters as `shape` (with `strict=False`: "5" is the number 5), each
+    wrong one left at its default, and what each wrong one needs, for the person (in the
+    request's language). A caller with rules of its own adds their problems to these and
+    answers once (`query_refusal`)."""
+    data: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for parameter in _parameters(shape):
+        raw = params.get(parameter.name)
+        if raw is None:
+            continue
+        value: Any = raw
+        if isinstance(parameter.info, msgspec.inspect.IntType):
+            info = parameter.info
+            digits = _SIGNED_DIGITS if info.ge is None or info.ge < 0 else _DIGITS
+            if not digits.fullmatch(raw):
+                problems[parameter.name] = _needs(parameter.info, raw)
+                continue
+            value = int(raw)
+        try:
+            msgspec.convert(value, parameter.type, strict=False)
+        except msgspec.ValidationError:
+            problems[parameter.name] = _needs(parameter.info, raw)
+            continue
+        data[parameter.name] = value
+    # Each value was checked against its own type and no query type has a rule across
+    # fields, so what is left converts.
+    return msgspec.convert(data, shape, strict=False), problems
+
+
+def decode_query(params: Mapping[str, str], shape: type[T]) -> T:
+    """The query parameters as `shape`, or the API's 422 naming each wrong one."""
+    found, problems = read_query(params, shape)
+    if problems:
+        raise query_refusal(problems)
+    return found
+
+
+def query_refusal(problems: dict[str, str]) -> ApiError:
+    """The one answer to wrong query parameters: 422 `invalid_query`, with what each needs
+    under `error.fields` (a page shows the same on its error page)."""
+    return ApiError(
+        422, "invalid_query", gettext("Some search parameters are not valid."), fields=problems
+    )
+
+
+def _needs(info: msgspec.inspect.Type, raw: str) -> str:
+    """What a parameter of this type needs, worded from the type's own bounds (the ones
+    the document states)."""
+    if isinstance(info, msgspec.inspect.IntType):
+        low = info.ge if info.ge is not None else -BIGINT_MAX - 1
+        high = info.le if info.le is not None else BIGINT_MAX
+        return number_problem(low, high)
+    if "\x00" in raw:
+        return gettext("Text may not contain the NUL character (\\u0000).")
+    if isinstance(info, msgspec.inspect.StrType):
+        if info.max_length is not None and len(raw) > info.max_length:
+            return gettext("Use at most {max} characters.").format(max=info.max_length)
+        if info.min_length is not None and len(raw) < info.min_length:
+            return gettext("Use at least {min} characters.").format(min=info.min_length)
+    if isinstance(info, msgspec.inspect.LiteralType):
+        choices = ", ".join(str(v) for v in info.values)
+        return gettext("Choose one of: {choices}.").format(choices=choices)
+    return gettext("Some search parameters are not valid.")
