@@ -20,7 +20,11 @@ class JSON(JSONResponse):
 class ApiError(Refusal):
     """A refusal the HTTP layer words itself (already in the request's language), for
     what is no domain rule: a malformed body, a missing page, a role. Becomes
-    `{"error": {"code", "message", "fields"?, ...extra}}` with its status."""
+    `{"error": {"code", "message", "fields"?, ...extra}}` with its status.
+
+    `fields_worded`: each field's text is a sentence for a person, in the request's language
+    (the query's refusal, web/shapes.py), so an error page shows them too; most refusals
+    name their fields with stable codes ("required") that only programs read."""
 
     def __init__(
         self,
@@ -31,8 +35,10 @@ class ApiError(Refusal):
         fields: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        fields_worded: bool = False,
     ) -> None:
         self._worded = message
+        self.fields_worded = fields_worded
         super().__init__(status, code, message, fields=fields, headers=headers)
         self.extra = extra or {}
 

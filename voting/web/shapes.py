@@ -293,7 +293,11 @@ def query_refusal(problems: dict[str, str]) -> ApiError:
     """The one answer to wrong query parameters: 422 `invalid_query`, with what each needs
     under `error.fields` (a page shows the same on its error page)."""
     return ApiError(
-        422, "invalid_query", gettext("Some search parameters are not valid."), fields=problems
+        422,
+        "invalid_query",
+        gettext("Some search parameters are not valid."),
+        fields=problems,
+        fields_worded=True,
     )
 
 
