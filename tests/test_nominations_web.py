@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import orjson
 import pytest
 from httpx import ASGITransport, AsyncClient
 from markupsafe import escape
@@ -20,6 +21,7 @@ from tests.nominations_support import (
     sign_in_quick,
 )
 from voting import accounts, mail
+from voting import nominations as noms
 
 
 @pytest.fixture
@@ -450,6 +452,47 @@ async def test_the_public_api_checks_its_parameters(client, edition):
         "nominations": [],
     }
     assert (await client.get("/categories/C99")).status_code == 404
+
+
+async def test_the_typed_answers_are_the_nominations_account_byte_for_byte(
+    client, other, app, edition, conn, clock
+):
+    """The answers are built as their declared types (web/nominations.py) and say exactly
+    what the domain's accounts say (`owner_dict`, `public_dict`), in their order, with
+    their instants written as before ("+00:00")."""
+    await sign_in_quick(client, app, "nominator@example.org")
+    headers = {"x-csrf-token": await csrf(client)}
+    created = await client.post(
+        "/api/nominations", json={**complete(), "submit": True}, headers=headers
+    )
+    assert created.status_code == 201 and created.headers["content-type"] == "application/json"
+    public_id = created.json()["nomination"]["public_id"]
+    stored = await noms.get(conn, public_id)
+    assert stored.submitted_at is not None and stored.start_date is not None
+    own = orjson.dumps({"nomination": stored.owner_dict()})
+    assert created.content == own
+    assert (await client.get(f"/api/nominations/{public_id}")).content == own
+    mine = await client.get("/api/me/nominations")
+    token = mine.json()["csrf_token"]
+    assert mine.content == orjson.dumps({"csrf_token": token, "nominations": [stored.owner_dict()]})
+
+    organizer = await accounts.grant(conn, "organizer@example.org", "organizer")
+    accepted = await noms.decide(
+        conn,
+        edition,
+        organizer,
+        public_id,
+        {"decision": "accept"},
+        now=clock.now(),
+        base_url="http://testserver",
+    )
+    public = accepted.public_dict()
+    one = await other.get(f"/api/nominations/{public_id}")
+    assert one.content == orjson.dumps({"nomination": public})
+    listed = await other.get("/api/nominations", params={"limit": "10"})
+    assert listed.content == orjson.dumps(
+        {"edition": edition.slug, "total": 1, "limit": 10, "offset": 0, "nominations": [public]}
+    )
 
 
 # Each search parameter, each way wrong: (parameter, value, what it needs, in French).

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote, urlencode
 
 import asyncpg
+import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -31,7 +32,7 @@ from .csrf import check_csrf, csrf_token
 from .deps import current_edition, services
 from .email_typo import EmailQuestion, email_question
 from .numbers import BIGINT_MAX, number_problem
-from .responses import JSON, ApiError
+from .responses import ApiError, Typed
 from .shapes import (
     NO_NUL,
     Answer,
@@ -534,7 +535,7 @@ async def withdraw_page(request: Request) -> Response:
     return RedirectResponse("/dashboard?done=withdrawn", status_code=303)
 
 
-async def api_withdraw(request: Request) -> JSON:
+async def api_withdraw(request: Request) -> Typed:
     return await _api_owner_step(request, noms.withdraw)
 
 
@@ -655,21 +656,21 @@ async def organizer_decide(request: Request) -> Response:
 # -- JSON API ----------------------------------------------------------------------------------
 
 
-async def api_list(request: Request) -> JSON:
+async def api_list(request: Request) -> Typed:
     found = _search(request)
     edition = await _api_edition(request, found[0].edition)
     query = _public_query(found, edition, None)
     async with services(request).db.acquire() as conn:
         eid = await _edition_id(conn, edition)
         total, found = await noms.public_list(conn, eid, query)
-    return JSON(
-        {
-            "edition": edition.slug,
-            "total": total,
-            "limit": query.limit,
-            "offset": query.offset,
-            "nominations": [n.public_dict() for n in found],
-        }
+    return Typed(
+        NominationsPage(
+            edition=edition.slug,
+            total=total,
+            limit=query.limit,
+            offset=query.offset,
+            nominations=[public_answer(n) for n in found],
+        )
     )
 
 
@@ -687,17 +688,17 @@ async def _api_edition(request: Request, slug: str | UnsetType) -> Edition:
     return edition
 
 
-async def api_get(request: Request) -> JSON:
+async def api_get(request: Request) -> Typed:
     user = await current_user(request)
     nomination = await _any_nomination(request)
     if not _can_see(user, nomination):
         raise ApiError(404, "not_found", gettext("There is no such nomination."))
     if user is not None and (user.id == nomination.owner_id or user.has("organizer")):
-        return JSON({"nomination": nomination.owner_dict()})
-    return JSON({"nomination": nomination.public_dict()})
+        return Typed(OwnNomination(nomination=own_answer(nomination)))
+    return Typed(OneNomination(nomination=public_answer(nomination)))
 
 
-async def api_create(request: Request) -> JSON:
+async def api_create(request: Request) -> Typed:
     user = await require_user(request)
     check_csrf(request)
     body = await read_body(request, NominationInput)
@@ -717,14 +718,14 @@ async def api_create(request: Request) -> JSON:
             )
     except NominationError as error:
         raise _api_error(request, error) from None
-    return JSON(
-        {"nomination": nomination.owner_dict()},
+    return Typed(
+        OwnNomination(nomination=own_answer(nomination)),
         status_code=201 if created else 200,
         headers={"location": f"/api/nominations/{nomination.public_id}"},
     )
 
 
-async def api_update(request: Request) -> JSON:
+async def api_update(request: Request) -> Typed:
     user = await require_user(request)
     check_csrf(request)
     body = await read_body(request, NominationInput)
@@ -746,17 +747,17 @@ async def api_update(request: Request) -> JSON:
             )
     except NominationError as error:
         raise _api_error(request, error) from None
-    return JSON({"nomination": saved.owner_dict()})
+    return Typed(OwnNomination(nomination=own_answer(saved)))
 
 
-async def api_submit(request: Request) -> JSON:
+async def api_submit(request: Request) -> Typed:
     base_url = services(request).settings.base_url
     return await _api_owner_step(
         request, lambda *args, **kw: noms.submit(*args, **kw, base_url=base_url)
     )
 
 
-async def _api_owner_step(request: Request, step: Any) -> JSON:
+async def _api_owner_step(request: Request, step: Any) -> Typed:
     """One workflow step on the caller's own nomination, through the JSON API: another
     owner's nomination is as absent as a missing one (404), a refusal is its 4xx."""
     user = await require_user(request)
@@ -776,15 +777,17 @@ async def _api_owner_step(request: Request, step: Any) -> JSON:
             )
     except NominationError as error:
         raise _api_error(request, error) from None
-    return JSON({"nomination": saved.owner_dict()})
+    return Typed(OwnNomination(nomination=own_answer(saved)))
 
 
-async def api_mine(request: Request) -> JSON:
+async def api_mine(request: Request) -> Typed:
     user = await require_user(request)
     async with services(request).db.acquire() as conn:
         mine = await noms.for_owner(conn, user.id)
     # Same-origin scripts need the token for their writes; no other origin can read this.
-    return JSON({"csrf_token": csrf_token(request), "nominations": [n.owner_dict() for n in mine]})
+    return Typed(
+        MyNominations(csrf_token=csrf_token(request), nominations=[own_answer(n) for n in mine])
+    )
 
 
 routes = [
@@ -858,14 +861,15 @@ class NominationInput(Struct, forbid_unknown_fields=True):
         }
 
 
-class NominationPublic(Struct):
+# kw_only: the fields in the order the answers have always given them (`public_dict`).
+class NominationPublic(Struct, kw_only=True):
     public_id: str
     edition: str
     category: str
     title: str
     organization: str
-    country: str
     stakeholder_type: str | UnsetType | None = UNSET
+    country: str
     country_name: str | UnsetType | None = UNSET
     website: str | UnsetType | None = UNSET
     start_date: date | UnsetType | None = UNSET
@@ -878,16 +882,24 @@ class NominationPublic(Struct):
     url: str | UnsetType = UNSET
 
 
+# An instant as the answers write it: ISO 8601 with the offset, "+00:00" for UTC.
+Instant = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
+
+
 class NominationOwn(NominationPublic, kw_only=True):
     status: Literal[noms.STATUSES]  # type: ignore[valid-type]
     contact_email: str | UnsetType | None = UNSET
     earlier_winner: bool | UnsetType = UNSET
     earlier_winner_marked: bool | UnsetType = UNSET
     decision_reason: str | UnsetType | None = UNSET
-    created_at: datetime | UnsetType = UNSET
-    updated_at: datetime | UnsetType = UNSET
-    submitted_at: datetime | UnsetType | None = UNSET
-    decided_at: datetime | UnsetType | None = UNSET
+    created_at: Instant | UnsetType = UNSET
+    updated_at: Instant | UnsetType = UNSET
+    submitted_at: Instant | UnsetType | None = UNSET
+    decided_at: Instant | UnsetType | None = UNSET
+
+
+class OneNomination(Struct):
+    nomination: NominationPublic
 
 
 class OwnNomination(Struct):
@@ -897,14 +909,33 @@ class OwnNomination(Struct):
 class NominationsPage(Struct):
     edition: str
     total: int
+    limit: int
+    offset: int
     nominations: list[NominationPublic]
-    limit: int | UnsetType = UNSET
-    offset: int | UnsetType = UNSET
 
 
 class MyNominations(Struct):
     csrf_token: str
     nominations: list[NominationOwn]
+
+
+_INSTANTS = ("created_at", "updated_at", "submitted_at", "decided_at")
+
+
+def public_answer(nomination: Nomination) -> NominationPublic:
+    """The domain's public account of a nomination (`public_dict`) as the declared type: a
+    field the type does not declare, or of another type, fails here and in the tests."""
+    return msgspec.convert(nomination.public_dict(), NominationPublic)
+
+
+def own_answer(nomination: Nomination) -> NominationOwn:
+    """What its nominator sees (`owner_dict`), as the declared type."""
+    seen = nomination.owner_dict()
+    for name in _INSTANTS:
+        # isoformat: "+00:00" as the answers always wrote it (msgspec would write "Z").
+        if seen[name] is not None:
+            seen[name] = seen[name].isoformat()
+    return msgspec.convert(seen, NominationOwn)
 
 
 class NominationSearch(Struct):
