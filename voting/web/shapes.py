@@ -19,7 +19,6 @@ schema with `Meta(extra_json_schema=...)` and enforced by the domain.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -31,7 +30,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from starlette.requests import Request
 
 from ..i18n import N_, gettext
-from .numbers import BIGINT_MAX, number_problem
+from .numbers import BIGINT_MAX, number_problem, whole_number
 from .responses import ApiError
 
 # No text the engine takes may hold a NUL character (PostgreSQL's text cannot): the
@@ -223,13 +222,6 @@ def _holds_nul(value: Any) -> bool:
 
 # -- decoding query parameters ----------------------------------------------------------------
 
-# A number in a query is written in ASCII digits, as `numbers.whole_number` reads them:
-# msgspec's lax conversion alone would also take "1e3", "1.0" and "-0", and refuse "007".
-# (At most 19 digits: bigint's width; past it no bound of the engine holds, and int() is
-# never asked to read thousands of digits.)
-_DIGITS = re.compile(r"[0-9]{1,19}")
-_SIGNED_DIGITS = re.compile(r"-?[0-9]{1,19}")
-
 
 @dataclass(frozen=True)
 class _Parameter:
@@ -263,13 +255,18 @@ def read_query(params: Mapping[str, str], shape: type[T]) -> tuple[T, dict[str, 
         if raw is None:
             continue
         value: Any = raw
-        if isinstance(parameter.info, msgspec.inspect.IntType):
-            info = parameter.info
-            digits = _SIGNED_DIGITS if info.ge is None or info.ge < 0 else _DIGITS
-            if not digits.fullmatch(raw):
-                problems[parameter.name] = _needs(parameter.info, raw)
+        info = parameter.info
+        if isinstance(info, msgspec.inspect.IntType):
+            # A number is read the one way the engine reads numbers (numbers.whole_number:
+            # ASCII digits, within bigint): msgspec's lax reading alone would also take
+            # "1e3", "1.0" and "-0", and refuse "007". A sign only where the type allows
+            # a negative number.
+            negative = raw.startswith("-") and (info.ge is None or info.ge < 0)
+            magnitude = whole_number(raw[1:] if negative else raw)
+            if magnitude is None:
+                problems[parameter.name] = _needs(info, raw)
                 continue
-            value = int(raw)
+            value = -magnitude if negative else magnitude
         try:
             msgspec.convert(value, parameter.type, strict=False)
         except msgspec.ValidationError:
