@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import msgspec
 import orjson
 import pytest
 from httpx import ASGITransport, AsyncClient
@@ -22,6 +23,7 @@ from tests.nominations_support import (
 )
 from voting import accounts, mail
 from voting import nominations as noms
+from voting.web.nominations import OneNomination
 
 
 @pytest.fixture
@@ -489,6 +491,9 @@ async def test_the_typed_answers_are_the_nominations_account_byte_for_byte(
     public = accepted.public_dict()
     one = await other.get(f"/api/nominations/{public_id}")
     assert one.content == orjson.dumps({"nomination": public})
+    # The detail is documented as the public shape; the owner's answer is that, and more.
+    for answer in (one.content, own):
+        assert msgspec.json.decode(answer, type=OneNomination).nomination.public_id == public_id
     listed = await other.get("/api/nominations", params={"limit": "10"})
     assert listed.content == orjson.dumps(
         {"edition": edition.slug, "total": 1, "limit": 10, "offset": 0, "nominations": [public]}

@@ -19,7 +19,7 @@ from ..i18n import gettext
 from .deps import current_edition, services
 from .openapi import openapi_document
 from .responses import JSON, ApiError, Typed
-from .shapes import Answer, AnyObject, Operation, Text
+from .shapes import Answer, AnyObject, Instant, Operation, Text
 
 
 async def healthz(request: Request) -> JSON:
@@ -119,8 +119,6 @@ routes = [
 ]
 
 
-# An instant as the edition's account writes it (UTC with Z, local with its offset).
-Instant = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
 TRANSLATIONS = "name and description per language (fr, es, ar, zh, ru)"
 
 

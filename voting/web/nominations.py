@@ -36,7 +36,7 @@ from .responses import ApiError, Typed
 from .shapes import (
     NO_NUL,
     Answer,
-    AnyObject,
+    Instant,
     Operation,
     Text,
     Words,
@@ -657,9 +657,9 @@ async def organizer_decide(request: Request) -> Response:
 
 
 async def api_list(request: Request) -> Typed:
-    found = _search(request)
-    edition = await _api_edition(request, found[0].edition)
-    query = _public_query(found, edition, None)
+    search = _search(request)
+    edition = await _api_edition(request, search[0].edition)
+    query = _public_query(search, edition, None)
     async with services(request).db.acquire() as conn:
         eid = await _edition_id(conn, edition)
         total, found = await noms.public_list(conn, eid, query)
@@ -882,10 +882,6 @@ class NominationPublic(Struct, kw_only=True):
     url: str | UnsetType = UNSET
 
 
-# An instant as the answers write it: ISO 8601 with the offset, "+00:00" for UTC.
-Instant = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
-
-
 class NominationOwn(NominationPublic, kw_only=True):
     status: Literal[noms.STATUSES]  # type: ignore[valid-type]
     contact_email: str | UnsetType | None = UNSET
@@ -1022,7 +1018,9 @@ API = [
         "/api/nominations/{public_id}",
         "One nomination: accepted for all; own or organizer see more",
         {
-            200: Answer("The nomination", AnyObject),
+            # Its nominator and organizers see more (NominationOwn's fields): the same
+            # object with more members, which this shape allows.
+            200: Answer("The nomination", OneNomination),
             404: "No such nomination (or not visible to you)",
         },
         path_params=PublicIdPath,

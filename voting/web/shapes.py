@@ -44,6 +44,9 @@ Text = Annotated[str, Meta(pattern=NO_NUL)]
 # (voting/tally/receipts.normalize_receipt).
 Receipt = Annotated[str, Meta(pattern=r"^[A-Za-z2-7018]{4}(-?[A-Za-z2-7018]{4}){3}$")]
 AnyObject = dict[str, Any]
+# An instant as the domain writes it into an answer (ISO 8601 with its offset, or Z): the
+# answer keeps the domain's text, the document calls it a date-time.
+Instant = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
 
 
 def text(description: str = "", **schema: Any) -> Any:
