@@ -46,7 +46,7 @@ from .web import staff as staff_web
 from .web.edge import Edge
 from .web.middleware import BodySizeLimit, HeaderSizeLimit, SecurityHeaders
 from .web.observability import Observability
-from .web.responses import error_response, refusal_response
+from .web.responses import ApiError, error_response, refusal_response
 from .web.sessions import Sessions
 from .web.templating import Pages, language_of
 
@@ -124,8 +124,16 @@ def create_app(
         lang = language_of(request)
         if _wants_json(request):
             return refusal_response(exc, lang)
+        worded = isinstance(exc, ApiError) and exc.fields_worded
         page = app.state.pages.render(
-            request, "error.html", {"status": exc.status, "message": exc.text(lang)}, exc.status
+            request,
+            "error.html",
+            {
+                "status": exc.status,
+                "message": exc.text(lang),
+                "fields": exc.fields if worded else {},
+            },
+            exc.status,
         )
         page.headers.update(exc.headers or {})  # Retry-After, as the JSON answer has
         return page

@@ -1,5 +1,6 @@
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
 from tests.fixtures.editions import edition_data, load_builtin, load_data
@@ -177,3 +178,31 @@ async def test_oversized_body_is_refused_early(client):
     response = await client.post("/signin", content=b"x" * (70 * 1024))
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "too_large"
+
+
+async def test_the_typed_answers_are_the_editions_account_byte_for_byte(client, conn, clock):
+    """The answers are built as their declared types (web/api.py) and say exactly what the
+    domain's account of an edition says (`Edition.to_dict`, also the CLI's), in its order,
+    with its instants written as before (UTC with Z, local time with its offset)."""
+    await load_builtin(conn, "demo", clock.now())
+    await load_builtin(conn, "wsis-2014", clock.now(), current=False)
+    now = clock.now()
+    demo = await edition_store.get_edition(conn, "demo")
+    old = await edition_store.get_edition(conn, "wsis-2014")
+    contest = await client.get("/api/contest")
+    assert contest.headers["content-type"] == "application/json"
+    assert contest.content == orjson.dumps(demo.to_dict(now))
+    detail = await client.get("/api/editions/wsis-2014")
+    assert detail.content == orjson.dumps(old.to_dict(now))
+    listing = (await client.get("/api/editions")).json()["editions"]
+    assert sorted(listing, key=lambda e: e["slug"]) == [
+        orjson.loads(orjson.dumps(e.to_dict(now))) for e in (demo, old)
+    ]
+    categories = await client.get("/api/categories")
+    expected = {
+        "edition": "demo",
+        "categories": [
+            {k: v for k, v in c.to_dict().items() if k != "position"} for c in demo.categories
+        ],
+    }
+    assert categories.content == orjson.dumps(expected)

@@ -6,8 +6,11 @@ import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import msgspec
+import orjson
 import pytest
 from httpx import ASGITransport, AsyncClient
+from markupsafe import escape
 
 from tests.fixtures.editions import load_data
 from tests.fixtures.flows import csrf_from, sign_in
@@ -19,6 +22,8 @@ from tests.fixtures.nominations import (
     sign_in_quick,
 )
 from voting import accounts, mail
+from voting import nominations as noms
+from voting.web.nominations import OneNomination
 
 
 @pytest.fixture
@@ -449,6 +454,104 @@ async def test_the_public_api_checks_its_parameters(client, edition):
         "nominations": [],
     }
     assert (await client.get("/categories/C99")).status_code == 404
+
+
+async def test_the_typed_answers_are_the_nominations_account_byte_for_byte(
+    client, other, app, edition, conn, clock
+):
+    """The answers are built as their declared types (web/nominations.py) and say exactly
+    what the domain's accounts say (`owner_dict`, `public_dict`), in their order, with
+    their instants written as before ("+00:00")."""
+    await sign_in_quick(client, app, "nominator@example.org")
+    headers = {"x-csrf-token": await csrf(client)}
+    created = await client.post(
+        "/api/nominations", json={**complete(), "submit": True}, headers=headers
+    )
+    assert created.status_code == 201 and created.headers["content-type"] == "application/json"
+    public_id = created.json()["nomination"]["public_id"]
+    stored = await noms.get(conn, public_id)
+    assert stored.submitted_at is not None and stored.start_date is not None
+    own = orjson.dumps({"nomination": stored.owner_dict()})
+    assert created.content == own
+    assert (await client.get(f"/api/nominations/{public_id}")).content == own
+    mine = await client.get("/api/me/nominations")
+    token = mine.json()["csrf_token"]
+    assert mine.content == orjson.dumps({"csrf_token": token, "nominations": [stored.owner_dict()]})
+
+    organizer = await accounts.grant(conn, "organizer@example.org", "organizer")
+    accepted = await noms.decide(
+        conn,
+        edition,
+        organizer,
+        public_id,
+        {"decision": "accept"},
+        now=clock.now(),
+        base_url="http://testserver",
+    )
+    public = accepted.public_dict()
+    one = await other.get(f"/api/nominations/{public_id}")
+    assert one.content == orjson.dumps({"nomination": public})
+    # The detail is documented as the public shape; the owner's answer is that, and more.
+    for answer in (one.content, own):
+        assert msgspec.json.decode(answer, type=OneNomination).nomination.public_id == public_id
+    listed = await other.get("/api/nominations", params={"limit": "10"})
+    assert listed.content == orjson.dumps(
+        {"edition": edition.slug, "total": 1, "limit": 10, "offset": 0, "nominations": [public]}
+    )
+
+
+# Each search parameter, each way wrong: (parameter, value, what it needs, in French).
+WRONG_SEARCH = [
+    *[("limit", v, "Indiquez un nombre entier de 1 à 200.") for v in ("0", "201", "x", "1e2", "")],
+    *[
+        ("offset", v, "Indiquez un nombre entier, 0 ou plus.")
+        for v in ("-1", "1.0", str(2**63), "\u0661")
+    ],
+    *[("page", v, "Indiquez un nombre entier, 1 ou plus.") for v in ("0", "+1", " 2", str(2**63))],
+    # The page's offset must fit bigint too: a page past it is refused with its own bound.
+    ("page", str((2**63 - 1) // 50 + 1), f"Indiquez un nombre entier de 1 à {(2**63 - 1) // 50}."),
+    ("q", "q" * 201, "Utilisez au plus 200 caractères."),
+    ("country", "Narnia", "Choisissez un pays (un code ISO 3166-1 à deux lettres comme RW)."),
+    ("country", "XX", "Choisissez un pays (un code ISO 3166-1 à deux lettres comme RW)."),
+    ("category", "C99", "Cette catégorie n'existe pas dans cette édition."),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "needs"), WRONG_SEARCH)
+async def test_a_wrong_search_parameter_is_named_in_the_readers_language(
+    client, edition, name, value, needs
+):
+    french = {"accept-language": "fr"}
+    r = await client.get("/api/nominations", params={name: value}, headers=french)
+    assert r.status_code == 422, r.text
+    assert r.json() == {
+        "error": {
+            "code": "invalid_query",
+            "message": "Certains paramètres de recherche ne sont pas valides.",
+            "fields": {name: needs},
+        }
+    }
+    # The pages take the same parameters through the same type and rules, and say the
+    # same on their error page (the category page's category is its path).
+    for path in ("/categories", "/categories/C1") if name != "category" else ("/categories",):
+        page = await client.get(path, params={name: value}, headers=french)
+        assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+        assert "Certains paramètres de recherche ne sont pas valides." in page.text
+        assert f"<li><code>{name}</code>: {escape(needs)}</li>" in page.text, path
+
+
+async def test_every_wrong_search_parameter_is_named_at_once(client, edition):
+    r = await client.get(
+        "/api/nominations",
+        params={"q": "q" * 201, "category": "C99", "country": "XX", "limit": "0", "page": "0"},
+    )
+    assert r.status_code == 422
+    assert set(r.json()["error"]["fields"]) == {"q", "category", "country", "limit", "page"}
+    # Right ones are read as their type says: digits with leading zeros, any case.
+    ok = await client.get(
+        "/api/nominations", params={"limit": "007", "page": "002", "country": "rw"}
+    )
+    assert ok.status_code == 200 and (ok.json()["limit"], ok.json()["offset"]) == (7, 7)
 
 
 async def test_pages_render_in_another_language_without_errors(client, app, edition):

@@ -9,13 +9,23 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from voting.i18n import reset_language, use_language
+from voting.web.numbers import BIGINT_MAX, whole_number
 from voting.web.openapi import declared_routes, openapi_document
 from voting.web.responses import ApiError
-from voting.web.shapes import NO_NUL, Text, Words, decode_body
+from voting.web.shapes import (
+    NO_NUL,
+    Text,
+    Words,
+    decode_body,
+    decode_query,
+    query_refusal,
+    read_query,
+)
 from voting.web.voting import SignIn
 
 
@@ -150,3 +160,109 @@ def test_the_document_is_generated_from_the_types() -> None:
     # A header parameter is named as the header, not as the Python field.
     names = {p["name"] for p in doc["paths"]["/api/votes"]["post"]["parameters"]}
     assert names == {"X-CSRF-Token"}
+
+
+# -- query parameters -------------------------------------------------------------------------
+
+
+class Query(Struct):
+    word: Annotated[str, Meta(max_length=5, pattern=NO_NUL)] | UnsetType = UNSET
+    size: Annotated[int, Meta(ge=1, le=20)] | UnsetType = UNSET
+    start: Annotated[int, Meta(ge=0, le=BIGINT_MAX, description="from 0")] | UnsetType = UNSET
+    shift: Annotated[int, Meta(ge=-3, le=3)] | UnsetType = UNSET
+    mode: Literal["a", "b"] | UnsetType = UNSET
+
+
+def test_a_query_is_decoded_with_its_type_numbers_from_their_digits() -> None:
+    found, problems = read_query({"word": "abc", "size": "007", "start": "0", "other": "x"}, Query)
+    assert problems == {} and found == Query(word="abc", size=7, start=0)
+    assert decode_query({"shift": "-3", "mode": "b"}, Query) == Query(shift=-3, mode="b")
+    assert decode_query({}, Query) == Query()
+
+
+def test_each_wrong_parameter_is_named_with_what_it_needs_and_the_rest_kept() -> None:
+    found, problems = read_query(
+        {"word": "toolong", "size": "1e3", "start": "-1", "shift": "4", "mode": "c"}, Query
+    )
+    assert found == Query()
+    assert problems == {
+        "word": "Use at most 5 characters.",
+        "size": "Give a whole number from 1 to 20.",
+        "start": "Give a whole number, 0 or more.",
+        "shift": "Give a whole number from -3 to 3.",
+        "mode": "Choose one of: a, b.",
+    }
+    found, problems = read_query({"word": "a\x00", "size": "3"}, Query)
+    assert found == Query(size=3) and "NUL" in problems["word"]
+    with pytest.raises(ApiError) as caught:
+        decode_query({"size": "0", "word": "ok"}, Query)
+    refusal = caught.value
+    assert (refusal.status, refusal.code, set(refusal.fields)) == (422, "invalid_query", {"size"})
+    assert refusal.fields_worded
+
+
+def test_the_query_refusal_is_worded_in_the_requests_language() -> None:
+    token = use_language("fr")
+    try:
+        _, problems = read_query({"size": "21", "word": "toolong"}, Query)
+        message = query_refusal(problems).message
+    finally:
+        reset_language(token)
+    assert problems == {
+        "size": "Indiquez un nombre entier de 1 à 20.",
+        "word": "Utilisez au plus 5 caractères.",
+    }
+    assert message == "Certains paramètres de recherche ne sont pas valides."
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["word", "size", "start", "shift", "mode", "other"]),
+        st.text(max_size=8)
+        | st.integers(-50, 10**20).map(str)
+        | st.sampled_from(["1e1", "2.0", "-0", "+1", " 1", "1_0", "\u0661", "\uff11", "0x1"]),
+    )
+)
+@example({"size": "\u0661", "start": "\uff11\uff10", "shift": "-\u0661"})
+@example({"size": "1e1", "start": "2.0", "shift": "-0"})
+def test_a_query_number_is_read_the_one_way_numbers_are_read(params) -> None:
+    """Whatever the query: each number is taken exactly when `whole_number` (the engine's
+    one reading of numbers, within the type's bounds) takes it, each text exactly when the
+    type takes it, and the problems name only the wrong parameters; never an exception."""
+    found, problems = read_query(params, Query)
+    bounds = {"size": (1, 20), "start": (0, BIGINT_MAX)}
+    for name, (low, high) in bounds.items():
+        if name in params:
+            value = whole_number(params[name], low=low, high=high)
+            assert (name in problems) == (value is None), (name, params[name])
+            assert getattr(found, name) == (UNSET if value is None else value)
+    if "shift" in params:
+        raw = params["shift"]
+        magnitude = whole_number(raw.removeprefix("-"), high=3)
+        assert ("shift" in problems) == (magnitude is None), raw
+    if "word" in params:
+        assert ("word" in problems) == (len(params["word"]) > 5 or "\x00" in params["word"])
+    if "mode" in params:
+        assert ("mode" in problems) == (params["mode"] not in {"a", "b"})
+    assert "other" not in problems
+
+
+def test_every_declared_query_is_optional_and_the_document_states_its_bounds() -> None:
+    """The document and the check come from one type: at each integer parameter's
+    documented bounds the value is taken, one past them it is refused."""
+    doc = openapi_document()
+    for route in declared_routes():
+        if route.query is None:
+            continue
+        assert decode_query({}, route.query) == route.query()
+        parameters = doc["paths"][route.path][route.method.lower()]["parameters"]
+        for parameter in (p for p in parameters if p["in"] == "query"):
+            name, schema = parameter["name"], parameter["schema"]
+            assert not parameter.get("required"), (route.path, name)
+            if schema.get("type") != "integer":
+                continue
+            for fine in (schema["minimum"], schema["maximum"]):
+                assert read_query({name: str(fine)}, route.query)[1] == {}, (route.path, name)
+            for wrong in (schema["minimum"] - 1, schema["maximum"] + 1):
+                assert name in read_query({name: str(wrong)}, route.query)[1], (route.path, name)

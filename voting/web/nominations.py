@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import quote, urlencode
 
 import asyncpg
+import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -30,9 +31,20 @@ from .auth import current_user, pages, require_role, require_user
 from .csrf import check_csrf, csrf_token
 from .deps import current_edition, services
 from .email_typo import EmailQuestion, email_question
-from .numbers import BIGINT_MAX, number_problem, whole_number
-from .responses import JSON, ApiError
-from .shapes import NO_NUL, Answer, AnyObject, Operation, Text, Words, read_body, text
+from .numbers import BIGINT_MAX, number_problem
+from .responses import ApiError, Typed
+from .shapes import (
+    NO_NUL,
+    Answer,
+    Instant,
+    Operation,
+    Text,
+    Words,
+    query_refusal,
+    read_body,
+    read_query,
+    text,
+)
 from .templating import LANGUAGE_NAMES, language_of
 from .voting import vote_box
 
@@ -111,54 +123,47 @@ def _phase_context(edition: Edition, now: Any) -> dict[str, Any]:
 # -- public pages ------------------------------------------------------------------------------
 
 
-def _public_query(request: Request, edition: Edition, category: str | None) -> PublicQuery:
-    """Search parameters of a page or the API; malformed ones are a 422 with fields."""
-    params = request.query_params
-    errors: dict[str, str] = {}
-    q = " ".join(params.get("q", "").split())
-    if len(q) > MAX_QUERY:
-        errors["q"] = f"Use at most {MAX_QUERY} characters."
-    if category is None and params.get("category"):
-        found = edition.category(params["category"])
-        if found is None:
-            errors["category"] = "There is no such category in this edition."
+def _search(request: Request) -> tuple[NominationSearch, dict[str, str]]:
+    return read_query(request.query_params, NominationSearch)
+
+
+def _public_query(
+    found: tuple[NominationSearch, dict[str, str]], edition: Edition, category: str | None
+) -> PublicQuery:
+    """The search of a page or the API: the parameters as their type (`NominationSearch`,
+    the one the document states) and the edition's own rules (its categories, the
+    countries); anything wrong is one 422 naming every parameter at fault."""
+    search, problems = found
+    problems = dict(problems)
+    q = " ".join(search.q.split()) if isinstance(search.q, str) else ""
+    if category is None and isinstance(search.category, str) and search.category:
+        known = edition.category(search.category)
+        if known is None:
+            problems["category"] = gettext("There is no such category in this edition.")
         else:
-            category = found.code
-    country = params.get("country", "").strip().upper() or None
+            category = known.code
+    country = search.country.strip().upper() if isinstance(search.country, str) else ""
     if country and country not in dict(noms.countries()):
-        errors["country"] = "Give an ISO 3166-1 two-letter country code, like RW."
-    limit, offset = PAGE_SIZE, 0
-    if "limit" in params:
-        found = whole_number(params["limit"], low=1, high=MAX_PAGE_SIZE)
-        if found is None:
-            errors["limit"] = number_problem(1, MAX_PAGE_SIZE)
-        else:
-            limit = found
-    if "page" in params:
+        problems["country"] = gettext("Choose a country (an ISO 3166-1 two-letter code like RW).")
+    limit = search.limit if isinstance(search.limit, int) else PAGE_SIZE
+    offset = search.offset if isinstance(search.offset, int) else 0
+    if isinstance(search.page, int):
         # The page's offset must fit PostgreSQL's bigint too.
-        found = whole_number(params["page"], low=1, high=BIGINT_MAX // limit)
-        if found is None:
-            errors["page"] = number_problem(1, BIGINT_MAX // limit)
-        else:
-            offset = (found - 1) * limit
-    elif "offset" in params:
-        found = whole_number(params["offset"], low=0)
-        if found is None:
-            errors["offset"] = number_problem(0, BIGINT_MAX)
-        else:
-            offset = found
-    if errors:
-        raise ApiError(
-            422, "invalid_query", gettext("Some search parameters are not valid."), fields=errors
-        )
-    return PublicQuery(category=category, country=country, q=q or None, limit=limit, offset=offset)
+        if search.page > BIGINT_MAX // limit:
+            problems["page"] = number_problem(1, BIGINT_MAX // limit)
+        offset = (search.page - 1) * limit
+    if problems:
+        raise query_refusal(problems)
+    return PublicQuery(
+        category=category, country=country or None, q=q or None, limit=limit, offset=offset
+    )
 
 
 async def categories_page(request: Request) -> Response:
     svc = services(request)
     await current_user(request)
     edition = await current_edition(request)
-    query = _public_query(request, edition, None)
+    query = _public_query(_search(request), edition, None)
     async with svc.db.acquire() as conn:
         eid = await _edition_id(conn, edition)
         counts = await noms.category_counts(conn, eid)
@@ -189,7 +194,7 @@ async def category_page(request: Request) -> Response:
     category = edition.category(request.path_params["code"])
     if category is None:
         raise ApiError(404, "not_found", gettext("There is no such category in this edition."))
-    query = _public_query(request, edition, category.code)
+    query = _public_query(_search(request), edition, category.code)
     async with svc.db.acquire() as conn:
         eid = await _edition_id(conn, edition)
         total, found = await noms.public_list(conn, eid, query)
@@ -530,7 +535,7 @@ async def withdraw_page(request: Request) -> Response:
     return RedirectResponse("/dashboard?done=withdrawn", status_code=303)
 
 
-async def api_withdraw(request: Request) -> JSON:
+async def api_withdraw(request: Request) -> Typed:
     return await _api_owner_step(request, noms.withdraw)
 
 
@@ -651,25 +656,25 @@ async def organizer_decide(request: Request) -> Response:
 # -- JSON API ----------------------------------------------------------------------------------
 
 
-async def api_list(request: Request) -> JSON:
-    edition = await _api_edition(request)
-    query = _public_query(request, edition, None)
+async def api_list(request: Request) -> Typed:
+    search = _search(request)
+    edition = await _api_edition(request, search[0].edition)
+    query = _public_query(search, edition, None)
     async with services(request).db.acquire() as conn:
         eid = await _edition_id(conn, edition)
         total, found = await noms.public_list(conn, eid, query)
-    return JSON(
-        {
-            "edition": edition.slug,
-            "total": total,
-            "limit": query.limit,
-            "offset": query.offset,
-            "nominations": [n.public_dict() for n in found],
-        }
+    return Typed(
+        NominationsPage(
+            edition=edition.slug,
+            total=total,
+            limit=query.limit,
+            offset=query.offset,
+            nominations=[public_answer(n) for n in found],
+        )
     )
 
 
-async def _api_edition(request: Request) -> Edition:
-    slug = request.query_params.get("edition")
+async def _api_edition(request: Request, slug: str | UnsetType) -> Edition:
     if not slug:
         return await current_edition(request)
     async with services(request).db.acquire() as conn:
@@ -683,17 +688,17 @@ async def _api_edition(request: Request) -> Edition:
     return edition
 
 
-async def api_get(request: Request) -> JSON:
+async def api_get(request: Request) -> Typed:
     user = await current_user(request)
     nomination = await _any_nomination(request)
     if not _can_see(user, nomination):
         raise ApiError(404, "not_found", gettext("There is no such nomination."))
     if user is not None and (user.id == nomination.owner_id or user.has("organizer")):
-        return JSON({"nomination": nomination.owner_dict()})
-    return JSON({"nomination": nomination.public_dict()})
+        return Typed(OwnNomination(nomination=own_answer(nomination)))
+    return Typed(OneNomination(nomination=public_answer(nomination)))
 
 
-async def api_create(request: Request) -> JSON:
+async def api_create(request: Request) -> Typed:
     user = await require_user(request)
     check_csrf(request)
     body = await read_body(request, NominationInput)
@@ -713,14 +718,14 @@ async def api_create(request: Request) -> JSON:
             )
     except NominationError as error:
         raise _api_error(request, error) from None
-    return JSON(
-        {"nomination": nomination.owner_dict()},
+    return Typed(
+        OwnNomination(nomination=own_answer(nomination)),
         status_code=201 if created else 200,
         headers={"location": f"/api/nominations/{nomination.public_id}"},
     )
 
 
-async def api_update(request: Request) -> JSON:
+async def api_update(request: Request) -> Typed:
     user = await require_user(request)
     check_csrf(request)
     body = await read_body(request, NominationInput)
@@ -742,17 +747,17 @@ async def api_update(request: Request) -> JSON:
             )
     except NominationError as error:
         raise _api_error(request, error) from None
-    return JSON({"nomination": saved.owner_dict()})
+    return Typed(OwnNomination(nomination=own_answer(saved)))
 
 
-async def api_submit(request: Request) -> JSON:
+async def api_submit(request: Request) -> Typed:
     base_url = services(request).settings.base_url
     return await _api_owner_step(
         request, lambda *args, **kw: noms.submit(*args, **kw, base_url=base_url)
     )
 
 
-async def _api_owner_step(request: Request, step: Any) -> JSON:
+async def _api_owner_step(request: Request, step: Any) -> Typed:
     """One workflow step on the caller's own nomination, through the JSON API: another
     owner's nomination is as absent as a missing one (404), a refusal is its 4xx."""
     user = await require_user(request)
@@ -772,15 +777,17 @@ async def _api_owner_step(request: Request, step: Any) -> JSON:
             )
     except NominationError as error:
         raise _api_error(request, error) from None
-    return JSON({"nomination": saved.owner_dict()})
+    return Typed(OwnNomination(nomination=own_answer(saved)))
 
 
-async def api_mine(request: Request) -> JSON:
+async def api_mine(request: Request) -> Typed:
     user = await require_user(request)
     async with services(request).db.acquire() as conn:
         mine = await noms.for_owner(conn, user.id)
     # Same-origin scripts need the token for their writes; no other origin can read this.
-    return JSON({"csrf_token": csrf_token(request), "nominations": [n.owner_dict() for n in mine]})
+    return Typed(
+        MyNominations(csrf_token=csrf_token(request), nominations=[own_answer(n) for n in mine])
+    )
 
 
 routes = [
@@ -854,14 +861,15 @@ class NominationInput(Struct, forbid_unknown_fields=True):
         }
 
 
-class NominationPublic(Struct):
+# kw_only: the fields in the order the answers have always given them (`public_dict`).
+class NominationPublic(Struct, kw_only=True):
     public_id: str
     edition: str
     category: str
     title: str
     organization: str
-    country: str
     stakeholder_type: str | UnsetType | None = UNSET
+    country: str
     country_name: str | UnsetType | None = UNSET
     website: str | UnsetType | None = UNSET
     start_date: date | UnsetType | None = UNSET
@@ -880,10 +888,14 @@ class NominationOwn(NominationPublic, kw_only=True):
     earlier_winner: bool | UnsetType = UNSET
     earlier_winner_marked: bool | UnsetType = UNSET
     decision_reason: str | UnsetType | None = UNSET
-    created_at: datetime | UnsetType = UNSET
-    updated_at: datetime | UnsetType = UNSET
-    submitted_at: datetime | UnsetType | None = UNSET
-    decided_at: datetime | UnsetType | None = UNSET
+    created_at: Instant | UnsetType = UNSET
+    updated_at: Instant | UnsetType = UNSET
+    submitted_at: Instant | UnsetType | None = UNSET
+    decided_at: Instant | UnsetType | None = UNSET
+
+
+class OneNomination(Struct):
+    nomination: NominationPublic
 
 
 class OwnNomination(Struct):
@@ -893,9 +905,9 @@ class OwnNomination(Struct):
 class NominationsPage(Struct):
     edition: str
     total: int
+    limit: int
+    offset: int
     nominations: list[NominationPublic]
-    limit: int | UnsetType = UNSET
-    offset: int | UnsetType = UNSET
 
 
 class MyNominations(Struct):
@@ -903,8 +915,27 @@ class MyNominations(Struct):
     nominations: list[NominationOwn]
 
 
+_INSTANTS = ("created_at", "updated_at", "submitted_at", "decided_at")
+
+
+def public_answer(nomination: Nomination) -> NominationPublic:
+    """The domain's public account of a nomination (`public_dict`) as the declared type: a
+    field the type does not declare, or of another type, fails here and in the tests."""
+    return msgspec.convert(nomination.public_dict(), NominationPublic)
+
+
+def own_answer(nomination: Nomination) -> NominationOwn:
+    """What its nominator sees (`owner_dict`), as the declared type."""
+    seen = nomination.owner_dict()
+    for name in _INSTANTS:
+        # isoformat: "+00:00" as the answers always wrote it (msgspec would write "Z").
+        if seen[name] is not None:
+            seen[name] = seen[name].isoformat()
+    return msgspec.convert(seen, NominationOwn)
+
+
 class NominationSearch(Struct):
-    """The search's parameters (parsed by _public_query, shared with the pages)."""
+    """The search's parameters, of the API and the pages alike (`_search`)."""
 
     edition: Text | UnsetType = UNSET
     category: Text | UnsetType = UNSET
@@ -912,6 +943,18 @@ class NominationSearch(Struct):
     q: Annotated[str, Meta(max_length=MAX_QUERY, pattern=NO_NUL)] | UnsetType = UNSET
     limit: Annotated[int, Meta(ge=1, le=MAX_PAGE_SIZE)] | UnsetType = UNSET
     offset: Annotated[int, Meta(ge=0, le=BIGINT_MAX)] | UnsetType = UNSET
+    page: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                le=BIGINT_MAX,
+                description="The page of `limit` results, from 1 (instead of offset); its"
+                " offset must fit a 64-bit integer",
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 class PublicIdPath(Struct):
@@ -975,7 +1018,9 @@ API = [
         "/api/nominations/{public_id}",
         "One nomination: accepted for all; own or organizer see more",
         {
-            200: Answer("The nomination", AnyObject),
+            # Its nominator and organizers see more (NominationOwn's fields): the same
+            # object with more members, which this shape allows.
+            200: Answer("The nomination", OneNomination),
             404: "No such nomination (or not visible to you)",
         },
         path_params=PublicIdPath,

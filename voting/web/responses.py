@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import orjson
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from ..errors import Refusal
 
@@ -17,10 +18,27 @@ class JSON(JSONResponse):
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
+_ENCODER = msgspec.json.Encoder()
+
+
+class Typed(Response):
+    """An answer built as the Struct the route declares (web/shapes.py `Answer`), encoded
+    by msgspec: what the document says the route answers is the type the answer is."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return _ENCODER.encode(content)
+
+
 class ApiError(Refusal):
     """A refusal the HTTP layer words itself (already in the request's language), for
     what is no domain rule: a malformed body, a missing page, a role. Becomes
-    `{"error": {"code", "message", "fields"?, ...extra}}` with its status."""
+    `{"error": {"code", "message", "fields"?, ...extra}}` with its status.
+
+    `fields_worded`: each field's text is a sentence for a person, in the request's language
+    (the query's refusal, web/shapes.py), so an error page shows them too; most refusals
+    name their fields with stable codes ("required") that only programs read."""
 
     def __init__(
         self,
@@ -31,8 +49,10 @@ class ApiError(Refusal):
         fields: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        fields_worded: bool = False,
     ) -> None:
         self._worded = message
+        self.fields_worded = fields_worded
         super().__init__(status, code, message, fields=fields, headers=headers)
         self.extra = extra or {}
 

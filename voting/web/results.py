@@ -31,12 +31,13 @@ from .charts import OTHERS_KEY, Series, others_of, summarise_series, timeline_ch
 from .csrf import check_csrf
 from .deps import current_edition, services
 from .responses import JSON, ApiError
-from .shapes import NO_NUL, Answer, AnyObject, Operation, Receipt
+from .shapes import NO_NUL, Answer, AnyObject, Operation, Receipt, decode_query
 from .templating import _geneva, language_of
 
 
 async def _edition(request: Request) -> tuple[Edition, int]:
-    slug = request.query_params.get("edition")
+    given = decode_query(request.query_params, EditionQuery).edition
+    slug = given if isinstance(given, str) else ""
     async with services(request).db.acquire() as conn:
         if slug:
             edition = await edition_store.get_edition(conn, slug)

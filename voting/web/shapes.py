@@ -19,7 +19,9 @@ schema with `Meta(extra_json_schema=...)` and enforced by the domain.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -29,7 +31,7 @@ from starlette.requests import Request
 
 from ..errors import NO_NUL
 from ..i18n import N_, gettext
-from .numbers import BIGINT_MAX
+from .numbers import BIGINT_MAX, number_problem, whole_number
 from .responses import ApiError
 
 # Something besides spaces: a decision is recorded with its reason.
@@ -40,6 +42,9 @@ Text = Annotated[str, Meta(pattern=NO_NUL)]
 # (voting/tally/receipts.normalize_receipt).
 Receipt = Annotated[str, Meta(pattern=r"^[A-Za-z2-7018]{4}(-?[A-Za-z2-7018]{4}){3}$")]
 AnyObject = dict[str, Any]
+# An instant as the domain writes it into an answer (ISO 8601 with its offset, or Z): the
+# answer keeps the domain's text, the document calls it a date-time.
+Instant = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
 
 
 def text(description: str = "", **schema: Any) -> Any:
@@ -214,3 +219,101 @@ def _holds_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(_holds_nul(item) for item in value)
     return False
+
+
+# -- decoding query parameters ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Parameter:
+    name: str
+    type: Any
+    info: msgspec.inspect.Type
+
+
+@cache
+def _parameters(shape: type[Struct]) -> tuple[_Parameter, ...]:
+    found = []
+    for f in msgspec.structs.fields(shape):
+        # A query parameter may always be left out: the page or the API has a default.
+        assert not f.required, f"{shape.__name__}.{f.name}: query parameters are optional"
+        info = msgspec.inspect.type_info(f.type)
+        while isinstance(info, msgspec.inspect.Metadata):  # a description, an example
+            info = info.type
+        found.append(_Parameter(f.encode_name, f.type, info))
+    return tuple(found)
+
+
+def read_query(params: Mapping[str, str], shape: type[T]) -> tuple[T, dict[str, str]]:
+    """The query parameters as `shape` (with `strict=False`: "5" is the number 5), each
+    wrong one left at its default, and what each wrong one needs, for the person (in the
+    request's language). A caller with rules of its own adds their problems to these and
+    answers once (`query_refusal`)."""
+    data: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for parameter in _parameters(shape):
+        raw = params.get(parameter.name)
+        if raw is None:
+            continue
+        value: Any = raw
+        info = parameter.info
+        if isinstance(info, msgspec.inspect.IntType):
+            # A number is read the one way the engine reads numbers (numbers.whole_number:
+            # ASCII digits, within bigint): msgspec's lax reading alone would also take
+            # "1e3", "1.0" and "-0", and refuse "007". A sign only where the type allows
+            # a negative number.
+            negative = raw.startswith("-") and (info.ge is None or info.ge < 0)
+            magnitude = whole_number(raw[1:] if negative else raw)
+            if magnitude is None:
+                problems[parameter.name] = _needs(info, raw)
+                continue
+            value = -magnitude if negative else magnitude
+        try:
+            msgspec.convert(value, parameter.type, strict=False)
+        except msgspec.ValidationError:
+            problems[parameter.name] = _needs(parameter.info, raw)
+            continue
+        data[parameter.name] = value
+    # Each value was checked against its own type and no query type has a rule across
+    # fields, so what is left converts.
+    return msgspec.convert(data, shape, strict=False), problems
+
+
+def decode_query(params: Mapping[str, str], shape: type[T]) -> T:
+    """The query parameters as `shape`, or the API's 422 naming each wrong one."""
+    found, problems = read_query(params, shape)
+    if problems:
+        raise query_refusal(problems)
+    return found
+
+
+def query_refusal(problems: dict[str, str]) -> ApiError:
+    """The one answer to wrong query parameters: 422 `invalid_query`, with what each needs
+    under `error.fields` (a page shows the same on its error page)."""
+    return ApiError(
+        422,
+        "invalid_query",
+        gettext("Some search parameters are not valid."),
+        fields=problems,
+        fields_worded=True,
+    )
+
+
+def _needs(info: msgspec.inspect.Type, raw: str) -> str:
+    """What a parameter of this type needs, worded from the type's own bounds (the ones
+    the document states)."""
+    if isinstance(info, msgspec.inspect.IntType):
+        low = info.ge if info.ge is not None else -BIGINT_MAX - 1
+        high = info.le if info.le is not None else BIGINT_MAX
+        return number_problem(low, high)
+    if "\x00" in raw:
+        return gettext("Text may not contain the NUL character (\\u0000).")
+    if isinstance(info, msgspec.inspect.StrType):
+        if info.max_length is not None and len(raw) > info.max_length:
+            return gettext("Use at most {max} characters.").format(max=info.max_length)
+        if info.min_length is not None and len(raw) < info.min_length:
+            return gettext("Use at least {min} characters.").format(min=info.min_length)
+    if isinstance(info, msgspec.inspect.LiteralType):
+        choices = ", ".join(str(v) for v in info.values)
+        return gettext("Choose one of: {choices}.").format(choices=choices)
+    return gettext("Some search parameters are not valid.")
