@@ -9,10 +9,18 @@ import asyncpg
 
 from tests.conftest import TEST_SECRET
 from voting.antifraud.minimise import address_key, at_the_door
+from voting.antifraud.simulator import AGENTS
 
 # The key the suite's engine hashes addresses under (its settings' secret): scans of rows
 # written here are given it, as the engine's own scans are given the engine's.
 KEY = address_key(TEST_SECRET)
+
+
+def browser(i: int) -> str:
+    """The i-th of 17 people's browsers (the simulator's: real families, versions and
+    platforms, which the agent summary tells apart). An agent of no known family is
+    summarised as `other`, so invented agent names would all be one agent to `cluster`."""
+    return AGENTS[i % 17]
 
 
 async def add_voter(
@@ -99,7 +107,7 @@ async def organic(
                 noms[i % len(noms)],
                 at=verified + timedelta(minutes=3 + 2 * j),
                 ip=ip,
-                agent=f"Mozilla/5.0 (agent {i % 17})",
+                agent=browser(i),
                 domain=("gmail.com", "outlook.com", "example.org")[i % 3],
                 form_ms=4000 + (i * 7919 + j * 104729) % 40000,
             )

@@ -569,7 +569,7 @@ async def test_the_detectors_read_a_row_stored_before_0020_as_its_minimised_form
     full scan finds nothing different."""
     from datetime import UTC, datetime, timedelta
 
-    from tests.antifraud_support import add_vote, organic
+    from tests.antifraud_support import add_vote, browser, organic
     from voting.antifraud.config import DEFAULTS
     from voting.antifraud.detectors import scan
     from voting.privacy import PurgeReport, minimise_legacy
@@ -613,11 +613,7 @@ async def test_the_detectors_read_a_row_stored_before_0020_as_its_minimised_form
     ):
         i = int(re.sub(r"\D", "", voter_id))
         ip = f"203.0.113.{i + 2}" if voter_id.startswith("farm") else f"10.{i // 250}.{i % 250}.9"
-        agent = (
-            "python-requests/2.31.0"
-            if voter_id.startswith("farm")
-            else f"Mozilla/5.0 (agent {i % 17})"
-        )
+        agent = "python-requests/2.31.0" if voter_id.startswith("farm") else browser(i)
         await conn.execute(
             "UPDATE votes SET ip=$3, user_agent=$4, ip_hash=NULL, agent=NULL"
             " WHERE edition_id=$1 AND voter_id=$2",
