@@ -13,8 +13,11 @@ The detectors never need the full address nor the full User-Agent header:
 - the agent: what `risk.agent_kind` reads (missing, headless, an HTTP library) and what
   the `cluster` detector groups by (one agent): browser family, major version and
   platform, or the library's name and major version, at most `AGENT_MAX` characters:
-  `agent_summary`. `agent_kind` of the summary is always that of the full header
-  (tests/test_minimise.py), and a summary is its own summary.
+  `agent_summary`. Its words come from a closed vocabulary (`VOCABULARY`), never from
+  the header's own text: a header is whatever its sender typed, an owner's name or a
+  mailbox included, and a product of no known name is `other`. `agent_kind` of the
+  summary is always that of the full header (tests/test_minimise.py), and a summary is
+  its own summary.
 
 `at_the_door` gives all of it at once; the vote script (`ballot.Ballot.cast`) and the
 sign-in's record (`voters.record_verification`) call it, so that nothing upstream of
