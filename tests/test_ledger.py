@@ -31,6 +31,8 @@ from voting.redis_cluster import is_cluster_url, plain_url
 
 # Every test here once on a single Redis and once on a Redis Cluster (redis_backend).
 pytestmark = pytest.mark.backends
+# A browser's agent: the ledger keeps its summary, "Firefox/121 (Linux)".
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
 
 
 @pytest.fixture
@@ -57,7 +59,7 @@ async def test_flush_moves_accepted_votes_into_the_ledger(
     for n in range(30):
         for category, nomination in (("C1", f"N{n % 4}"), ("C2", "N9")):
             outcome = await ballot.cast(
-                edition.slug, voter(n), category, nomination, ip="10.0.0.1", user_agent="ua"
+                edition.slug, voter(n), category, nomination, ip="10.0.0.1", user_agent=FIREFOX
             )
             receipts.append(outcome.receipt)
     await ballot.cast(edition.slug, voter(0), "C1", "N3")  # a duplicate: nothing new
@@ -65,7 +67,7 @@ async def test_flush_moves_accepted_votes_into_the_ledger(
     assert stats.inserted == 60 and stats.lost == []
     assert await ledger_receipts(conn, edition_id) == sorted(receipts)
     row = await conn.fetchrow("SELECT * FROM votes WHERE receipt=$1", receipts[0])
-    assert row["category"] == "C1" and row["agent"] == "ua"
+    assert row["category"] == "C1" and row["agent"] == "Firefox/121 (Linux)"
     # Minimised at the door: the /24 and the address's keyed hash, never the address.
     assert (row["ip"], row["user_agent"]) == (None, None)
     assert row["ip_prefix"] == "10.0.0.0/24" and row["network"] == "10.0.0.0/24"
@@ -316,7 +318,7 @@ def test_an_entry_written_before_minimisation_is_minimised_by_the_flusher():
     """An entry the script wrote before 0020, still in a stream at the upgrade, carries
     the full address and agent: its row keeps the prefix and the agent's summary only
     (the flusher holds no key: no hash)."""
-    agent = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
+    agent = FIREFOX
     old = {"v": "v1", "c": "C1", "n": "N1", "r": "R1", "t": "1", "st": "counted"}
     old |= {"ip": "198.51.100.7", "ua": agent, "fa": "4000", "d": "example.org"}
     old |= {"net": "198.51.100.0/24", "q": "", "fn": "n"}

@@ -109,8 +109,20 @@ WHERE v.edition_id IN (SELECT id FROM editions WHERE privacy_signals_due(id))
   AND (v.ip IS NOT NULL OR v.network IS NOT NULL OR v.user_agent IS NOT NULL OR v.domain <> ''
        OR v.ip_hash IS NOT NULL OR v.ip_prefix IS NOT NULL OR v.agent IS NOT NULL)
 """
+# Rows stored before minimisation (0020) that still hold a full address or agent. Each
+# of these reads the partial index votes_unminimised or voters_unminimised (0020), whose
+# predicate is this WHERE word for word: a few old rows, not the whole ledger, every ten
+# minutes (tests/antifraud/test_minimise.py reads the plans).
 _LEGACY_VOTES = "SELECT count(*) FROM votes WHERE ip IS NOT NULL OR user_agent IS NOT NULL"
 _LEGACY_VOTERS = "SELECT count(*) FROM voters WHERE ip IS NOT NULL OR user_agent IS NOT NULL"
+_LEGACY_VOTE_ROWS = (
+    "SELECT edition_id, voter_id, category, ip, user_agent FROM votes"
+    " WHERE ip IS NOT NULL OR user_agent IS NOT NULL LIMIT $1"
+)
+_LEGACY_VOTER_ROWS = (
+    "SELECT edition_id, voter_id, ip, user_agent FROM voters"
+    " WHERE ip IS NOT NULL OR user_agent IS NOT NULL LIMIT $1"
+)
 _DUE_OUTBOX = """
 SELECT count(*) FROM outbox
 WHERE coalesce(sent_at, CASE WHEN attempts >= $1 THEN created_at END)
@@ -155,11 +167,7 @@ async def minimise_legacy(
     and the agent in the same statement and take the prefix from the row itself."""
     while True:
         async with conn.transaction():
-            rows = await conn.fetch(
-                "SELECT edition_id, voter_id, category, ip, user_agent FROM votes"
-                " WHERE ip IS NOT NULL OR user_agent IS NOT NULL LIMIT $1",
-                batch,
-            )
+            rows = await conn.fetch(_LEGACY_VOTE_ROWS, batch)
             for edition_id, group in _by_edition(rows).items():
                 report.minimised_votes += await conn.fetchval(
                     "SELECT minimise_vote_signals($1, $2, $3, $4, $5)",
@@ -173,11 +181,7 @@ async def minimise_legacy(
             break
     while True:
         async with conn.transaction():
-            rows = await conn.fetch(
-                "SELECT edition_id, voter_id, ip, user_agent FROM voters"
-                " WHERE ip IS NOT NULL OR user_agent IS NOT NULL LIMIT $1",
-                batch,
-            )
+            rows = await conn.fetch(_LEGACY_VOTER_ROWS, batch)
             for edition_id, group in _by_edition(rows).items():
                 report.minimised_voters += await conn.fetchval(
                     "SELECT minimise_voter_signals($1, $2, $3, $4)",

@@ -17,8 +17,13 @@ from hypothesis import strategies as st
 from tests.fixtures.antifraud import KEY
 from voting.antifraud.declarations import Declared, Net, narrow_hashes
 from voting.antifraud.minimise import (
-    _SUMMARY,
+    _MARKERS,
+    _SCRIPTS,
     AGENT_MAX,
+    MAJOR_DIGITS,
+    OTHER,
+    SUMMARY,
+    VOCABULARY,
     address_hash,
     address_key,
     agent_summary,
@@ -26,7 +31,7 @@ from voting.antifraud.minimise import (
     kept_prefix,
     networks_of_kept,
 )
-from voting.antifraud.risk import agent_kind
+from voting.antifraud.risk import _HEADLESS, _SCRIPT, agent_kind
 from voting.antifraud.signals import network_of, networks_of, networks_of_reference
 
 v4 = st.integers(0, 2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n)))
@@ -82,7 +87,115 @@ def test_the_summary_keeps_what_the_agent_says_of_automation_and_no_more(agent):
     assert len(summary) <= AGENT_MAX
     assert agent_summary(summary) == summary  # a summary is its own summary
     # Only a product, a major version and a platform: nothing else of the header.
-    assert summary == "" or _SUMMARY.fullmatch(summary), summary
+    assert summary == "" or SUMMARY.fullmatch(summary), summary
+
+
+# The words a summary's letters may come from: the vocabulary's, a hyphenated name (an
+# HTTP library's) taken apart, since a marker is joined to its family by a hyphen too.
+PARTS = frozenset(part for word in VOCABULARY for part in word.split("-"))
+LONGEST = max(map(len, VOCABULARY))
+
+
+def _outside_the_vocabulary(summary: str) -> list[str]:
+    """The words and numbers of a summary that are neither a vocabulary word nor a major
+    version (a platform's version included)."""
+    return [w for w in re.findall(r"[A-Za-z]+", summary) if w not in PARTS] + [
+        d for d in re.findall(r"\d+", summary) if len(d) > MAJOR_DIGITS
+    ]
+
+
+def _of_the_vocabulary(text: str) -> bool:
+    """Whether every run of letters in `text` is (a piece of) a vocabulary word: a text
+    cut out of a summary may begin or end inside a word."""
+    return all(any(w in part for part in PARTS) for w in re.findall(r"[A-Za-z]+", text))
+
+
+# Agents with personal text in every place a header has room for it: a managed build's
+# name, a comment, a product token of its own, a trailing note.
+PERSONAL = [
+    "MyCorpBrowser_JohnSmith_laptop42",
+    "Mozilla/5.0 (john.doe@example.org; Windows NT 10.0) Chrome/120.0 Safari/537.36",
+    "Mozilla/5.0 (JohnSmithLaptop; rv:1) JohnSmithBrowser/3.1",
+    "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36 Owner/JaneDoe-4242",
+    "JaneDoe/7 (jane@example.org)",
+    "Other/5 (Windows)",  # a summary's form, with a word of its own
+]
+secret_words = st.text(alphabet=st.characters(whitelist_categories=("Lu", "Ll")), min_size=4)
+placements = st.sampled_from(
+    [
+        "{s}",
+        "{s}/1.0",
+        "{s}_laptop42",
+        "Mozilla/5.0 ({s}; Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36",
+        "Mozilla/5.0 (Linux; Android 13; {s}) AppleWebKit/537.36 Chrome/119.0 Mobile",
+        "Mozilla/5.0 (Macintosh; {s}@example.org) Version/17.1 Safari/605.1.15",
+        "Mozilla/5.0 (X11) {s}/3 Firefox/121.0",
+        "Mozilla/5.0 (X11) Chrome/120.0 {s}",
+        "curl/8.4.0 {s}",
+        "{s} HeadlessChrome/120.0",
+        "python-requests/2.31 ({s})",
+        "{s}-Chrome/1 (Linux)",
+        "Puppeteer-{s}/1 (Linux)",
+    ]
+)
+
+
+@given(st.one_of(agents, st.sampled_from(PERSONAL)))
+@example("MyCorpBrowser_JohnSmith_laptop42")
+@example("Mozilla/5.0 (john.doe@example.org; Win64) AppleWebKit/537.36")
+@example("Mozilla/5.0 (X11) Playwright-SamsungBrowser/1 SamsungBrowser/1")
+def test_a_summary_is_drawn_from_the_vocabulary_and_digits_only(agent):
+    """Whatever the header, its summary holds vocabulary words and major versions only;
+    so no text of the header longer than the longest vocabulary word survives in it
+    unless it is itself made of the vocabulary."""
+    summary = agent_summary(agent)
+    assert not _outside_the_vocabulary(summary), (agent, summary)
+    for start in range(len(summary)):
+        for end in range(start + LONGEST + 1, len(summary) + 1):
+            kept = summary[start:end]
+            if kept in agent:
+                assert _of_the_vocabulary(kept), (agent, summary, kept)
+
+
+@given(secret_words, placements)
+@example("JohnSmith", "{s}_laptop42")
+@example("Owner", "Mozilla/5.0 (X11) Chrome/120.0 {s}")
+def test_no_word_of_the_sender_survives_the_summary(secret, placement):
+    """A word a sender put in the header (a name, a mailbox, a build's owner) is not in
+    the summary, wherever it stood, unless the vocabulary holds it."""
+    assume(not any(secret.lower() in part.lower() for part in PARTS))
+    agent = placement.format(s=secret)
+    summary = agent_summary(agent)
+    assert secret.lower() not in summary.lower(), (agent, summary)
+    assert agent_kind(summary) == agent_kind(agent)
+
+
+def test_personal_text_in_an_agent_becomes_other():
+    assert agent_summary(PERSONAL[0]) == OTHER
+    assert agent_summary(PERSONAL[1]) == "Chrome/120 (Windows NT 10.0)"
+    assert agent_summary(PERSONAL[2]) == OTHER
+    assert agent_summary(PERSONAL[3]) == "Chrome/120 (Linux)"
+    assert agent_summary(PERSONAL[4]) == OTHER
+    assert agent_summary(PERSONAL[5]) == f"{OTHER} (Windows)"
+    # Automation still shows through, as the vocabulary spells it.
+    assert agent_summary("JohnSmith HeadlessChrome/120.0") == "HeadlessChrome/120"
+    assert agent_summary("xx headless JohnSmith") == "Headless-other"
+    assert agent_summary("CURL/8.4 (JohnSmith)") == "curl/8"
+    assert agent_summary("java/") == "Java/"  # `java/` with its slash: still a script
+    # A version too long to be a major one is dropped, not kept as a number of its own.
+    assert agent_summary("Mozilla/5.0 (X11) Chrome/5551234 Safari/537") == "Chrome (Linux)"
+
+
+def test_the_vocabulary_spells_every_script_and_marker_risk_looks_for():
+    """A script name or a headless marker `risk` finds must have a spelling in the
+    summary's vocabulary (else the summary could not keep its kind)."""
+    scripts = _SCRIPT.pattern.removeprefix("^(").removesuffix(")").split("|")
+    assert set(scripts) == set(_SCRIPTS)
+    assert set(_HEADLESS.pattern.split("|")) == set(_MARKERS)
+    for name in _SCRIPTS.values():
+        assert agent_kind(name + ("" if name.endswith("/") else "/1")) == "agent_script"
+    for marker in _MARKERS.values():
+        assert agent_kind(f"{marker}-{OTHER}") == "agent_headless"
 
 
 def test_real_agents_keep_family_major_version_and_platform_only():
@@ -221,6 +334,152 @@ async def test_the_migrations_prefix_is_the_doors(conn: asyncpg.Connection, addr
     assert (await conn.fetchval("SELECT kept_prefix($1)", address) or "") == kept_prefix(address)
 
 
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(addresses)
+async def test_a_kept_prefix_and_only_a_kept_prefix_passes_the_check(
+    conn: asyncpg.Connection, address: str
+):
+    """0020's is_kept_prefix, behind the votes' and voters' checks: the door's prefix
+    passes; the address, another width or another spelling of the same network do not."""
+    prefix = kept_prefix(address)
+    net = ipaddress.ip_network(prefix)
+    assert await conn.fetchval("SELECT is_kept_prefix($1)", prefix)
+    refused = {
+        address,
+        str(ipaddress.ip_address(address)),
+        f"{address}/{net.max_prefixlen}",
+        str(net.supernet(new_prefix=16 if net.version == 4 else 48)),
+        net.exploded,
+        prefix.upper(),
+        f"{net.network_address}/{net.max_prefixlen}",
+    } - {prefix}
+    for text in refused:
+        assert not await conn.fetchval("SELECT is_kept_prefix($1)", text), text
+
+
+async def _as_app(conn: asyncpg.Connection, sql: str, *args: Any) -> None:
+    """One statement as the engine's role, in a savepoint so a refusal leaves the test
+    going (tests/test_db_roles.py)."""
+    async with conn.transaction():
+        await conn.execute("SET LOCAL ROLE wsis_app")
+        await conn.execute(sql, *args)
+
+
+FULL = "198.51.100.23"
+DOOR = at_the_door(KEY, FULL, REAL_AGENTS[0])
+# What the engine's role may not write where a prefix, a hash or a summary goes: a full
+# address by another name, text of its own, a whole User-Agent.
+NOT_A_PREFIX = [
+    FULL,
+    f"{FULL}/32",
+    "198.51.100.0/25",
+    "198.51.0.0/16",
+    "2001:db8:5:6:7:8:9:a",
+    "2001:db8:5:6:7:8:9:a/128",
+    "2001:db8:5:6:0:0:0:0/64",
+    "john.doe@example.org",
+    "",
+]
+NOT_A_HASH = [FULL, DOOR.address.upper(), DOOR.address[:31], DOOR.address + "0", "forged"]
+NOT_A_SUMMARY = [REAL_AGENTS[0] + " " * (AGENT_MAX - len(REAL_AGENTS[0]) + 1), "x" * 97]
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("ip_prefix", v) for v in NOT_A_PREFIX]
+    + [("ip_hash", v) for v in NOT_A_HASH]
+    + [("agent", v) for v in NOT_A_SUMMARY],
+)
+async def test_the_engine_cannot_store_an_address_or_an_agent_by_another_name(conn, column, value):
+    """0020's checks on votes and voters, behind its column grants: a prefix is a /24 or
+    a /64, a hash is 32 hex digits, a summary fits AGENT_MAX; what the door writes
+    passes."""
+    edition_id = await _edition(conn, "checks")
+    vote = (
+        "INSERT INTO votes (edition_id, voter_id, category, nomination, receipt, cast_at,"
+        " stream_id, ip_prefix, ip_hash, agent) VALUES ($1, $2, 'C1', 'N1', $2, now(), '1-0',"
+        " $3, $4, $5)"
+    )
+    voter = (
+        "INSERT INTO voters (edition_id, voter_id, domain, ip_prefix, ip_hash, agent)"
+        " VALUES ($1, $2, 'example.org', $3, $4, $5)"
+    )
+    door = {"ip_prefix": DOOR.prefix, "ip_hash": DOOR.address, "agent": DOOR.agent}
+    for statement in (vote, voter):
+        await _as_app(conn, statement, edition_id, "door", *door.values())
+        with pytest.raises(asyncpg.CheckViolationError):
+            await _as_app(conn, statement, edition_id, "other", *(door | {column: value}).values())
+    assert await conn.fetchval("SELECT count(*) FROM votes WHERE voter_id = 'other'") == 0
+    assert await conn.fetchval("SELECT count(*) FROM voters WHERE voter_id = 'other'") == 0
+
+
+async def test_a_vote_whose_old_address_has_no_prefix_cannot_be_given_one(conn):
+    """0020's trigger: a row stored before 0020 whose `ip` is no address (a test client's
+    name) has no kept prefix (NULL); writing one while erasing the address must still be
+    refused (a NULL comparison is no permission), for the owner as for the engine."""
+    edition_id = await _edition(conn, "noprefix")
+    await _legacy_rows(conn, edition_id)
+    for change in (
+        "ip = NULL, ip_prefix = '203.0.113.0/24'",
+        "ip = NULL, user_agent = NULL, ip_prefix = '203.0.113.0/24', agent = 'other'",
+    ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="ip_prefix may only be"):
+            await conn.execute(f"UPDATE votes SET {change} WHERE voter_id = 'v3'")
+    row = await conn.fetchrow("SELECT ip, ip_prefix FROM votes WHERE voter_id = 'v3'")
+    assert (row["ip"], row["ip_prefix"]) == ("testclient", None)
+    # Its address may still be erased, as any signal may.
+    assert await conn.execute("UPDATE votes SET ip = NULL WHERE voter_id = 'v3'") == "UPDATE 1"
+
+
+def _plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [plan, *(n for child in plan.get("Plans", []) for n in _plan_nodes(child))]
+
+
+async def test_the_purge_finds_the_rows_to_minimise_through_their_partial_index(conn):
+    """`privacy.due` and `privacy.minimise_legacy` ask every ten minutes for the rows
+    still to minimise: on a ledger of minimised votes with a few old rows, PostgreSQL
+    answers from votes_unminimised and voters_unminimised, never by reading every row."""
+    import json
+
+    from voting import privacy
+
+    edition_id = await _edition(conn, "plans")
+    await conn.execute(
+        "INSERT INTO voters (edition_id, voter_id, domain, ip_prefix, ip_hash, agent)"
+        " SELECT $1, 'm' || n, 'example.org', $2, $3, $4 FROM generate_series(1, 20000) n",
+        edition_id,
+        DOOR.prefix,
+        DOOR.address,
+        DOOR.agent,
+    )
+    await conn.execute(
+        "INSERT INTO votes (edition_id, voter_id, category, nomination, receipt, cast_at,"
+        " stream_id, ip_prefix, ip_hash, agent) SELECT $1, 'm' || n, 'C1', 'N1', 'R' || n,"
+        " now(), '1-0', $2, $3, $4 FROM generate_series(1, 20000) n",
+        edition_id,
+        DOOR.prefix,
+        DOOR.address,
+        DOOR.agent,
+    )
+    await _legacy_rows(conn, edition_id)
+    await conn.execute("ANALYZE votes")
+    await conn.execute("ANALYZE voters")
+    for query, args, table in (
+        (privacy._LEGACY_VOTES, (), "votes"),
+        (privacy._LEGACY_VOTERS, (), "voters"),
+        (privacy._LEGACY_VOTE_ROWS, (privacy.BATCH,), "votes"),
+        (privacy._LEGACY_VOTER_ROWS, (privacy.BATCH,), "voters"),
+    ):
+        explained = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {query}", *args)
+        plan = (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
+        nodes = _plan_nodes(plan)
+        assert {n.get("Index Name") for n in nodes} >= {f"{table}_unminimised"}, plan
+        assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], plan
+    assert (await privacy.due(conn)).minimised_votes == len(LEGACY)
+
+
 async def _edition(conn: asyncpg.Connection, slug: str) -> int:
     return await conn.fetchval(
         "INSERT INTO editions (slug, name, timezone) VALUES ($1, $1, 'Europe/Zurich') RETURNING id",
@@ -310,7 +569,7 @@ async def test_the_detectors_read_a_row_stored_before_0020_as_its_minimised_form
     full scan finds nothing different."""
     from datetime import UTC, datetime, timedelta
 
-    from tests.fixtures.antifraud import add_vote, organic
+    from tests.fixtures.antifraud import add_vote, browser, organic
     from voting.antifraud.config import DEFAULTS
     from voting.antifraud.detectors import scan
     from voting.privacy import PurgeReport, minimise_legacy
@@ -354,11 +613,7 @@ async def test_the_detectors_read_a_row_stored_before_0020_as_its_minimised_form
     ):
         i = int(re.sub(r"\D", "", voter_id))
         ip = f"203.0.113.{i + 2}" if voter_id.startswith("farm") else f"10.{i // 250}.{i % 250}.9"
-        agent = (
-            "python-requests/2.31.0"
-            if voter_id.startswith("farm")
-            else f"Mozilla/5.0 (agent {i % 17})"
-        )
+        agent = "python-requests/2.31.0" if voter_id.startswith("farm") else browser(i)
         await conn.execute(
             "UPDATE votes SET ip=$3, user_agent=$4, ip_hash=NULL, agent=NULL"
             " WHERE edition_id=$1 AND voter_id=$2",

@@ -1,7 +1,19 @@
+import hashlib
 from urllib.parse import urlsplit
+
+import pytest
 
 from tests.fixtures.flows import csrf_from, sign_in
 from voting import accounts
+from voting.antifraud.minimise import address_key
+from voting.antifraud.verification import (
+    MailLimits,
+    VerificationLimiter,
+    VerificationRefused,
+    mailbox_key,
+)
+from voting.emails import parse_email
+from voting.security import keyed_digest
 
 
 async def test_sign_in_through_a_real_smtp_message(mail_client, mail_app, smtp, conn):
@@ -137,3 +149,33 @@ def test_the_email_question_is_asked_once_and_carries_the_other_fields():
     assert email_question([*form, ("as_typed", "ANN@gmial.com")]) is None
     assert email_question([("email", "ann@gmail.com"), ("as_typed", "ann@gmail.com")]) is None
     assert email_question([("email", "ann@example.org")]) is None
+
+
+async def test_the_mailbox_limit_names_a_mailbox_by_its_keyed_hash_only(redis_client, redis_prefix):
+    """The per-mailbox limit's Redis key holds an HMAC of the mailbox under a subkey of
+    its own (verification.mailbox_key), not a plain hash: without VOTING_SECRET_KEY a
+    list of likely addresses cannot be matched against the keys."""
+    secret = "a-secret-key-for-this-test-only-0123456789"
+    address = parse_email("Same.Box+a@gmail.com")
+    limits = MailLimits(per_address_per_hour=2, per_network_per_hour=100)
+    limiter = VerificationLimiter(redis_client, redis_prefix, secret=secret)
+    await limiter.take_address(address, limits)
+
+    async def keys() -> set[str]:
+        found = redis_client.scan_iter(match=f"{redis_prefix}:*", count=1000)
+        return {k.decode() async for k in found}
+
+    digest = keyed_digest(mailbox_key(secret), address.mailbox)
+    assert await keys() == {f"{redis_prefix}:vl:a:{digest}"}
+    plain = hashlib.sha256(address.mailbox.encode()).hexdigest()
+    assert not any(plain[:16] in k or address.mailbox in k for k in await keys())
+    assert mailbox_key(secret) not in (address_key(secret), secret.encode())
+    # The same mailbox in another spelling is the same count; the limit still holds.
+    await limiter.take_address(parse_email("samebox@gmail.com"), limits)
+    with pytest.raises(VerificationRefused) as refused:
+        await limiter.take_address(address, limits)
+    assert refused.value.status == 429
+    # Under another secret the same mailbox is another key: nothing links the two.
+    other = VerificationLimiter(redis_client, redis_prefix, secret=secret + "-other")
+    await other.take_address(address, limits)
+    assert len(await keys()) == 2

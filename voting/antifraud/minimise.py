@@ -13,8 +13,11 @@ The detectors never need the full address nor the full User-Agent header:
 - the agent: what `risk.agent_kind` reads (missing, headless, an HTTP library) and what
   the `cluster` detector groups by (one agent): browser family, major version and
   platform, or the library's name and major version, at most `AGENT_MAX` characters:
-  `agent_summary`. `agent_kind` of the summary is always that of the full header
-  (tests/antifraud/test_minimise.py), and a summary is its own summary.
+  `agent_summary`. Its words come from a closed vocabulary (`VOCABULARY`), never from
+  the header's own text: a header is whatever its sender typed, an owner's name or a
+  mailbox included, and a product of no known name is `other`. `agent_kind` of the
+  summary is always that of the full header (tests/antifraud/test_minimise.py), and a summary is
+  its own summary.
 
 `at_the_door` gives all of it at once; the vote script (`ballot.Ballot.cast`) and the
 sign-in's record (`voters.record_verification`) call it, so that nothing upstream of
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -94,12 +98,11 @@ def networks_of_kept(prefix_or_ip: str | None) -> tuple[str, ...]:
 
 # -- agents ---------------------------------------------------------------------------
 
-# A summary: a product (letters, digits, . _ -), an optional major version, an optional
-# platform in parentheses. Anything already in this form is left as it is.
-_SUMMARY = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,31}(/\d{0,6})?( \([A-Za-z0-9 ._-]{1,40}\))?")
-_PRODUCT = re.compile(r"([A-Za-z][A-Za-z0-9._-]{0,63})/v?(\d{1,6})")
-# Browser families in the order they must be looked for: Edge, Opera, Samsung's and
-# others carry a Chrome and a Safari token too; Chrome carries Safari's.
+# A summary is drawn from a closed vocabulary and digits, nothing else of the header: an
+# agent is whatever its sender typed (a managed build named after its owner, a mailbox in
+# a comment), so a word not in these lists is never kept, however harmless it looks.
+# Browser families in the order they must be looked for (token -> family): Edge, Opera,
+# Samsung's and others carry a Chrome and a Safari token too; Chrome carries Safari's.
 _FAMILIES = (
     ("HeadlessChrome", "HeadlessChrome"),
     ("Edg", "Edge"),
@@ -121,6 +124,40 @@ _FAMILIES = (
     ("PhantomJS", "PhantomJS"),
     ("Electron", "Electron"),
 )
+# The HTTP libraries risk._SCRIPT names, as the summary spells them (the header's case is
+# the sender's): each still reads as a script to `agent_kind`, which ignores case.
+_SCRIPTS = {
+    "curl": "curl",
+    "wget": "Wget",
+    "python-requests": "python-requests",
+    "python-urllib": "Python-urllib",
+    "python-httpx": "python-httpx",
+    "aiohttp": "aiohttp",
+    "httpie": "HTTPie",
+    "go-http-client": "Go-http-client",
+    "java/": "Java/",  # `java/`: the slash is part of the name `agent_kind` looks for
+    "okhttp": "okhttp",
+    "libwww-perl": "libwww-perl",
+    "node-fetch": "node-fetch",
+    "axios": "axios",
+    "undici": "undici",
+    "ruby": "Ruby",
+    "php": "PHP",
+    "scrapy": "Scrapy",
+    "postmanruntime": "PostmanRuntime",
+}
+# The automation markers risk._HEADLESS finds, as the summary spells them.
+_MARKERS = {
+    "headless": "Headless",
+    "phantomjs": "PhantomJS",
+    "slimerjs": "SlimerJS",
+    "puppeteer": "Puppeteer",
+    "playwright": "Playwright",
+    "selenium": "Selenium",
+    "webdriver": "WebDriver",
+    "electron": "Electron",
+}
+OTHER = "other"  # an agent of no known family: nothing of its name is kept
 _PLATFORMS = (
     (re.compile(r"Windows NT (\d{1,2}\.\d)"), "Windows NT {}"),
     (re.compile(r"Android (\d{1,2})"), "Android {}"),
@@ -131,45 +168,78 @@ _PLATFORMS = (
     (re.compile(r"Linux|X11"), "Linux"),
     (re.compile(r"Windows"), "Windows"),
 )
+# Every word a summary may hold (besides digits): tests/antifraud/test_minimise.py checks each
+# summary against it.
+VOCABULARY = frozenset(
+    {family for _, family in _FAMILIES}
+    | {"Safari", OTHER}
+    | {name.rstrip("/") for name in _SCRIPTS.values()}
+    | set(_MARKERS.values())
+    | {"Windows", "NT", "Android", "iOS", "iPadOS", "macOS", "ChromeOS", "Linux"}
+)
+# A major version: at most this many digits (a longer number is no major version, and
+# could be anything: it is dropped).
+MAJOR_DIGITS = 4
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+def _one_of(words: Iterable[str]) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
 
 
-def _clean(text: str, limit: int) -> str:
-    """Letters, digits and . _ - only (anything else one '_'), at most `limit`."""
-    return _UNSAFE.sub("_", text).strip("_")[:limit]
+# The form of every summary, and only of summaries (case-sensitive: one spelling each):
+# [marker-]name[/major][ (platform)].
+SUMMARY = re.compile(
+    rf"(?:(?:{_one_of(_MARKERS.values())})-)?"
+    rf"(?:{_one_of({f for _, f in _FAMILIES} | {'Safari', OTHER})}"
+    rf"|{_one_of(n.rstrip('/') for n in _SCRIPTS.values())})"
+    rf"(?:/\d{{0,{MAJOR_DIGITS}}})?"
+    r"(?: \((?:Windows NT \d{1,2}\.\d|(?:Android|iOS|iPadOS|macOS) \d{1,2}"
+    r"|ChromeOS|Linux|Windows)\))?"
+)
+_PRODUCT = re.compile(r"([A-Za-z][A-Za-z0-9._-]{0,63})/v?(\d+)")
+_VERSION = re.compile(r"[/ ]?v?(\d+)")
+
+
+def _major(digits: str) -> str:
+    return digits if len(digits) <= MAJOR_DIGITS else ""
 
 
 def _platform(agent: str) -> str:
+    """The platform a known pattern names in the agent's first comment, or ''."""
     comment = agent[agent.find("(") + 1 : agent.find(")")] if "(" in agent else ""
     for pattern, form in _PLATFORMS:
         found = pattern.search(comment)
         if found:
             return form.format(*found.groups())
-    # An agent of no known platform: its comment's first part (a managed build's name),
-    # cut short; the device models and build ids that follow are not kept.
-    first = _clean(comment.split(";", 1)[0].replace(" ", "_"), 24).replace("_", " ").strip()
-    return first
+    return ""
+
+
+def _versioned(name: str, major: str) -> str:
+    major = _major(major)
+    return f"{name}/{major}" if major else name
 
 
 def _browser(agent: str) -> str:
-    found = _PRODUCT.findall(agent)
-    products = {name: major for name, major in found}
+    """The browser family and major version, or OTHER: an unknown product's name (an
+    in-house build, a bot's) is not kept."""
+    products = dict(_PRODUCT.findall(agent))  # a repeated token: its last version
     for token, family in _FAMILIES:
         if token in products:
-            return f"{family}/{products[token]}"
+            return _versioned(family, products[token])
     if "Safari" in products:
         # Safari names its own version in Version/; its Safari/ token is WebKit's build.
-        return f"Safari/{products.get('Version', products['Safari'])}"
-    for name, major in found:
-        if name != "Mozilla":
-            return f"{name[:32]}/{major}"
-    if found:
-        return f"{found[0][0][:32]}/{found[0][1]}"
-    # No product token at all: the agent's first characters, cleaned.
-    cleaned = _clean(agent, 32)
-    return cleaned if cleaned[:1].isalpha() else "other"
+        return _versioned("Safari", products.get("Version", products["Safari"]))
+    return OTHER
+
+
+def _script(agent: str, found: re.Match[str]) -> str:
+    """An HTTP library's name as the vocabulary spells it, and its major version."""
+    name = _SCRIPTS[found.group(1).lower()]
+    version = _VERSION.match(agent[found.end() :])
+    major = _major(version.group(1)) if version else ""
+    if name.endswith("/"):
+        return name + major
+    return f"{name}/{major}" if major else name
 
 
 # How much of a header the summary parses: the product tokens and the platform come first
@@ -180,9 +250,10 @@ _PARSED = 512
 def agent_summary(user_agent: str | None) -> str:
     """What is kept of a User-Agent header: '' for none; a script's library and major
     version (`python-requests/2`); a headless browser's marker, family and platform; a
-    browser's family, major version and platform (`Chrome/120 (Windows NT 10.0)`).
-    Bounded by AGENT_MAX; `agent_kind` of it is `agent_kind` of the header, and it is its
-    own summary."""
+    browser's family, major version and platform (`Chrome/120 (Windows NT 10.0)`);
+    `other` for a product of no known family. Only words of VOCABULARY and digits, in
+    the SUMMARY form, bounded by AGENT_MAX; `agent_kind` of it is `agent_kind` of the
+    header, and it is its own summary."""
     agent = (user_agent or "").strip()
     if len(agent) <= _PARSED:
         return _summary_cached(agent)
@@ -200,27 +271,25 @@ def _summary(agent: str) -> str:
     kind = agent_kind(agent)  # on the whole header: a marker may come last
     if kind == "agent_missing":
         return ""
-    if _SUMMARY.fullmatch(agent):
-        return agent  # already no more than a summary
+    if SUMMARY.fullmatch(agent):
+        return agent  # already a summary: vocabulary and digits only
     head = agent[:_PARSED]
     script = _SCRIPT.match(agent)
     if kind == "agent_script" and script is not None:
-        token = script.group(1)
-        version = re.match(r"[/ ]?v?(\d{1,6})", agent[script.end() :])
-        summary = f"{token.rstrip('/')}/{version.group(1)}" if version else token
+        summary = _script(agent, script)
     else:
         platform = _platform(head)
         summary = _browser(head) + (f" ({platform})" if platform else "")
         marker = _HEADLESS.search(agent)
         if kind == "agent_headless" and marker is not None and not _HEADLESS.search(summary):
-            summary = f"{marker.group(0)}-{summary}"
-    if agent_kind(summary) == kind and _SUMMARY.fullmatch(summary):
+            summary = f"{_MARKERS[marker.group(0).lower()]}-{summary}"
+    if agent_kind(summary) == kind and SUMMARY.fullmatch(summary):
         return summary
     # Never a summary that reads as another kind, or that is not a summary: the kind's
-    # own token stands for the agent then.
+    # own word stands for the agent then.
     if kind == "agent_script" and script is not None:
-        return script.group(1)
-    return "headless" if kind == "agent_headless" else "other"
+        return _SCRIPTS[script.group(1).lower()]
+    return f"{_MARKERS['headless']}-{OTHER}" if kind == "agent_headless" else OTHER
 
 
 class Door(NamedTuple):

@@ -1039,7 +1039,7 @@ async def simulate(
     await ballot.sync_window(edition, simulated=True)
     t = edition.rules.fraud
     limits = Limits.from_thresholds(t)
-    limiter = VerificationLimiter(redis, prefix)
+    limiter = VerificationLimiter(redis, prefix, secret=secret)
     clock = FrozenClock(START)
     tokens = Tokens(secret, clock)
     traffic = Traffic(seed, dict(nominations), organic, scale).build()

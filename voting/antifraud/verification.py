@@ -7,9 +7,9 @@ domain is refused when it, or any parent domain, is on it, unless the allowlist 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -17,6 +17,7 @@ from disposable_email_domains import allowlist, blocklist
 
 from ..emails import Address
 from ..i18n import gettext
+from ..security import keyed_digest, subkey
 from .config import FraudRules
 from .risk import HIGH, Risk, score_signin
 
@@ -75,15 +76,32 @@ class MailLimits:
     per_network_per_hour: int
 
 
+# The context the mailbox key is derived under (security.subkey), a key of its own: the
+# limits' Redis keys name a mailbox by its keyed hash, which a list of likely addresses
+# cannot be matched against without VOTING_SECRET_KEY (an unkeyed hash could). Changing
+# it only starts every mailbox's hourly count afresh.
+MAILBOX_CONTEXT = "signin-limits/mailbox/v1"
+
+
+@lru_cache(maxsize=8)
+def mailbox_key(secret: str) -> bytes:
+    """The key mailboxes are hashed under in the limits' Redis keys."""
+    return subkey(secret, MAILBOX_CONTEXT)
+
+
 class VerificationLimiter:
     """The one rule for how many sign-in mails a mailbox and a network may ask for.
 
     `kind` keeps separate counts for separate kinds of link under the same rule: the
-    voters' confirmation links ("vl") and the staff and nominators' sign-in links ("sl")."""
+    voters' confirmation links ("vl") and the staff and nominators' sign-in links ("sl").
+    `secret`: the engine's VOTING_SECRET_KEY, which the mailbox key derives from."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str, kind: str = "vl") -> None:
+    def __init__(
+        self, redis: aioredis.Redis, prefix: str, kind: str = "vl", *, secret: str
+    ) -> None:
         self.redis = redis
         self.prefix = f"{prefix}:{kind}"
+        self._mailbox_key = mailbox_key(secret)
         self._gcra = redis.register_script(_GCRA)
 
     async def _take(
@@ -136,7 +154,7 @@ class VerificationLimiter:
 
     async def take_address(self, address: Address, limits: MailLimits, *, now_us: int = 0) -> None:
         """Charge one confirmation mail to the mailbox, or refuse with 429."""
-        box = hashlib.sha256(address.mailbox.encode()).hexdigest()[:24]
+        box = keyed_digest(self._mailbox_key, address.mailbox)
         wait = await self._take(f"{self.prefix}:a:{box}", limits.per_address_per_hour, now_us)
         if wait is not None:
             raise VerificationRefused(

@@ -102,9 +102,9 @@ async def signin_request(request: Request) -> Response:
     svc = services(request)
     try:
         # The voters' rule (and its defaults), counted apart from the voters' links.
-        await VerificationLimiter(svc.r, svc.settings.redis_prefix, kind="sl").take(
-            address, network_of(client_ip(request)), STAFF_LINK_LIMITS
-        )
+        await VerificationLimiter(
+            svc.r, svc.settings.redis_prefix, kind="sl", secret=svc.settings.secret_key
+        ).take(address, network_of(client_ip(request)), STAFF_LINK_LIMITS)
     except VerificationRefused as exc:
         await record_refusal(svc.db, client_ip(request), address.domain, exc.code, audience="staff")
         response = pages(request).render(

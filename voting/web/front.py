@@ -114,9 +114,9 @@ async def email_receipts(request: Request) -> Response:
             status=422,
         )
     try:
-        await VerificationLimiter(svc.r, svc.settings.redis_prefix, kind="rm").take_address(
-            address, RECEIPT_MAIL_LIMITS
-        )
+        await VerificationLimiter(
+            svc.r, svc.settings.redis_prefix, kind="rm", secret=svc.settings.secret_key
+        ).take_address(address, RECEIPT_MAIL_LIMITS)
     except VerificationRefused as exc:
         response = _sent_page(request, error=exc.message, status=exc.status)
         if exc.retry_after_s:

@@ -115,7 +115,7 @@ async def _send_voter_link(
 
     try:
         await admit_signin(
-            VerificationLimiter(svc.r, svc.settings.redis_prefix),
+            VerificationLimiter(svc.r, svc.settings.redis_prefix, secret=svc.settings.secret_key),
             address,
             network,
             snap.thresholds,
