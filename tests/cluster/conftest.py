@@ -8,9 +8,18 @@ on each.
 
 import pytest
 
+from tests.fixtures.redis_servers import RedisClusterServers
 from tests.fixtures.services import CLUSTER
 
 
 @pytest.fixture(scope="session")
 def redis_backend() -> str:
     return CLUSTER
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_cluster: RedisClusterServers) -> str:
+    # Here, not only through `redis_backend`: a whole-suite run has cached the session's
+    # `redis_url` for the single Redis before it reaches this folder, and a session
+    # fixture is not made again because a fixture it depends on is overridden below it.
+    return redis_cluster.url
