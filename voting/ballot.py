@@ -21,6 +21,7 @@ exactly one instant separates the last accepted vote from the first refused one.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -308,6 +309,12 @@ class Ballot:
         # Ballot that casts votes with addresses needs it; one that only reads or writes
         # windows does not.
         self.address_key = address_key
+        # A client's door, computed once for its votes in every category (and a crowd's
+        # behind one address): the hash and the agent's summary are per vote otherwise.
+        # Held in this process's memory only, as the request itself is, never stored.
+        self._door = functools.lru_cache(maxsize=4096)(
+            functools.partial(at_the_door, address_key or b"")
+        )
         # Votes cast in the same loop tick share one pipeline (voting/redis_batch.py); on
         # NOSCRIPT (an empty script cache after a restart or failover) it loads the script
         # and retries, as redis-py's Script does: never a 500 for that.
@@ -351,7 +358,7 @@ class Ballot:
         if ip and self.address_key is None:
             raise ValueError("a Ballot casting votes with addresses needs the address key")
         # What the vote keeps of its client, here, before anything reaches Redis.
-        door = at_the_door(self.address_key or b"", ip, user_agent)
+        door = self._door(ip, user_agent)
         network = network or door.network
         domain_rate = (0, 0) if domain in limits.exempt_domains or not domain else limits.domain
         # The names Keys gives (window, ballot, counts, held, stream, rate, nonce), spelled
