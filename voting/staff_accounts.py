@@ -22,7 +22,7 @@ INVITABLE = ("expert", "committee")
 
 
 class InviteRefused(Refusal):
-    pass
+    """An invitation the rules refuse (an address, a role, an account already there)."""
 
 
 async def invite(

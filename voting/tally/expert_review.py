@@ -27,7 +27,7 @@ from .scoring import Review
 
 
 class ReviewChangeRefused(Refusal):
-    pass
+    """A change to the expert review the rules refuse (only forward, on the record)."""
 
 
 # What stands in a category's way, worst first.

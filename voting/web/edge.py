@@ -50,7 +50,7 @@ class ClientGone(Exception):
 
 
 class _TooLarge(Exception):
-    pass
+    """The body passed its limit while it was read: a 413."""
 
 
 class Edge:

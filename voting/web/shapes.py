@@ -142,15 +142,19 @@ def decode_body(raw: bytes, shape: type[T]) -> T:
     try:
         return msgspec.json.decode(raw, type=shape)
     except msgspec.ValidationError:
-        pass  # worded below, from the body itself (the failure is rare, its cost no matter)
+        # JSON, but not `shape`: every wrong field worded from the body itself.
+        raise refusal(_untyped(raw), shape) from None
     except msgspec.DecodeError as exc:
         raise _bad_json(exc) from None
+
+
+def _untyped(raw: bytes) -> Any:
     try:
-        # Untyped, a number past a double (1e400) is no JSON the engine reads: a 400.
-        data = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        # A number past a double (1e400) is valid to msgspec's typed reader, no JSON the
+        # engine reads untyped: a 400, as for any other bad JSON.
         raise _bad_json(exc) from None
-    raise refusal(data, shape)
 
 
 def _bad_json(exc: Exception) -> ApiError:
