@@ -113,21 +113,54 @@ async def load(conn: asyncpg.Connection, edition_id: int) -> Ledger:
     return Ledger(votes, verified)
 
 
-def surprise(observed: float, expected: float) -> float:
+def surprise(observed: float, expected: float, *, pseudo: float = 1.0) -> float:
     """How unlikely `observed` is when `expected` was due: the Poisson log-likelihood
     ratio, 0 at or below the expectation and growing smoothly with the excess. A
-    pseudo-count of one keeps small expectations from making small counts look huge."""
-    expected += 1.0
+    pseudo-count (one) keeps small expectations from making small counts look huge: the
+    right caution for a test that accuses. A test that spares (a wave set aside) takes
+    none, or it would demand more evidence to spare than to accuse."""
+    expected += pseudo
+    if expected <= 0:
+        return math.inf if observed > 0 else 0.0
     if observed <= expected:
         return 0.0
     return observed * math.log(observed / expected) - (observed - expected)
 
 
-def _shares(rows: list[VoteRow], key: Callable[[VoteRow], Iterable[str]]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for row in rows:
-        counts.update(key(row))
-    return counts
+# In another nomination's baseline, a nomination weighs at most this many times the
+# category's median nomination (its votes scaled down to that): an attacked nomination
+# with thousands of votes from a farm's networks would otherwise dilute every honest
+# network's share of the category, and a crowd behind a carrier's NAT, voting like its
+# category, would look concentrated on each popular nomination (found by `voting fraud
+# simulate --scale 3`, where a farm's 1,818 votes in one category put a carrier's
+# share there at 2% instead of 7%).
+BASELINE_CAP = 4.0
+
+
+class _Baseline:
+    """A key's share of a category's votes other than a nomination's: the share every
+    other vote of the category expects. With no nomination above the cap this is the
+    plain pooled share."""
+
+    def __init__(self, rows: list[VoteRow], key: Callable[[VoteRow], Iterable[str]]) -> None:
+        sizes = Counter(row.nomination for row in rows)
+        cap = BASELINE_CAP * statistics.median(sizes.values()) if sizes else 0.0
+        self.scale = {n: min(1.0, cap / size) for n, size in sizes.items()}
+        self.counts: dict[str, float] = defaultdict(float)
+        for row in rows:
+            weight = self.scale[row.nomination]
+            for k in key(row):
+                self.counts[k] += weight
+        self.total = sum(size * self.scale[n] for n, size in sizes.items())
+
+    def share(self, k: str, nomination: str, *, votes: int, with_key: int) -> float:
+        """k's share once `votes` votes of `nomination` (`with_key` of them with k) are
+        left out."""
+        weight = self.scale[nomination]
+        rest = self.total - weight * votes
+        if rest <= 1e-9:
+            return 0.0
+        return max(0.0, self.counts[k] - weight * with_key) / rest
 
 
 def _excess(
@@ -135,14 +168,12 @@ def _excess(
 ) -> Iterable[tuple[str, str, list[VoteRow], float, float]]:
     """(nomination, key, its rows, observed, expected) where a nomination's votes with a key
     stand out from the rest of its category with that key: expected is the nomination's
-    votes times the key's share among the category's other votes."""
-    total = len(rows)
-    category_counts = _shares(rows, key)
+    votes times the key's share among the category's other votes (`_Baseline`)."""
+    baseline = _Baseline(rows, key)
     by_nomination: dict[str, list[VoteRow]] = defaultdict(list)
     for row in rows:
         by_nomination[row.nomination].append(row)
     for nomination, own in by_nomination.items():
-        others = total - len(own)
         groups: dict[str, list[VoteRow]] = defaultdict(list)
         for row in own:
             for k in key(row):
@@ -151,7 +182,7 @@ def _excess(
             observed = len(members)
             if observed < t.min_votes:
                 continue
-            share = (category_counts[k] - observed) / others if others else 0.0
+            share = baseline.share(k, nomination, votes=len(own), with_key=observed)
             expected = len(own) * share
             if surprise(observed, expected) >= t.surprise and observed >= t.ratio * (expected + 1):
                 yield nomination, k, members, observed, expected
@@ -204,7 +235,8 @@ async def concentration(ledger: Ledger, t: FraudRules) -> list[Finding]:
     Rule: for every width (IPv4 /24 and /16, IPv6 /64, /56, /48 and /32), the votes a
     nomination has from one network are compared with what the category's other votes
     from that network make expected (the nomination's votes times the network's share of
-    the others). The excess is scored smoothly (`surprise`, a Poisson log-likelihood
+    the others, `_Baseline`: no nomination weighs more there than BASELINE_CAP times the
+    median one). The excess is scored smoothly (`surprise`, a Poisson log-likelihood
     ratio): flagged when it reaches `concentration_surprise`, with at least
     `concentration_min_votes` votes and `concentration_ratio` times the expectation. A
     mobile carrier or a campus votes like its category; a farm rotating addresses inside
@@ -239,7 +271,8 @@ async def burst(ledger: Ledger, t: FraudRules) -> list[Finding]:
 
     Rule: for windows of 1 minute, 10 minutes, 1 hour and 6 hours and every network width,
     the votes a nomination has from one network in one window are compared with its votes
-    in that window times the network's share of the rest of the category's votes.
+    in that window times the network's share of the rest of the category's votes
+    (`_Baseline`: no nomination weighs more than BASELINE_CAP times the median one).
     Scored like `concentration` (`burst_surprise`, `burst_min_votes`, `burst_ratio`);
     institutions are left alone the same way. A real surge (a minister's post) comes from
     the category's usual networks; a scripted one from a few.
@@ -247,8 +280,7 @@ async def burst(ledger: Ledger, t: FraudRules) -> list[Finding]:
     r = _Excess(t.burst_min_votes, t.burst_surprise, t.burst_ratio)
     findings = []
     for category, rows in ledger.by_category.items():
-        total = len(rows)
-        category_counts = _shares(rows, lambda v: v.nets)
+        baseline = _Baseline(rows, lambda v: v.nets)
         for window in WINDOWS_S:
             cells: dict[tuple[str, int], list[VoteRow]] = defaultdict(list)
             for row in rows:
@@ -264,8 +296,7 @@ async def burst(ledger: Ledger, t: FraudRules) -> list[Finding]:
                     observed = len(group)
                     if observed < r.min_votes:
                         continue
-                    rest = total - len(members)
-                    share = (category_counts[net] - observed) / rest if rest else 0.0
+                    share = baseline.share(net, nomination, votes=len(members), with_key=observed)
                     expected = len(members) * share
                     if surprise(observed, expected) < r.surprise:
                         continue
@@ -496,7 +527,9 @@ async def drip(ledger: Ledger, t: FraudRules) -> list[Finding]:
             # A wave: a window far fuller than the nomination's single-purpose votes spread
             # evenly over the voting period would make it.
             even = len(single_own) * DRIP_WINDOW_S / span
-            waves = {w for w, vs in windows.items() if surprise(len(vs), even) >= t.drip_wave}
+            waves = {
+                w for w, vs in windows.items() if surprise(len(vs), even, pseudo=0) >= t.drip_wave
+            }
             waves |= {w + d for w in waves for d in (-1, 1)}  # its rise and its tail
             rest = [w for w in windows if w not in waves]
             observed = sum(len(windows[w]) for w in rest)
