@@ -14,7 +14,7 @@ import itertools
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -468,15 +468,31 @@ DRIP_WINDOW_S = 10800
 DRIP_NIGHT_MIN_VOTES = 24
 
 
-def _sleeps(members: list[VoteRow], night_share: float) -> bool:
+def _hours(rows: Iterable[VoteRow]) -> Counter[int]:
+    """Votes per hour of the day (UTC)."""
+    return Counter(int(v.at // 3600) % 24 for v in rows)
+
+
+def _sleeps(hours: Mapping[int, float], night_share: float) -> bool:
     """Whether votes keep a night: some 6-hour block of the day (UTC) holds at most
     `night_share` of what an even spread over the day puts there. People of one region
     sleep; a trickle that runs around the clock does not."""
-    if not members:
+    total = sum(hours.values())
+    if total <= 0:
         return True
-    hours = Counter(int(v.at // 3600) % 24 for v in members)
-    quietest = min(sum(hours[(h + k) % 24] for k in range(6)) for h in range(24))
-    return quietest <= night_share * len(members) / 4
+    quietest = min(sum(hours.get((h + k) % 24, 0) for k in range(6)) for h in range(24))
+    return quietest <= night_share * total / 4
+
+
+def _beyond_usual(own: Counter[int], usual: Counter[int], due: float) -> dict[int, float]:
+    """A nomination's single-purpose votes per hour beyond the `due` ones it has as any
+    nomination of its category does, spread over the day as the category's are: a
+    banner's readers keep their region's night even when the category's own
+    single-purpose voters, from everywhere, vote for the project around the clock."""
+    total = sum(usual.values())
+    if total <= 0:
+        return dict(own)
+    return {h: max(0.0, own[h] - due * usual[h] / total) for h in range(24)}
 
 
 async def drip(ledger: Ledger, t: FraudRules) -> list[Finding]:
@@ -491,8 +507,10 @@ async def drip(ledger: Ledger, t: FraudRules) -> list[Finding]:
     aside; if what remains still scores `drip_surprise` (with `drip_min_votes` votes),
     the single-purpose votes outside the waves, in every window where they exceed twice
     the expectation, are flagged, unless the nomination's single-purpose votes (waves
-    included, at least DRIP_NIGHT_MIN_VOTES of them) keep a night (`_sleeps`: some
-    6-hour block of the day holds at most `drip_night_share` of an even spread). Bought
+    included, at least DRIP_NIGHT_MIN_VOTES of them), beyond those the category's usual
+    share makes due and spread over the day as the category's are (`_beyond_usual`),
+    keep a night (`_sleeps`: some 6-hour block of the day holds at most
+    `drip_night_share` of an even spread). Bought
     voters do the one thing they are paid for, day and night; supporters come in waves, or steadily
     over their region's waking hours (a project's website banner). Known limits: a buyer
     who packs the votes into a wave or two, whose voters also vote elsewhere, or who
@@ -507,6 +525,7 @@ async def drip(ledger: Ledger, t: FraudRules) -> list[Finding]:
     span = max(ledger.votes[-1].at - ledger.votes[0].at, DRIP_WINDOW_S)
     for category, rows in ledger.by_category.items():
         nominations = _group(rows, lambda v: v.nomination)
+        single_hours = _hours(v for v in rows if ledger.cats_of[v.voter] == 1)
         shares = {
             n: sum(1 for v in own if ledger.cats_of[v.voter] == 1) / len(own)
             for n, own in nominations.items()
@@ -542,8 +561,11 @@ async def drip(ledger: Ledger, t: FraudRules) -> list[Finding]:
             # The night is looked for in all its single-purpose votes, waves included (a
             # daily wave set aside would leave a "night" of its own), and only where there
             # are enough of them to tell a night from chance.
-            if len(single_own) >= DRIP_NIGHT_MIN_VOTES and _sleeps(single_own, t.drip_night_share):
-                continue
+            if len(single_own) >= DRIP_NIGHT_MIN_VOTES:
+                own_hours = _hours(single_own)
+                beyond = _beyond_usual(own_hours, single_hours - own_hours, len(own) * share)
+                if _sleeps(beyond, t.drip_night_share):
+                    continue
             findings.append(
                 _finding(
                     "drip",
