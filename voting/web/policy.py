@@ -30,6 +30,7 @@ from ..antifraud.signals import network_of
 from ..compat.itsdangerous import unsign_fast
 from ..compat.starlette import cookie_parser, session_payload
 from ..i18n import LANGUAGES, negotiate
+from ..security import pooled
 from .numbers import whole_number
 
 # Every policy, by name. The stack applies each of them to every request (through the
@@ -48,12 +49,23 @@ POLICIES = (
 # -- request id -------------------------------------------------------------------------------
 
 SANE_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+_IDS_PER_DRAW = 64
+
+
+def _draw_ids() -> list[str]:
+    raw = secrets.token_hex(16 * _IDS_PER_DRAW)
+    return [raw[i : i + 32] for i in range(0, len(raw), 32)]
+
+
+# 32 hex digits (128 random bits) as token_hex(16) gave, without a urandom read (a system
+# call) for every request.
+_new_id = pooled(_draw_ids)
 
 
 def request_id(incoming: str | None) -> str:
     """The id a proxy sent, when it is short and plain, else a new one (32 hex digits as
-    uuid4().hex gave, at a fifth of its cost)."""
-    return incoming if incoming and SANE_ID.fullmatch(incoming) else secrets.token_hex(16)
+    uuid4().hex gave)."""
+    return incoming if incoming and SANE_ID.fullmatch(incoming) else _new_id()
 
 
 # -- metrics and the access line ---------------------------------------------------------------
