@@ -211,11 +211,20 @@ def body_limit(scope: Scope, max_bytes: int) -> Rejection | None:
     number, 413 when it passes the limit. (The body as read is counted by the reader.)"""
     for name, value in scope.get("headers", []):
         if name == b"content-length":
-            declared = whole_number(value)
-            if declared is None and not value.isdigit():  # (bytes: ASCII digits only)
-                return Rejection(400, "bad_request", "Content-Length is not a number")
-            if declared is None or declared > max_bytes:  # None: past bigint
-                return too_large(max_bytes)
+            return declared_limit(value, max_bytes)
+    return None
+
+
+def declared_limit(value: bytes | None, max_bytes: int) -> Rejection | None:
+    """body_limit for the first Content-Length header's value (None: there is none),
+    for a caller that took it in its own pass over the headers (the edge)."""
+    if value is None:
+        return None
+    declared = whole_number(value)
+    if declared is None and not value.isdigit():  # (bytes: ASCII digits only)
+        return Rejection(400, "bad_request", "Content-Length is not a number")
+    if declared is None or declared > max_bytes:  # None: past bigint
+        return too_large(max_bytes)
     return None
 
 
