@@ -50,3 +50,12 @@ def test_a_forked_child_draws_its_own_tokens():
     os.close(read)
     assert re.fullmatch(rf"{pid}-\d", child)
     assert take().startswith(f"{os.getpid()}-")  # the parent's own pool, untouched
+
+
+def test_the_kept_keyed_states_stay_few_whatever_the_keys():
+    from voting import security
+
+    for n in range(200):
+        key = b"key-%d" % n
+        assert keyed_digest(key, "v") == hmac.digest(key, b"v", "sha256").hex()[:32]
+    assert len(security._keyed) <= security._KEYS_KEPT

@@ -139,6 +139,8 @@ def keyed_digest(key: bytes, value: str, *, hex_chars: int = 32) -> str:
     # are the few subkeys of the configured secret).
     keyed = _keyed.get(key)
     if keyed is None:
+        if len(_keyed) >= _KEYS_KEPT:  # (a caller with keys of its own: never unbounded)
+            _keyed.clear()
         keyed = _keyed[key] = hmac.new(key, digestmod=hashlib.sha256)
     mac = keyed.copy()
     mac.update(value.encode())
@@ -146,6 +148,7 @@ def keyed_digest(key: bytes, value: str, *, hex_chars: int = 32) -> str:
 
 
 _keyed: dict[bytes, hmac.HMAC] = {}
+_KEYS_KEPT = 64
 
 
 def pooled(draw: Callable[[], list[str]]) -> Callable[[], str]:

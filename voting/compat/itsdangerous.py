@@ -50,6 +50,8 @@ def unsign_fast(signer: TimestampSigner, signed: bytes, max_age: int | None) -> 
     key = signer.derive_key()
     keyed = _keyed.get((key, algorithm.digest_method))
     if keyed is None:
+        if len(_keyed) >= 64:  # (signers made per test or per call: never unbounded)
+            _keyed.clear()
         # The key hashed into HMAC's inner and outer states once, then copied: half the
         # cost of hmac.digest for a cookie (the same digest). Keys: the few derived from
         # the configured secrets.
