@@ -184,6 +184,15 @@ def test_receipts_are_unique_and_readable():
     assert all(re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){3}", r) for r in receipts)
 
 
+def test_receipts_use_every_letter_alike():
+    """Each of a receipt's 16 letters is one of 32, alike (80 random bits): over 64,000
+    letters each is seen near 2,000 times (a letter drawn twice as often, or never, fails)."""
+    letters = "".join(new_receipt() for _ in range(4000)).replace("-", "")
+    counts = {letter: letters.count(letter) for letter in set(letters)}
+    assert sorted(counts) == sorted("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+    assert all(1700 < n < 2300 for n in counts.values())  # sd ~44: ~7 sd each way
+
+
 def test_a_forked_child_never_hands_out_its_parents_receipts():
     new_receipt()  # the parent's pool is filled now
     read, write = os.pipe()

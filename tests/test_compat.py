@@ -93,6 +93,28 @@ def test_unsign_fast_answers_as_timestamp_signer(
     assert fast == _itsdangerous(signer, bytes(signed), max_age)
 
 
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=40),
+        st.text("ABCXYZabcxyz0189-_+/=. \n", max_size=40).map(str.encode),
+    )
+)
+def test_base64_decode_fast_decodes_and_refuses_as_itsdangerous(data: bytes) -> None:
+    from itsdangerous.encoding import base64_decode
+    from itsdangerous.exc import BadData
+
+    try:
+        expected: bytes | None = base64_decode(data)
+    except BadData:
+        expected = None
+    try:
+        fast: bytes | None = c_its.base64_decode_fast(data)
+    except ValueError:
+        fast = None
+    assert fast == expected
+
+
 def test_unsign_fast_accepts_a_good_value() -> None:
     # Not only refusals agreeing: the fast path must actually take good values.
     signer = _Clocked("secret-key")

@@ -107,3 +107,51 @@ async def test_the_votes_answers_carry_the_headers_of_any_api_answer(
         assert _policy_headers(edge[name]) == _policy_headers(edge["session"]), name
     assert edge["accepted"].headers["x-request-id"] == "parity-1"
     assert edge["csrf"].headers["x-request-id"] == "p"
+
+
+async def _vote_status(application, lengths: list[bytes]) -> int:
+    """The status of a vote sent with these Content-Length headers, straight over ASGI
+    (an HTTP client would refuse to send most of them)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/votes",
+        "raw_path": b"/api/votes",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")]
+        + [(b"content-length", value) for value in lengths],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 80),
+    }
+    statuses = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await application(scope, receive, send)
+    return statuses[0]
+
+
+async def test_the_edge_reads_the_declared_length_as_the_stack_does(app, routed_app):
+    """The edge takes Content-Length from its own pass over the headers: the first one
+    decides, as body_limit reads it for the stack."""
+    limit = app.state.services.settings.max_body_bytes
+    for lengths, expected in [
+        ([b"12x"], 400),
+        ([b"-1"], 400),
+        ([b"%d" % (limit + 1)], 413),
+        ([b"9" * 40], 413),  # past bigint
+        ([b"12x", b"2"], 400),  # the first decides
+        ([b"%d" % (limit + 1), b"2"], 413),
+        ([b"2", b"12x"], 401),  # the first is fine: on to the session (none here)
+    ]:
+        assert await _vote_status(app, lengths) == expected, lengths
+        assert await _vote_status(routed_app, lengths) == expected, lengths

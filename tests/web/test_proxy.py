@@ -7,7 +7,11 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware, _TrustedHosts
+from uvicorn.middleware.proxy_headers import (
+    ProxyHeadersMiddleware,
+    _parse_host_port,
+    _TrustedHosts,
+)
 
 from tests.fixtures.apps import serving
 from tests.fixtures.security import confirm_voter
@@ -56,6 +60,29 @@ def test_trust_is_decided_as_uvicorn_decides(entries, hosts):
         assert fast.get_trusted_client_address(forwarded) == plain.get_trusted_client_address(
             forwarded
         )
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(st.just("*"), st.lists(_entry, min_size=1, max_size=4).map(",".join)),
+    st.one_of(
+        _host,
+        _host.map(lambda h: f" {h}\t"),
+        _v4.map(lambda a: f"{a}:8080"),
+        _v6.map(lambda a: f"[{a}]:443"),
+        _v6.map(lambda a: f"[{a}]x"),
+        st.text(alphabet="0123456789abcdef:.[]% \t", max_size=24),
+    ),
+)
+def test_one_forwarded_entry_is_answered_as_the_whole_list_would_be(configured, entry):
+    """The shortcut for a header of one entry: uvicorn's answer for any trusted list, and
+    the one hop of "*" (that entry, read as every entry is)."""
+    fast = FastTrustedHosts(configured)
+    if configured == "*":
+        assert fast.get_trusted_client_address(entry) == _parse_host_port(entry.strip())
+    else:
+        expected = _TrustedHosts(configured).get_trusted_client_address(entry)
+        assert fast.get_trusted_client_address(entry) == expected, (configured, entry)
 
 
 async def _client_seen(middleware_class, trusted, client, forwarded):

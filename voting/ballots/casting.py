@@ -28,7 +28,7 @@ from .. import ledger, metrics
 from ..antifraud.challenge import FIELD as CHALLENGE_FIELD
 from ..antifraud.challenge import Challenges
 from ..antifraud.risk import MIDDLE, Risk, assess_vote, may_step_up, quarantine_reasons
-from ..antifraud.signals import FormCheck, network_of
+from ..antifraud.signals import FormCheck
 from ..ballot import Ballot, Limits, Outcome
 from ..clock import Clock
 from ..contest import GENEVA
@@ -295,7 +295,9 @@ class Casting:
                     user_agent=signals.user_agent,
                     form_age_ms=form.age_ms,
                     domain=voter.domain,
-                    network=network_of(signals.ip),
+                    # (No network: the ballot takes the address's from the client's door,
+                    # which it parses and keeps anyway; network_of gives the same,
+                    # tests/antifraud/test_minimise.py.)
                     # Only a high-band vote carries reasons, which hold it in quarantine (the
                     # script adds `form_replayed` of its own for a nonce used before).
                     reasons=quarantine_reasons(risk),

@@ -92,7 +92,8 @@ class Edge:
             return
         started = time.perf_counter()
         # One pass over the headers, taking the first of each as Starlette's Headers.get
-        # and weighing them as policy.header_limit does.
+        # (the first Content-Length is body_limit's) and weighing them as
+        # policy.header_limit does.
         first: dict[bytes, bytes] = {}
         size = 0
         for name, value in scope["headers"]:
@@ -104,9 +105,9 @@ class Edge:
         rid_token = request_id.set(rid)
         status, route = 500, PATH
         try:
-            refused = policy.header_limit(scope, self.max_header_bytes, size) or policy.body_limit(
-                scope, self.max_body_bytes
-            )
+            refused = policy.header_limit(
+                scope, self.max_header_bytes, size
+            ) or policy.declared_limit(first.get(b"content-length"), self.max_body_bytes)
             if refused is not None:
                 # Refused before the router would have matched a route (as the stack counts).
                 route = "unmatched"

@@ -30,6 +30,7 @@ from ..antifraud.signals import network_of
 from ..compat.itsdangerous import unsign_fast
 from ..compat.starlette import cookie_parser, session_payload
 from ..i18n import LANGUAGES, negotiate
+from ..security import pooled
 from .numbers import whole_number
 
 # Every policy, by name. The stack applies each of them to every request (through the
@@ -48,12 +49,23 @@ POLICIES = (
 # -- request id -------------------------------------------------------------------------------
 
 SANE_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+_IDS_PER_DRAW = 64
+
+
+def _draw_ids() -> list[str]:
+    raw = secrets.token_hex(16 * _IDS_PER_DRAW)
+    return [raw[i : i + 32] for i in range(0, len(raw), 32)]
+
+
+# 32 hex digits (128 random bits) as token_hex(16) gave, without a urandom read (a system
+# call) for every request.
+_new_id = pooled(_draw_ids)
 
 
 def request_id(incoming: str | None) -> str:
     """The id a proxy sent, when it is short and plain, else a new one (32 hex digits as
-    uuid4().hex gave, at a fifth of its cost)."""
-    return incoming if incoming and SANE_ID.fullmatch(incoming) else secrets.token_hex(16)
+    uuid4().hex gave)."""
+    return incoming if incoming and SANE_ID.fullmatch(incoming) else _new_id()
 
 
 # -- metrics and the access line ---------------------------------------------------------------
@@ -199,11 +211,20 @@ def body_limit(scope: Scope, max_bytes: int) -> Rejection | None:
     number, 413 when it passes the limit. (The body as read is counted by the reader.)"""
     for name, value in scope.get("headers", []):
         if name == b"content-length":
-            declared = whole_number(value)
-            if declared is None and not value.isdigit():  # (bytes: ASCII digits only)
-                return Rejection(400, "bad_request", "Content-Length is not a number")
-            if declared is None or declared > max_bytes:  # None: past bigint
-                return too_large(max_bytes)
+            return declared_limit(value, max_bytes)
+    return None
+
+
+def declared_limit(value: bytes | None, max_bytes: int) -> Rejection | None:
+    """body_limit for the first Content-Length header's value (None: there is none),
+    for a caller that took it in its own pass over the headers (the edge)."""
+    if value is None:
+        return None
+    declared = whole_number(value)
+    if declared is None and not value.isdigit():  # (bytes: ASCII digits only)
+        return Rejection(400, "bad_request", "Content-Length is not a number")
+    if declared is None or declared > max_bytes:  # None: past bigint
+        return too_large(max_bytes)
     return None
 
 

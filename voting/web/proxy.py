@@ -56,6 +56,13 @@ class FastTrustedHosts(_TrustedHosts):
         ]
 
     def get_trusted_client_address(self, x_forwarded_for: str) -> tuple[str, int]:
+        if "," not in x_forwarded_for:
+            # One entry (one proxy in front: every vote behind a load balancer). Whether
+            # it is a trusted proxy's or not, uvicorn answers with it: the first untrusted
+            # entry from the right, else the leftmost, is that one entry; and so does "*".
+            # Answered without the list, and without a trust check of an address that
+            # every voter has its own of (a cache miss each time).
+            return _parse_host_port(x_forwarded_for.strip())
         hosts = _parse_raw_hosts(x_forwarded_for)
         if self.always_trust:
             # One hop: the peer is the proxy; the entry it appended is the client.
