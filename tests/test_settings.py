@@ -92,9 +92,9 @@ def test_forwarded_allow_ips_networks_and_star(tmp_path, value, kept):
 
 @pytest.mark.parametrize(
     ("value", "server"),
-    [(None, "granian"), ("", "granian"), ("uvicorn", "uvicorn"), (" Granian ", "granian")],
+    [(None, "uvicorn"), ("", "uvicorn"), ("uvicorn", "uvicorn"), (" Granian ", "granian")],
 )
-def test_the_asgi_server_is_granian_unless_told(tmp_path, value, server):
+def test_the_asgi_server_is_uvicorn_unless_told(tmp_path, value, server):
     env = {"VOTING_DATA_DIR": str(tmp_path)}
     if value is not None:
         env["VOTING_SERVER"] = value
