@@ -163,7 +163,9 @@ class LocalServer:
         self.log_path = log
         self.timeout = timeout
         self.inherit = inherit
-        self.server = server
+        # The pure baseline is uvicorn's (loadtests/pure_app.py); `voting serve`'s is
+        # settled at start, from `server`, else the environment it is given.
+        self.server = "uvicorn" if pure else server
         self.command = (
             pure_command(self.port, workers)
             if pure
@@ -178,9 +180,8 @@ class LocalServer:
         self._log_file = open(self.log_path, "ab") if self.log_path else None
         out = self._log_file or subprocess.DEVNULL
         env = {**os.environ, **self.env} if self.inherit else clean_environment(self.env)
-        if not self.pure:
-            # Which ASGI server runs the workers, as `voting serve` will choose it.
-            self.server = self.server or asgi_server(env)
+        # Which ASGI server runs the workers, as `voting serve` will choose it.
+        self.server = self.server or asgi_server(env)
         self.process = subprocess.Popen(
             self.command,
             cwd=REPO,
@@ -232,7 +233,7 @@ class LocalServer:
         supervisor (uvicorn with one worker)."""
         if self.process is None:
             return []
-        if self.pure or serves_in_main_process(self.server or "", self.workers):
+        if serves_in_main_process(self.server or "", self.workers):
             return [self.process.pid]
         python = _exe(self.process.pid)
         return [
