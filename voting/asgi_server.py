@@ -4,8 +4,9 @@ Both serve the one factory (voting.app:app_from_env) in `workers` processes with
 promises, each shown by a test against a real `voting serve` (tests/faults, tests/security):
 SIGTERM drains the requests in flight and runs the lifespan's shutdown; a worker that dies
 is replaced; X-Forwarded-* are the app's business (voting/web/proxy.py), never the
-server's; no Server header; our JSON logs (voting/logs.py) in every worker, and no access
-log of the server's own (ours, `voting.access`, has the request id).
+server's; no Server header naming the software (an empty one, web/policy.py); our JSON
+logs (voting/logs.py) in every worker, and no access log of the server's own (ours,
+`voting.access`, has the request id).
 
 uvicorn stays the default: measured in the same runs, granian answers GET /livez with less
 CPU (61 against 76 us) but a vote with more (229 against 191 us), and on a machine whose
@@ -43,7 +44,8 @@ def run(
     log_config: dict[str, Any],
 ) -> None:
     """Serve until SIGTERM or SIGINT; returns once the workers have stopped (the caller's
-    `finally` then stops what it started), raises SystemExit on a failed start."""
+    `finally` then stops what it started). A failed start raises (uvicorn: SystemExit;
+    granian: RuntimeError, e.g. "Address already in use"), through the same `finally`."""
     if server not in ASGI_SERVERS:
         raise ValueError(f"unknown ASGI server {server!r}")
     # Until the server takes the signals over (and for uvicorn, which re-raises a signal
