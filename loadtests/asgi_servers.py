@@ -7,10 +7,11 @@ whose cores are all busy.
 
     python -m loadtests.asgi_servers --rounds 3 --seconds 4 [--no-engine]
 
-Two runs on 2026-12-06 (2 shared cores, load average 1.84 and 3.92): granian's rates were
-higher (votes 1.08x and 1.09x, /livez 1.39x and 1.45x, hello 1.37x and 1.99x) while its
-CPU a vote was higher too (229 against 191 us, 228 against 201 us), so `voting serve`
-stays on uvicorn by default (README, "The ASGI server as a lever").
+Three runs on 2026-12-06 (2 shared cores, load average 1.84, 3.92, 1.88): granian's rates
+were higher (votes 1.08x, 1.09x, 1.09x; /livez 1.39x, 1.45x, 1.35x; hello 1.37x, 1.99x,
+1.37x) while its CPU a vote was higher too (229 against 191 us, 228 against 201, 219
+against 192), so `voting serve` stays on uvicorn by default (README, "The ASGI server as
+a lever").
 
 Needs wrk and, for the engine, the configured PostgreSQL and Redis (VOTING_DATABASE_URL as
 an administrator, VOTING_REDIS_URL).
