@@ -1,21 +1,29 @@
-"""The ASGI server as a lever: uvicorn (as `voting serve` runs it) against granian, for the
-bench's pure Starlette hello and for the engine's vote path, one worker each, the same
-wrk load, rounds alternating between the two so that both see the same neighbours.
-
-A measurement, not a switch: `voting serve` stays on uvicorn until graceful shutdown,
-worker restart, proxy headers and the fault tests are shown to hold under granian.
+"""The ASGI server as a lever: uvicorn against granian, for the bench's pure Starlette
+hello and for the engine (`voting serve --server uvicorn` and `--server granian`, through
+the one harness, loadtests/server.py), one worker each, the same wrk load, rounds
+alternating between the two so that both see the same neighbours; for the engine, the
+server's CPU time a request too (every process of it), the figure that sizes a machine
+whose cores are all busy.
 
     python -m loadtests.asgi_servers --rounds 3 --seconds 4 [--no-engine]
 
-Needs wrk, granian (the test extra) and, for the engine, the configured PostgreSQL and
-Redis (VOTING_DATABASE_URL as an administrator, VOTING_REDIS_URL).
+Three runs on 2026-12-06 (2 shared cores, load average 1.84, 3.92, 1.88): granian's rates
+were higher (votes 1.08x, 1.09x, 1.09x; /livez 1.39x, 1.45x, 1.35x; hello 1.37x, 1.99x,
+1.37x) while its CPU a vote was higher too (229 against 191 us, 228 against 201, 219
+against 192), so `voting serve` stays on uvicorn by default (README, "The ASGI server as
+a lever").
+
+Needs wrk and, for the engine, the configured PostgreSQL and Redis (VOTING_DATABASE_URL as
+an administrator, VOTING_REDIS_URL).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
+import functools
 import os
 import statistics
 import subprocess
@@ -23,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -89,8 +97,9 @@ def hello(args: argparse.Namespace, wrk: generators.Wrk) -> dict[str, list[float
     return figures
 
 
-async def engine(args: argparse.Namespace, wrk: generators.Wrk) -> dict[str, list[float]]:
-    from voting.metrics_dir import prepare_metrics_dir
+async def engine(
+    args: argparse.Namespace, wrk: generators.Wrk, cpu: dict[str, list[float]]
+) -> dict[str, list[float]]:
     from voting.settings import load_settings
 
     settings = load_settings()
@@ -115,39 +124,45 @@ async def engine(args: argparse.Namespace, wrk: generators.Wrk) -> dict[str, lis
             "VOTING_REDIS_URL": settings.redis_url,
             "VOTING_SECRET_KEY": secret,
             "VOTING_REDIS_PREFIX": prefix,
-            "VOTING_DATA_DIR": str(tmp),
             "VOTING_TRUST_PROXY_HEADERS": "true",
             "VOTING_BACKGROUND_TASKS": "false",
         }
-        # What `voting serve` does before its workers start: the metrics directory.
-        prepare_metrics_dir(tmp)
-        env["PROMETHEUS_MULTIPROC_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
         span = files.pairs // (2 * args.rounds + 1)
         errors = {"uvicorn": 0, "granian": 0}
 
-        def rounds(uvicorn_url: str, granian_url: str) -> None:
+        def measured(server: LocalServer, kind: str, run: Callable[[], generators.Result]) -> None:
+            """The load's rate, and its server CPU time a request (every process)."""
+            label = server.server or ""
+            before = server.cpu_seconds()
+            result = run()
+            used = server.cpu_seconds() - before
+            figures[f"{label} {kind}"].append(result.rps)
+            cpu[f"{label} {kind}"].append(used / max(result.requests, 1) * 1e6)
+            errors[label] += result.errors
+
+        def rounds(servers: list[LocalServer]) -> None:
             start = 0
             for _ in range(args.rounds):
-                for label, url in (("uvicorn", uvicorn_url), ("granian", granian_url)):
-                    bare = wrk.bare(url, seconds=args.seconds, connections=args.connections)
-                    votes = wrk.votes(
-                        url,
-                        files,
-                        seconds=args.seconds,
-                        connections=args.connections,
-                        start=start,
-                        span=span,
+                for server in servers:
+                    load = {"seconds": args.seconds, "connections": args.connections}
+                    measured(server, "/livez", functools.partial(wrk.bare, server.url, **load))
+                    measured(
+                        server,
+                        "votes",
+                        functools.partial(
+                            wrk.votes, server.url, files, start=start, span=span, **load
+                        ),
                     )
                     start += span
-                    figures[f"{label} /livez"].append(bare.rps)
-                    figures[f"{label} votes"].append(votes.rps)
-                    errors[label] += votes.errors + bare.errors
 
-        with (
-            LocalServer(env, workers=1, log=tmp / "uvicorn.log") as uvicorn,
-            granian("voting.app:app_from_env", env, factory=True, health="/healthz") as other,
-        ):
-            await asyncio.to_thread(rounds, uvicorn.url, other)
+        # `voting serve` itself on each server, through the one harness; each its own
+        # data dir (serve empties the metrics directory under it as it starts).
+        def serve(name: str) -> LocalServer:
+            own = {**env, "VOTING_DATA_DIR": str(tmp / name)}
+            return LocalServer(own, workers=1, log=tmp / f"{name}.log", server=name)
+
+        with serve("uvicorn") as uvicorn, serve("granian") as other:
+            await asyncio.to_thread(rounds, [uvicorn, other])
         # A server that answers votes with errors is not faster: it is broken.
         print(f"refused or failed: uvicorn {errors['uvicorn']}, granian {errors['granian']}")
     finally:
@@ -167,10 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     wrk = generators.Wrk()
     figures = hello(args, wrk)
+    cpu: dict[str, list[float]] = collections.defaultdict(list)
     if not args.no_engine:
-        figures.update(asyncio.run(engine(args, wrk)))
+        figures.update(asyncio.run(engine(args, wrk, cpu)))
     for label, values in figures.items():
         print(_line(label, values))
+    for label, values in cpu.items():
+        rounds = ", ".join(f"{v:.0f}" for v in values)
+        print(f"{label}: server CPU {statistics.median(values):.0f} us a request  rounds {rounds}")
     for kind in ("hello", "votes", "/livez"):
         if f"uvicorn {kind}" in figures:
             u = statistics.median(figures[f"uvicorn {kind}"])

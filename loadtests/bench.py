@@ -391,7 +391,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         with contextlib.ExitStack() as stack:
             servers = {
                 "engine": stack.enter_context(
-                    LocalServer(env, workers=args.workers, log=tmp / "server.log")
+                    LocalServer(
+                        env, workers=args.workers, log=tmp / "server.log", server=args.server
+                    )
                 ),
                 "pure": stack.enter_context(
                     LocalServer({}, workers=args.workers, log=tmp / "pure.log", pure=True)
@@ -399,7 +401,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             }
             if args.workers > 1:
                 servers["one"] = stack.enter_context(
-                    LocalServer(env, workers=1, log=tmp / "server1.log")
+                    LocalServer(env, workers=1, log=tmp / "server1.log", server=args.server)
                 )
             if cluster is not None:
                 servers["cluster"] = stack.enter_context(
@@ -407,10 +409,12 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
                         {**env, "VOTING_REDIS_URL": cluster.url},
                         workers=args.workers,
                         log=tmp / "server-cluster.log",
+                        server=args.server,
                     )
                 )
             print(
-                f"bench: {args.workers} worker(s), {args.connections} connections, "
+                f"bench: {args.workers} worker(s) on {servers['engine'].server}, "
+                f"{args.connections} connections, "
                 f"{args.rounds} rounds of {args.seconds:g} s, load generator: {generator.name}"
                 f" ({generator.cores} thread(s) or process(es)), {os.cpu_count()} cores"
                 + (", a Redis of its own" if private else "")

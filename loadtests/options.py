@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from voting.settings import ASGI_SERVERS
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_loadtest_parser(sub)
@@ -30,6 +32,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         action="store_true",
         help="run the single-Redis path on a Redis the bench starts (same append-only "
         "settings as the configured one), so its CPU figures count the votes only",
+    )
+    bench.add_argument(
+        "--server",
+        choices=ASGI_SERVERS,
+        help="the engine's ASGI server (default: VOTING_SERVER, else `voting serve`'s "
+        "default); the pure baseline stays on uvicorn",
     )
     bench.add_argument("--seconds", type=float, default=10, help="length of each round")
     bench.add_argument("--rounds", type=int, default=3, help="rounds of bare and vote load")

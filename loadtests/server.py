@@ -2,9 +2,10 @@
 
 A `LocalServer` is `voting serve --workers N` (or the pure Starlette baseline) in a
 process group of its own, on a free loopback port, with its output in a log file. It is
-up when every worker has started (on Linux, counted under /proc) and the health path
-answers 200. `stop()` is the graceful end (SIGTERM, as a service manager sends it);
-`kill()` is a test's teardown after it killed pieces itself (SIGKILL to every process).
+up when every worker has started (on Linux, counted under /proc, whichever ASGI server
+runs them) and the health path answers 200. `stop()` is the graceful end (SIGTERM, as a
+service manager sends it); `kill()` is a test's teardown after it killed pieces itself
+(SIGKILL to every process).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+
+from voting.asgi_server import serves_in_main_process
+from voting.settings import asgi_server
 
 REPO = Path(__file__).resolve().parents[1]
 PROC = Path("/proc")
@@ -39,9 +43,11 @@ def serve_command(
     demo: bool = False,
     log_level: str | None = "warning",
     args: tuple[str, ...] = (),
+    server: str | None = None,
 ) -> list[str]:
     """`voting serve` on 127.0.0.1:port with this interpreter, without demo data unless
-    asked, quiet unless `log_level` is None (the server's own default)."""
+    asked, quiet unless `log_level` is None (the server's own default), on `server` (the
+    ASGI server; None: VOTING_SERVER or the default)."""
     return [
         sys.executable,
         "-m",
@@ -55,6 +61,7 @@ def serve_command(
         "--workers",
         str(workers),
         *(["--log-level", log_level] if log_level else []),
+        *(["--server", server] if server else []),
         *args,
     ]
 
@@ -85,12 +92,24 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+def _exe(pid: int) -> str:
+    try:
+        return os.readlink(PROC / str(pid) / "exe")
+    except OSError:
+        return ""
+
+
 def _cmdline(pid: int) -> str:
     try:
         raw = (PROC / str(pid) / "cmdline").read_bytes()
     except (FileNotFoundError, ProcessLookupError):
         return ""
     return raw.replace(b"\0", b" ").decode(errors="replace")
+
+
+def _helper(cmdline: str) -> bool:
+    """multiprocessing's own processes (resource tracker, fork server), not workers."""
+    return "resource_tracker" in cmdline or "forkserver" in cmdline
 
 
 def alive(pid: int) -> bool:
@@ -132,6 +151,7 @@ class LocalServer:
         health: str | None = None,
         inherit: bool = True,
         timeout: float = 60.0,
+        server: str | None = None,
     ) -> None:
         self.env = env
         self.pure = pure
@@ -143,10 +163,15 @@ class LocalServer:
         self.log_path = log
         self.timeout = timeout
         self.inherit = inherit
+        # The pure baseline is uvicorn's (loadtests/pure_app.py); `voting serve`'s is
+        # settled at start, from `server`, else the environment it is given.
+        self.server = "uvicorn" if pure else server
         self.command = (
             pure_command(self.port, workers)
             if pure
-            else serve_command(self.port, workers, demo=demo, log_level=log_level, args=args)
+            else serve_command(
+                self.port, workers, demo=demo, log_level=log_level, args=args, server=server
+            )
         )
         self.process: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
@@ -154,10 +179,13 @@ class LocalServer:
     def start(self) -> LocalServer:
         self._log_file = open(self.log_path, "ab") if self.log_path else None
         out = self._log_file or subprocess.DEVNULL
+        env = {**os.environ, **self.env} if self.inherit else clean_environment(self.env)
+        # Which ASGI server runs the workers, as `voting serve` will choose it.
+        self.server = self.server or asgi_server(env)
         self.process = subprocess.Popen(
             self.command,
             cwd=REPO,
-            env=({**os.environ, **self.env} if self.inherit else clean_environment(self.env)),
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -199,15 +227,17 @@ class LocalServer:
         return text if limit is None else text[-limit:]
 
     def worker_pids(self) -> list[int]:
-        """uvicorn's worker processes (spawned children; not multiprocessing's helpers)."""
+        """The processes that serve requests: the server's Python children (forked or
+        spawned, under granian's or uvicorn's supervisor), not multiprocessing's helpers
+        nor the embedded PostgreSQL and Redis; the server itself when it has no
+        supervisor (uvicorn with one worker)."""
         if self.process is None:
             return []
-        if self.workers == 1:
-            return [self.process.pid]  # uvicorn serves in the main process, no supervisor
+        if serves_in_main_process(self.server or "", self.workers):
+            return [self.process.pid]
+        python = _exe(self.process.pid)
         return [
-            p
-            for p in _children(self.process.pid)
-            if "spawn_main" in _cmdline(p) and "resource_tracker" not in _cmdline(p)
+            p for p in _children(self.process.pid) if _exe(p) == python and not _helper(_cmdline(p))
         ]
 
     def all_pids(self) -> list[int]:

@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from loadtests.server import LocalServer
+from tests.fixtures.services import server_under_test
 from voting.embedded import EmbeddedServers, _alive
 
 pytestmark = pytest.mark.embedded
@@ -91,6 +92,7 @@ def _embedded_serve(data_dir: Path) -> LocalServer:
         log_level=None,
         health="/api/contest",
         inherit=False,
+        server=server_under_test(),
     )
 
 

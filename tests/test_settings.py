@@ -48,7 +48,12 @@ def test_production_with_everything_set():
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("VOTING_PORT", "eighty"), ("VOTING_BACKGROUND_TASKS", "maybe"), ("VOTING_ENV", "staging")],
+    [
+        ("VOTING_PORT", "eighty"),
+        ("VOTING_BACKGROUND_TASKS", "maybe"),
+        ("VOTING_ENV", "staging"),
+        ("VOTING_SERVER", "gunicorn"),
+    ],
 )
 def test_malformed_values_name_the_variable(tmp_path, name, value):
     with pytest.raises(SettingsError, match=name):
@@ -83,3 +88,14 @@ def test_forwarded_allow_ips_takes_only_addresses_and_networks(tmp_path, value):
 def test_forwarded_allow_ips_networks_and_star(tmp_path, value, kept):
     env = {"VOTING_DATA_DIR": str(tmp_path), "VOTING_FORWARDED_ALLOW_IPS": value}
     assert load_settings(env).forwarded_allow_ips == kept
+
+
+@pytest.mark.parametrize(
+    ("value", "server"),
+    [(None, "uvicorn"), ("", "uvicorn"), ("uvicorn", "uvicorn"), (" Granian ", "granian")],
+)
+def test_the_asgi_server_is_uvicorn_unless_told(tmp_path, value, server):
+    env = {"VOTING_DATA_DIR": str(tmp_path)}
+    if value is not None:
+        env["VOTING_SERVER"] = value
+    assert load_settings(env).server == server

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -18,7 +17,7 @@ from . import accounts, db, edition_store
 from .clock import SystemClock
 from .contest import EditionFileError, builtin_edition_path, load_edition_file
 from .embedded import EmbeddedServers
-from .settings import Settings, SettingsError, load_settings
+from .settings import ASGI_SERVERS, Settings, SettingsError, load_settings
 
 log = logging.getLogger("voting")
 
@@ -77,11 +76,14 @@ async def prepare_database(settings: Settings, *, load_demo: bool) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
+    from . import asgi_server
+    from .logs import logging_config
+    from .metrics_dir import prepare_metrics_dir
 
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
+    server = args.server or settings.server
     with servers(settings) as resolved:
         # Migrations and the demo edition as the owner (the embedded server's superuser,
         # or the configured URL's role); the workers below as the service role.
@@ -96,30 +98,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ.setdefault("VOTING_BASE_URL", f"http://{host}:{port}")
         print(f"PostgreSQL: {_describe(service_url, settings.database_url)}")
         print(f"Redis:      {_describe(resolved.redis_url, settings.redis_url)}")
-        print(f"Listening on http://{host}:{port} with {workers} worker(s)", flush=True)
-        # uvicorn drains and stops on SIGTERM/SIGINT, then re-raises the signal with the
-        # handler that was there before it: make that one unwind through `finally`, so the
-        # embedded servers are stopped too and no process is left behind.
-        signal.signal(signal.SIGTERM, _exit_cleanly)
-        signal.signal(signal.SIGINT, _exit_cleanly)
-        from .logs import logging_config
-        from .metrics_dir import prepare_metrics_dir
-
+        print(f"Listening on http://{host}:{port} with {workers} worker(s) ({server})", flush=True)
         prepare_metrics_dir(resolved.data_dir)
-        uvicorn.run(
-            "voting.app:app_from_env",
-            factory=True,
+        asgi_server.run(
+            server,
             host=host,
             port=port,
             workers=workers,
             log_level=args.log_level,
-            timeout_graceful_shutdown=20,
-            # X-Forwarded-* are the app's business (VOTING_TRUST_PROXY_HEADERS), not
-            # uvicorn's default of believing them from 127.0.0.1; no Server header.
-            proxy_headers=False,
-            server_header=False,
-            # Our access log (voting.access, JSON with the request id) replaces uvicorn's.
-            access_log=False,
             log_config=logging_config(args.log_format, args.log_level, args.access_log),
         )
     return 0
@@ -139,10 +125,6 @@ async def _service_url(owner_url: str) -> str:
     finally:
         await conn.close()
     return db.url_with_user(owner_url, db.SERVICE_ROLE)
-
-
-def _exit_cleanly(signum: int, frame: object) -> None:
-    raise SystemExit(0)
 
 
 def _describe(resolved: str | None, configured: str | None) -> str:
@@ -537,6 +519,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
+    serve.add_argument(
+        "--server",
+        choices=ASGI_SERVERS,
+        help=f"the ASGI server (default: VOTING_SERVER, else {ASGI_SERVERS[0]})",
+    )
     serve.add_argument("--no-demo", action="store_true", help="do not load the demo edition")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--access-log", action="store_true")

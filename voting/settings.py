@@ -50,6 +50,20 @@ def _bool(env: dict[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+# The ASGI servers `voting serve` can run (voting/asgi_server.py starts each); the first
+# is the default: uvicorn spends less CPU a vote, granian more (README, "The ASGI server
+# as a lever").
+ASGI_SERVERS = ("uvicorn", "granian")
+
+
+def asgi_server(env: dict[str, str]) -> str:
+    """VOTING_SERVER, checked (the default when unset)."""
+    raw = (env.get("VOTING_SERVER") or ASGI_SERVERS[0]).strip().lower()
+    if raw not in ASGI_SERVERS:
+        raise SettingsError(f"VOTING_SERVER must be one of {', '.join(ASGI_SERVERS)}, got {raw!r}")
+    return raw
+
+
 def _forwarded_allow_ips(env: dict[str, str]) -> str:
     """VOTING_FORWARDED_ALLOW_IPS, checked: addresses and networks (CIDR), or `*` alone.
 
@@ -96,6 +110,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    # The ASGI server of `voting serve` (ASGI_SERVERS).
+    server: str = ASGI_SERVERS[0]
     base_url: str = "http://127.0.0.1:8000"
     # Every Redis key starts with this, so several editions' engines or test runs can
     # share one Redis without seeing each other's keys.
@@ -176,6 +192,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         host=host,
         port=port,
         workers=_int(env, "VOTING_WORKERS", 1),
+        server=asgi_server(env),
         base_url=(env.get("VOTING_BASE_URL") or f"http://{host}:{port}").rstrip("/"),
         redis_prefix=env.get("VOTING_REDIS_PREFIX") or "wsis",
         db_pool_min=_int(env, "VOTING_DB_POOL_MIN", 2),

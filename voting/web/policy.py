@@ -136,6 +136,9 @@ SECURITY_HEADERS = [
         b"frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
     ),
     (b"cross-origin-opener-policy", b"same-origin"),
+    # Name no server software: granian adds `server: granian` to an answer that has no
+    # Server header (it has no switch for it, unlike uvicorn's server_header=False).
+    (b"server", b""),
 ]
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 _SECURITY_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
