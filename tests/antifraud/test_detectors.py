@@ -1,5 +1,7 @@
 """Each offline detector on its own, quarantine decisions, and the committee's pages."""
 
+import statistics
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -13,7 +15,13 @@ from tests.fixtures.flows import csrf_from, sign_in
 from voting import accounts
 from voting.antifraud.config import DEFAULTS
 from voting.antifraud.detectors import (
+    BASELINE_CAP,
+    BASELINE_FLOOR,
     DETECTORS,
+    VoteRow,
+    _Baseline,
+    _beyond_usual,
+    _sleeps,
     audit_category,
     bulk_verification,
     burst,
@@ -132,8 +140,8 @@ async def test_a_farm_on_one_nomination_does_not_make_a_carrier_look_concentrate
     the carrier looks concentrated on the most popular nomination (the pooled share did:
     `voting fraud simulate --scale 3`, seed 1, held 9% of the carrier's votes)."""
     weights = ["E1"] * 4 + ["E2"] * 2 + ["E3", "E4", "E5", "E6"]
-    for i in range(120):  # people from everywhere
-        ip = f"10.{i // 250}.{i % 250}.9"
+    for i in range(120):  # people from everywhere: a /16 each
+        ip = f"{11 + i}.{i % 7}.{i % 250}.9"
         await add_vote(
             conn,
             edition_id,
@@ -173,6 +181,78 @@ async def test_a_farm_on_one_nomination_does_not_make_a_carrier_look_concentrate
     named = {v for f in findings for v, _ in f.votes}
     assert {f"farm{i}" for i in range(600)} <= named
     assert not {v for v in named if not v.startswith("farm")}, findings
+
+
+async def test_one_vote_on_each_empty_nomination_does_not_hide_a_farm(conn, edition_id):
+    """The cap follows the median nomination, which one vote on each empty nomination
+    pulls down to 1: the floor keeps the farm's network at most twice its pooled share of
+    the baseline, so its 150 votes still stand out (without it none was flagged)."""
+    for n in range(8):  # eight honest nominations, 75 votes each from everywhere
+        for i in range(75):
+            await add_vote(
+                conn,
+                edition_id,
+                f"person{n}-{i}",
+                "C1",
+                f"H{n}",
+                at=START + timedelta(minutes=7 * i + n),
+                ip=f"10.{n}.{i}.9",
+                agent=browser(i),
+                domain="gmail.com",
+            )
+    for n in range(11):  # the farm's vote on each empty nomination
+        await add_vote(
+            conn,
+            edition_id,
+            f"seed{n}",
+            "C1",
+            f"X{n}",
+            at=START + timedelta(minutes=n),
+            ip=f"23.9.9.{n + 2}",
+            agent=browser(n),
+            domain="gmail.com",
+        )
+    for i in range(150):
+        await add_vote(
+            conn,
+            edition_id,
+            f"farm{i}",
+            "C1",
+            "T",
+            at=START + timedelta(minutes=3 * i),
+            ip=f"23.9.9.{20 + i % 200}",
+            agent=browser(i),
+            domain="gmail.com",
+        )
+    findings = await concentration(await load(conn, edition_id), DEFAULTS)
+    assert {f"farm{i}" for i in range(150)} <= {v for f in findings for v, _ in f.votes}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 5)), min_size=1, max_size=300))
+def test_the_baseline_is_the_pooled_share_until_a_nomination_passes_the_cap(votes):
+    """Nomination n, network k per vote. Below the cap the share is exactly the pooled
+    one; above it the weighed votes never fall under BASELINE_FLOOR of all votes, so no
+    network's share exceeds twice its pooled share of the whole category."""
+    rows = [
+        VoteRow(f"v{i}", "C1", f"N{n}", float(i), (f"net{k}",), "a", "d", -1)
+        for i, (n, k) in enumerate(votes)
+    ]
+    base = _Baseline(rows, lambda v: v.nets)
+    sizes = Counter(r.nomination for r in rows)
+    counts = Counter((r.nomination, r.nets[0]) for r in rows)
+    nets = Counter(r.nets[0] for r in rows)
+    assert base.total >= BASELINE_FLOOR * len(rows) - 1e-9
+    for net, total in nets.items():
+        assert base.counts[net] / base.total <= 2 * total / len(rows) + 1e-9
+    uncapped = max(sizes.values()) <= BASELINE_CAP * statistics.median(sizes.values())
+    for nomination, size in sizes.items():
+        for net in nets:
+            got = base.share(net, nomination, votes=size, with_key=counts[(nomination, net)])
+            if uncapped:
+                rest = len(rows) - size
+                pooled = (nets[net] - counts[(nomination, net)]) / rest if rest else 0.0
+                assert got == pytest.approx(pooled, abs=1e-12)
 
 
 async def test_burst_flags_the_networks_behind_a_surge_in_any_window(conn, edition_id):
@@ -388,21 +468,23 @@ async def test_drip_spares_a_trickle_that_keeps_a_night(conn, edition_id, hours,
 async def test_drip_looks_for_the_night_beyond_the_category_usual(conn, edition_id, hours, flagged):
     """A popular project's banner readers keep their region's night, but the category's
     own single-purpose voters, from everywhere, also vote for the project around the
-    clock: the night is looked for in what the project has beyond its due share of
-    those (seen in `voting fraud simulate --organic 3000`, seed 1: a banner 36% hit)."""
-    await organic(conn, edition_id, START, 100, NOMS)
+    clock at the category's usual rate: the night is looked for in what the project has
+    beyond its due share of those (seen in `voting fraud simulate --organic 3000`, seed
+    1: a banner 36% hit). Readers who come round the clock are still a drip."""
+    await organic(conn, edition_id, START, 600, NOMS)
     day0 = START.replace(hour=0) + timedelta(days=1)
-    # The category's round-the-clock single-purpose voters: 24 for A3, 6 for A1 and A2.
-    steady = [("A3", 24), ("A1", 6), ("A2", 6)]
-    for nomination, count in steady:
+    # The category's single-purpose voters, evenly round the clock: A1 on even hours, A2
+    # on odd ones, A3 (as popular, at about the same rate) every 90 minutes.
+    steady = [("A1", 36, 2.0, 0.0), ("A2", 36, 2.0, 1.0), ("A3", 48, 1.5, 0.0)]
+    for nomination, count, every, offset in steady:
         for i in range(count):
-            at = day0 + timedelta(hours=i * 72 / count, minutes=7)
+            at = day0 + timedelta(hours=offset + i * every, minutes=7)
             vid = f"single{nomination}{i}"
-            ip = f"82.{i}.{len(nomination) * i % 256}.{ord(nomination[1])}"
+            ip = f"82.{i}.{ord(nomination[1])}.9"
             await add_voter(conn, edition_id, vid, verified_at=at, ip=ip)
             await add_vote(conn, edition_id, vid, "C1", nomination, at=at, ip=ip, agent=browser(i))
     slots = [day0 + timedelta(days=d, hours=h) for d in range(3) for h in hours]
-    for i, at in enumerate(slots[k * len(slots) // 48] for k in range(48)):
+    for i, at in enumerate(slots[k * len(slots) // 108] for k in range(108)):
         vid = f"reader{i}"
         ip = f"172.{16 + i % 10}.{i}.5"
         await add_voter(conn, edition_id, vid, verified_at=at, ip=ip)
@@ -420,6 +502,35 @@ async def test_drip_looks_for_the_night_beyond_the_category_usual(conn, edition_
     findings = await drip(await load(conn, edition_id), DEFAULTS)
     found = {v for f in findings for v, _ in f.votes if v.startswith("reader")}
     assert bool(found) is flagged, findings
+
+
+def test_beyond_usual_never_carves_a_night_out_of_a_trickle():
+    """A category whose single-purpose votes crowd into six evening hours must not lend a
+    round-the-clock trickle a night: no hour loses more than an even spread's share of
+    what is due (a review's finding: the pooled profile took it all from the evening)."""
+    trickle = Counter({h: 10 for h in range(24)})
+    evening = Counter({h: 50 if 17 <= h < 23 else 2 for h in range(24)})
+    beyond = _beyond_usual(trickle, evening, due=120)
+    assert min(beyond.values()) == pytest.approx(10 - 120 / 24)
+    assert not _sleeps(beyond, DEFAULTS.drip_night_share)
+
+
+@given(st.integers(min_value=24, max_value=3000))
+def test_an_even_trickle_never_keeps_a_night(n):
+    hours = Counter({h: n // 24 + (1 if h < n % 24 else 0) for h in range(24)})
+    assert not _sleeps(hours, DEFAULTS.drip_night_share)
+
+
+@pytest.mark.parametrize(
+    ("votes", "quiet", "sleeps"), [(24, 0, True), (24, 1, False), (100, 5, True), (100, 8, False)]
+)
+def test_a_night_is_few_enough_and_unlikely_by_chance(votes, quiet, sleeps):
+    """Hours 0-5 hold `quiet` of `votes`, the rest spread evenly: at 24 votes one vote in
+    the night is a round-the-clock trickle's chance (0.9% a block), none is not (0.1%)."""
+    hours = Counter(h % 6 for h in range(quiet))
+    for i in range(votes - quiet):
+        hours[6 + i % 18] += 1
+    assert _sleeps(hours, DEFAULTS.drip_night_share) is sleeps
 
 
 async def test_drip_sees_a_night_only_in_all_single_purpose_votes(conn, edition_id):

@@ -80,11 +80,14 @@ async def test_the_floors_hold_when_the_cases_are_smaller_or_larger(engine, seed
     report = await simulate(pool, redis, secret="s" * 40, seed=seed, organic=organic, scale=scale)
     print("\n".join(report.lines()))
     for case in CASES:
+        assert report.attempts.get(case.name, 0) > 0, case.name
         if not case.attack:
             assert report.hit_share(case.name) <= 0.02, (case.name, report.rules[case.name])
         elif case.signal == "yes":
             share = report.kept_out_share(case.name)
             assert share >= 0.9, (case.name, report.detail[case.name])
+        elif case.signal == "priced":
+            assert report.unpriced.get(case.name, 0) == 0, case.name
     assert report.organic_hit_share <= 0.01
     assert report.signal_kept_out_share() >= 0.95
 

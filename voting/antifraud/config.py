@@ -92,10 +92,11 @@ class FraudRules:
     drip_surprise: float = 10.0
     drip_wave: float = 10.0  # a 3-hour window this far above an even spread is a wave
     # Votes that keep a night (a 6-hour block of the day with at most this share of an
-    # even spread) are a region's people, not a round-the-clock trickle. 0.2 held a
-    # banner's readers whose last votes spill past midnight (`fraud simulate --organic
-    # 3000`, seed 1: 36% hit); at 24 votes, the fewest it judges, both ask a round-the-
-    # clock trickle for a 6-hour block with at most one vote.
+    # even spread, and few enough that a round-the-clock trickle has them by chance
+    # under detectors.DRIP_NIGHT_CHANCE) are a region's people, not a bought trickle.
+    # 0.2 held a banner's readers whose last votes spill past midnight (`fraud simulate
+    # --organic 3000`, seed 1: 36% hit); the chance test keeps a small trickle (25 to 45
+    # votes) from passing 0.3 by luck, which it would four times as often as 0.2.
     drip_night_share: float = 0.3
     catchall_min_votes: int = 10
     catchall_surprise: float = 10.0

@@ -127,14 +127,38 @@ def surprise(observed: float, expected: float, *, pseudo: float = 1.0) -> float:
     return observed * math.log(observed / expected) - (observed - expected)
 
 
-# In another nomination's baseline, a nomination weighs at most this many times the
-# category's median nomination (its votes scaled down to that): an attacked nomination
-# with thousands of votes from a farm's networks would otherwise dilute every honest
-# network's share of the category, and a crowd behind a carrier's NAT, voting like its
-# category, would look concentrated on each popular nomination (found by `voting fraud
-# simulate --scale 3`, where a farm's 1,818 votes in one category put a carrier's
-# share there at 2% instead of 7%).
+# In the baseline a nomination's votes are weighed against (its category's other votes),
+# a nomination weighs at most this many times the category's median nomination (its
+# votes scaled down to that): an attacked nomination with thousands of votes from a
+# farm's networks would otherwise dilute every honest network's share of the category,
+# and a crowd behind a carrier's NAT, voting like its category, would look concentrated
+# on each popular nomination (found by `voting fraud simulate --scale 3`, where a farm's
+# 1,818 votes in one category put a carrier's share there at 2% instead of 7%). It caps
+# an honest, popular nomination too: the share becomes that of a typical nomination's
+# voters, which is what an honest network's votes follow.
 BASELINE_CAP = 4.0
+# ... but never below this share of the category's votes: the median counts nominations
+# with a vote or two, and an attacker who gives each empty nomination one vote from its
+# own network would otherwise pull the cap down until its network filled the baseline
+# (a review found it: 11 such votes hid a farm of 400). With the floor a network's
+# share of the baseline is at most twice its pooled share.
+BASELINE_FLOOR = 0.5
+
+
+def _capped_at(sizes: Iterable[int], cap: float, floor: float) -> float:
+    """The smallest cap at least `cap` under which the capped sizes sum to `floor`."""
+    ordered = sorted(sizes)
+    if sum(min(size, cap) for size in ordered) >= floor:
+        return cap
+    below = 0.0  # the sizes under the cap being tried, summed
+    for i, size in enumerate(ordered):
+        # A cap c between the previous size and this one sums to below + c * (rest).
+        rest = len(ordered) - i
+        c = (floor - below) / rest
+        if c <= size:
+            return max(cap, c)
+        below += size
+    return float(ordered[-1]) if ordered else cap
 
 
 class _Baseline:
@@ -144,7 +168,13 @@ class _Baseline:
 
     def __init__(self, rows: list[VoteRow], key: Callable[[VoteRow], Iterable[str]]) -> None:
         sizes = Counter(row.nomination for row in rows)
-        cap = BASELINE_CAP * statistics.median(sizes.values()) if sizes else 0.0
+        cap = 0.0
+        if sizes:
+            cap = _capped_at(
+                sizes.values(),
+                BASELINE_CAP * statistics.median(sizes.values()),
+                BASELINE_FLOOR * len(rows),
+            )
         self.scale = {n: min(1.0, cap / size) for n, size in sizes.items()}
         self.counts: dict[str, float] = defaultdict(float)
         for row in rows:
@@ -473,26 +503,53 @@ def _hours(rows: Iterable[VoteRow]) -> Counter[int]:
     return Counter(int(v.at // 3600) % 24 for v in rows)
 
 
+# A night must also be unlikely by chance: the quietest 6-hour block of a round-the-clock
+# trickle holds, with probability under this (over the day's 24 blocks), as few votes.
+DRIP_NIGHT_CHANCE = 0.05
+
+
+def _binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p), summed in logs (n runs to thousands)."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    log_term = n * math.log1p(-p)  # P(X = 0)
+    ratio = math.log(p) - math.log1p(-p)
+    total = 0.0
+    for i in range(k + 1):
+        total += math.exp(log_term)
+        log_term += math.log(n - i) - math.log(i + 1) + ratio
+    return min(1.0, total)
+
+
 def _sleeps(hours: Mapping[int, float], night_share: float) -> bool:
     """Whether votes keep a night: some 6-hour block of the day (UTC) holds at most
-    `night_share` of what an even spread over the day puts there. People of one region
-    sleep; a trickle that runs around the clock does not."""
+    `night_share` of what an even spread over the day puts there, and so few that a
+    round-the-clock trickle would hold as few in its quietest block with a chance under
+    DRIP_NIGHT_CHANCE. People of one region sleep; a trickle that runs around the clock
+    does not."""
     total = sum(hours.values())
     if total <= 0:
         return True
     quietest = min(sum(hours.get((h + k) % 24, 0) for k in range(6)) for h in range(24))
-    return quietest <= night_share * total / 4
+    if quietest > night_share * total / 4:
+        return False
+    n = round(total)
+    return 24 * _binomial_cdf(math.floor(quietest), n, 0.25) < DRIP_NIGHT_CHANCE
 
 
 def _beyond_usual(own: Counter[int], usual: Counter[int], due: float) -> dict[int, float]:
     """A nomination's single-purpose votes per hour beyond the `due` ones it has as any
-    nomination of its category does, spread over the day as the category's are: a
-    banner's readers keep their region's night even when the category's own
+    nomination of its category does, spread over the day as the category's other
+    single-purpose votes are, but never more in an hour than an even spread puts there
+    (a category's busy hours must not carve a night out of a round-the-clock trickle):
+    a banner's readers keep their region's night even when the category's own
     single-purpose voters, from everywhere, vote for the project around the clock."""
     total = sum(usual.values())
     if total <= 0:
         return dict(own)
-    return {h: max(0.0, own[h] - due * usual[h] / total) for h in range(24)}
+    return {h: max(0.0, own[h] - due * min(usual[h] / total, 1 / 24)) for h in range(24)}
 
 
 async def drip(ledger: Ledger, t: FraudRules) -> list[Finding]:
@@ -508,12 +565,15 @@ async def drip(ledger: Ledger, t: FraudRules) -> list[Finding]:
     the single-purpose votes outside the waves, in every window where they exceed twice
     the expectation, are flagged, unless the nomination's single-purpose votes (waves
     included, at least DRIP_NIGHT_MIN_VOTES of them), beyond those the category's usual
-    share makes due and spread over the day as the category's are (`_beyond_usual`),
-    keep a night (`_sleeps`: some 6-hour block of the day holds at most
-    `drip_night_share` of an even spread). Bought
+    share makes due, spread over the day as the category's other single-purpose votes
+    are but no hour more than evenly (`_beyond_usual`), keep a night (`_sleeps`: some
+    6-hour block of the day holds at most `drip_night_share` of an even spread, and so
+    few that a round-the-clock trickle would have a chance under DRIP_NIGHT_CHANCE of
+    it). Bought
     voters do the one thing they are paid for, day and night; supporters come in waves, or steadily
     over their region's waking hours (a project's website banner). Known limits: a buyer
-    who packs the votes into a wave or two, whose voters also vote elsewhere, or who
+    who packs the votes into waves (a burst every few hours makes every window a wave
+    or a wave's neighbour), whose voters also vote elsewhere, or who
     paces them to one region's waking hours, is not seen here (the committee's audit
     shows the profile); supporters spread over every time zone who vote in one category
     only, steadily, are held; people who vote in one category only for an attacked
