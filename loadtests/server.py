@@ -236,6 +236,8 @@ class LocalServer:
         if serves_in_main_process(self.server or "", self.workers):
             return [self.process.pid]
         python = _exe(self.process.pid)
+        if not python:  # the server has just exited: nothing to compare its children with
+            return []
         return [
             p for p in _children(self.process.pid) if _exe(p) == python and not _helper(_cmdline(p))
         ]

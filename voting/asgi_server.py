@@ -8,8 +8,9 @@ server's; no Server header naming the software (an empty one, web/policy.py); ou
 logs (voting/logs.py) in every worker, and no access log of the server's own (ours,
 `voting.access`, has the request id).
 
-uvicorn stays the default: measured in the same runs, granian answers GET /livez with less
-CPU (61 against 76 us) but a vote with more (229 against 191 us), and on a machine whose
+uvicorn stays the default: measured in the same alternating runs, granian answers GET /livez
+with about the same CPU (59-69 against 67-76 us) but a vote with 13-20% more (219-229
+against 191-201 us), and on a machine whose
 cores the workers keep busy the CPU a vote is what sets the votes a second. granian is a
 choice (`--server granian`, VOTING_SERVER=granian) that keeps every promise above: README,
 "The ASGI server as a lever", has the figures and the commands.

@@ -525,7 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the ASGI server (default: VOTING_SERVER, else {ASGI_SERVERS[0]})",
     )
     serve.add_argument("--no-demo", action="store_true", help="do not load the demo edition")
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
     serve.add_argument("--access-log", action="store_true")
     serve.add_argument(
         "--log-format", choices=("json", "text"), default="json", help="log lines (default: json)"

@@ -19,7 +19,7 @@ from typing import Any
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from .clock import Clock, SystemClock
-from .compat.itsdangerous import canonical_token
+from .compat.itsdangerous import canonical_token, keyed_hmac
 
 # Purposes: each its own salt, so no token passes for another kind.
 USER_LINK = "user-signin-link"
@@ -133,22 +133,10 @@ def subkey(secret: str, context: str) -> bytes:
 def keyed_digest(key: bytes, value: str, *, hex_chars: int = 32) -> str:
     """HMAC-SHA256 of `value` under `key`, as the first `hex_chars` hex digits (128 bits by
     default: equality without collisions at any edition's size, and without the value)."""
-    # This runs once per vote (a client's door, at its first vote). hmac.digest would
-    # hash the key into its inner and outer states again each time: half the cost of a
-    # short value. The keyed state is kept and copied instead (the same digest; the keys
-    # are the few subkeys of the configured secret).
-    keyed = _keyed.get(key)
-    if keyed is None:
-        if len(_keyed) >= _KEYS_KEPT:  # (a caller with keys of its own: never unbounded)
-            _keyed.clear()
-        keyed = _keyed[key] = hmac.new(key, digestmod=hashlib.sha256)
-    mac = keyed.copy()
+    # Once per vote (a client's door, at its first vote): from a kept keyed state.
+    mac = keyed_hmac(key, hashlib.sha256)
     mac.update(value.encode())
     return mac.hexdigest()[:hex_chars]
-
-
-_keyed: dict[bytes, hmac.HMAC] = {}
-_KEYS_KEPT = 64
 
 
 def pooled(draw: Callable[[], list[str]]) -> Callable[[], str]:

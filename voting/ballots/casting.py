@@ -296,8 +296,9 @@ class Casting:
                     form_age_ms=form.age_ms,
                     domain=voter.domain,
                     # (No network: the ballot takes the address's from the client's door,
-                    # which it parses and keeps anyway; network_of gives the same,
-                    # tests/antifraud/test_minimise.py.)
+                    # which it parses and keeps anyway; network_of gives the same for
+                    # any address without surrounding spaces (the door strips them,
+                    # network_of refuses them), tests/antifraud/test_minimise.py.)
                     # Only a high-band vote carries reasons, which hold it in quarantine (the
                     # script adds `form_replayed` of its own for a nonce used before).
                     reasons=quarantine_reasons(risk),
