@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from . import mail, metrics, operations, privacy
 from .antifraud.minimise import address_key
@@ -187,6 +188,7 @@ def create_app(
             max_age=SESSION_MAX_AGE,
             max_header_bytes=settings.max_header_bytes,
             max_body_bytes=settings.max_body_bytes,
+            trusted_proxies=settings.forwarded_allow_ips if settings.trust_proxy_headers else None,
         ),
         # Its latency and request id cover everything the others do.
         Middleware(Observability),
@@ -209,8 +211,9 @@ def create_app(
 
         # Behind a load balancer: the client's address and the scheme (https, so HSTS) come
         # from X-Forwarded-For/-Proto, believed only from VOTING_FORWARDED_ALLOW_IPS.
-        middleware.insert(0, Middleware(ProxyHeaders, trusted_hosts=settings.forwarded_allow_ips))
-    app = Starlette(
+        # (The vote's edge, outside it, applies the same change itself.)
+        middleware.insert(1, Middleware(ProxyHeaders, trusted_hosts=settings.forwarded_allow_ips))
+    app = Engine(
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
@@ -224,6 +227,25 @@ def create_app(
     app.state.tokens = Tokens(settings.secret_key, services.clock)
     app.state.pages = Pages()
     return app
+
+
+class Engine(Starlette):
+    """Starlette, with the vote's edge (web/edge.py) outside even the error middleware
+    Starlette puts first: a vote crosses no layer but the edge (each layer is one more
+    coroutine frame every await of the vote passes through), and the edge answers its
+    own faults. Every other request meets the stack as Starlette builds it."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        outer = [m for m in self.user_middleware if m.cls is Edge]
+        declared = self.user_middleware
+        self.user_middleware = [m for m in declared if m.cls is not Edge]
+        try:
+            app = super().build_middleware_stack()
+        finally:
+            self.user_middleware = declared
+        for cls, args, kwargs in reversed(outer):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def app_from_env() -> Starlette:

@@ -69,6 +69,17 @@ class ClusterBatchedScript:
         self._queue: list[_Call] = []
         self._flush_scheduled = False
         self._running: set[asyncio.Task[None]] = set()
+        # A key's slot never changes (its node does): the first key of a vote is its
+        # shard's window, one of a few hundred, so each is hashed once.
+        self._slots: dict[Any, int] = {}
+
+    def _slot(self, key: Any) -> int:
+        slot = self._slots.get(key)
+        if slot is None:
+            if len(self._slots) >= 4096:  # keys of another shape: keep it bounded
+                self._slots.clear()
+            slot = self._slots[key] = self.client.keyslot(key)
+        return slot
 
     async def __call__(
         self, keys: Sequence[Any] = (), args: Sequence[Any] = (), client: Any = None
@@ -105,7 +116,7 @@ class ClusterBatchedScript:
         by_node: dict[ClusterNode, list[_Call]] = {}
         for call in calls:
             try:
-                node = manager.get_node_from_slot(self.client.keyslot(call[0][0]))
+                node = manager.get_node_from_slot(self._slot(call[0][0]))
             except redis.exceptions.RedisError as exc:  # a slot no node covers
                 _fail([call], redis.exceptions.ConnectionError(str(exc)))
                 continue

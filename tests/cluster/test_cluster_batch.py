@@ -85,6 +85,18 @@ async def test_a_tick_s_calls_go_in_one_pipeline_per_node_with_their_own_replies
     assert int(await cluster_client.get(f"{redis_prefix}:{{one}}:c")) == 25
 
 
+async def test_the_slots_kept_are_redis_pys_and_stay_bounded(cluster_client, redis_prefix):
+    script = ClusterBatchedScript(cluster_client, ECHO)
+    keys = [f"{redis_prefix}:{{t{i % 50}}}:w" for i in range(200)] + ["plain", "{}x", "a{b}"]
+    for key in keys * 2:
+        assert script._slot(key) == cluster_client.keyslot(key), key
+    assert len(script._slots) == 53
+    for i in range(5000):  # keys of another shape never grow it past its bound
+        script._slot(f"other{i}")
+    assert len(script._slots) <= 4096
+    assert script._slot("other4999") == cluster_client.keyslot("other4999")
+
+
 async def test_a_script_error_reaches_only_its_own_caller(cluster_client, redis_prefix):
     script = ClusterBatchedScript(cluster_client, ECHO)
     results = await asyncio.gather(

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import pytest
 from httpx import ASGITransport, AsyncClient
+from starlette.middleware.errors import ServerErrorMiddleware
 
 from tests.fixtures.services import TEST_SECRET
 from tests.fixtures.voting import open_voting, redis_now
 from voting import rehearsal
 from voting.app import create_app
+from voting.ballots.casting import Casting
 from voting.web import csrf, policy
 from voting.web.edge import Edge
 from voting.web.middleware import SECURITY_HEADERS
+from voting.web.proxy import ProxyHeaders
 
 
 def test_the_edge_applies_every_policy_the_stack_applies(settings, clock):
@@ -27,7 +30,60 @@ def test_the_edge_applies_every_policy_the_stack_applies(settings, clock):
     assert sorted(stack) == sorted(policy.POLICIES)  # each once
     assert sorted(Edge.APPLIES) == sorted(policy.POLICIES)
     behind_proxy = create_app(settings.with_overrides(trust_proxy_headers=True), clock=clock)
-    assert [m.cls for m in behind_proxy.user_middleware][1:] == classes
+    # Behind a proxy its middleware comes right after the edge, which applies it itself.
+    assert [m.cls for m in behind_proxy.user_middleware] == [Edge, ProxyHeaders, *classes[1:]]
+
+
+def test_the_edge_is_outside_starlettes_own_error_middleware(settings, clock):
+    """A vote crosses no layer but the edge: it wraps the stack Starlette builds,
+    ServerErrorMiddleware first, which every other request still meets."""
+    for trusted in (False, True):
+        app = create_app(settings.with_overrides(trust_proxy_headers=trusted), clock=clock)
+        built = app.build_middleware_stack()
+        assert isinstance(built, Edge) and isinstance(built.app, ServerErrorMiddleware)
+        assert (built.proxy is not None) is trusted
+        inner = built.app.app
+        while hasattr(inner, "app"):
+            assert not isinstance(inner, Edge)
+            inner = inner.app
+    assert app.user_middleware[0].cls is Edge  # the declared list is intact
+
+
+async def test_a_fault_on_the_votes_path_is_answered_in_json_and_logged(
+    app, conn, monkeypatch, caplog
+):
+    """With no error middleware outside it, the edge answers a fault of its own: a 500
+    in the engine's JSON shape with the policy headers, saying what can be known."""
+    svc = app.state.services
+    await open_voting(app, conn)
+    made = await rehearsal.create(
+        conn, svc.r, svc.settings.redis_prefix, now=await redis_now(svc.r), slug="rehearsal-500"
+    )
+    nomination = await conn.fetchval(
+        "SELECT n.public_id FROM nominations n JOIN editions e ON e.id=n.edition_id"
+        " WHERE e.slug=$1 AND n.category='C1' ORDER BY n.public_id LIMIT 1",
+        made.slug,
+    )
+    token = rehearsal.voter_tokens(app.state.tokens, TEST_SECRET, made.slug, 1, start=90)[0]
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a bug of ours")
+
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as c:
+        r = await c.post("/api/rehearsal/session", json={"token": token})
+        h = {"X-CSRF-Token": r.json()["csrf_token"], "X-Request-ID": "fault-1"}
+        monkeypatch.setattr(Casting, "cast", broken)
+        with caplog.at_level("ERROR", logger="voting.web.edge"):
+            r = await c.post("/api/votes", json={"nomination": nomination}, headers=h)
+        assert r.status_code == 500
+        assert r.headers["content-type"] == "application/json"
+        assert r.json()["error"]["code"] == "internal_error"
+        assert "may or may not have been recorded" in r.json()["error"]["message"]
+        assert r.headers["x-request-id"] == "fault-1" and SECURITY <= set(r.headers)
+        assert any("a bug of ours" in (rec.exc_text or "") for rec in caplog.records)
+        monkeypatch.undo()
+        r = await c.post("/api/votes", json={"nomination": nomination}, headers=h)
+        assert r.status_code == 202, r.text  # the next vote goes through
 
 
 def test_every_listed_policy_is_a_function_of_the_policy_module():

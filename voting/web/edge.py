@@ -3,16 +3,20 @@
 The vote is the request that comes by the thousand per second. Through the middleware
 stack it would cross six layers (request id and metrics, security headers, the size
 limits, the session cookie, the router) and Starlette's Request and Response objects;
-`Edge`, the outermost middleware but the proxy-header one, applies the same policies
-(web/policy.py, the functions the stack's middleware are adapters over) in a single
-pass, and calls the vote's rules (voting/ballots/casting.py) for the rest:
+`Edge`, outside every other layer (Starlette's own error middleware included, see
+voting/app.py `Engine`), applies the same policies (web/policy.py, the functions the
+stack's middleware are adapters over) in a single pass, takes the client's address and
+scheme from the proxy headers by the proxy middleware's own function (web/proxy.py
+`ProxyHeaders.apply`) when the engine is behind one, and calls the vote's rules
+(voting/ballots/casting.py) for the rest:
 
     limits -> session -> voter? -> CSRF -> body -> read_vote -> cast -> answer
 
 Every answer is written here: 202 with the receipt, 401 (no voter), 403 (CSRF, closed),
 400/422 (the body), 404 (no such nomination), 409 (already voted, with the receipt),
 413 and 431 (the limits), 428 (a challenge to solve), 429 (rate limited), 503 (Redis or
-PostgreSQL away). Any other request goes on to the stack.
+PostgreSQL away), and a JSON 500 for a fault of ours (logged). Any other request goes on
+to the stack.
 
 The route `POST /api/votes` stays registered (the OpenAPI document and the router know
 it) and points at `vote_endpoint`, the same reply without the policies, which the stack
@@ -22,6 +26,7 @@ the stack with the same bytes (tests/web/test_edge_stack.py compares the two).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -37,6 +42,7 @@ from ..voters import Voter
 from . import policy
 from .context import runtime_of
 from .outages import OUTAGES, RETRY_AFTER
+from .proxy import ProxyHeaders
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +84,12 @@ class Edge:
         max_age: int,
         max_header_bytes: int,
         max_body_bytes: int,
+        trusted_proxies: list[str] | str | None = None,
     ) -> None:
         self.app = app
+        # Behind a load balancer (VOTING_TRUST_PROXY_HEADERS): the stack's ProxyHeaders
+        # middleware, whose change the vote applies by calling it.
+        self.proxy = ProxyHeaders(app, trusted_proxies) if trusted_proxies is not None else None
         # The vote never changes the session: the codec only reads it here.
         self.codec = policy.SessionCodec(secret_key, session_cookie, max_age)
         self.max_header_bytes = max_header_bytes
@@ -91,6 +101,8 @@ class Edge:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        if self.proxy is not None:
+            self.proxy.apply(scope)
         # One pass over the headers, taking the first of each as Starlette's Headers.get
         # (the first Content-Length is body_limit's) and weighing them as
         # policy.header_limit does.
@@ -105,14 +117,14 @@ class Edge:
         rid_token = request_id.set(rid)
         status, route = 500, PATH
         try:
-            refused = policy.header_limit(
-                scope, self.max_header_bytes, size
-            ) or policy.declared_limit(first.get(b"content-length"), self.max_body_bytes)
-            if refused is not None:
+            over = policy.header_limit(scope, self.max_header_bytes, size) or policy.declared_limit(
+                first.get(b"content-length"), self.max_body_bytes
+            )
+            if over is not None:
                 # Refused before the router would have matched a route (as the stack counts).
                 route = "unmatched"
-                headers, body = refused.answer()
-                status = await _send(scope, send, refused.status, headers, body, rid)
+                headers, body = over.answer()
+                status = await _send(scope, send, over.status, headers, body, rid)
                 return
             raw = first.get(b"cookie")
             session = self.codec.decode(raw.decode("latin-1") if raw is not None else None)
@@ -138,8 +150,13 @@ class Edge:
             headers.append((b"vary", b"Cookie"))  # the session was read
             status = await _send(scope, send, status, headers, body, rid)
         except Exception:
+            # No error middleware is outside the edge: a fault of ours is logged here and
+            # answered in JSON (with nothing said of the vote that cannot be known).
             log.exception("unhandled error on POST %s", PATH)
-            raise
+            status = 500
+            headers, body = refused(FAULT, policy.language(scope))[1:]
+            with contextlib.suppress(Exception):  # unless the answer had begun
+                await _send(scope, send, 500, headers, body, rid)
         finally:
             policy.observe(
                 "POST", PATH, route, status, time.perf_counter() - started, scope.get("client")
@@ -250,6 +267,16 @@ async def reply(
 
 
 JSON_TYPE = b"application/json"
+# A fault of ours on the vote's path: whether the script ran is not known here.
+FAULT = Refusal(
+    500,
+    "internal_error",
+    N_(
+        "Something went wrong on our side and your vote may or may not have been recorded."
+        " Send it again: that is safe, since you have one vote per category; if it was"
+        " recorded, you will be shown its receipt."
+    ),
+)
 
 
 def refused(refusal: Refusal, lang: str) -> tuple[int, Headers, bytes]:

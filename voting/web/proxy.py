@@ -86,8 +86,42 @@ class FastTrustedHosts(_TrustedHosts):
 
 
 class ProxyHeaders(ProxyHeadersMiddleware):
-    """ProxyHeadersMiddleware (same arguments, same scope changes) with FastTrustedHosts."""
+    """ProxyHeadersMiddleware (same arguments, same scope changes) with FastTrustedHosts.
+    The change is `apply`, which the vote's edge (web/edge.py) calls too: the vote does
+    not cross this middleware, and takes its client and scheme from the same function."""
 
     def __init__(self, app: Any, trusted_hosts: list[str] | str = "127.0.0.1") -> None:
         super().__init__(app, trusted_hosts)
         self.trusted_hosts = FastTrustedHosts(trusted_hosts)
+
+    def apply(self, scope: Any) -> None:
+        """The scope's client and scheme as the trusted proxy saw them (uvicorn's
+        ProxyHeadersMiddleware's change, in place; tests/web/test_proxy.py holds the two
+        equal)."""
+        client = scope.get("client")
+        if (client[0] if client else None) not in self.trusted_hosts:
+            return
+        proto: bytes | None = None
+        forwarded: list[bytes] = []
+        for name, value in scope["headers"]:
+            if name == b"x-forwarded-proto":
+                proto = value
+            elif name == b"x-forwarded-for":
+                forwarded.append(value)
+        if proto is not None:
+            scheme = proto.decode("latin1").strip()
+            if scheme in {"http", "https", "ws", "wss"}:
+                if scope["type"] == "websocket":
+                    scheme = scheme.replace("http", "ws")
+                scope["scheme"] = scheme
+        if forwarded:
+            host, port = self.trusted_hosts.get_trusted_client_address(
+                b", ".join(forwarded).decode("latin1")
+            )
+            if host:  # an empty X-Forwarded-For leaves the peer (uvicorn's rule)
+                scope["client"] = (host, port)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "lifespan":
+            self.apply(scope)
+        await self.app(scope, receive, send)
