@@ -85,6 +85,44 @@ async def test_a_tick_s_calls_go_in_one_pipeline_per_node_with_their_own_replies
     assert int(await cluster_client.get(f"{redis_prefix}:{{one}}:c")) == 25
 
 
+SLOW = """
+if ARGV[1] == 'slow' then local n = 0 for i = 1, 3000000 do n = n + i end end
+redis.call('INCR', KEYS[1])
+return ARGV[1]
+"""
+
+
+async def test_calls_made_while_a_nodes_pipeline_is_out_go_together_in_the_next(
+    cluster_client, redis_prefix
+):
+    """One pipeline to a node at a time (in_flight=1): the calls of the ticks that come
+    while it is out wait, each with its own reply, and leave in one pipeline after it."""
+    script = ClusterBatchedScript(cluster_client, SLOW, in_flight=1)
+    key = f"{redis_prefix}:{{flight}}:k"
+    assert await script(keys=[key], args=["warm"]) == b"warm"  # the slot map, the script
+    script.stats = type(script.stats)()
+    first = asyncio.ensure_future(script(keys=[key], args=["slow"]))
+    await asyncio.sleep(0.005)  # the slow call is out (tens of ms of Lua)
+    assert script.stats.batches == 1 and not first.done()
+    later = []
+    for tick in range(4):
+        later += [asyncio.ensure_future(script(keys=[key], args=[f"{tick}.{i}"])) for i in range(5)]
+        await asyncio.sleep(0)
+    assert await first == b"slow"
+    assert await asyncio.gather(*later) == [f"{t}.{i}".encode() for t in range(4) for i in range(5)]
+    assert script.stats.batches == 2 and script.stats.calls == 21
+    assert int(await cluster_client.get(key)) == 22
+    # Two at a time (the default): the second tick's calls need not wait for the first.
+    both = ClusterBatchedScript(cluster_client, SLOW, in_flight=2)
+    assert await both(keys=[key], args=["warm"]) == b"warm"
+    slow = asyncio.ensure_future(both(keys=[key], args=["slow"]))
+    await asyncio.sleep(0.005)
+    quick = asyncio.ensure_future(both(keys=[key], args=["quick"]))
+    await asyncio.sleep(0.005)
+    assert both.stats.batches == 3 and not slow.done()  # sent while the slow one is out
+    assert await slow == b"slow" and await quick == b"quick"
+
+
 async def test_the_slots_kept_are_redis_pys_and_stay_bounded(cluster_client, redis_prefix):
     script = ClusterBatchedScript(cluster_client, ECHO)
     keys = [f"{redis_prefix}:{{t{i % 50}}}:w" for i in range(200)] + ["plain", "{}x", "a{b}"]
