@@ -14,7 +14,7 @@ import redis.exceptions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voting.redis_batch import BatchedScript, batch_sizes, packable, xack_packed
+from voting.redis_batch import AnswerLost, BatchedScript, packable, xack_packed
 from voting.services import open_redis
 
 # Echoes what it was given, fails on demand: enough to tell every caller's reply apart.
@@ -214,38 +214,81 @@ def test_the_packed_command_is_byte_for_byte_what_redis_py_sends(keys, args):
     assert _hiredis_pack(("EVALSHA", sha, len(keys), *keys, *plain)) == expected
 
 
-@given(
-    calls=st.integers(0, 5000),
-    max_batch=st.integers(1, 300),
-    pipelines=st.integers(1, 8),
-    min_batch=st.integers(1, 64),
-)
-def test_a_tick_is_cut_into_few_even_pipelines_within_the_cap(
-    calls, max_batch, pipelines, min_batch
-):
-    sizes = batch_sizes(calls, max_batch, pipelines, min_batch)
-    assert sum(sizes) == calls
-    assert all(0 < size <= max_batch for size in sizes)
-    if sizes:
-        assert max(sizes) - min(sizes) <= 1
-        assert len(sizes) == max(1, min(pipelines, calls // min_batch), -(-calls // max_batch))
-        # More than the cap needs only when each pipeline keeps at least min_batch calls.
-        if len(sizes) > -(-calls // max_batch):
-            assert min(sizes) >= min_batch
+SLOW = """
+if ARGV[1] == 'slow' then local n = 0 for i = 1, 3000000 do n = n + i end end
+if ARGV[1] == 'slower' then local n = 0 for i = 1, 20000000 do n = n + i end end
+redis.call('INCR', KEYS[1])
+return ARGV[1]
+"""
 
 
-async def test_a_tick_split_into_pipelines_answers_each_call_as_one_pipeline_does(
-    client, redis_prefix
-):
-    split = BatchedScript(client, ECHO, pipelines=4, min_batch=16)
-    replies = await asyncio.gather(
-        *(split(keys=[f"{redis_prefix}:s{i % 7}"], args=[str(i)]) for i in range(64))
-    )
-    assert split.stats.batches == 4 and split.stats.calls == 64
-    assert [r[1] for r in replies] == [str(i).encode() for i in range(64)]
-    # Each key was counted once per call, whatever pipeline it went in.
-    counts = [int(await client.get(f"{redis_prefix}:s{k}")) for k in range(7)]
-    assert counts == [len(range(k, 64, 7)) for k in range(7)]
+async def test_calls_made_while_pipelines_are_out_go_together_in_the_next(client, redis_prefix):
+    """At most `in_flight` pipelines out: the calls of the ticks that come meanwhile
+    wait, each with its own reply, and leave in one pipeline when one is back."""
+    key = f"{redis_prefix}:flight"
+    for in_flight in (1, 2):
+        script = BatchedScript(client, SLOW, in_flight=in_flight)
+        assert await script(keys=[key], args=["warm"]) == b"warm"  # the script is loaded
+        script.stats = type(script.stats)()
+        first = asyncio.ensure_future(script(keys=[key], args=["slow"]))
+        await asyncio.sleep(0.005)  # the slow call is out (tens of ms of Lua)
+        assert script.stats.batches == 1 and not first.done()
+        later = []
+        for tick in range(4):
+            later += [
+                asyncio.ensure_future(script(keys=[key], args=[f"{tick}.{i}"])) for i in range(5)
+            ]
+            await asyncio.sleep(0)
+        # One: all 20 wait for the slow one. Two: the first tick's go out at once, the
+        # three ticks after it wait for one of the two.
+        assert script.stats.batches == (1 if in_flight == 1 else 2)
+        assert await first == b"slow"
+        assert await asyncio.gather(*later) == [
+            f"{t}.{i}".encode() for t in range(4) for i in range(5)
+        ]
+        assert script.stats.batches == (2 if in_flight == 1 else 3)
+        assert script.stats.calls == 21
+    assert int(await client.get(key)) == 2 * 22
+
+
+async def test_a_call_waits_for_a_pipeline_no_longer_than_the_pool_would(client, redis_prefix):
+    """Past its patience (the pool's wait, VOTING_REDIS_POOL_TIMEOUT) a waiting call is
+    refused as never sent, as the pool refuses; one that came later waits its own."""
+    script = BatchedScript(client, SLOW, in_flight=1)
+    assert script._flights.patience == client.connection_pool.timeout  # what it is given
+    key = f"{redis_prefix}:patience"
+    assert await script(keys=[key], args=["warm"]) == b"warm"
+    script._flights.patience = 0.01
+    out = asyncio.ensure_future(script(keys=[key], args=["slower"]))  # a good 100 ms
+    await asyncio.sleep(0.002)
+    early = asyncio.ensure_future(script(keys=[key], args=["early"]))
+    await asyncio.sleep(0.006)
+    late = asyncio.ensure_future(script(keys=[key], args=["late"]))
+    with pytest.raises(redis.exceptions.ConnectionError, match="No connection") as refused:
+        await early
+    assert not isinstance(refused.value, AnswerLost) and not late.done()
+    with pytest.raises(redis.exceptions.ConnectionError, match="No connection"):
+        await late
+    assert not out.done()  # both refused while the slow one was still out
+    assert await out == b"slower"
+    assert int(await client.get(key)) == 2  # warm and slower: the refused never ran
+
+
+async def test_a_stopping_worker_tells_the_waiting_calls_they_were_not_sent(client, redis_prefix):
+    script = BatchedScript(client, SLOW, in_flight=1)
+    key = f"{redis_prefix}:stop"
+    assert await script(keys=[key], args=["warm"]) == b"warm"
+    out = asyncio.ensure_future(script(keys=[key], args=["slow"]))
+    await asyncio.sleep(0.005)
+    waiting = asyncio.ensure_future(script(keys=[key], args=["never"]))
+    await asyncio.sleep(0)
+    for task in list(script._running):  # what a worker's shutdown does to its tasks
+        task.cancel()
+    with pytest.raises(AnswerLost):
+        await out  # sent: it may have run
+    with pytest.raises(redis.exceptions.ConnectionError) as refused:
+        await waiting
+    assert not isinstance(refused.value, AnswerLost)  # never sent: not recorded
 
 
 async def test_a_packed_xack_answers_as_redis_py_does(client, redis_prefix):

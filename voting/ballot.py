@@ -321,13 +321,14 @@ class Ballot:
         # Votes cast in the same loop tick share one pipeline (voting/redis_batch.py); on
         # NOSCRIPT (an empty script cache after a restart or failover) it loads the script
         # and retries, as redis-py's Script does: never a 500 for that.
-        # Up to four pipelines a tick (redis_batch.batch_sizes): the worker answers the
-        # first votes while Redis still runs the others' scripts.
-        # On a Redis Cluster, one pipeline per node a tick (voting/redis_cluster_batch.py).
+        # Two pipelines under way at a time (redis_batch.InFlight): the votes that come
+        # meanwhile go together in the next.
+        # On a Redis Cluster, one pipeline per node at a time, the calls of the ticks
+        # meanwhile sent together after it (voting/redis_cluster_batch.py).
         self._cast: BatchedScript | ClusterBatchedScript = (
             ClusterBatchedScript(redis, CAST_SCRIPT)
             if isinstance(redis, RedisCluster)
-            else BatchedScript(redis, CAST_SCRIPT, pipelines=4, min_batch=16)
+            else BatchedScript(redis, CAST_SCRIPT)
         )
         self._sync = redis.register_script(SYNC_WINDOW_SCRIPT)
         self._tags: dict[tuple[str, int], str] = {}

@@ -38,6 +38,10 @@ class _Turns:
         self._sem = asyncio.Semaphore(limit)
         self._timeout = timeout
 
+    @property
+    def timeout(self) -> float | None:
+        return self._timeout
+
     async def __aenter__(self) -> None:
         try:
             await asyncio.wait_for(self._sem.acquire(), self._timeout)

@@ -15,7 +15,8 @@ read wake-up, and its node a read and a write: the cluster path took 185 us of t
 worker's CPU a vote against 150 on one Redis (`voting bench --redis-cluster`, one run).
 Held back per node it took 159 against 145 (in_flight=2: 172), at the same rate. A
 node runs its scripts one after the other whatever the pipelines, so the calls that wait
-lose no more than the round trip they would have overlapped.
+lose no more than the round trip they would have overlapped (redis_batch.InFlight, one
+per node; the single Redis keeps two under way, which measured best there).
 
 The same error semantics as the single-node batch:
 - a script error (or an OOM refusal) reaches its own caller only;
@@ -46,6 +47,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from .redis_batch import (
     AnswerLost,
     BatchStats,
+    InFlight,
     _as_redis_error,
     _Call,
     _fail,
@@ -80,12 +82,11 @@ class ClusterBatchedScript:
         self._queue: list[_Call] = []
         self._flush_scheduled = False
         self._running: set[asyncio.Task[None]] = set()
-        # At most `in_flight` pipelines to a node at once; the calls of the ticks that
-        # come meanwhile wait and go together in the next (per node: `_waiting`, the
-        # calls; `_senders`, the pipelines under way).
+        # At most `in_flight` pipelines to a node at once (redis_batch.InFlight, one per
+        # node): the calls of the ticks that come meanwhile go together in the next.
         self.in_flight = max(1, in_flight)
-        self._waiting: dict[str, list[_Call]] = {}
-        self._senders: dict[str, int] = {}
+        self._flights: dict[str, InFlight] = {}
+        self._nodes: dict[str, ClusterNode] = {}
         # A key's slot never changes (its node does): the first key of a vote is its
         # shard's window, one of a few hundred, so each is hashed once.
         self._slots: dict[Any, int] = {}
@@ -141,11 +142,19 @@ class ClusterBatchedScript:
         if redirections == 0:
             self.stats.nodes = len(by_node)
             for node, mine in by_node.items():
-                waiting = self._waiting.setdefault(node.name, [])
-                waiting.extend(mine)
-                if self._senders.get(node.name, 0) < self.in_flight:
-                    self._senders[node.name] = self._senders.get(node.name, 0) + 1
-                    self._spawn(self._drain(node))
+                self._nodes[node.name] = node  # (the newest object for that address)
+                flights = self._flights.get(node.name)
+                if flights is None:
+                    turns = getattr(self.client, "turns", None)
+                    flights = self._flights[node.name] = InFlight(
+                        self.in_flight,
+                        self.max_batch,
+                        self._runner(node.name),
+                        self._spawn,
+                        # as long as a command may wait for its turn (redis_cluster.py)
+                        patience=turns.timeout if turns is not None else None,
+                    )
+                flights.add(mine)
             return
         runs = []
         for node, mine in by_node.items():
@@ -160,25 +169,11 @@ class ClusterBatchedScript:
             if isinstance(exc, asyncio.CancelledError):
                 raise
 
-    async def _drain(self, node: ClusterNode) -> None:
-        """Send the calls waiting for `node`, a pipeline at a time, until none wait."""
-        waiting = self._waiting[node.name]
-        try:
-            while waiting:
-                batch = waiting[: self.max_batch]
-                del waiting[: self.max_batch]
-                try:
-                    await self._run(node, batch, 0)
-                except BaseException as exc:
-                    # Whatever went wrong past the send, no caller waits forever; their
-                    # scripts may have run, so that is what they are told.
-                    _fail(batch, AnswerLost(f"the cluster batch failed: {exc!r}"))
-                    if isinstance(exc, asyncio.CancelledError):
-                        _fail(waiting, AnswerLost("the Redis call was cancelled"))
-                        waiting.clear()
-                        raise
-        finally:
-            self._senders[node.name] -= 1
+    def _runner(self, name: str) -> Any:
+        async def run(batch: list[_Call]) -> None:
+            await self._run(self._nodes[name], batch, 0)
+
+        return run
 
     async def _run(
         self, node: ClusterNode, batch: list[_Call], redirections: int, asking: bool = False
