@@ -14,7 +14,7 @@ import redis.exceptions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voting.redis_batch import AnswerLost, BatchedScript, packable, xack_packed
+from voting.redis_batch import AnswerLost, BatchedScript, InFlight, packable, xack_packed
 from voting.services import open_redis
 
 # Echoes what it was given, fails on demand: enough to tell every caller's reply apart.
@@ -214,81 +214,150 @@ def test_the_packed_command_is_byte_for_byte_what_redis_py_sends(keys, args):
     assert _hiredis_pack(("EVALSHA", sha, len(keys), *keys, *plain)) == expected
 
 
-SLOW = """
-if ARGV[1] == 'slow' then local n = 0 for i = 1, 3000000 do n = n + i end end
-if ARGV[1] == 'slower' then local n = 0 for i = 1, 20000000 do n = n + i end end
-redis.call('INCR', KEYS[1])
-return ARGV[1]
-"""
+# -- InFlight: at most `limit` pipelines out, the rest waiting ---------------------------
 
 
-async def test_calls_made_while_pipelines_are_out_go_together_in_the_next(client, redis_prefix):
-    """At most `in_flight` pipelines out: the calls of the ticks that come meanwhile
-    wait, each with its own reply, and leave in one pipeline when one is back."""
-    key = f"{redis_prefix}:flight"
-    for in_flight in (1, 2):
-        script = BatchedScript(client, SLOW, in_flight=in_flight)
-        assert await script(keys=[key], args=["warm"]) == b"warm"  # the script is loaded
-        script.stats = type(script.stats)()
-        first = asyncio.ensure_future(script(keys=[key], args=["slow"]))
-        await asyncio.sleep(0.005)  # the slow call is out (tens of ms of Lua)
-        assert script.stats.batches == 1 and not first.done()
+class Gated:
+    """A batch runner that holds each batch until its gate opens, then answers every
+    call with its first argument: when a batch leaves is the test's to say."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.batches: list[list[str]] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, batch) -> None:
+        self.batches.append([args[0] for _, args, _ in batch])
+        await self.gate.wait()
+        for _, args, future in batch:
+            if not future.done():
+                future.set_result(args[0])
+
+    def spawn(self, coro) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        return task
+
+
+def _calls(*names: str):
+    loop = asyncio.get_running_loop()
+    return [((), (name,), loop.create_future()) for name in names]
+
+
+async def test_calls_made_while_pipelines_are_out_go_together_in_the_next():
+    for limit in (1, 2):
+        gated = Gated()
+        flights = InFlight(limit, 256, gated.run, gated.spawn)
+        first = _calls("first")
+        flights.add(first)
+        await asyncio.sleep(0)
         later = []
         for tick in range(4):
-            later += [
-                asyncio.ensure_future(script(keys=[key], args=[f"{tick}.{i}"])) for i in range(5)
-            ]
+            calls = _calls(*(f"{tick}.{i}" for i in range(5)))
+            later += calls
+            flights.add(calls)
             await asyncio.sleep(0)
-        # One: all 20 wait for the slow one. Two: the first tick's go out at once, the
-        # three ticks after it wait for one of the two.
-        assert script.stats.batches == (1 if in_flight == 1 else 2)
-        assert await first == b"slow"
-        assert await asyncio.gather(*later) == [
-            f"{t}.{i}".encode() for t in range(4) for i in range(5)
-        ]
-        assert script.stats.batches == (2 if in_flight == 1 else 3)
-        assert script.stats.calls == 21
-    assert int(await client.get(key)) == 2 * 22
+        # One out: all 20 wait for it. Two: the first tick's go as the second, the three
+        # ticks after it wait for one of the two.
+        names = [f"{t}.{i}" for t in range(4) for i in range(5)]
+        assert gated.batches == ([["first"]] if limit == 1 else [["first"], names[:5]])
+        assert flights.out == limit and len(flights.waiting) == (20 if limit == 1 else 15)
+        gated.gate.set()
+        assert await asyncio.gather(*(f for _, _, f in first + later)) == ["first", *names]
+        expected = [["first"], names] if limit == 1 else [["first"], names[:5], names[5:]]
+        assert gated.batches == expected
+        await asyncio.sleep(0)
+        assert flights.out == 0 and not flights.waiting
 
 
-async def test_a_call_waits_for_a_pipeline_no_longer_than_the_pool_would(client, redis_prefix):
-    """Past its patience (the pool's wait, VOTING_REDIS_POOL_TIMEOUT) a waiting call is
-    refused as never sent, as the pool refuses; one that came later waits its own."""
-    script = BatchedScript(client, SLOW, in_flight=1)
-    assert script._flights.patience == client.connection_pool.timeout  # what it is given
-    key = f"{redis_prefix}:patience"
-    assert await script(keys=[key], args=["warm"]) == b"warm"
-    script._flights.patience = 0.01
-    out = asyncio.ensure_future(script(keys=[key], args=["slower"]))  # a good 100 ms
-    await asyncio.sleep(0.002)
-    early = asyncio.ensure_future(script(keys=[key], args=["early"]))
-    await asyncio.sleep(0.006)
-    late = asyncio.ensure_future(script(keys=[key], args=["late"]))
-    with pytest.raises(redis.exceptions.ConnectionError, match="No connection") as refused:
-        await early
-    assert not isinstance(refused.value, AnswerLost) and not late.done()
-    with pytest.raises(redis.exceptions.ConnectionError, match="No connection"):
-        await late
-    assert not out.done()  # both refused while the slow one was still out
-    assert await out == b"slower"
-    assert int(await client.get(key)) == 2  # warm and slower: the refused never ran
-
-
-async def test_a_stopping_worker_tells_the_waiting_calls_they_were_not_sent(client, redis_prefix):
-    script = BatchedScript(client, SLOW, in_flight=1)
-    key = f"{redis_prefix}:stop"
-    assert await script(keys=[key], args=["warm"]) == b"warm"
-    out = asyncio.ensure_future(script(keys=[key], args=["slow"]))
-    await asyncio.sleep(0.005)
-    waiting = asyncio.ensure_future(script(keys=[key], args=["never"]))
+async def test_a_call_waits_for_a_pipeline_no_longer_than_its_patience():
+    """Past its patience a waiting call is refused as never sent ("No connection
+    available.", as the pool refuses), the oldest first; one that came later waits its
+    own; the pipeline out is not disturbed."""
+    gated = Gated()
+    flights = InFlight(1, 256, gated.run, gated.spawn, patience=0.05)
+    out, early, late = _calls("out"), _calls("early"), _calls("late")
+    flights.add(out)
     await asyncio.sleep(0)
-    for task in list(script._running):  # what a worker's shutdown does to its tasks
+    flights.add(early)
+    await asyncio.sleep(0.02)
+    flights.add(late)
+    order: list[str] = []
+    for name, (_, _, future) in (("early", early[0]), ("late", late[0])):
+        future.add_done_callback(lambda _, name=name: order.append(name))
+    for _, _, future in early + late:
+        with pytest.raises(redis.exceptions.ConnectionError, match="No connection") as refused:
+            await future
+        assert not isinstance(refused.value, AnswerLost)  # never sent: not recorded
+    assert order == ["early", "late"] and not out[0][2].done()
+    gated.gate.set()
+    assert await out[0][2] == "out" and gated.batches == [["out"]]  # the refused never went
+
+
+async def test_a_stopping_worker_tells_each_call_what_became_of_it():
+    """Cancelled (a worker stopping): a batch out may have run (AnswerLost); the calls
+    waiting, and a batch whose task never started, were never sent."""
+    gated = Gated()
+    flights = InFlight(1, 256, gated.run, gated.spawn)
+    out, waiting = _calls("out"), _calls("waiting")
+    flights.add(out)
+    await asyncio.sleep(0)
+    flights.add(waiting)
+    for task in gated.tasks:
         task.cancel()
     with pytest.raises(AnswerLost):
-        await out  # sent: it may have run
+        await out[0][2]
     with pytest.raises(redis.exceptions.ConnectionError) as refused:
-        await waiting
-    assert not isinstance(refused.value, AnswerLost)  # never sent: not recorded
+        await waiting[0][2]
+    assert not isinstance(refused.value, AnswerLost)
+    # A sender cancelled before its first step (the loop's own cancel at exit) runs none
+    # of its code: its batch is still answered, and the next calls still go out.
+    gated = Gated()
+    flights = InFlight(1, 256, gated.run, gated.spawn)
+    unsent = _calls("unsent")
+    flights.add(unsent)
+    next(iter(gated.tasks)).cancel()
+    with pytest.raises(redis.exceptions.ConnectionError) as refused:
+        await asyncio.wait_for(unsent[0][2], 5)  # (it waited forever once)
+    assert not isinstance(refused.value, AnswerLost) and gated.batches == []
+    await asyncio.sleep(0)
+    assert flights.out == 0
+    gated.gate.set()
+    after = _calls("after")
+    flights.add(after)
+    assert await after[0][2] == "after"
+
+
+async def test_batched_calls_held_while_a_pipeline_is_out_get_their_own_replies(
+    client, redis_prefix
+):
+    """The same over a real Redis: the calls of four ticks while the first pipeline is
+    held go in one pipeline, each with its own reply, each counted once."""
+    script = BatchedScript(client, ECHO, in_flight=1)
+    assert script._flights.patience == client.connection_pool.timeout  # the pool's wait
+    gate = asyncio.Event()
+    real = script._flights.run
+
+    async def held(batch) -> None:
+        await gate.wait()
+        await real(batch)
+
+    script._flights.run = held
+    key = f"{redis_prefix}:held"
+    first = asyncio.ensure_future(script(keys=[key], args=["first"]))
+    await asyncio.sleep(0)
+    later = []
+    for tick in range(4):
+        later += [asyncio.ensure_future(script(keys=[key], args=[f"{tick}.{i}"])) for i in range(5)]
+        await asyncio.sleep(0)
+    gate.set()
+    replies = await asyncio.gather(first, *later)
+    assert [r[1] for r in replies] == [
+        b"first",
+        *(f"{t}.{i}".encode() for t in range(4) for i in range(5)),
+    ]
+    assert script.stats.batches == 2 and script.stats.calls == 21
+    assert int(await client.get(key)) == 21
 
 
 async def test_a_packed_xack_answers_as_redis_py_does(client, redis_prefix):

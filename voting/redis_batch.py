@@ -81,15 +81,20 @@ class InFlight:
     sent ("No connection available.", as the pool refuses), so a surge larger than Redis
     can take gets 503 with Retry-After instead of a queue that grows without end.
 
+    The trade-off: while Redis stalls (a fork, an fsync, a slow script) longer than that
+    wait, the votes that come meanwhile are refused (503, not recorded, Retry-After)
+    where, with a pipeline a tick, the first few hundred would each have held a pooled
+    connection and waited for Redis up to the socket timeout.
+
     `run(batch)` answers each call of its batch (a reply or an error) and may raise only
-    past that; `spawn` starts a task the batcher keeps."""
+    past that; `spawn` starts a task the batcher keeps, and returns it."""
 
     def __init__(
         self,
         limit: int,
         max_batch: int,
         run: Callable[[list[_Call]], Awaitable[None]],
-        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]],
         patience: float | None = None,
     ) -> None:
         self.limit = max(1, limit)
@@ -100,18 +105,42 @@ class InFlight:
         self.waiting: list[_Call] = []
         self._since: list[float] = []  # when each waiting call came (loop time)
         self._timer: asyncio.TimerHandle | None = None
-        self.out = 0  # pipelines under way
+        self.out = 0  # pipelines under way (their tasks, until each has ended)
+        # A sender's first batch, until its task runs: a task cancelled before its first
+        # step runs none of its code, and its calls (never sent) must still be answered.
+        self._held: dict[asyncio.Task[None], list[_Call]] = {}
 
     def add(self, calls: list[_Call]) -> None:
         self.waiting.extend(calls)
-        while self.out < self.limit and self.waiting:
-            self.out += 1
-            self.spawn(self._send(self._take()))
+        self._start()
         if calls and self.waiting and self.patience is not None:
             loop = asyncio.get_running_loop()
             self._since.extend([loop.time()] * (len(self.waiting) - len(self._since)))
             if self._timer is None:
                 self._timer = loop.call_later(self.patience, self._expire)
+
+    def _start(self) -> None:
+        while self.out < self.limit and self.waiting:
+            self.out += 1
+            batch = self._take()
+            task = self.spawn(self._send(batch))
+            self._held[task] = batch
+            task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """A sender's task has ended, however: count it out; if it was cancelled (a
+        worker stopping), what it held and what waits was never sent; else start a
+        sender for calls that came after its last look."""
+        self.out -= 1
+        never_sent = self._held.pop(task, None)
+        if task.cancelled():
+            stopping = redis.exceptions.ConnectionError("stopping")
+            _fail(never_sent or [], stopping)
+            _fail(self.waiting, stopping)
+            self.waiting.clear()
+            self._since.clear()
+            return
+        self._start()
 
     def _take(self) -> list[_Call]:
         batch = self.waiting[: self.max_batch]
@@ -139,23 +168,17 @@ class InFlight:
             self._timer = loop.call_at(self._since[0] + self.patience, self._expire)
 
     async def _send(self, batch: list[_Call]) -> None:
-        try:
-            while batch:
-                try:
-                    await self.run(batch)
-                except BaseException as exc:
-                    # Whatever went wrong past the send, no caller waits forever; their
-                    # scripts may have run, so that is what they are told.
-                    _fail(batch, AnswerLost(f"the batch failed: {exc!r}"))
-                    if isinstance(exc, asyncio.CancelledError):
-                        # A worker stopping: the waiting calls were never sent.
-                        _fail(self.waiting, redis.exceptions.ConnectionError("stopping"))
-                        self.waiting.clear()
-                        self._since.clear()
-                        raise
-                batch = self._take()
-        finally:
-            self.out -= 1
+        self._held.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+        while batch:
+            try:
+                await self.run(batch)
+            except BaseException as exc:
+                # Whatever went wrong past the send, no caller waits forever; their
+                # scripts may have run, so that is what they are told.
+                _fail(batch, AnswerLost(f"the batch failed: {exc!r}"))
+                if isinstance(exc, asyncio.CancelledError):
+                    raise  # (_ended tells the waiting calls)
+            batch = self._take()
 
 
 @dataclass
@@ -215,10 +238,11 @@ class BatchedScript:
     def _flush(self) -> None:
         self._flights.add(tick_take(self))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+        return task
 
     async def _run(self, batch: list[_Call]) -> None:
         self.stats.calls += len(batch)

@@ -114,14 +114,16 @@ class ClusterBatchedScript:
         queue = tick_take(self)
         self._spawn(self._route(queue, 0))
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+        return task
 
     async def _route(self, calls: list[_Call], redirections: int) -> None:
-        """Group calls by the node serving their slot; one pipeline per node (cut at
-        max_batch), all nodes at once."""
+        """Group calls by the node serving their slot: fresh calls join that node's
+        InFlight; redirected ones (`redirections` > 0) go at once, one pipeline per node
+        (cut at max_batch)."""
         try:
             # Lazily, as redis-py's own commands do: the slot map on the first use.
             await self.client.initialize()

@@ -1,4 +1,4 @@
-"""The cluster batcher (voting/redis_cluster_batch.py): one pipeline per node per tick,
+"""The cluster batcher (voting/redis_cluster_batch.py): one pipeline to each node at a time,
 each caller its own reply or error, NOSCRIPT per node, MOVED and ASK followed, and a kill
 -9 of a master mid-batch loses no acknowledged vote and records no vote it said was not
 recorded. Duplicates and the cutoff through it: tests/test_ballot.py on the cluster
@@ -85,42 +85,45 @@ async def test_a_tick_s_calls_go_in_one_pipeline_per_node_with_their_own_replies
     assert int(await cluster_client.get(f"{redis_prefix}:{{one}}:c")) == 25
 
 
-SLOW = """
-if ARGV[1] == 'slow' then local n = 0 for i = 1, 3000000 do n = n + i end end
-redis.call('INCR', KEYS[1])
-return ARGV[1]
-"""
-
-
 async def test_calls_made_while_a_nodes_pipeline_is_out_go_together_in_the_next(
     cluster_client, redis_prefix
 ):
-    """One pipeline to a node at a time (in_flight=1): the calls of the ticks that come
-    while it is out wait, each with its own reply, and leave in one pipeline after it."""
-    script = ClusterBatchedScript(cluster_client, SLOW, in_flight=1)
+    """One pipeline to a node at a time: the calls of the ticks that come while it is out
+    (held here) wait, and leave in one pipeline after it, each with its own reply; a
+    call waits no longer than a command waits for its turn."""
+    script = ClusterBatchedScript(cluster_client, ECHO)
     key = f"{redis_prefix}:{{flight}}:k"
-    assert await script(keys=[key], args=["warm"]) == b"warm"  # the slot map, the script
+    assert (await script(keys=[key], args=["warm"]))[1] == b"warm"  # the slot map
+    flights = next(iter(script._flights.values()))
+    assert flights.limit == 1 and flights.patience == cluster_client.turns.timeout
     script.stats = type(script.stats)()
-    first = asyncio.ensure_future(script(keys=[key], args=["slow"]))
-    await asyncio.sleep(0.005)  # the slow call is out (tens of ms of Lua)
-    assert script.stats.batches == 1 and not first.done()
+    gate = asyncio.Event()
+    real = script._run
+
+    async def held(*args, **kwargs):
+        await gate.wait()
+        await real(*args, **kwargs)
+
+    script._run = held  # type: ignore[method-assign]
+    first = asyncio.ensure_future(script(keys=[key], args=["first"]))
+    await asyncio.sleep(0)
     later = []
     for tick in range(4):
         later += [asyncio.ensure_future(script(keys=[key], args=[f"{tick}.{i}"])) for i in range(5)]
         await asyncio.sleep(0)
-    assert await first == b"slow"
-    assert await asyncio.gather(*later) == [f"{t}.{i}".encode() for t in range(4) for i in range(5)]
+    for _ in range(50):  # (each tick's calls reach the node's queue through a task)
+        if len(flights.waiting) == 20:
+            break
+        await asyncio.sleep(0)
+    assert len(flights.waiting) == 20 and flights.out == 1
+    gate.set()
+    replies = await asyncio.gather(first, *later)
+    assert [r[1] for r in replies] == [
+        b"first",
+        *(f"{t}.{i}".encode() for t in range(4) for i in range(5)),
+    ]
     assert script.stats.batches == 2 and script.stats.calls == 21
     assert int(await cluster_client.get(key)) == 22
-    # Two at a time (the default): the second tick's calls need not wait for the first.
-    both = ClusterBatchedScript(cluster_client, SLOW, in_flight=2)
-    assert await both(keys=[key], args=["warm"]) == b"warm"
-    slow = asyncio.ensure_future(both(keys=[key], args=["slow"]))
-    await asyncio.sleep(0.005)
-    quick = asyncio.ensure_future(both(keys=[key], args=["quick"]))
-    await asyncio.sleep(0.005)
-    assert both.stats.batches == 3 and not slow.done()  # sent while the slow one is out
-    assert await slow == b"slow" and await quick == b"quick"
 
 
 async def test_the_slots_kept_are_redis_pys_and_stay_bounded(cluster_client, redis_prefix):

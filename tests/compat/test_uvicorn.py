@@ -209,6 +209,15 @@ async def test_tick_writer_sends_a_tick_at_once_and_keeps_nothing_past_close():
     writer.abort()
     await asyncio.sleep(0)
     assert other.writes == [] and other.aborted
+    # Past 64 KiB kept, the write is made at once: the socket's flow control then acts.
+    big = Recording()
+    writer = TickWriter(big, loop)
+    writer.write(b"h")
+    writer.write(b"x" * (64 * 1024))
+    assert big.writes == [b"h" + b"x" * (64 * 1024)] and writer.get_write_buffer_size() == 7
+    writer.write(b"tail")
+    await asyncio.sleep(0)
+    assert big.writes[-1] == b"tail" and len(big.writes) == 2
     gone = Recording()
     writer = TickWriter(gone, loop)
     writer.write(b"late")

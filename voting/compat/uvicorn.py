@@ -6,9 +6,10 @@ system calls and two TCP segments, and on loopback the kernel's work for the rec
 side is charged to the sender. In the profile of a vote under load that write was the
 largest single cost of the server (15% of its CPU). Here the protocol's transport keeps
 what is written during one event-loop tick and sends it with one write when the tick
-ends (`loop.call_soon`): an answer's head and body (and the answers of pipelined
-requests) leave together. Nothing waits for more than the tick: a streamed body's
-chunks still go out as they are sent, each tick's together.
+ends (`loop.call_soon`): an answer's head and body leave together. Nothing waits for
+more than the tick: a streamed body's chunks still go out as they are sent, each tick's
+together, and past 64 KiB kept the write is made at once, so that the socket's flow
+control (uvicorn's pause on a full buffer) still holds back a sender that never yields.
 
 `HttpToolsProtocol` is passed to uvicorn as its `http` class (a documented option); what
 is reached inside is that the protocol's writes go through the transport given to
@@ -25,18 +26,21 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 TESTED = ">=0.30,<0.56"
+# Past this much kept in one tick, write at once (the socket's own flow control then acts).
+KEEP_AT_MOST = 64 * 1024
 
 
 class TickWriter:
     """A transport that sends what it is given during one tick in one write; every other
     call goes to the transport it wraps (a close sends what is kept first)."""
 
-    __slots__ = ("_kept", "_loop", "_transport")
+    __slots__ = ("_kept", "_loop", "_size", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._kept: list[bytes] = []
+        self._size = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
@@ -44,6 +48,9 @@ class TickWriter:
         if not self._kept:
             self._loop.call_soon(self.flush)
         self._kept.append(bytes(data))
+        self._size += len(data)
+        if self._size >= KEEP_AT_MOST:
+            self.flush()
 
     def writelines(self, lines: Any) -> None:
         for data in lines:
@@ -54,6 +61,7 @@ class TickWriter:
         if not kept:
             return
         self._kept = []
+        self._size = 0
         if self._transport.is_closing():
             return  # the connection is gone: nobody to send it to, as a write would drop it
         self._transport.write(kept[0] if len(kept) == 1 else b"".join(kept))
@@ -68,10 +76,11 @@ class TickWriter:
 
     def abort(self) -> None:
         self._kept = []
+        self._size = 0
         self._transport.abort()
 
     def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + sum(map(len, self._kept))
+        return self._transport.get_write_buffer_size() + self._size
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)

@@ -26,7 +26,6 @@ the stack with the same bytes (tests/web/test_edge_stack.py compares the two).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from typing import Any
@@ -87,8 +86,9 @@ class Edge:
         trusted_proxies: list[str] | str | None = None,
     ) -> None:
         self.app = app
-        # Behind a load balancer (VOTING_TRUST_PROXY_HEADERS): the stack's ProxyHeaders
-        # middleware, whose change the vote applies by calling it.
+        # Behind a load balancer (VOTING_TRUST_PROXY_HEADERS): a ProxyHeaders of its own
+        # (the class the stack's proxy middleware is, same trusted list), whose change
+        # (`apply`) the vote takes; its `app` is never called from here.
         self.proxy = ProxyHeaders(app, trusted_proxies) if trusted_proxies is not None else None
         # The vote never changes the session: the codec only reads it here.
         self.codec = policy.SessionCodec(secret_key, session_cookie, max_age)
@@ -116,6 +116,7 @@ class Edge:
         rid = policy.request_id(incoming.decode("latin-1") if incoming is not None else None)
         rid_token = request_id.set(rid)
         status, route = 500, PATH
+        sending = False  # from the first send on, a fault is the server's to answer
         try:
             over = policy.header_limit(scope, self.max_header_bytes, size) or policy.declared_limit(
                 first.get(b"content-length"), self.max_body_bytes
@@ -124,6 +125,7 @@ class Edge:
                 # Refused before the router would have matched a route (as the stack counts).
                 route = "unmatched"
                 headers, body = over.answer()
+                sending = True
                 status = await _send(scope, send, over.status, headers, body, rid)
                 return
             raw = first.get(b"cookie")
@@ -143,20 +145,22 @@ class Edge:
                 )
             except _TooLarge:
                 headers, body = policy.too_large(self.max_body_bytes).answer()
+                sending = True
                 status = await _send(scope, send, 413, headers, body, rid)
                 return
             except ClientGone:
                 return
             headers.append((b"vary", b"Cookie"))  # the session was read
+            sending = True
             status = await _send(scope, send, status, headers, body, rid)
         except Exception:
-            # No error middleware is outside the edge: a fault of ours is logged here and
-            # answered in JSON (with nothing said of the vote that cannot be known).
             log.exception("unhandled error on POST %s", PATH)
-            status = 500
+            if sending:
+                raise  # the answer may have begun: the server ends the connection
+            # No error middleware is outside the edge: a fault of ours before the answer
+            # is answered in JSON (with nothing said of the vote that cannot be known).
             headers, body = refused(FAULT, policy.language(scope))[1:]
-            with contextlib.suppress(Exception):  # unless the answer had begun
-                await _send(scope, send, 500, headers, body, rid)
+            status = await _send(scope, send, 500, headers, body, rid)
         finally:
             policy.observe(
                 "POST", PATH, route, status, time.perf_counter() - started, scope.get("client")
@@ -202,6 +206,8 @@ class VoteEndpoint:
             )
         except ClientGone:
             return
+        # (Any other exception goes to the stack: its body limit answers its own 413
+        # from inside `receive`, and Starlette's error middleware any fault of ours.)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
