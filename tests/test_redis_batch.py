@@ -14,6 +14,7 @@ import redis.exceptions
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.fixtures.batches import TICK_NAMES, four_ticks, second_items
 from voting.redis_batch import AnswerLost, BatchedScript, InFlight, packable, xack_packed
 from voting.services import open_redis
 
@@ -346,16 +347,10 @@ async def test_batched_calls_held_while_a_pipeline_is_out_get_their_own_replies(
     key = f"{redis_prefix}:held"
     first = asyncio.ensure_future(script(keys=[key], args=["first"]))
     await asyncio.sleep(0)
-    later = []
-    for tick in range(4):
-        later += [asyncio.ensure_future(script(keys=[key], args=[f"{tick}.{i}"])) for i in range(5)]
-        await asyncio.sleep(0)
+    later = await four_ticks(lambda name: script(keys=[key], args=[name]))
     gate.set()
     replies = await asyncio.gather(first, *later)
-    assert [r[1] for r in replies] == [
-        b"first",
-        *(f"{t}.{i}".encode() for t in range(4) for i in range(5)),
-    ]
+    assert second_items(replies) == [b"first", *(n.encode() for n in TICK_NAMES)]
     assert script.stats.batches == 2 and script.stats.calls == 21
     assert int(await client.get(key)) == 21
 

@@ -19,6 +19,7 @@ import redis
 import redis.exceptions
 from redis.asyncio.cluster import RedisCluster
 
+from tests.fixtures.batches import TICK_NAMES, four_ticks, second_items
 from tests.fixtures.redis_servers import RedisClusterServers, RedisServer
 from tests.fixtures.voting import redis_now, voter, voting_edition
 from voting import db
@@ -107,10 +108,7 @@ async def test_calls_made_while_a_nodes_pipeline_is_out_go_together_in_the_next(
     script._run = held  # type: ignore[method-assign]
     first = asyncio.ensure_future(script(keys=[key], args=["first"]))
     await asyncio.sleep(0)
-    later = []
-    for tick in range(4):
-        later += [asyncio.ensure_future(script(keys=[key], args=[f"{tick}.{i}"])) for i in range(5)]
-        await asyncio.sleep(0)
+    later = await four_ticks(lambda name: script(keys=[key], args=[name]))
     for _ in range(50):  # (each tick's calls reach the node's queue through a task)
         if len(flights.waiting) == 20:
             break
@@ -118,10 +116,7 @@ async def test_calls_made_while_a_nodes_pipeline_is_out_go_together_in_the_next(
     assert len(flights.waiting) == 20 and flights.out == 1
     gate.set()
     replies = await asyncio.gather(first, *later)
-    assert [r[1] for r in replies] == [
-        b"first",
-        *(f"{t}.{i}".encode() for t in range(4) for i in range(5)),
-    ]
+    assert second_items(replies) == [b"first", *(n.encode() for n in TICK_NAMES)]
     assert script.stats.batches == 2 and script.stats.calls == 21
     assert int(await cluster_client.get(key)) == 22
 

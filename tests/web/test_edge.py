@@ -10,7 +10,7 @@ from httpx import ASGITransport, AsyncClient
 from starlette.middleware.errors import ServerErrorMiddleware
 
 from tests.fixtures.services import TEST_SECRET
-from tests.fixtures.voting import open_voting, redis_now
+from tests.fixtures.voting import open_rehearsal
 from voting import rehearsal
 from voting.app import create_app
 from voting.ballots.casting import Casting
@@ -54,16 +54,8 @@ async def test_a_fault_on_the_votes_path_is_answered_in_json_and_logged(
 ):
     """With no error middleware outside it, the edge answers a fault of its own: a 500
     in the engine's JSON shape with the policy headers, saying what can be known."""
-    svc = app.state.services
-    await open_voting(app, conn)
-    made = await rehearsal.create(
-        conn, svc.r, svc.settings.redis_prefix, now=await redis_now(svc.r), slug="rehearsal-500"
-    )
-    nomination = await conn.fetchval(
-        "SELECT n.public_id FROM nominations n JOIN editions e ON e.id=n.edition_id"
-        " WHERE e.slug=$1 AND n.category='C1' ORDER BY n.public_id LIMIT 1",
-        made.slug,
-    )
+    made, by_category = await open_rehearsal(app, conn, "rehearsal-500")
+    nomination = by_category["C1"][0]
     token = rehearsal.voter_tokens(app.state.tokens, TEST_SECRET, made.slug, 1, start=90)[0]
 
     async def broken(*args, **kwargs):
@@ -125,23 +117,14 @@ def _policy_headers(response):
 async def test_the_votes_answers_carry_the_headers_of_any_api_answer(
     app, routed_app, conn, base_url
 ):
-    svc = app.state.services
-    await open_voting(app, conn)
-    made = await rehearsal.create(
-        conn, svc.r, svc.settings.redis_prefix, now=await redis_now(svc.r), slug="rehearsal-hp"
-    )
-    nominations = await conn.fetch(
-        "SELECT n.public_id FROM nominations n JOIN editions e ON e.id=n.edition_id"
-        " WHERE e.slug=$1 AND n.category='C1' ORDER BY n.public_id",
-        made.slug,
-    )
+    made, by_category = await open_rehearsal(app, conn, "rehearsal-hp")
     tokens = rehearsal.voter_tokens(app.state.tokens, TEST_SECRET, made.slug, 2, start=70)
     seen = {}
     for n, application in enumerate((app, routed_app)):
         async with AsyncClient(transport=ASGITransport(app=application), base_url=base_url) as c:
             r = await c.post("/api/rehearsal/session", json={"token": tokens[n]})
             h = {"X-CSRF-Token": r.json()["csrf_token"], "X-Request-ID": "parity-1"}
-            vote = {"nomination": nominations[0]["public_id"]}
+            vote = {"nomination": by_category["C1"][0]}
             seen[n] = {
                 "accepted": await c.post("/api/votes", json=vote, headers=h),
                 "duplicate": await c.post("/api/votes", json=vote, headers=h),

@@ -5,7 +5,7 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 
 from tests.fixtures.services import TEST_SECRET
-from tests.fixtures.voting import open_voting, redis_now
+from tests.fixtures.voting import open_rehearsal
 from voting import rehearsal
 from voting.app import create_app
 from voting.web.edge import Edge
@@ -63,19 +63,7 @@ async def _chunks(n, size):
 async def test_the_fast_path_answers_as_the_router_does(fast_app, routed_app, conn):
     app = fast_app
     assert any(m.cls is Edge for m in app.user_middleware)
-    svc = app.state.services
-    await open_voting(app, conn)
-    made = await rehearsal.create(
-        conn, svc.r, svc.settings.redis_prefix, now=await redis_now(svc.r), slug="rehearsal-fp"
-    )
-    rows = await conn.fetch(
-        "SELECT n.public_id, n.category FROM nominations n JOIN editions e ON e.id=n.edition_id"
-        " WHERE e.slug=$1 ORDER BY n.category, n.public_id",
-        made.slug,
-    )
-    by_cat = {}
-    for r in rows:
-        by_cat.setdefault(r["category"], []).append(r["public_id"])
+    made, by_cat = await open_rehearsal(app, conn, "rehearsal-fp")
     shapes = {}
     for name, application, n in (("fast", app, 1), ("routed", routed_app, 2)):
         client, csrf = await _voter(application, conn, made.slug, n)
