@@ -31,6 +31,25 @@ from .bench import prepare
 from .server import with_database
 
 
+def vote_scope(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The ASGI scope of `POST /api/votes` from a client on loopback, with `headers`
+    (tests/web/test_edge.py sends its odd Content-Lengths in the same)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/votes",
+        "raw_path": b"/api/votes",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
 async def drive(
     app: Any,
     lines: list[tuple[str, str, str]],
@@ -49,27 +68,16 @@ async def drive(
         cookie, csrf, ip = lines[i % len(lines)]
         nomination = nominations[(i // len(lines)) % len(nominations)]
         body = b'{"nomination":"' + nomination.encode() + b'"}'
-        scope: dict[str, Any] = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/api/votes",
-            "raw_path": b"/api/votes",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [
+        scope = vote_scope(
+            [
                 (b"host", b"bench"),
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"cookie", b"wsis_session=" + cookie.encode()),
                 (b"x-csrf-token", csrf.encode()),
                 (b"x-forwarded-for", ip.encode()),
-            ],
-            "client": ("127.0.0.1", 40000),
-            "server": ("127.0.0.1", 8000),
-        }
+            ]
+        )
         if bare:
             body = b""
             scope.update(method="GET", path="/livez", raw_path=b"/livez")

@@ -436,14 +436,12 @@ async def test_drip_sees_a_small_wave_as_a_wave(conn, edition_id, shape, flagged
     assert named == ({f"fan{i}" for i in range(18)} if flagged else set())
 
 
-@pytest.mark.parametrize(("hours", "flagged"), [(range(24), True), (range(4, 22), False)])
-async def test_drip_spares_a_trickle_that_keeps_a_night(conn, edition_id, hours, flagged):
-    """A project's website banner: its readers, of one region, come steadily over three
-    days but sleep; bought votes run around the clock."""
-    await organic(conn, edition_id, START, 100, NOMS)
-    day0 = START.replace(hour=0)
-    slots = [day0 + timedelta(days=d, hours=h) for d in range(1, 4) for h in hours]
-    for i, at in enumerate(slots[::2][:36]):
+async def banner_readers(conn, edition_id, times, agent, *, form_ms=None) -> None:
+    """Readers of a project's banner (C1's A3), one a time in `times`, each from an
+    address of its own in one region, `agent(i)` their browser, `form_ms(i)` the time
+    on its form (none: not reported): voter reader<i> confirms at its time and votes
+    20-49 minutes later."""
+    for i, at in enumerate(times):
         vid = f"reader{i}"
         ip = f"172.{16 + i % 10}.{i}.5"
         await add_voter(conn, edition_id, vid, verified_at=at, ip=ip)
@@ -455,10 +453,26 @@ async def test_drip_spares_a_trickle_that_keeps_a_night(conn, edition_id, hours,
             "A3",
             at=at + timedelta(minutes=20 + i % 30),
             ip=ip,
-            agent=f"Mozilla/5.0 (reader {i % 4})",
+            agent=agent(i),
             domain="gmail.com",
-            form_ms=8000 + 300 * i,
+            form_ms=form_ms(i) if form_ms else None,
         )
+
+
+@pytest.mark.parametrize(("hours", "flagged"), [(range(24), True), (range(4, 22), False)])
+async def test_drip_spares_a_trickle_that_keeps_a_night(conn, edition_id, hours, flagged):
+    """A project's website banner: its readers, of one region, come steadily over three
+    days but sleep; bought votes run around the clock."""
+    await organic(conn, edition_id, START, 100, NOMS)
+    day0 = START.replace(hour=0)
+    slots = [day0 + timedelta(days=d, hours=h) for d in range(1, 4) for h in hours]
+    await banner_readers(
+        conn,
+        edition_id,
+        slots[::2][:36],
+        lambda i: f"Mozilla/5.0 (reader {i % 4})",
+        form_ms=lambda i: 8000 + 300 * i,
+    )
     findings = await drip(await load(conn, edition_id), DEFAULTS)
     found = {v for f in findings for v, _ in f.votes if v.startswith("reader")}
     assert bool(found) is flagged, findings
@@ -484,21 +498,9 @@ async def test_drip_looks_for_the_night_beyond_the_category_usual(conn, edition_
             await add_voter(conn, edition_id, vid, verified_at=at, ip=ip)
             await add_vote(conn, edition_id, vid, "C1", nomination, at=at, ip=ip, agent=browser(i))
     slots = [day0 + timedelta(days=d, hours=h) for d in range(3) for h in hours]
-    for i, at in enumerate(slots[k * len(slots) // 108] for k in range(108)):
-        vid = f"reader{i}"
-        ip = f"172.{16 + i % 10}.{i}.5"
-        await add_voter(conn, edition_id, vid, verified_at=at, ip=ip)
-        await add_vote(
-            conn,
-            edition_id,
-            vid,
-            "C1",
-            "A3",
-            at=at + timedelta(minutes=20 + i % 30),
-            ip=ip,
-            agent=browser(i),
-            domain="gmail.com",
-        )
+    await banner_readers(
+        conn, edition_id, [slots[k * len(slots) // 108] for k in range(108)], browser
+    )
     findings = await drip(await load(conn, edition_id), DEFAULTS)
     found = {v for f in findings for v, _ in f.votes if v.startswith("reader")}
     assert bool(found) is flagged, findings

@@ -9,6 +9,7 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from starlette.middleware.errors import ServerErrorMiddleware
 
+from loadtests.asgi_bench import vote_scope
 from tests.fixtures.services import TEST_SECRET
 from tests.fixtures.voting import open_rehearsal
 from voting import rehearsal
@@ -151,21 +152,10 @@ async def test_the_votes_answers_carry_the_headers_of_any_api_answer(
 async def _vote_status(application, lengths: list[bytes]) -> int:
     """The status of a vote sent with these Content-Length headers, straight over ASGI
     (an HTTP client would refuse to send most of them)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/api/votes",
-        "raw_path": b"/api/votes",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")]
-        + [(b"content-length", value) for value in lengths],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 80),
-    }
+    scope = vote_scope(
+        [(b"host", b"testserver"), (b"content-type", b"application/json")]
+        + [(b"content-length", value) for value in lengths]
+    )
     statuses = []
 
     async def receive():
